@@ -1,0 +1,297 @@
+//! Model providers: one trait, one file per wire protocol, and the retry loop they share.
+//!
+//! A provider performs exactly one attempt per [`Provider::complete`] call; retries, backoff and
+//! rate limiting live in [`retry`] and [`ratelimit`] so every protocol behaves the same way.
+
+pub mod anthropic;
+pub mod command;
+pub mod http;
+pub mod openai;
+pub mod ratelimit;
+pub mod retry;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::secrets::Secret;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One chat message, as rendered from a prompt template and sent to a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// Sampling parameters of a call. `None` means "let the server decide" and is not sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stop: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Extra top-level body fields merged into the request as-is (`extra_body` in the config).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a provider is asked to complete.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    pub params: CallParams,
+    /// The case's variables, for providers whose request is a template (`http`, `command`).
+    pub vars: serde_json::Value,
+    pub case_id: String,
+}
+
+/// Token usage as the provider reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache (OpenAI `cached_tokens`,
+    /// Anthropic `cache_read_input_tokens`); a subset of `input_tokens`.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub output: String,
+    pub usage: Usage,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finish_reason: Option<String>,
+    /// How long the provider asked us to hold off before the next request (rate-limit headers
+    /// reporting zero remaining). Not persisted.
+    #[serde(skip)]
+    pub throttle: Option<Duration>,
+}
+
+/// Why one attempt failed. `Display` never includes a secret: messages come from the server's
+/// error body and are passed through the secret redactor before they are stored or printed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// The server answered with a non-success status.
+    #[error("HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Status {
+        status: u16,
+        /// The provider's machine-readable error code or type (`insufficient_quota`, `overloaded_error`).
+        code: Option<String>,
+        message: String,
+        /// From `retry-after-ms` / `retry-after`.
+        retry_after: Option<Duration>,
+        /// From `x-should-retry`, which overrides the status-based decision when present.
+        should_retry: Option<bool>,
+    },
+    /// No connection could be made, or it broke before a full response arrived.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// One attempt took longer than `timeout_s`.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// A success status with a body that is not what the protocol promises.
+    #[error("unexpected response body: {0}")]
+    Decode(String),
+    /// The `command` provider's program failed.
+    #[error("{0}")]
+    Command(String),
+}
+
+impl ProviderError {
+    /// Whether a later attempt may succeed, as the official OpenAI and Anthropic SDKs decide:
+    /// 408, 409, 429, 5xx (529 included) and connection errors, unless the server said otherwise
+    /// or the 429 is an exhausted quota, which waiting does not fix.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Status {
+                status,
+                code,
+                should_retry,
+                message,
+                ..
+            } => {
+                if is_quota_exhausted(*status, code.as_deref(), message) {
+                    return false;
+                }
+                if let Some(explicit) = should_retry {
+                    return *explicit;
+                }
+                matches!(status, 408 | 409 | 429) || *status >= 500
+            }
+            ProviderError::Connect(_) | ProviderError::Timeout(_) => true,
+            ProviderError::Decode(_) | ProviderError::Command(_) => false,
+        }
+    }
+
+    /// Whether every later call to the same model will fail the same way (bad key, unknown model,
+    /// exhausted quota), so the runner stops calling it instead of failing thousands of cases one
+    /// by one.
+    pub fn is_fatal_for_model(&self) -> bool {
+        match self {
+            ProviderError::Status {
+                status,
+                code,
+                message,
+                ..
+            } => {
+                matches!(status, 401 | 403 | 404)
+                    || is_quota_exhausted(*status, code.as_deref(), message)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn is_quota_exhausted(status: u16, code: Option<&str>, message: &str) -> bool {
+    status == 429
+        && (matches!(
+            code,
+            Some("insufficient_quota" | "billing_hard_limit_reached")
+        ) || message.contains("exceeded your current quota"))
+}
+
+/// One wire protocol. Implementations make a single attempt and classify failures precisely.
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+}
+
+/// Which protocol a model speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Openai,
+    OpenaiCompatible,
+    Anthropic,
+    Http,
+    Command,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::OpenaiCompatible => "openai-compatible",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Http => "http",
+            ProviderKind::Command => "command",
+        }
+    }
+}
+
+/// Settings of the `http` provider: a team's own endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpSpec {
+    pub url: String,
+    pub method: String,
+    /// The JSON body; every string in it is a template. A string that is exactly one
+    /// `{{ expression }}` is replaced by the expression's value (so `"{{ messages }}"` inserts an
+    /// array, not its text).
+    pub body: serde_json::Value,
+    /// JSON pointer (RFC 6901) to the answer text in the response body.
+    pub output_pointer: String,
+    pub input_tokens_pointer: Option<String>,
+    pub output_tokens_pointer: Option<String>,
+}
+
+/// Settings of the `command` provider.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandSpec {
+    pub argv: Vec<String>,
+    /// Working directory: the suite file's folder.
+    pub cwd: PathBuf,
+}
+
+/// Everything needed to build a provider for one configured model. Secrets are already resolved
+/// from the environment and wrapped so they cannot be printed by accident.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub model_id: String,
+    pub kind: ProviderKind,
+    /// The model name sent to the API.
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Extra headers; values may hold secrets taken from `${ENV}` references.
+    pub headers: BTreeMap<String, Secret>,
+    /// Extra query parameters (e.g. Azure's `api-version`).
+    pub query: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub http: Option<HttpSpec>,
+    pub command: Option<CommandSpec>,
+}
+
+/// Builds the provider for a model. Shares one HTTP client (connection pool) across models.
+pub fn build(
+    config: &ProviderConfig,
+    client: &reqwest::Client,
+) -> Result<Box<dyn Provider>, BuildError> {
+    Ok(match config.kind {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+            Box::new(openai::OpenAi::new(config, client.clone())?)
+        }
+        ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(config, client.clone())?),
+        ProviderKind::Http => Box::new(http::HttpProvider::new(config, client.clone())?),
+        ProviderKind::Command => Box::new(command::CommandProvider::new(config)?),
+    })
+}
+
+/// A provider that cannot be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("model `{model_id}`: {message}")]
+pub struct BuildError {
+    pub model_id: String,
+    pub message: String,
+}
+
+/// The shared HTTP client: rustls with the ring provider, connection pooling, no global timeout
+/// (each attempt has its own).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    // Installing twice is harmless: the second call returns an error we ignore.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+}

@@ -1,0 +1,205 @@
+//! The results file: the typed record of a run and the source of truth for every report.
+//!
+//! Reports (terminal, JUnit, markdown) are views computed from these types; nothing here knows
+//! how it will be displayed. The JSON layout is versioned by [`SCHEMA_VERSION`] and documented
+//! field by field in `docs/results-format.md`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::provider::Message;
+
+/// Bumped on any change a reader of an older version would misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema_version: u32,
+    pub run: RunInfo,
+    pub summary: Summary,
+    /// Per metric, over all cells. `pass_rate` is always present: the share of cases that passed.
+    pub metrics: BTreeMap<String, MetricSummary>,
+    pub cells: Vec<CellSummary>,
+    pub verdict: Verdict,
+    /// One entry per call (cell × case × repeat), in plan order: cells as configured, cases in
+    /// dataset order, repeats ascending. The order does not depend on timing or resumption.
+    pub results: Vec<CallResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub evalgate_version: String,
+    pub suite: String,
+    /// The suite file, as given on the command line.
+    pub config_path: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+    /// Hash of everything in the suite that determines results.
+    pub config_fingerprint: String,
+    pub repeats: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Cache mode used: `rw`, `refresh`, `off` or `offline`.
+    pub cache: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitInfo {
+    pub sha: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Whether the work tree had uncommitted changes.
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Distinct cases (cell × case id), repeats counted once.
+    pub cases: u64,
+    /// Calls made or replayed: cases × repeats.
+    pub calls: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    /// passed / (passed + failed): errored calls are not graded and are counted in `error_rate`.
+    pub pass_rate: f64,
+    /// errored / calls.
+    pub error_rate: f64,
+    /// What the calls cost at the configured prices, whether paid now or replayed from the cache.
+    pub cost_usd: f64,
+    /// What this run actually paid: calls not served from the cache or an earlier attempt's journal.
+    pub spent_usd: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_hits: u64,
+    pub latency_p50_ms: u64,
+    pub latency_p95_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Share of graded cases whose checks for this metric all passed (a case's value is its mean
+    /// over repeats).
+    pub mean: f64,
+    /// Graded cases (repeats counted once).
+    pub n: u64,
+    /// Wilson score interval at the gate's confidence.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Mean of the weighted check scores in [0, 1] (partial credit from similarity and the like).
+    pub score_mean: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// `PROMPT/MODEL`.
+    pub id: String,
+    pub prompt: String,
+    pub model: String,
+    pub provider: String,
+    /// The model name sent to the API.
+    pub model_name: String,
+    /// Hash of everything that determines this cell's results.
+    pub fingerprint: String,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub status: Status,
+    /// Every rule that was evaluated, passed or not, in a stable order.
+    pub rules: Vec<RuleOutcome>,
+    /// One sentence per failed rule: the messages a reviewer reads.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleOutcome {
+    /// e.g. `min_pass_rate`, `metrics.accuracy.min`, `max_error_rate`, `cost.max_usd`.
+    pub rule: String,
+    pub status: Status,
+    pub actual: f64,
+    pub threshold: f64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallResult {
+    /// `PROMPT/MODEL`.
+    pub cell: String,
+    pub case_id: String,
+    pub repeat: u32,
+    pub vars: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub messages: Vec<Message>,
+    /// The model's answer; absent when the call errored.
+    pub output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    pub checks: Vec<CheckResult>,
+    /// Weighted mean of the check scores.
+    pub score: f64,
+    /// Passed every check (or reached the case threshold). Always false when errored.
+    pub passed: bool,
+    /// Why the call could not be graded: a provider failure or a check that could not run.
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    /// Served from the response cache: no call was made and nothing was paid.
+    pub cached: bool,
+    /// HTTP attempts made (0 when cached).
+    pub attempts: u32,
+}
+
+impl CallResult {
+    pub fn is_errored(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cached_input: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub metric: String,
+    pub weight: f64,
+    pub score: f64,
+    pub passed: bool,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub errored: bool,
+}

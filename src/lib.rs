@@ -4,6 +4,8 @@
 //! journal) → `check` → `aggregate` → `gate` → `report`.
 
 pub mod check;
+pub mod config;
+pub mod fingerprint;
 pub mod provider;
 pub mod results;
 pub mod secrets;

@@ -1,0 +1,305 @@
+//! Datasets: cases from JSONL, CSV, a JSON array, or inline in the suite file.
+//!
+//! A row is an object. The keys `id`, `vars`, `expected`, `checks`, `tags` and `threshold` have
+//! their meaning; when a row has no `vars` object, its other keys are the vars. A row without `id`
+//! gets a stable id from a hash of its vars, so reordering a dataset never re-pairs cases.
+
+use serde_json::{Map, Value};
+use std::path::Path;
+
+use super::error::ConfigError;
+use crate::check::{Check, CheckSpec, CompileCtx};
+use crate::template::Templates;
+
+/// One test case.
+#[derive(Debug)]
+pub struct Case {
+    pub id: String,
+    pub vars: Map<String, Value>,
+    pub expected: Option<Value>,
+    pub tags: Vec<String>,
+    pub threshold: Option<f64>,
+    /// Checks of this case only, on top of the suite's.
+    pub checks: Vec<Check>,
+    pub check_specs: Vec<CheckSpec>,
+    /// Where the case was read, for messages: `data/faq.jsonl:12`.
+    pub origin: String,
+    /// The template context: the vars at top level, plus `vars`, `expected` and `id`.
+    pub ctx: minijinja::Value,
+}
+
+const RESERVED: &[&str] = &["id", "vars", "expected", "checks", "tags", "threshold"];
+
+/// Where a row came from, to point errors at it.
+pub(super) struct RowOrigin<'a> {
+    pub file: &'a Path,
+    pub line: Option<usize>,
+    /// Field path for rows without a line (inline cases, JSON arrays).
+    pub field: Option<String>,
+    /// `file:line` or `file field`, as shown to users.
+    pub display: String,
+}
+
+impl RowOrigin<'_> {
+    fn error(&self, message: impl Into<String>) -> ConfigError {
+        let mut err = ConfigError::new(self.file, message);
+        if let Some(line) = self.line {
+            err = err.at(line, 1);
+        }
+        if let Some(field) = &self.field {
+            err = err.field(field.clone());
+        }
+        err
+    }
+}
+
+/// Reads a dataset file, dispatching on its extension.
+pub(super) fn read_file(
+    path: &Path,
+    shown: &str,
+) -> Result<Vec<(Option<usize>, Option<String>, Result<Value, ConfigError>)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(path, format!("cannot read dataset: {e}"))
+            .help("dataset paths are relative to the suite file")
+    })?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jsonl" | "ndjson" => Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                let parsed = serde_json::from_str::<Value>(line).map_err(|e| {
+                    ConfigError::new(path, format!("invalid JSON: {e}"))
+                        .at(i + 1, e.column())
+                        .help("each line of a JSONL dataset is one JSON object")
+                });
+                (Some(i + 1), None, parsed)
+            })
+            .collect()),
+        "json" => {
+            let value: Value = serde_json::from_str(&text).map_err(|e| {
+                ConfigError::new(path, format!("invalid JSON: {e}")).at(e.line(), e.column())
+            })?;
+            let Value::Array(rows) = value else {
+                return Err(ConfigError::new(
+                    path,
+                    "a JSON dataset must be an array of case objects",
+                ));
+            };
+            Ok(rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, row)| (None, Some(format!("[{i}]")), Ok(row)))
+                .collect())
+        }
+        "csv" => read_csv(path, &text),
+        _ => Err(ConfigError::new(
+            path,
+            format!("unsupported dataset format `.{ext}` for `{shown}`"),
+        )
+        .help("use .jsonl, .json (an array of objects) or .csv")),
+    }
+}
+
+fn read_csv(
+    path: &Path,
+    text: &str,
+) -> Result<Vec<(Option<usize>, Option<String>, Result<Value, ConfigError>)>, ConfigError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| ConfigError::new(path, format!("invalid CSV header: {e}")).at(1, 1))?
+        .clone();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line() as usize);
+                let mut obj = Map::new();
+                for (name, value) in headers.iter().zip(record.iter()) {
+                    let value = match name {
+                        "tags" => Value::Array(
+                            value
+                                .split([',', ';'])
+                                .map(str::trim)
+                                .filter(|t| !t.is_empty())
+                                .map(|t| Value::String(t.to_owned()))
+                                .collect(),
+                        ),
+                        "threshold" => match value.trim().parse::<f64>() {
+                            Ok(n) => {
+                                serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+                            }
+                            Err(_) if value.trim().is_empty() => continue,
+                            Err(_) => Value::String(value.to_owned()),
+                        },
+                        _ => Value::String(value.to_owned()),
+                    };
+                    obj.insert(name.to_owned(), value);
+                }
+                rows.push((Some(line), None, Ok(Value::Object(obj))));
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                rows.push((
+                    Some(line),
+                    None,
+                    Err(ConfigError::new(path, format!("invalid CSV row: {e}")).at(line, 1)),
+                ));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Turns one row into a case, compiling its own checks.
+pub(super) fn case_from_row(
+    row: Value,
+    origin: &RowOrigin<'_>,
+    dataset: &str,
+    row_index: usize,
+    templates: &mut Templates,
+    base_dir: &Path,
+) -> Result<Case, ConfigError> {
+    let Value::Object(mut obj) = row else {
+        return Err(origin.error(format!(
+            "a case must be an object with `vars` (or plain variables), found {}",
+            json_kind(&row)
+        )));
+    };
+    let id = match obj.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(origin.error(format!(
+                "`id` must be a non-empty string or a number, found {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    let expected = obj.remove("expected");
+    let tags = match obj.remove("tags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s],
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|t| match t {
+                Value::String(s) => Ok(s),
+                other => Err(origin.error(format!(
+                    "`tags` must hold strings, found {}",
+                    json_kind(&other)
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(origin.error(format!(
+                "`tags` must be a list of strings, found {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    let threshold = match obj.remove("threshold") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|t| (0.0..=1.0).contains(&t)) => {
+            n.as_f64()
+        }
+        Some(other) => {
+            return Err(origin.error(format!(
+                "`threshold` must be a number from 0 to 1, found {other}"
+            )));
+        }
+    };
+    let check_specs: Vec<CheckSpec> = match obj.remove("checks") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => serde_json::from_value(value)
+            .map_err(|e| origin.error(format!("invalid `checks`: {e}")))?,
+    };
+    let vars = match obj.remove("vars") {
+        Some(Value::Object(vars)) => {
+            if let Some(extra) = obj.keys().next() {
+                return Err(origin
+                    .error(format!("unknown key `{extra}` next to `vars`"))
+                    .help(format!(
+                        "a case row holds {} and, without `vars`, its variables at top level",
+                        RESERVED.join(", ")
+                    )));
+            }
+            vars
+        }
+        Some(other) => {
+            return Err(origin.error(format!(
+                "`vars` must be an object, found {}",
+                json_kind(&other)
+            )));
+        }
+        None => obj,
+    };
+    let id = id.unwrap_or_else(|| hash_id(&vars));
+    let mut checks = Vec::with_capacity(check_specs.len());
+    for (i, spec) in check_specs.iter().enumerate() {
+        let name = format!("datasets.{dataset}#{row_index}.checks[{i}]");
+        let mut ctx = CompileCtx {
+            templates,
+            name: &name,
+            base_dir,
+        };
+        let check = Check::compile(spec, &mut ctx)
+            .map_err(|e| origin.error(format!("`checks[{i}].{}`: {}", e.field, e.message)))?;
+        checks.push(check);
+    }
+    let ctx = case_context(&id, &vars, expected.as_ref());
+    Ok(Case {
+        id,
+        vars,
+        expected,
+        tags,
+        threshold,
+        checks,
+        check_specs,
+        origin: origin.display.clone(),
+        ctx,
+    })
+}
+
+/// The template context of a case.
+pub fn case_context(
+    id: &str,
+    vars: &Map<String, Value>,
+    expected: Option<&Value>,
+) -> minijinja::Value {
+    let mut ctx = vars.clone();
+    ctx.insert("vars".into(), Value::Object(vars.clone()));
+    ctx.insert("id".into(), Value::String(id.to_owned()));
+    if let Some(expected) = expected {
+        ctx.insert("expected".into(), expected.clone());
+    }
+    minijinja::Value::from(minijinja::value::Serde(ctx))
+}
+
+/// A stable id from the vars: the first 12 hex digits of the SHA-256 of their canonical JSON.
+pub fn hash_id(vars: &Map<String, Value>) -> String {
+    use sha2::Digest;
+    let mut canonical = String::new();
+    crate::fingerprint::write_canonical(&Value::Object(vars.clone()), &mut canonical);
+    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    hex::encode(&digest[..6])
+}
+
+pub(super) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,994 @@
+//! Validation of the raw suite into [`Suite`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use toml::de::{DeTable, DeValue};
+
+use super::dataset::{self, RowOrigin};
+use super::error::{ConfigError, ConfigErrors, did_you_mean};
+use super::raw::{RawDataset, RawModel, RawPrompt, RawSuite};
+use super::{Dataset, Defaults, Model, Price, Prompt, Suite};
+use crate::check::{Check, CompileCtx, DEFAULT_METRIC};
+use crate::provider::{CallParams, HttpSpec, ProviderKind, Role};
+use crate::template::Templates;
+
+/// Loads and validates the suite at `path`.
+pub fn load(path: &Path) -> Result<Suite, ConfigErrors> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        let mut err = ConfigError::new(path, format!("cannot read the suite file: {e}"));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err = err
+                .help("pass the suite file with `-c FILE`, or run `evalgate init` to create one");
+        }
+        err
+    })?;
+    let raw: RawSuite = toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Loader {
+        path,
+        source: &source,
+        dir: &dir,
+        errors: Vec::new(),
+    }
+    .suite(raw)
+}
+
+/// Turns toml/serde's error into ours, with a snippet and a "did you mean".
+fn parse_error(path: &Path, source: &str, err: &toml::de::Error) -> ConfigError {
+    let message = err.message().trim_end().to_owned();
+    let (message, help) = rephrase_serde(&message);
+    let mut out = ConfigError::new(path, message);
+    if let Some(span) = err.span() {
+        out = out.span(source, span);
+    }
+    if let Some(help) = help {
+        out = out.help(help);
+    }
+    out
+}
+
+/// serde says "unknown field `x`, expected one of `a`, `b`": name the typo and suggest the
+/// nearest expected name.
+fn rephrase_serde(message: &str) -> (String, Option<String>) {
+    for (prefix, noun) in [("unknown field `", "key"), ("unknown variant `", "value")] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some(end) = rest.find('`') else { continue };
+        let found = &rest[..end];
+        let expected: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
+        let list = expected
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let help = match did_you_mean(found, expected.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`? expected one of {list}"),
+            None if expected.is_empty() => "this key is not allowed here".to_owned(),
+            None => format!("expected one of {list}"),
+        };
+        return (format!("unknown {noun} `{found}`"), Some(help));
+    }
+    (message.to_owned(), None)
+}
+
+struct Loader<'a> {
+    path: &'a Path,
+    source: &'a str,
+    dir: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+impl Loader<'_> {
+    /// An error about `field` (a dotted path such as `models.mini.price`), pointed at its value in
+    /// the suite file when it can be found there.
+    fn err(&self, field: &str, message: impl Into<String>) -> ConfigError {
+        let err = ConfigError::new(self.path, message).field(field);
+        match locate(self.source, field) {
+            Some(span) => err.span(self.source, span),
+            None => err,
+        }
+    }
+
+    fn push(&mut self, err: ConfigError) {
+        self.errors.push(err);
+    }
+
+    fn suite(mut self, raw: RawSuite) -> Result<Suite, ConfigErrors> {
+        if raw.suite.name.trim().is_empty() {
+            let e = self.err("suite.name", "the suite needs a non-empty name");
+            self.push(e);
+        }
+        let d = &raw.defaults;
+        self.check_range("defaults.temperature", d.temperature, 0.0, 2.0);
+        self.check_range("defaults.top_p", d.top_p, 0.0, 1.0);
+        self.check_range("defaults.threshold", d.threshold, 0.0, 1.0);
+        if d.repeats == Some(0) {
+            let e = self.err("defaults.repeats", "`repeats` must be at least 1");
+            self.push(e);
+        }
+        if d.concurrency == Some(0) {
+            let e = self.err("defaults.concurrency", "`concurrency` must be at least 1");
+            self.push(e);
+        }
+        if d.timeout_s.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+            let e = self.err(
+                "defaults.timeout_s",
+                "`timeout_s` must be a positive number of seconds",
+            );
+            self.push(e);
+        }
+
+        let mut templates = Templates::new();
+        let models = self.models(&raw);
+        let prompts = self.prompts(&raw, &models, &mut templates);
+
+        let mut checks = Vec::new();
+        for (i, spec) in raw.checks.iter().enumerate() {
+            let name = format!("checks[{i}]");
+            let mut ctx = CompileCtx {
+                templates: &mut templates,
+                name: &name,
+                base_dir: self.dir,
+            };
+            match Check::compile(spec, &mut ctx) {
+                Ok(check) => checks.push(check),
+                Err(e) => {
+                    let err = self.err(&format!("checks[{i}].{}", e.field), e.message);
+                    self.push(err);
+                }
+            }
+        }
+
+        let datasets = self.datasets(&raw, &prompts, &mut templates);
+        self.validate_cases(&prompts, &datasets, &templates);
+        self.validate_gate(&raw, &checks, &datasets);
+
+        if !self.errors.is_empty() {
+            return Err(ConfigErrors(self.errors));
+        }
+        let cache_dir = self
+            .dir
+            .join(raw.cache.dir.as_deref().unwrap_or(".evalgate/cache"));
+        Ok(Suite {
+            name: raw.suite.name,
+            path: self.path.to_owned(),
+            dir: self.dir.to_owned(),
+            defaults: Defaults {
+                repeats: raw.defaults.repeats.unwrap_or(1),
+                threshold: raw.defaults.threshold,
+            },
+            models,
+            prompts,
+            datasets,
+            checks,
+            check_specs: raw.checks,
+            templates,
+            gate: raw.gate,
+            cache_dir,
+        })
+    }
+
+    fn check_range(&mut self, field: &str, value: Option<f64>, min: f64, max: f64) {
+        if let Some(v) = value
+            && !(v >= min && v <= max)
+        {
+            let e = self.err(field, format!("must be between {min} and {max}, found {v}"));
+            self.push(e);
+        }
+    }
+
+    fn models(&mut self, raw: &RawSuite) -> Vec<Model> {
+        if raw.models.is_empty() {
+            let e = ConfigError::new(self.path, "the suite has no models")
+                .help("add a `[models.NAME]` table with `provider` and `model`");
+            self.push(e);
+        }
+        let mut models = Vec::new();
+        for (id, m) in &raw.models {
+            self.check_id("models", id);
+            if let Some(model) = self.model(id, m, raw) {
+                models.push(model);
+            }
+        }
+        models
+    }
+
+    fn check_id(&mut self, table: &str, id: &str) {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            let e = self.err(
+                &format!("{table}.{id}"),
+                format!("`{id}` is not a valid name: use letters, digits, `_` and `-`"),
+            );
+            self.push(e);
+        }
+    }
+
+    fn model(&mut self, id: &str, m: &RawModel, raw: &RawSuite) -> Option<Model> {
+        let field = |name: &str| format!("models.{id}.{name}");
+        let kind = m.provider;
+        let before = self.errors.len();
+
+        // Keys that belong to another provider kind are mistakes, not options to ignore.
+        let http_only = [
+            ("url", m.url.is_some()),
+            ("method", m.method.is_some()),
+            ("body", m.body.is_some()),
+            ("output_pointer", m.output_pointer.is_some()),
+            ("input_tokens_pointer", m.input_tokens_pointer.is_some()),
+            ("output_tokens_pointer", m.output_tokens_pointer.is_some()),
+        ];
+        for (key, present) in http_only {
+            if present && kind != ProviderKind::Http {
+                let e = self.err(
+                    &field(key),
+                    format!("`{key}` applies only to `provider = \"http\"`"),
+                );
+                self.push(e);
+            }
+        }
+        if m.command.is_some() && kind != ProviderKind::Command {
+            let e = self.err(
+                &field("command"),
+                "`command` applies only to `provider = \"command\"`",
+            );
+            self.push(e);
+        }
+        if m.base_url.is_some() && matches!(kind, ProviderKind::Http | ProviderKind::Command) {
+            let e = self
+                .err(
+                    &field("base_url"),
+                    format!(
+                        "`base_url` does not apply to `provider = \"{}\"`",
+                        kind.as_str()
+                    ),
+                )
+                .help(if kind == ProviderKind::Http {
+                    "use `url`"
+                } else {
+                    "remove it"
+                });
+            self.push(e);
+        }
+        let model_name = match (&m.model, kind) {
+            (Some(name), _) if !name.trim().is_empty() => name.clone(),
+            (_, ProviderKind::Http | ProviderKind::Command) => id.to_owned(),
+            _ => {
+                let e = self
+                    .err(
+                        &format!("models.{id}"),
+                        format!("model `{id}` needs `model`, the model name the API expects"),
+                    )
+                    .help("for example `model = \"gpt-4.1-mini\"`");
+                self.push(e);
+                String::new()
+            }
+        };
+        if kind == ProviderKind::OpenaiCompatible && m.base_url.is_none() {
+            let e = self
+                .err(
+                    &format!("models.{id}"),
+                    format!("model `{id}` (openai-compatible) needs `base_url`"),
+                )
+                .help(
+                    "for example `base_url = \"http://localhost:8080/v1\"` for a llama.cpp server",
+                );
+            self.push(e);
+        }
+        if let Some(url) = &m.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            let e = self.err(&field("base_url"), format!("`{url}` is not an http(s) URL"));
+            self.push(e);
+        }
+        let http = if kind == ProviderKind::Http {
+            match (&m.url, &m.output_pointer) {
+                (Some(url), Some(pointer)) => {
+                    if !pointer.is_empty() && !pointer.starts_with('/') {
+                        let e = self
+                            .err(
+                                &field("output_pointer"),
+                                format!("`{pointer}` is not a JSON pointer"),
+                            )
+                            .help(
+                                "a JSON pointer starts with `/`, e.g. `/choices/0/message/content`",
+                            );
+                        self.push(e);
+                    }
+                    Some(HttpSpec {
+                        url: url.clone(),
+                        method: m
+                            .method
+                            .clone()
+                            .unwrap_or_else(|| "POST".into())
+                            .to_ascii_uppercase(),
+                        body: m
+                            .body
+                            .clone()
+                            .unwrap_or_else(|| serde_json::json!({"messages": "{{ messages }}"})),
+                        output_pointer: pointer.clone(),
+                        input_tokens_pointer: m.input_tokens_pointer.clone(),
+                        output_tokens_pointer: m.output_tokens_pointer.clone(),
+                    })
+                }
+                _ => {
+                    let e = self.err(&format!("models.{id}"), format!("model `{id}` (http) needs `url` and `output_pointer`"))
+                        .help("`output_pointer` is the JSON pointer of the answer in the response, e.g. `/answer`");
+                    self.push(e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let command = if kind == ProviderKind::Command {
+            match &m.command {
+                Some(argv) if !argv.is_empty() && !argv[0].is_empty() => Some(argv.clone()),
+                _ => {
+                    let e = self
+                        .err(
+                            &format!("models.{id}"),
+                            format!("model `{id}` (command) needs `command`, a non-empty list"),
+                        )
+                        .help("for example `command = [\"python3\", \"my_model.py\"]`");
+                    self.push(e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(price) = m.price {
+            for (key, v) in [
+                ("input_per_mtok", Some(price.input_per_mtok)),
+                ("output_per_mtok", Some(price.output_per_mtok)),
+                ("cached_input_per_mtok", price.cached_input_per_mtok),
+            ] {
+                if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                    let e = self.err(
+                        &format!("models.{id}.price.{key}"),
+                        "prices must be zero or positive",
+                    );
+                    self.push(e);
+                }
+            }
+        }
+        self.check_range(&field("temperature"), m.temperature, 0.0, 2.0);
+        self.check_range(&field("top_p"), m.top_p, 0.0, 1.0);
+        if m.concurrency == Some(0) {
+            let e = self.err(&field("concurrency"), "`concurrency` must be at least 1");
+            self.push(e);
+        }
+        if m.rpm == Some(0) || m.tpm == Some(0) {
+            let e = self.err(
+                &format!("models.{id}"),
+                "`rpm` and `tpm` must be at least 1 (leave them out for no limit)",
+            );
+            self.push(e);
+        }
+        if m.timeout_s.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+            let e = self.err(
+                &field("timeout_s"),
+                "`timeout_s` must be a positive number of seconds",
+            );
+            self.push(e);
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+
+        let d = &raw.defaults;
+        let (api_key_env, key_required) = match (&m.api_key_env, kind) {
+            (Some(name), _) => (
+                Some(name.clone()),
+                !matches!(kind, ProviderKind::OpenaiCompatible),
+            ),
+            (None, ProviderKind::Openai) => (Some("OPENAI_API_KEY".to_owned()), true),
+            (None, ProviderKind::Anthropic) => (Some("ANTHROPIC_API_KEY".to_owned()), true),
+            (None, _) => (None, false),
+        };
+        Some(Model {
+            id: id.to_owned(),
+            kind,
+            model: model_name,
+            base_url: m
+                .base_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            api_key_env,
+            key_required,
+            headers: m
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            query: m
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            params: CallParams {
+                temperature: m.temperature.or(d.temperature),
+                max_tokens: m.max_tokens.or(d.max_tokens),
+                top_p: m.top_p.or(d.top_p),
+                stop: m
+                    .stop
+                    .clone()
+                    .or_else(|| d.stop.clone())
+                    .unwrap_or_default(),
+                seed: m.seed.or(d.seed),
+                extra: m.extra_body.clone().unwrap_or_default(),
+            },
+            price: m.price.map(|p| Price {
+                input_per_mtok: p.input_per_mtok,
+                output_per_mtok: p.output_per_mtok,
+                cached_input_per_mtok: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
+            }),
+            rpm: m.rpm,
+            tpm: m.tpm,
+            concurrency: m
+                .concurrency
+                .or(d.concurrency)
+                .unwrap_or(super::DEFAULT_CONCURRENCY),
+            timeout: Duration::from_secs_f64(
+                m.timeout_s
+                    .or(d.timeout_s)
+                    .unwrap_or(super::DEFAULT_TIMEOUT_S),
+            ),
+            max_retries: m
+                .max_retries
+                .or(d.max_retries)
+                .unwrap_or(super::DEFAULT_MAX_RETRIES),
+            http,
+            command,
+        })
+    }
+
+    fn prompts(
+        &mut self,
+        raw: &RawSuite,
+        models: &[Model],
+        templates: &mut Templates,
+    ) -> Vec<Prompt> {
+        if raw.prompts.is_empty() {
+            let e = ConfigError::new(self.path, "the suite has no prompts")
+                .help("add a `[prompts.NAME]` table with `system` and `user` templates");
+            self.push(e);
+        }
+        let mut prompts = Vec::new();
+        for (id, p) in &raw.prompts {
+            self.check_id("prompts", id);
+            let Some(sources) = self.prompt_sources(id, p) else {
+                continue;
+            };
+            let mut messages = Vec::new();
+            for (i, (role, source)) in sources.iter().enumerate() {
+                match templates.add(&format!("prompts.{id}#{i}"), source) {
+                    Ok(t) => messages.push((*role, t)),
+                    Err(e) => {
+                        let e = self.err(
+                            &format!("prompts.{id}"),
+                            format!("invalid template in the {} message: {e}", role.as_str()),
+                        );
+                        self.push(e);
+                    }
+                }
+            }
+            let model_ids: Vec<usize> = match &p.models {
+                None => (0..models.len()).collect(),
+                Some(names) => names
+                    .iter()
+                    .filter_map(|name| {
+                        let found = models.iter().position(|m| &m.id == name);
+                        if found.is_none() {
+                            let mut e = self.err(
+                                &format!("prompts.{id}.models"),
+                                format!("unknown model `{name}`"),
+                            );
+                            if let Some(best) =
+                                did_you_mean(name, models.iter().map(|m| m.id.as_str()))
+                            {
+                                e = e.help(format!("did you mean `{best}`?"));
+                            }
+                            self.push(e);
+                        }
+                        found
+                    })
+                    .collect(),
+            };
+            prompts.push(Prompt {
+                id: id.clone(),
+                messages,
+                sources,
+                models: model_ids,
+            });
+        }
+        prompts
+    }
+
+    /// The role/template pairs of a prompt, from whichever of its forms it uses.
+    fn prompt_sources(&mut self, id: &str, p: &RawPrompt) -> Option<Vec<(Role, String)>> {
+        let forms = [
+            p.system.is_some() || p.user.is_some(),
+            p.messages.is_some(),
+            p.file.is_some(),
+        ];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            let e = self.err(
+                &format!("prompts.{id}"),
+                format!("prompt `{id}` needs exactly one of `system`/`user`, `messages` or `file`"),
+            );
+            self.push(e);
+            return None;
+        }
+        if let Some(messages) = &p.messages {
+            let mut out = Vec::new();
+            for (i, m) in messages.iter().enumerate() {
+                match parse_role(&m.role) {
+                    Some(role) => out.push((role, m.content.clone())),
+                    None => {
+                        let e = self
+                            .err(
+                                &format!("prompts.{id}.messages[{i}].role"),
+                                format!("unknown role `{}`", m.role),
+                            )
+                            .help("a role is `system`, `user` or `assistant`");
+                        self.push(e);
+                    }
+                }
+            }
+            return Some(out);
+        }
+        if let Some(file) = &p.file {
+            let path = self.dir.join(file);
+            return match std::fs::read_to_string(&path) {
+                Ok(text) => match split_roles(&text) {
+                    Ok(messages) => Some(messages),
+                    Err(message) => {
+                        self.push(
+                            ConfigError::new(&path, message)
+                                .help("a line `system:`, `user:` or `assistant:` starts a message"),
+                        );
+                        None
+                    }
+                },
+                Err(e) => {
+                    let e = self
+                        .err(
+                            &format!("prompts.{id}.file"),
+                            format!("cannot read `{}`: {e}", path.display()),
+                        )
+                        .help("prompt files are relative to the suite file");
+                    self.push(e);
+                    None
+                }
+            };
+        }
+        let mut out = Vec::new();
+        if let Some(system) = &p.system {
+            out.push((Role::System, system.clone()));
+        }
+        match &p.user {
+            Some(user) => out.push((Role::User, user.clone())),
+            None => {
+                let e = self.err(
+                    &format!("prompts.{id}"),
+                    format!("prompt `{id}` has a `system` message but no `user` message"),
+                );
+                self.push(e);
+            }
+        }
+        Some(out)
+    }
+
+    fn datasets(
+        &mut self,
+        raw: &RawSuite,
+        prompts: &[Prompt],
+        templates: &mut Templates,
+    ) -> Vec<Dataset> {
+        if raw.datasets.is_empty() {
+            let e = ConfigError::new(self.path, "the suite has no datasets").help(
+                "add a `[datasets.NAME]` table with `file = \"cases.jsonl\"` or inline `cases`",
+            );
+            self.push(e);
+        }
+        let mut datasets = Vec::new();
+        for (id, d) in &raw.datasets {
+            self.check_id("datasets", id);
+            let prompt_ids = self.dataset_prompts(id, d, prompts);
+            let cases = self.cases(id, d, templates);
+            datasets.push(Dataset {
+                id: id.clone(),
+                cases,
+                prompts: prompt_ids,
+            });
+        }
+        datasets
+    }
+
+    fn dataset_prompts(&mut self, id: &str, d: &RawDataset, prompts: &[Prompt]) -> Vec<usize> {
+        let Some(names) = &d.prompts else {
+            return (0..prompts.len()).collect();
+        };
+        let mut out = Vec::new();
+        for name in names {
+            match prompts.iter().position(|p| &p.id == name) {
+                Some(i) => out.push(i),
+                None => {
+                    let mut e = self.err(
+                        &format!("datasets.{id}.prompts"),
+                        format!("unknown prompt `{name}`"),
+                    );
+                    if let Some(best) = did_you_mean(name, prompts.iter().map(|p| p.id.as_str())) {
+                        e = e.help(format!("did you mean `{best}`?"));
+                    }
+                    self.push(e);
+                }
+            }
+        }
+        out
+    }
+
+    fn cases(&mut self, id: &str, d: &RawDataset, templates: &mut Templates) -> Vec<dataset::Case> {
+        let rows: Vec<(Option<usize>, Option<String>, Result<Value, ConfigError>)>;
+        let file: PathBuf;
+        let shown: String;
+        match (&d.file, &d.cases) {
+            (Some(f), None) => {
+                file = self.dir.join(f);
+                shown = f.clone();
+                match dataset::read_file(&file, f) {
+                    Ok(r) => rows = r,
+                    Err(e) => {
+                        self.push(e);
+                        return Vec::new();
+                    }
+                }
+            }
+            (None, Some(cases)) => {
+                file = self.path.to_owned();
+                shown = self.path.display().to_string();
+                rows = cases
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        (
+                            None,
+                            Some(format!("datasets.{id}.cases[{i}]")),
+                            Ok(c.clone()),
+                        )
+                    })
+                    .collect();
+            }
+            _ => {
+                let e = self.err(
+                    &format!("datasets.{id}"),
+                    format!("dataset `{id}` needs exactly one of `file` or `cases`"),
+                );
+                self.push(e);
+                return Vec::new();
+            }
+        }
+        let mut cases = Vec::with_capacity(rows.len());
+        for (index, (line, field, row)) in rows.into_iter().enumerate() {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    self.push(e);
+                    continue;
+                }
+            };
+            let display = match (line, &field) {
+                (Some(line), _) => format!("{shown}:{line}"),
+                (None, Some(field)) if d.file.is_some() => format!("{shown} {field}"),
+                (None, Some(field)) => field.clone(),
+                (None, None) => shown.clone(),
+            };
+            let origin = RowOrigin {
+                file: &file,
+                line,
+                field: field.clone(),
+                display,
+            };
+            match dataset::case_from_row(row, &origin, id, index, templates, self.dir) {
+                Ok(case) => cases.push(case),
+                Err(mut e) => {
+                    // Inline cases live in the suite file: point at them there.
+                    if d.file.is_none()
+                        && let Some(field) = &field
+                        && let Some(span) = locate(self.source, field)
+                    {
+                        e = e.span(self.source, span);
+                    }
+                    self.push(e);
+                }
+            }
+        }
+        if cases.is_empty() && self.errors.is_empty() {
+            let e = self.err(
+                &format!("datasets.{id}"),
+                format!("dataset `{id}` has no cases"),
+            );
+            self.push(e);
+        }
+        cases
+    }
+
+    /// Every case a prompt sees has the variables its templates use, and case ids are unique
+    /// within each prompt (they pair results across runs).
+    fn validate_cases(&mut self, prompts: &[Prompt], datasets: &[Dataset], templates: &Templates) {
+        for (pi, prompt) in prompts.iter().enumerate() {
+            let mut used = BTreeSet::new();
+            for (_, t) in &prompt.messages {
+                used.extend(templates.variables(t));
+            }
+            let mut seen: HashMap<&str, &str> = HashMap::new();
+            for dataset in datasets.iter().filter(|d| d.prompts.contains(&pi)) {
+                for case in &dataset.cases {
+                    if let Some(first) = seen.insert(&case.id, &case.origin) {
+                        let e = ConfigError::new(
+                            self.path,
+                            format!(
+                                "duplicate case id `{}` for prompt `{}`: {} and {}",
+                                case.id, prompt.id, first, case.origin
+                            ),
+                        )
+                        .help("case ids pair results across runs; give each case a unique `id`");
+                        self.push(e);
+                    }
+                    let missing: Vec<&String> = used
+                        .iter()
+                        .filter(|v| {
+                            !matches!(v.as_str(), "vars" | "id")
+                                && !(case.vars.contains_key(*v)
+                                    || (v.as_str() == "expected" && case.expected.is_some()))
+                        })
+                        .collect();
+                    for var in &missing {
+                        let e = ConfigError::new(self.path, format!(
+                            "prompt `{}` uses `{{{{ {var} }}}}` but case `{}` ({}) has no variable `{var}`",
+                            prompt.id, case.id, case.origin
+                        ))
+                        .field(format!("prompts.{}", prompt.id))
+                        .help(match did_you_mean(var, case.vars.keys().map(String::as_str)) {
+                            Some(best) => format!("the case has `{best}`: a typo in the template or the data?"),
+                            None => format!("add `{var}` to the case's vars, or restrict the dataset with `prompts = [...]`"),
+                        });
+                        self.push(e);
+                    }
+                    if missing.is_empty() {
+                        for (role, t) in &prompt.messages {
+                            if let Err(err) = templates.render(t, &case.ctx) {
+                                let e = ConfigError::new(
+                                    self.path,
+                                    format!(
+                                        "prompt `{}` ({} message) fails to render for case `{}` ({}): {err}",
+                                        prompt.id,
+                                        role.as_str(),
+                                        case.id,
+                                        case.origin
+                                    ),
+                                );
+                                self.push(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn validate_gate(&mut self, raw: &RawSuite, checks: &[Check], datasets: &[Dataset]) {
+        let g = &raw.gate;
+        self.check_range("gate.min_pass_rate", g.min_pass_rate, 0.0, 1.0);
+        self.check_range("gate.max_error_rate", g.max_error_rate, 0.0, 1.0);
+        if let Some(c) = g.confidence
+            && !(c > 0.5 && c < 1.0)
+        {
+            let e = self.err(
+                "gate.confidence",
+                format!("`confidence` must be between 0.5 and 1 (exclusive), found {c}"),
+            );
+            self.push(e);
+        }
+        let mut fed: BTreeSet<&str> = BTreeSet::from([DEFAULT_METRIC]);
+        fed.extend(checks.iter().map(|c| c.metric.as_str()));
+        for d in datasets {
+            for case in &d.cases {
+                fed.extend(case.checks.iter().map(|c| c.metric.as_str()));
+            }
+        }
+        for (name, m) in &g.metrics {
+            let field = format!("gate.metrics.{name}");
+            if !fed.contains(name.as_str()) {
+                let mut e = self.err(&field, format!("no check feeds metric `{name}`"));
+                e = e.help(match did_you_mean(name, fed.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!(
+                        "metrics fed by checks: {}",
+                        fed.iter()
+                            .map(|m| format!("`{m}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+                self.push(e);
+            }
+            self.check_range(&format!("{field}.min"), m.min, 0.0, 1.0);
+            self.check_range(&format!("{field}.max_drop"), m.max_drop, 0.0, 1.0);
+            if let Some(c) = m.confidence
+                && !(c > 0.5 && c < 1.0)
+            {
+                let e = self.err(
+                    &format!("{field}.confidence"),
+                    format!("`confidence` must be between 0.5 and 1 (exclusive), found {c}"),
+                );
+                self.push(e);
+            }
+            if let Some(policy) = &m.policy
+                && !matches!(policy.as_str(), "confident-drop" | "non-inferiority")
+            {
+                let mut e = self.err(
+                    &format!("{field}.policy"),
+                    format!("unknown policy `{policy}`"),
+                );
+                e = e.help(
+                    match did_you_mean(policy, ["confident-drop", "non-inferiority"]) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "expected `confident-drop` or `non-inferiority`".to_owned(),
+                    },
+                );
+                self.push(e);
+            }
+        }
+        if g.cost.max_usd.is_some_and(|v| v.is_nan() || v < 0.0) {
+            let e = self.err("gate.cost.max_usd", "`max_usd` must be zero or positive");
+            self.push(e);
+        }
+    }
+}
+
+fn parse_role(role: &str) -> Option<Role> {
+    match role {
+        "system" => Some(Role::System),
+        "user" => Some(Role::User),
+        "assistant" => Some(Role::Assistant),
+        _ => None,
+    }
+}
+
+/// Splits a prompt file into messages at lines that are exactly `system:`, `user:` or
+/// `assistant:` (the Prompty convention). A file without such lines is one user message. The split
+/// happens before rendering, so a variable's value can never start a new message.
+pub(super) fn split_roles(text: &str) -> Result<Vec<(Role, String)>, String> {
+    let mut messages: Vec<(Role, String)> = Vec::new();
+    let mut preamble = String::new();
+    for line in text.split_inclusive('\n') {
+        let marker = line.trim_end().strip_suffix(':').and_then(parse_role);
+        match (marker, messages.last_mut()) {
+            (Some(role), _) => messages.push((role, String::new())),
+            (None, Some((_, content))) => content.push_str(line),
+            (None, None) => preamble.push_str(line),
+        }
+    }
+    if messages.is_empty() {
+        return Ok(vec![(Role::User, text.trim().to_owned())]);
+    }
+    if !preamble.trim().is_empty() {
+        return Err("text before the first role line (`system:`, `user:` or `assistant:`)".into());
+    }
+    Ok(messages
+        .into_iter()
+        .map(|(r, c)| (r, c.trim().to_owned()))
+        .collect())
+}
+
+/// The byte span of the value at a dotted path (`models.mini.price`, `checks[2].pattern`) in the
+/// suite file, if it is written there.
+fn locate(source: &str, field: &str) -> Option<std::ops::Range<usize>> {
+    let root = DeTable::parse(source).ok()?;
+    let mut segments = Vec::new();
+    for part in field.split('.') {
+        let (name, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        segments.push(Seg::Key(name));
+        for idx in indexes.split('[').filter(|s| !s.is_empty()) {
+            segments.push(Seg::Index(idx.trim_end_matches(']').parse().ok()?));
+        }
+    }
+    let mut iter = segments.into_iter();
+    let Some(Seg::Key(first)) = iter.next() else {
+        return None;
+    };
+    let mut current = root.get_ref().iter().find(|(k, _)| k.get_ref() == first)?.1;
+    let mut span = current.span();
+    for seg in iter {
+        let next = match (seg, current.get_ref()) {
+            (Seg::Key(k), value @ DeValue::Table(_)) => value.get(k),
+            (Seg::Index(i), value @ DeValue::Array(_)) => value.get(i),
+            _ => None,
+        };
+        match next {
+            Some(v) => {
+                current = v;
+                span = v.span();
+            }
+            // The deepest part that exists is the best place to point at.
+            None => break,
+        }
+    }
+    Some(span)
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rephrases_unknown_field_with_suggestion() {
+        let (msg, help) = rephrase_serde(
+            "unknown field `temprature`, expected one of `temperature`, `max_tokens`",
+        );
+        assert_eq!(msg, "unknown key `temprature`");
+        assert_eq!(
+            help.as_deref(),
+            Some("did you mean `temperature`? expected one of `temperature`, `max_tokens`")
+        );
+    }
+
+    #[test]
+    fn rephrases_unknown_variant() {
+        let (msg, help) =
+            rephrase_serde("unknown variant `opneai`, expected one of `openai`, `anthropic`");
+        assert_eq!(msg, "unknown value `opneai`");
+        assert!(help.is_some_and(|h| h.starts_with("did you mean `openai`?")));
+    }
+
+    #[test]
+    fn split_roles_on_marker_lines() {
+        let msgs =
+            split_roles("system:\nBe brief.\nuser:\n{{ q }}\nuser: not a marker\n").expect("valid");
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0], (Role::System, "Be brief.".into()));
+        assert_eq!(msgs[1], (Role::User, "{{ q }}\nuser: not a marker".into()));
+    }
+
+    #[test]
+    fn split_roles_without_markers_is_one_user_message() {
+        assert_eq!(
+            split_roles("Hello {{ name }}\n").expect("valid"),
+            vec![(Role::User, "Hello {{ name }}".into())]
+        );
+        assert!(split_roles("stray\nsystem:\nx").is_err());
+    }
+
+    #[test]
+    fn locate_finds_nested_values() {
+        let src = "[models.mini]\nprovider = \"openai\"\nprice = { input_per_mtok = -1, output_per_mtok = 1 }\n\n[[checks]]\ntype = \"regex\"\n\n[[checks]]\npattern = \"(\"\n";
+        let span = locate(src, "models.mini.price.input_per_mtok").expect("found");
+        assert_eq!(&src[span], "-1");
+        let span = locate(src, "checks[1].pattern").expect("found");
+        assert_eq!(&src[span], "\"(\"");
+        // A path that goes deeper than the file points at the deepest part that exists.
+        let span = locate(src, "models.mini.nothing").expect("found");
+        assert!(src[span].contains("provider"));
+    }
+}

@@ -1,0 +1,117 @@
+//! The suite: `evalgate.toml` and the files it names, parsed, validated and compiled.
+//!
+//! Loading is two steps, as in ripgrep and typos: serde structs that mirror the file ([`raw`]),
+//! then validation into domain types ([`Suite`]) that the rest of the program can trust. Every
+//! problem names its file and line/column or field path; loading collects as many problems as it
+//! can so that `evalgate validate` reports them all at once.
+
+mod dataset;
+pub mod error;
+mod load;
+pub mod raw;
+
+pub use dataset::Case;
+pub use error::{ConfigError, ConfigErrors};
+pub use load::load;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::check::{Check, CheckSpec};
+use crate::provider::{CallParams, ProviderKind, Role};
+use crate::template::{TemplateStr, Templates};
+
+/// A loaded, validated suite.
+#[derive(Debug)]
+pub struct Suite {
+    pub name: String,
+    /// The suite file as given.
+    pub path: PathBuf,
+    /// The folder every relative path in the suite resolves against.
+    pub dir: PathBuf,
+    pub defaults: Defaults,
+    pub models: Vec<Model>,
+    pub prompts: Vec<Prompt>,
+    pub datasets: Vec<Dataset>,
+    /// Checks applied to every case.
+    pub checks: Vec<Check>,
+    pub check_specs: Vec<CheckSpec>,
+    pub templates: Templates,
+    pub gate: raw::RawGate,
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub repeats: u32,
+    pub threshold: Option<f64>,
+}
+
+/// A configured model: who to call and how.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub id: String,
+    pub kind: ProviderKind,
+    /// The model name sent to the API.
+    pub model: String,
+    pub base_url: Option<String>,
+    /// The NAME of the environment variable holding the key; never the key.
+    pub api_key_env: Option<String>,
+    /// Whether a missing key is an error (true for hosted APIs, false for local servers).
+    pub key_required: bool,
+    /// Header values may reference `${ENV}` variables; resolved only when the run starts.
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub params: CallParams,
+    pub price: Option<Price>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub http: Option<crate::provider::HttpSpec>,
+    pub command: Option<Vec<String>>,
+}
+
+/// Prices in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    pub cached_input_per_mtok: f64,
+}
+
+impl Price {
+    pub fn cost(&self, usage: &crate::provider::Usage) -> f64 {
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let uncached = usage.input_tokens - cached;
+        (uncached as f64 * self.input_per_mtok
+            + cached as f64 * self.cached_input_per_mtok
+            + usage.output_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
+}
+
+/// A named prompt: chat messages rendered from the case's variables.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub id: String,
+    pub messages: Vec<(Role, TemplateStr)>,
+    /// The template sources, for fingerprints.
+    pub sources: Vec<(Role, String)>,
+    /// Models this prompt runs on (indexes into `Suite::models`).
+    pub models: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub struct Dataset {
+    pub id: String,
+    pub cases: Vec<Case>,
+    /// Prompts this dataset feeds (indexes into `Suite::prompts`).
+    pub prompts: Vec<usize>,
+}
+
+pub const DEFAULT_CONFIG: &str = "evalgate.toml";
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_TIMEOUT_S: f64 = 60.0;
+pub const DEFAULT_MAX_RETRIES: u32 = 4;

@@ -1,0 +1,167 @@
+//! The suite file as written: serde structs that mirror the TOML one to one, with unknown keys
+//! rejected. Validation into domain types happens in [`super::load`].
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::check::CheckSpec;
+use crate::provider::ProviderKind;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuite {
+    pub suite: RawSuiteMeta,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub models: IndexMap<String, RawModel>,
+    #[serde(default)]
+    pub prompts: IndexMap<String, RawPrompt>,
+    #[serde(default)]
+    pub datasets: IndexMap<String, RawDataset>,
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+    #[serde(default)]
+    pub gate: RawGate,
+    #[serde(default)]
+    pub cache: RawCache,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuiteMeta {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Call settings shared by every model unless it overrides them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub top_p: Option<f64>,
+    pub stop: Option<Vec<String>>,
+    pub seed: Option<u64>,
+    pub repeats: Option<u32>,
+    pub timeout_s: Option<f64>,
+    pub concurrency: Option<usize>,
+    pub max_retries: Option<u32>,
+    /// Default case threshold: a case passes when its weighted check score reaches it.
+    pub threshold: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub provider: ProviderKind,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    #[serde(default)]
+    pub query: IndexMap<String, String>,
+    pub price: Option<RawPrice>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub top_p: Option<f64>,
+    pub stop: Option<Vec<String>>,
+    pub seed: Option<u64>,
+    pub timeout_s: Option<f64>,
+    pub max_retries: Option<u32>,
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
+    // provider = "http"
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub body: Option<serde_json::Value>,
+    pub output_pointer: Option<String>,
+    pub input_tokens_pointer: Option<String>,
+    pub output_tokens_pointer: Option<String>,
+    // provider = "command"
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    /// Price of prompt tokens served from the provider's prompt cache; defaults to the input price.
+    pub cached_input_per_mtok: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrompt {
+    pub system: Option<String>,
+    pub user: Option<String>,
+    pub messages: Option<Vec<RawMessage>>,
+    pub file: Option<String>,
+    /// Restrict this prompt to some models (default: every model).
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataset {
+    pub file: Option<String>,
+    pub cases: Option<Vec<serde_json::Value>>,
+    /// Restrict this dataset to some prompts (default: every prompt).
+    pub prompts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGate {
+    pub min_pass_rate: Option<f64>,
+    pub max_error_rate: Option<f64>,
+    pub confidence: Option<f64>,
+    #[serde(default)]
+    pub metrics: IndexMap<String, RawMetricGate>,
+    #[serde(default)]
+    pub cost: RawCostGate,
+    #[serde(default)]
+    pub latency: RawLatencyGate,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricGate {
+    pub min: Option<f64>,
+    pub max_drop: Option<f64>,
+    pub policy: Option<String>,
+    pub confidence: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCostGate {
+    pub max_usd: Option<f64>,
+    pub max_increase: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatencyGate {
+    pub max_p95_ms: Option<u64>,
+    pub max_increase: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Where responses are cached, relative to the suite file (default `.evalgate/cache`).
+    pub dir: Option<String>,
+}

@@ -10,3 +10,7 @@ pub mod provider;
 pub mod results;
 pub mod secrets;
 pub mod template;
+pub mod store;
+pub mod plan;
+pub mod execute;
+pub mod progress;

@@ -1,0 +1,175 @@
+//! Append-only response stores: the cache (across runs) and the journal (within one run).
+//!
+//! Both are JSON-lines files of [`Entry`] keyed by the request hash. An entry is appended with a
+//! single `write` the moment a response arrives, before it is graded, so a run killed at any point
+//! (Ctrl-C, `kill -9`, a runner timeout) loses no paid response: the next run reads them back.
+//! Opening a store scans it once and keeps only an index of offsets in memory, so a large cache
+//! costs a few bytes per entry, not the responses themselves. A torn last line (a crash mid-write)
+//! is skipped with a warning.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::provider::Completion;
+
+/// One stored response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub key: String,
+    pub completion: Completion,
+    pub latency_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    /// Opened with `O_APPEND`: concurrent writers (tasks, or shards on one machine) never
+    /// interleave inside a line.
+    append: File,
+    read: File,
+    index: HashMap<String, (u64, usize)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct StoreError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and indexes what it holds.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let err = |source| StoreError { path: path.to_owned(), source };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let mut append = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(err)?;
+        let read = File::open(path).map_err(err)?;
+        let mut index = HashMap::new();
+        let mut offset = 0u64;
+        let mut reader = BufReader::new(&read);
+        let mut line = String::new();
+        let mut torn = 0usize;
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            if line.ends_with('\n') {
+                match key_of(&line) {
+                    Some(key) => {
+                        index.insert(key, (offset, n));
+                    }
+                    None => torn += 1,
+                }
+            } else {
+                // The last write was cut short; start the next entry on a line of its own.
+                torn += 1;
+                append.write_all(b"\n").map_err(err)?;
+            }
+            offset += n as u64;
+        }
+        if torn > 0 {
+            tracing::warn!(path = %path.display(), lines = torn, "skipped unreadable lines in response store");
+        }
+        Ok(Store { path: path.to_owned(), append, read, index })
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The entry stored under `key` when the store was opened.
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        let &(offset, len) = self.index.get(key)?;
+        let mut buf = vec![0u8; len];
+        self.read.read_exact_at(&mut buf, offset).ok()?;
+        serde_json::from_slice(&buf).ok()
+    }
+
+    /// Appends an entry with one write.
+    pub fn put(&self, entry: &Entry) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(entry).map_err(|e| StoreError { path: self.path.clone(), source: e.into() })?;
+        line.push(b'\n');
+        (&self.append)
+            .write_all(&line)
+            .map_err(|source| StoreError { path: self.path.clone(), source })
+    }
+}
+
+/// The key of a stored line, without parsing the whole entry.
+fn key_of(line: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct KeyOnly {
+        key: String,
+    }
+    // Entries are written with `key` first; a full parse would also validate the rest, but
+    // reading it back on `get` does that.
+    serde_json::from_str::<KeyOnly>(line).ok().map(|k| k.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Usage;
+
+    fn entry(key: &str, output: &str) -> Entry {
+        Entry {
+            key: key.into(),
+            completion: Completion {
+                output: output.into(),
+                usage: Usage { input_tokens: 3, output_tokens: 2, cached_input_tokens: 0 },
+                finish_reason: Some("stop".into()),
+                throttle: None,
+            },
+            latency_ms: 12,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/cache.jsonl");
+        let store = Store::open(&path).expect("open");
+        store.put(&entry("a", "first")).expect("put");
+        store.put(&entry("b", "second \"quoted\"\nline")).expect("put");
+        drop(store);
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("b"), Some(entry("b", "second \"quoted\"\nline")));
+        assert_eq!(store.get("a").map(|e| e.completion.output), Some("first".into()));
+        assert_eq!(store.get("c"), None);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_the_next_write_starts_clean() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.jsonl");
+        let good = serde_json::to_string(&entry("a", "ok")).expect("json");
+        std::fs::write(&path, format!("{good}\n{{\"key\":\"b\",\"compl")).expect("write");
+        let store = Store::open(&path).expect("open");
+        assert_eq!(store.len(), 1);
+        store.put(&entry("c", "after")).expect("put");
+        drop(store);
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("c").map(|e| e.completion.output), Some("after".into()));
+    }
+}

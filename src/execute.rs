@@ -11,15 +11,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::check::{CheckInput, Grade};
-use crate::config::{Case, Model, Suite};
+use crate::config::{Case, Dataset, Model, Suite};
 use crate::fingerprint::hash_json;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::provider::ratelimit::RateLimiter;
-use crate::provider::retry::{complete_with_retries, RetryPolicy};
+use crate::provider::retry::{RetryPolicy, complete_with_retries};
 use crate::provider::{ChatRequest, Completion, Message, Provider};
 use crate::results::{CallResult, CheckResult, Tokens};
 use crate::secrets::redact;
@@ -72,7 +72,10 @@ impl Endpoint {
             provider,
             limiter: RateLimiter::new(model.rpm, model.tpm),
             semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
-            retry: RetryPolicy { max_retries: model.max_retries, ..RetryPolicy::default() },
+            retry: RetryPolicy {
+                max_retries: model.max_retries,
+                ..RetryPolicy::default()
+            },
             fatal: OnceLock::new(),
         }
     }
@@ -117,16 +120,28 @@ pub async fn execute(
     progress: &mut Progress,
 ) -> Result<Vec<CallResult>, ExecError> {
     let total = plan.calls();
-    let shared = Arc::new(Shared { suite, plan, endpoints, opts, store_warned: Default::default() });
+    let shared = Arc::new(Shared {
+        suite,
+        plan,
+        endpoints,
+        opts,
+        store_warned: Default::default(),
+    });
     let (tx, mut rx) = mpsc::channel::<(usize, CallResult)>(1024);
 
     // One driver per model, so a slow model never holds back a fast one.
-    let mut items_by_model: Vec<Vec<Item>> = (0..shared.suite.models.len()).map(|_| Vec::new()).collect();
+    let mut items_by_model: Vec<Vec<Item>> =
+        (0..shared.suite.models.len()).map(|_| Vec::new()).collect();
     let mut index = 0;
     for (ci, cell) in shared.plan.cells.iter().enumerate() {
         for &case in &cell.cases {
             for repeat in 0..shared.plan.repeats {
-                items_by_model[cell.model].push(Item { index, cell: ci, case, repeat });
+                items_by_model[cell.model].push(Item {
+                    index,
+                    cell: ci,
+                    case,
+                    repeat,
+                });
                 index += 1;
             }
         }
@@ -139,11 +154,13 @@ pub async fn execute(
         let shared = Arc::clone(&shared);
         let tx = tx.clone();
         drivers.spawn(async move {
-            let semaphore = shared.endpoints[model].as_ref().map(|e| Arc::clone(&e.semaphore));
+            let semaphore = shared.endpoints[model]
+                .as_ref()
+                .map(|e| Arc::clone(&e.semaphore));
             let mut tasks = tokio::task::JoinSet::new();
             for item in items {
                 let permit = match &semaphore {
-                    Some(s) => Some(Arc::clone(s).acquire_owned().await.ok()),
+                    Some(s) => Arc::clone(s).acquire_owned().await.ok(),
                     None => None,
                 };
                 let shared = Arc::clone(&shared);
@@ -185,12 +202,16 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
     let cell = &shared.plan.cells[item.cell];
     let model = &suite.models[cell.model];
     let prompt = &suite.prompts[cell.prompt];
-    let case = &suite.datasets[item.case.0].cases[item.case.1];
+    let dataset = &suite.datasets[item.case.0];
+    let case = &dataset.cases[item.case.1];
 
     let mut messages = Vec::with_capacity(prompt.messages.len());
     for (role, template) in &prompt.messages {
         match suite.templates.render(template, &case.ctx) {
-            Ok(content) => messages.push(Message { role: *role, content }),
+            Ok(content) => messages.push(Message {
+                role: *role,
+                content,
+            }),
             Err(e) => {
                 let error = format!("prompt `{}` failed to render: {e}", prompt.id);
                 return errored(&cell.id, case, item.repeat, messages, error, 0);
@@ -206,12 +227,32 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
     let key = request_key(model, &request, item.repeat);
 
     if let Some(entry) = shared.opts.journal.get(&key) {
-        return grade(suite, model, &cell.id, case, item.repeat, request.messages, entry, false);
+        return grade(
+            suite,
+            model,
+            &cell.id,
+            dataset,
+            case,
+            item.repeat,
+            request.messages,
+            entry,
+            false,
+        );
     }
     if shared.opts.cache.reads()
         && let Some(entry) = shared.opts.cache_store.as_ref().and_then(|c| c.get(&key))
     {
-        return grade(suite, model, &cell.id, case, item.repeat, request.messages, entry, true);
+        return grade(
+            suite,
+            model,
+            &cell.id,
+            dataset,
+            case,
+            item.repeat,
+            request.messages,
+            entry,
+            true,
+        );
     }
     let Some(endpoint) = &shared.endpoints[cell.model] else {
         let error = format!(
@@ -221,11 +262,18 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
         return errored(&cell.id, case, item.repeat, request.messages, error, 0);
     };
     if let Some(reason) = endpoint.fatal.get() {
-        let error = format!("not called: an earlier call to model `{}` failed: {reason}", model.id);
+        let error = format!(
+            "not called: an earlier call to model `{}` failed: {reason}",
+            model.id
+        );
         return errored(&cell.id, case, item.repeat, request.messages, error, 0);
     }
 
-    let estimate = request.messages.iter().map(|m| m.content.len() as u64 / 4).sum::<u64>()
+    let estimate = request
+        .messages
+        .iter()
+        .map(|m| m.content.len() as u64 / 4)
+        .sum::<u64>()
         + u64::from(model.params.max_tokens.unwrap_or(256));
     let attempted = complete_with_retries(
         endpoint.provider.as_ref(),
@@ -251,21 +299,40 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
             {
                 persist(shared, cache, &entry);
             }
-            grade(suite, model, &cell.id, case, item.repeat, request.messages, entry, false)
+            grade(
+                suite,
+                model,
+                &cell.id,
+                dataset,
+                case,
+                item.repeat,
+                request.messages,
+                entry,
+                false,
+            )
         }
         Err(err) => {
             let message = redact(&err.to_string());
             if err.is_fatal_for_model() {
                 let _ = endpoint.fatal.set(message.clone());
             }
-            errored(&cell.id, case, item.repeat, request.messages, message, attempted.attempts)
+            errored(
+                &cell.id,
+                case,
+                item.repeat,
+                request.messages,
+                message,
+                attempted.attempts,
+            )
         }
     }
 }
 
 fn persist(shared: &Shared, store: &Store, entry: &Entry) {
     if let Err(err) = store.put(entry)
-        && !shared.store_warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+        && !shared
+            .store_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         tracing::warn!("cannot save responses, a resumed run may pay for some calls again: {err}");
     }
@@ -286,18 +353,27 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
     }))
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
 fn grade(
     suite: &Suite,
     model: &Model,
     cell: &str,
+    dataset: &Dataset,
     case: &Case,
     repeat: u32,
     messages: Vec<Message>,
     entry: Entry,
     cached: bool,
 ) -> CallResult {
-    let Completion { output, usage, finish_reason, .. } = entry.completion;
+    let Completion {
+        output,
+        usage,
+        finish_reason,
+        ..
+    } = entry.completion;
     let cost_usd = model.price.map_or(0.0, |p| p.cost(&usage));
     let input = CheckInput {
         output: &output,
@@ -311,13 +387,26 @@ fn grade(
     let mut weights = 0.0;
     let mut all_passed = true;
     let mut check_error = None;
-    for check in suite.checks.iter().chain(&case.checks) {
-        let Grade { score, passed, reason, errored } = check.grade(&input);
+    for check in suite
+        .checks
+        .iter()
+        .chain(&dataset.checks)
+        .chain(&case.checks)
+    {
+        let Grade {
+            score,
+            passed,
+            reason,
+            errored,
+        } = check.grade(&input);
         weighted += check.weight * score;
         weights += check.weight;
         all_passed &= passed;
         if errored && check_error.is_none() {
-            check_error = Some(format!("check `{}` could not run: {reason}", check.type_name));
+            check_error = Some(format!(
+                "check `{}` could not run: {reason}",
+                check.type_name
+            ));
         }
         checks.push(CheckResult {
             kind: check.type_name.clone(),
@@ -329,7 +418,11 @@ fn grade(
             errored,
         });
     }
-    let score = if weights > 0.0 { weighted / weights } else { 1.0 };
+    let score = if weights > 0.0 {
+        weighted / weights
+    } else {
+        1.0
+    };
     let passed = check_error.is_none()
         && match case.threshold.or(suite.defaults.threshold) {
             Some(threshold) => score >= threshold,
@@ -361,7 +454,14 @@ fn grade(
     }
 }
 
-fn errored(cell: &str, case: &Case, repeat: u32, messages: Vec<Message>, error: String, attempts: u32) -> CallResult {
+fn errored(
+    cell: &str,
+    case: &Case,
+    repeat: u32,
+    messages: Vec<Message>,
+    error: String,
+    attempts: u32,
+) -> CallResult {
     CallResult {
         cell: cell.to_owned(),
         case_id: case.id.clone(),
@@ -391,6 +491,8 @@ fn duration_ms(d: Duration) -> u64 {
 /// Where a run keeps its journal: one file per (suite, plan), removed once the results file is
 /// written.
 pub fn journal_path(state_dir: &std::path::Path, plan: &Plan, filters: &[String]) -> PathBuf {
-    let key = hash_json(&json!({"plan": plan.config_fingerprint, "repeats": plan.repeats, "filters": filters}));
+    let key = hash_json(
+        &json!({"plan": plan.config_fingerprint, "repeats": plan.repeats, "filters": filters}),
+    );
     state_dir.join(format!("journal-{}.jsonl", crate::fingerprint::short(&key)))
 }

@@ -4,13 +4,16 @@
 //! journal) → `check` → `aggregate` → `gate` → `report`.
 
 pub mod check;
+pub mod cli;
 pub mod config;
+pub mod execute;
+pub mod exit_codes;
 pub mod fingerprint;
+pub mod git;
+pub mod plan;
+pub mod progress;
 pub mod provider;
 pub mod results;
 pub mod secrets;
-pub mod template;
 pub mod store;
-pub mod plan;
-pub mod execute;
-pub mod progress;
+pub mod template;

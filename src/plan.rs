@@ -1,7 +1,7 @@
 //! The plan: which calls a run makes (cells × cases × repeats), in a fixed order, and the
 //! fingerprints that say whether a cell's inputs changed.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::config::Suite;
 use crate::fingerprint::hash_json;
@@ -54,23 +54,40 @@ pub fn plan(suite: &Suite, repeats: u32, filters: &[String]) -> Plan {
                     let case = &suite.datasets[di].cases[ci];
                     filters.is_empty()
                         || filters.iter().any(|f| {
-                            format!("{id}/{}", case.id).contains(f.as_str()) || case.tags.iter().any(|t| t == f)
+                            format!("{id}/{}", case.id).contains(f.as_str())
+                                || case.tags.iter().any(|t| t == f)
                         })
                 })
                 .collect();
-            cells.push(Cell { id, prompt: pi, model: mi, fingerprint, cases });
+            cells.push(Cell {
+                id,
+                prompt: pi,
+                model: mi,
+                fingerprint,
+                cases,
+            });
         }
     }
     let config_fingerprint = hash_json(&Value::Array(
         cells.iter().map(|c| json!([c.id, c.fingerprint])).collect(),
     ));
-    Plan { cells, repeats, config_fingerprint }
+    Plan {
+        cells,
+        repeats,
+        config_fingerprint,
+    }
 }
 
 /// Everything that can change a cell's results: the prompt's templates, the model and its call
 /// settings (not its rate limits or concurrency, which change speed only), the checks, every case,
 /// the repeats and the case threshold.
-fn cell_fingerprint(suite: &Suite, pi: usize, mi: usize, cases: &[(usize, usize)], repeats: u32) -> String {
+fn cell_fingerprint(
+    suite: &Suite,
+    pi: usize,
+    mi: usize,
+    cases: &[(usize, usize)],
+    repeats: u32,
+) -> String {
     let prompt = &suite.prompts[pi];
     let model = &suite.models[mi];
     let cases: Vec<Value> = cases
@@ -84,6 +101,7 @@ fn cell_fingerprint(suite: &Suite, pi: usize, mi: usize, cases: &[(usize, usize)
                 "tags": c.tags,
                 "threshold": c.threshold,
                 "checks": c.check_specs,
+                "dataset_checks": suite.datasets[di].check_specs,
             })
         })
         .collect();

@@ -28,15 +28,26 @@ const LINE_EVERY: Duration = Duration::from_secs(5);
 impl Progress {
     pub fn new(mode: ProgressMode, total: u64) -> Self {
         let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            let bar =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} calls {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} calls {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         });
         let now = Instant::now();
-        Progress { mode, bar, total, done: 0, errored: 0, started: now, last_line: now }
+        Progress {
+            mode,
+            bar,
+            total,
+            done: 0,
+            errored: 0,
+            started: now,
+            last_line: now,
+        }
     }
 
     pub fn record(&mut self, errored: bool) {

@@ -46,11 +46,19 @@ pub struct StoreError {
 impl Store {
     /// Opens (creating if needed) the store at `path` and indexes what it holds.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError { path: path.to_owned(), source };
+        let err = |source| StoreError {
+            path: path.to_owned(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(err)?;
         }
-        let mut append = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(err)?;
+        let mut append = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(err)?;
         let read = File::open(path).map_err(err)?;
         let mut index = HashMap::new();
         let mut offset = 0u64;
@@ -80,7 +88,12 @@ impl Store {
         if torn > 0 {
             tracing::warn!(path = %path.display(), lines = torn, "skipped unreadable lines in response store");
         }
-        Ok(Store { path: path.to_owned(), append, read, index })
+        Ok(Store {
+            path: path.to_owned(),
+            append,
+            read,
+            index,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -105,11 +118,17 @@ impl Store {
 
     /// Appends an entry with one write.
     pub fn put(&self, entry: &Entry) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| StoreError { path: self.path.clone(), source: e.into() })?;
+        let mut line = serde_json::to_vec(entry).map_err(|e| StoreError {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
         line.push(b'\n');
         (&self.append)
             .write_all(&line)
-            .map_err(|source| StoreError { path: self.path.clone(), source })
+            .map_err(|source| StoreError {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -134,7 +153,11 @@ mod tests {
             key: key.into(),
             completion: Completion {
                 output: output.into(),
-                usage: Usage { input_tokens: 3, output_tokens: 2, cached_input_tokens: 0 },
+                usage: Usage {
+                    input_tokens: 3,
+                    output_tokens: 2,
+                    cached_input_tokens: 0,
+                },
                 finish_reason: Some("stop".into()),
                 throttle: None,
             },
@@ -149,12 +172,17 @@ mod tests {
         let path = dir.path().join("sub/cache.jsonl");
         let store = Store::open(&path).expect("open");
         store.put(&entry("a", "first")).expect("put");
-        store.put(&entry("b", "second \"quoted\"\nline")).expect("put");
+        store
+            .put(&entry("b", "second \"quoted\"\nline"))
+            .expect("put");
         drop(store);
         let store = Store::open(&path).expect("reopen");
         assert_eq!(store.len(), 2);
         assert_eq!(store.get("b"), Some(entry("b", "second \"quoted\"\nline")));
-        assert_eq!(store.get("a").map(|e| e.completion.output), Some("first".into()));
+        assert_eq!(
+            store.get("a").map(|e| e.completion.output),
+            Some("first".into())
+        );
         assert_eq!(store.get("c"), None);
     }
 
@@ -170,6 +198,9 @@ mod tests {
         drop(store);
         let store = Store::open(&path).expect("reopen");
         assert_eq!(store.len(), 2);
-        assert_eq!(store.get("c").map(|e| e.completion.output), Some("after".into()));
+        assert_eq!(
+            store.get("c").map(|e| e.completion.output),
+            Some("after".into())
+        );
     }
 }

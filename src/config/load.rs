@@ -147,7 +147,7 @@ impl Loader<'_> {
         }
 
         let datasets = self.datasets(&raw, &prompts, &mut templates);
-        self.validate_cases(&prompts, &datasets, &templates);
+        self.validate_cases(&prompts, &datasets, &templates, checks.is_empty());
         self.validate_gate(&raw, &checks, &datasets);
 
         if !self.errors.is_empty() {
@@ -173,6 +173,32 @@ impl Loader<'_> {
             gate: raw.gate,
             cache_dir,
         })
+    }
+
+    /// Compiles a list of checks declared at `field` (`checks`, `datasets.faq.checks`).
+    fn compile_checks(
+        &mut self,
+        field: &str,
+        specs: &[crate::check::CheckSpec],
+        templates: &mut Templates,
+    ) -> Vec<Check> {
+        let mut checks = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let name = format!("{field}[{i}]");
+            let mut ctx = CompileCtx {
+                templates,
+                name: &name,
+                base_dir: self.dir,
+            };
+            match Check::compile(spec, &mut ctx) {
+                Ok(check) => checks.push(check),
+                Err(e) => {
+                    let err = self.err(&format!("{name}.{}", e.field), e.message);
+                    self.push(err);
+                }
+            }
+        }
+        checks
     }
 
     fn check_range(&mut self, field: &str, value: Option<f64>, min: f64, max: f64) {
@@ -727,7 +753,13 @@ impl Loader<'_> {
 
     /// Every case a prompt sees has the variables its templates use, and case ids are unique
     /// within each prompt (they pair results across runs).
-    fn validate_cases(&mut self, prompts: &[Prompt], datasets: &[Dataset], templates: &Templates) {
+    fn validate_cases(
+        &mut self,
+        prompts: &[Prompt],
+        datasets: &[Dataset],
+        templates: &Templates,
+        checks_empty: bool,
+    ) {
         for (pi, prompt) in prompts.iter().enumerate() {
             let mut used = BTreeSet::new();
             for (_, t) in &prompt.messages {
@@ -736,6 +768,11 @@ impl Loader<'_> {
             let mut seen: HashMap<&str, &str> = HashMap::new();
             for dataset in datasets.iter().filter(|d| d.prompts.contains(&pi)) {
                 for case in &dataset.cases {
+                    if checks_empty && dataset.checks.is_empty() && case.checks.is_empty() {
+                        let e = ConfigError::new(self.path, format!("case `{}` ({}) has no checks, so it would pass whatever the model answers", case.id, case.origin))
+                            .help("add `[[checks]]` to the suite, `checks` to the dataset, or `checks` to the case");
+                        self.push(e);
+                    }
                     if let Some(first) = seen.insert(&case.id, &case.origin) {
                         let e = ConfigError::new(
                             self.path,
@@ -805,6 +842,7 @@ impl Loader<'_> {
         let mut fed: BTreeSet<&str> = BTreeSet::from([DEFAULT_METRIC]);
         fed.extend(checks.iter().map(|c| c.metric.as_str()));
         for d in datasets {
+            fed.extend(d.checks.iter().map(|c| c.metric.as_str()));
             for case in &d.cases {
                 fed.extend(case.checks.iter().map(|c| c.metric.as_str()));
             }

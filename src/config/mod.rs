@@ -109,6 +109,9 @@ pub struct Dataset {
     pub cases: Vec<Case>,
     /// Prompts this dataset feeds (indexes into `Suite::prompts`).
     pub prompts: Vec<usize>,
+    /// Checks applied to every case of this dataset.
+    pub checks: Vec<Check>,
+    pub check_specs: Vec<CheckSpec>,
 }
 
 pub const DEFAULT_CONFIG: &str = "evalgate.toml";

@@ -120,6 +120,9 @@ pub struct RawDataset {
     pub cases: Option<Vec<serde_json::Value>>,
     /// Restrict this dataset to some prompts (default: every prompt).
     pub prompts: Option<Vec<String>>,
+    /// Checks applied to every case of this dataset, on top of the suite's `[[checks]]`.
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,7 +14,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 4, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8), max_total: Duration::from_secs(300) }
+        RetryPolicy {
+            max_retries: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            max_total: Duration::from_secs(300),
+        }
     }
 }
 
@@ -39,5 +44,9 @@ pub async fn complete_with_retries(
         Ok(r) => r,
         Err(_) => Err(ProviderError::Timeout(timeout)),
     };
-    Attempted { result, attempts: 1, latency: start.elapsed() }
+    Attempted {
+        result,
+        attempts: 1,
+        latency: start.elapsed(),
+    }
 }

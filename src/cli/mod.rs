@@ -1,0 +1,153 @@
+//! The command line: argument parsing, dispatch, and the one place that maps errors to exit
+//! codes and prints them.
+
+mod run;
+mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::{ConfigErrors, DEFAULT_CONFIG};
+use crate::exit_codes;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "evalgate",
+    version,
+    about = "A CI regression gate for LLM prompts and models",
+    long_about = "Runs an eval suite (models, prompt templates, test cases, checks) and fails \
+                  the check when quality drops below the declared thresholds.\n\n\
+                  Exit codes: 0 gate passed, 1 gate failed, 2 usage or configuration error, \
+                  3 infrastructure error (provider unreachable, too many errored calls)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// When to use colors in the terminal summary.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the suite, write the results file and apply the gate.
+    Run(run::RunArgs),
+    /// Check the suite offline: config, templates, datasets and checks. Calls no model.
+    Validate(validate::ValidateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The suite file option shared by the commands.
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// The suite file.
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+/// Everything that stops a command, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// A usage problem with a hint of what to do.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    /// The gate could not run to the end.
+    #[error("{message}")]
+    Infra {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("interrupted")]
+    Interrupted { hint: String },
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage { .. } => exit_codes::USAGE,
+            CliError::Infra { .. } => exit_codes::INFRA,
+            CliError::Interrupted { .. } => exit_codes::INTERRUPTED,
+        }
+    }
+
+    fn hint(&self) -> Option<&str> {
+        match self {
+            CliError::Usage { hint, .. } | CliError::Infra { hint, .. } => hint.as_deref(),
+            CliError::Interrupted { hint } => Some(hint),
+            CliError::Config(_) => None,
+        }
+    }
+}
+
+/// Parses the arguments, runs the command, and returns the process exit code. `stdout` gets
+/// what a user may pipe (summaries); errors go to `stderr`.
+pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                exit_codes::USAGE
+            } else {
+                exit_codes::PASS
+            };
+        }
+    };
+    init_tracing(cli.verbose);
+    let color = match cli.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            use std::io::IsTerminal;
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(args, color, stdout),
+        Command::Validate(args) => validate::validate(args, stdout),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let text = match &err {
+                CliError::Config(errors) => errors.to_string(),
+                other => format!("error: {other}"),
+            };
+            let _ = writeln!(stderr, "{}", crate::secrets::redact(&text));
+            if let Some(hint) = err.hint() {
+                let _ = writeln!(stderr, "  = hint: {hint}");
+            }
+            err.exit_code()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "evalgate=warn",
+        1 => "evalgate=debug",
+        _ => "evalgate=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

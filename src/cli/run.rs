@@ -1,0 +1,382 @@
+//! `evalgate run`: load, plan, execute, aggregate, gate, write the results file, summarise.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::ValueEnum;
+
+use super::{CliError, ConfigArg};
+use crate::config::{Model, Suite, raw::RawGate};
+use crate::execute::{self, CacheMode, Endpoint, ExecOptions};
+use crate::gate::{CostGate, GateConfig, LatencyGate, MetricGate, Policy};
+use crate::progress::{Progress, ProgressMode};
+use crate::provider::{self, ProviderConfig};
+use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION, Status};
+use crate::secrets::Secret;
+use crate::store::Store;
+use crate::{aggregate, exit_codes, gate};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Where to write the results file [default: .evalgate/results.json next to the suite file]
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Concurrent calls per model (overrides the suite's `concurrency`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: Option<u32>,
+    /// Samples per case (overrides `[defaults] repeats`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeats: Option<u32>,
+    /// Only cases whose `PROMPT/MODEL/CASE_ID` contains PATTERN, or tagged PATTERN. Repeatable.
+    #[arg(long = "filter", value_name = "PATTERN")]
+    filters: Vec<String>,
+    /// How to use the response cache.
+    #[arg(long, value_enum, value_name = "MODE")]
+    cache: Option<CacheArg>,
+    /// Replay cached responses only; a call missing from the cache is an error. Needs no API key.
+    #[arg(long, conflicts_with = "cache")]
+    offline: bool,
+    /// No progress bar or progress lines on stderr.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CacheArg {
+    /// Read hits and write new responses (default).
+    Rw,
+    /// Call every time and store the new responses.
+    Refresh,
+    /// Neither read nor write the cache.
+    Off,
+}
+
+pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliError> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let mut suite = crate::config::load(&args.config.config)?;
+    if let Some(n) = args.concurrency {
+        for model in &mut suite.models {
+            model.concurrency = n as usize;
+        }
+    }
+    let repeats = args.repeats.unwrap_or(suite.defaults.repeats);
+    let plan = crate::plan::plan(&suite, repeats, &args.filters);
+    if plan.calls() == 0 {
+        return Err(CliError::Usage {
+            message: format!("no case matches --filter {}", args.filters.join(", ")),
+            hint: Some(
+                "a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into(),
+            ),
+        });
+    }
+    let mode = match (args.offline, args.cache) {
+        (true, _) => CacheMode::Offline,
+        (false, None | Some(CacheArg::Rw)) => CacheMode::ReadWrite,
+        (false, Some(CacheArg::Refresh)) => CacheMode::Refresh,
+        (false, Some(CacheArg::Off)) => CacheMode::Off,
+    };
+    let gate_config = gate_config(&suite.gate);
+    let state_dir = suite.dir.join(".evalgate");
+    let results_path = args
+        .results
+        .clone()
+        .unwrap_or_else(|| state_dir.join("results.json"));
+
+    let client = provider::http_client().map_err(|e| CliError::Infra {
+        message: format!("cannot set up the HTTP client: {e}"),
+        hint: None,
+    })?;
+    let used: Vec<bool> = (0..suite.models.len())
+        .map(|m| {
+            plan.cells
+                .iter()
+                .any(|c| c.model == m && !c.cases.is_empty())
+        })
+        .collect();
+    let mut endpoints = Vec::with_capacity(suite.models.len());
+    for (model, used) in suite.models.iter().zip(&used) {
+        endpoints.push(if mode == CacheMode::Offline || !used {
+            None
+        } else {
+            let config = provider_config(model, &suite)?;
+            let provider = provider::build(&config, &client).map_err(|e| CliError::Usage {
+                message: e.to_string(),
+                hint: None,
+            })?;
+            Some(Endpoint::new(provider, model, model.concurrency))
+        });
+    }
+
+    let store_err = |e: crate::store::StoreError| CliError::Infra {
+        message: format!("cannot open {e}"),
+        hint: None,
+    };
+    let journal_path = execute::journal_path(&state_dir, &plan, &args.filters);
+    let journal = Store::open(&journal_path).map_err(store_err)?;
+    if !journal.is_empty() {
+        tracing::info!(
+            responses = journal.len(),
+            "resuming an interrupted run from its journal"
+        );
+    }
+    let cache_store = match mode {
+        CacheMode::Off => None,
+        _ => Some(Store::open(&suite.cache_dir.join("responses.jsonl")).map_err(store_err)?),
+    };
+    let progress_mode = if args.no_progress {
+        ProgressMode::Off
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    };
+    let mut progress = Progress::new(progress_mode, plan.calls() as u64);
+
+    let suite = Arc::new(suite);
+    let plan = Arc::new(plan);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Infra {
+            message: format!("cannot start the async runtime: {e}"),
+            hint: None,
+        })?;
+    let opts = ExecOptions {
+        cache: mode,
+        cache_store,
+        journal,
+    };
+    let outcome = runtime.block_on(execute::execute(
+        Arc::clone(&suite),
+        Arc::clone(&plan),
+        endpoints,
+        opts,
+        &mut progress,
+    ));
+    let results = match outcome {
+        Ok(results) => results,
+        Err(execute::ExecError::Interrupted) => {
+            return Err(CliError::Interrupted {
+                hint: format!(
+                    "every response received so far is saved in {}; run the same command again to resume without paying for them",
+                    journal_path.display()
+                ),
+            });
+        }
+    };
+
+    let summary = aggregate::summarize(&results);
+    let metrics = aggregate::metrics(&results, gate_config.confidence);
+    let by_cell = aggregate::summarize_by_cell(&results);
+    let verdict = gate::evaluate(&gate_config, &summary, &metrics);
+    let cells = plan
+        .cells
+        .iter()
+        .map(|c| {
+            let model = &suite.models[c.model];
+            CellSummary {
+                id: c.id.clone(),
+                prompt: suite.prompts[c.prompt].id.clone(),
+                model: model.id.clone(),
+                provider: model.kind.as_str().to_owned(),
+                model_name: model.model.clone(),
+                fingerprint: c.fingerprint.clone(),
+                summary: by_cell.get(&c.id).cloned().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let results = Results {
+        schema_version: SCHEMA_VERSION,
+        run: RunInfo {
+            evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            suite: suite.name.clone(),
+            config_path: suite.path.display().to_string(),
+            started_at,
+            finished_at: now_rfc3339(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            git: crate::git::info(&suite.dir),
+            config_fingerprint: plan.config_fingerprint.clone(),
+            repeats,
+            filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
+            cache: mode.as_str().to_owned(),
+        },
+        summary,
+        metrics,
+        cells,
+        verdict,
+        results,
+    };
+    write_results(&results_path, &results)?;
+    // The results file now holds everything the journal did.
+    let _ = std::fs::remove_file(&journal_path);
+
+    let mut text = String::new();
+    let opts = crate::report::terminal::TerminalOptions {
+        color,
+        ..Default::default()
+    };
+    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
+    let _ = write!(stdout, "{text}");
+    let _ = writeln!(stdout, "results: {}", results_path.display());
+    Ok(match results.verdict.status {
+        Status::Pass => exit_codes::PASS,
+        Status::Fail => exit_codes::GATE_FAILED,
+        Status::Error => exit_codes::INFRA,
+    })
+}
+
+/// Resolves a model's key and `${ENV}` header references from the environment.
+fn provider_config(model: &Model, suite: &Suite) -> Result<ProviderConfig, CliError> {
+    let api_key = match &model.api_key_env {
+        Some(var) => match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Some(Secret::new(value)),
+            _ if model.key_required => {
+                return Err(CliError::Usage {
+                    message: format!(
+                        "model `{}` needs an API key in the environment variable `{var}`",
+                        model.id
+                    ),
+                    hint: Some(format!(
+                        "export {var}=..., set `api_key_env` to the variable that holds the key, or use --offline to replay cached responses"
+                    )),
+                });
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let mut headers = BTreeMap::new();
+    for (name, value) in &model.headers {
+        let resolved = expand_env(value).map_err(|var| CliError::Usage {
+            message: format!(
+                "model `{}`: header `{name}` uses `${{{var}}}`, which is not set",
+                model.id
+            ),
+            hint: Some(format!("export {var}=... before running")),
+        })?;
+        headers.insert(name.clone(), Secret::new(resolved));
+    }
+    Ok(ProviderConfig {
+        model_id: model.id.clone(),
+        kind: model.kind,
+        model: model.model.clone(),
+        base_url: model.base_url.clone(),
+        api_key,
+        headers,
+        query: model.query.iter().cloned().collect(),
+        timeout: model.timeout,
+        http: model.http.clone(),
+        command: model.command.as_ref().map(|argv| provider::CommandSpec {
+            argv: argv.clone(),
+            cwd: suite.dir.clone(),
+        }),
+    })
+}
+
+/// Replaces `${NAME}` with the variable's value; the error is the first unset name.
+fn expand_env(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(name.to_owned()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+pub(crate) fn gate_config(raw: &RawGate) -> GateConfig {
+    let defaults = GateConfig::default();
+    GateConfig {
+        min_pass_rate: raw.min_pass_rate,
+        max_error_rate: raw.max_error_rate.unwrap_or(defaults.max_error_rate),
+        confidence: raw.confidence.unwrap_or(defaults.confidence),
+        metrics: raw
+            .metrics
+            .iter()
+            .map(|(name, m)| {
+                let policy = match m.policy.as_deref() {
+                    Some("non-inferiority") => Policy::NonInferiority,
+                    _ => Policy::ConfidentDrop,
+                };
+                (
+                    name.clone(),
+                    MetricGate {
+                        min: m.min,
+                        max_drop: m.max_drop,
+                        policy,
+                        confidence: m.confidence,
+                    },
+                )
+            })
+            .collect(),
+        cost: CostGate {
+            max_usd: raw.cost.max_usd,
+            max_increase: raw.cost.max_increase,
+        },
+        latency: LatencyGate {
+            max_p95_ms: raw.latency.max_p95_ms,
+            max_increase: raw.latency.max_increase,
+        },
+    }
+}
+
+/// Writes the results atomically: a reader never sees half a file.
+fn write_results(path: &Path, results: &Results) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| CliError::Infra {
+        message: format!("cannot write the results file {}: {e}", path.display()),
+        hint: None,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let file = std::fs::File::create(&tmp).map_err(fail)?;
+    let mut writer = std::io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut writer, results).map_err(|e| fail(e.into()))?;
+    writer.write_all(b"\n").map_err(fail)?;
+    writer.into_inner().map_err(|e| fail(e.into_error()))?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_env_substitutes_and_reports_missing() {
+        // SAFETY-free: PATH is always set in tests.
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(
+            expand_env("a ${PATH} b").as_deref(),
+            Ok(format!("a {path} b").as_str())
+        );
+        assert_eq!(
+            expand_env("x ${EVALGATE_SURELY_UNSET_VAR} y"),
+            Err("EVALGATE_SURELY_UNSET_VAR".to_owned())
+        );
+        assert_eq!(expand_env("no refs").as_deref(), Ok("no refs"));
+    }
+}

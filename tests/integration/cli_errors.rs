@@ -1,0 +1,198 @@
+//! Every documented configuration and usage error: its message, where it points, and exit code 2.
+
+use crate::fixtures::{SuiteDir, stderr};
+
+const MINIMAL: &str = r#"[suite]
+name = "t"
+
+[models.m]
+provider = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+model = "x"
+
+[prompts.p]
+user = "{{ question }}"
+
+[datasets.d]
+cases = [{ id = "a", vars = { question = "q?" } }]
+
+[[checks]]
+type = "contains"
+value = "x"
+"#;
+
+/// Runs `evalgate validate` on a suite and returns stderr, asserting exit code 2.
+fn invalid(toml: &str, files: &[(&str, &str)]) -> String {
+    let suite = SuiteDir::new(toml);
+    for (name, content) in files {
+        suite.file(name, content);
+    }
+    let output = suite.cmd().args(["validate"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(&output));
+    stderr(&output)
+}
+
+#[test]
+fn valid_suite_passes_validation() {
+    let suite = SuiteDir::new(MINIMAL);
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("suite `t` is valid: 1 models, 1 prompts, 1 cases, 1 cells, 1 calls per run"),
+        "{out}"
+    );
+}
+
+#[test]
+fn typo_in_a_key_names_line_column_and_suggests() {
+    let toml = MINIMAL.replace("[models.m]", "[defaults]\ntemprature = 0\n\n[models.m]");
+    insta::assert_snapshot!(invalid(&toml, &[]));
+}
+
+#[test]
+fn unknown_provider_suggests_the_nearest() {
+    let toml = MINIMAL.replace("openai-compatible", "opneai");
+    insta::assert_snapshot!(invalid(&toml, &[]));
+}
+
+#[test]
+fn toml_syntax_error_points_at_the_line() {
+    let toml = MINIMAL.replace("name = \"t\"", "name = \"t");
+    let err = invalid(&toml, &[]);
+    assert!(err.starts_with("error: evalgate.toml:2:"), "{err}");
+}
+
+#[test]
+fn missing_suite_file_says_how_to_pass_one() {
+    let suite = SuiteDir::new(MINIMAL);
+    let output = suite
+        .cmd()
+        .args(["validate", "-c", "nope.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(stderr(&output));
+}
+
+#[test]
+fn template_variable_missing_from_a_case_names_prompt_case_and_variable() {
+    let toml = MINIMAL.replace("{{ question }}", "{{ question }} {{ context }}");
+    insta::assert_snapshot!(invalid(&toml, &[]));
+}
+
+#[test]
+fn broken_dataset_row_names_file_and_line() {
+    let toml = MINIMAL.replace(
+        "cases = [{ id = \"a\", vars = { question = \"q?\" } }]",
+        "file = \"data.jsonl\"",
+    );
+    let err = invalid(
+        &toml,
+        &[(
+            "data.jsonl",
+            "{\"question\": \"one\"}\n{\"question\": \"two\"\n",
+        )],
+    );
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn duplicate_case_ids_are_rejected_with_both_places() {
+    let toml = MINIMAL.replace(
+        "cases = [{ id = \"a\", vars = { question = \"q?\" } }]",
+        "file = \"data.jsonl\"",
+    );
+    let err = invalid(
+        &toml,
+        &[(
+            "data.jsonl",
+            "{\"id\": \"x\", \"question\": \"one\"}\n{\"id\": \"x\", \"question\": \"two\"}\n",
+        )],
+    );
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn unknown_check_type_suggests_the_nearest() {
+    let toml = MINIMAL.replace("type = \"contains\"", "type = \"contians\"");
+    let err = invalid(&toml, &[]);
+    assert!(err.contains("evalgate.toml:17:8"), "{err}");
+    assert!(err.contains("contains"), "{err}");
+}
+
+#[test]
+fn gated_metric_that_no_check_feeds_is_an_error() {
+    let toml = format!("{MINIMAL}\n[gate.metrics.acuracy]\nmin = 0.5\n");
+    insta::assert_snapshot!(invalid(&toml, &[]));
+}
+
+#[test]
+fn openai_compatible_without_base_url_says_what_to_add() {
+    let toml = MINIMAL.replace("base_url = \"http://127.0.0.1:9/v1\"\n", "");
+    insta::assert_snapshot!(invalid(&toml, &[]));
+}
+
+#[test]
+fn several_problems_are_reported_at_once() {
+    let toml = MINIMAL
+        .replace("{{ question }}", "{{ qestion }}")
+        .replace("model = \"x\"", "model = \"x\"\ntemperature = 9");
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`models.m.temperature`: must be between 0 and 2, found 9"),
+        "{err}"
+    );
+    assert!(err.contains("has no variable `qestion`"), "{err}");
+    assert!(err.contains("the case has `question`"), "{err}");
+}
+
+#[test]
+fn missing_api_key_is_a_usage_error_naming_the_variable() {
+    let toml = MINIMAL.replace(
+        "provider = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"",
+        "provider = \"openai\"",
+    );
+    let suite = SuiteDir::new(&toml);
+    let output = suite
+        .cmd()
+        .args(["run", "--no-progress"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(stderr(&output));
+}
+
+#[test]
+fn a_filter_that_matches_nothing_is_a_usage_error() {
+    let suite = SuiteDir::new(MINIMAL);
+    let output = suite
+        .cmd()
+        .args(["run", "--no-progress", "--filter", "zzz"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no case matches --filter zzz"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn offline_with_an_empty_cache_errors_every_case_and_exits_3() {
+    let suite = SuiteDir::new(MINIMAL);
+    let output = suite
+        .cmd()
+        .args(["run", "--no-progress", "--offline"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let results = suite.results();
+    assert_eq!(results["verdict"]["status"], "error");
+    let error = results["results"][0]["error"].as_str().expect("error text");
+    assert!(
+        error.contains("no cached response") && error.contains("--offline"),
+        "{error}"
+    );
+}

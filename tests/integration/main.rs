@@ -1,0 +1,8 @@
+//! Integration tests: the `evalgate` binary against suites in temporary folders and fake
+//! providers on this machine (wiremock). No test reaches beyond localhost.
+
+mod cli_errors;
+mod fixtures;
+mod resume;
+mod run;
+mod secrets;

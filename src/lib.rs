@@ -3,6 +3,7 @@
 //! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers, cache,
 //! journal) → `check` → `aggregate` → `gate` → `report`.
 
+pub mod aggregate;
 pub mod check;
 pub mod provider;
 pub mod results;

@@ -5,7 +5,9 @@
 
 pub mod aggregate;
 pub mod check;
+pub mod gate;
 pub mod provider;
+pub mod report;
 pub mod results;
 pub mod secrets;
 pub mod template;

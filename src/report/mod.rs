@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+pub mod terminal;
 
 /// Makes untrusted text (model output, check reasons, provider errors) safe to write to a
 /// terminal or a CI log.

@@ -1,18 +1,23 @@
 //! evalgate: a CI regression gate for LLM prompts and models.
 //!
-//! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers, cache,
-//! journal) → `check` → `aggregate` → `gate` → `report`.
+//! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers,
+//! `store` for the cache and journal) → `check` → `aggregate` → `gate` → `report`. `cli` is the
+//! edge that parses arguments and maps errors to exit codes.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod aggregate;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod execute;
 pub mod exit_codes;
 pub mod fingerprint;
+pub mod gate;
 pub mod git;
 pub mod plan;
 pub mod progress;
 pub mod provider;
+pub mod report;
 pub mod results;
 pub mod secrets;
 pub mod store;

@@ -88,11 +88,18 @@ pub struct MetricSummary {
     pub mean: f64,
     /// Graded cases (repeats counted once).
     pub n: u64,
-    /// Wilson score interval at the gate's confidence.
+    /// Wilson score interval at `confidence`.
     pub ci_low: f64,
     pub ci_high: f64,
+    /// Two-sided confidence of the interval (the gate's `confidence`), e.g. 0.95.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
     /// Mean of the weighted check scores in [0, 1] (partial credit from similarity and the like).
     pub score_mean: f64,
+}
+
+fn default_confidence() -> f64 {
+    0.95
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

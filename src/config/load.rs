@@ -129,22 +129,7 @@ impl Loader<'_> {
         let models = self.models(&raw);
         let prompts = self.prompts(&raw, &models, &mut templates);
 
-        let mut checks = Vec::new();
-        for (i, spec) in raw.checks.iter().enumerate() {
-            let name = format!("checks[{i}]");
-            let mut ctx = CompileCtx {
-                templates: &mut templates,
-                name: &name,
-                base_dir: self.dir,
-            };
-            match Check::compile(spec, &mut ctx) {
-                Ok(check) => checks.push(check),
-                Err(e) => {
-                    let err = self.err(&format!("checks[{i}].{}", e.field), e.message);
-                    self.push(err);
-                }
-            }
-        }
+        let checks = self.compile_checks("checks", &raw.checks, &mut templates);
 
         let datasets = self.datasets(&raw, &prompts, &mut templates);
         self.validate_cases(&prompts, &datasets, &templates, checks.is_empty());
@@ -633,11 +618,15 @@ impl Loader<'_> {
         for (id, d) in &raw.datasets {
             self.check_id("datasets", id);
             let prompt_ids = self.dataset_prompts(id, d, prompts);
+            let checks =
+                self.compile_checks(&format!("datasets.{id}.checks"), &d.checks, templates);
             let cases = self.cases(id, d, templates);
             datasets.push(Dataset {
                 id: id.clone(),
                 cases,
                 prompts: prompt_ids,
+                checks,
+                check_specs: d.checks.clone(),
             });
         }
         datasets

@@ -1,0 +1,486 @@
+//! The terminal summary printed at the end of a run: a few scannable lines in the manner of
+//! cargo's and cargo-nextest's final output, verdict last.
+//!
+//! Everything shown comes from the [`Results`]; nothing is recomputed except the lists (slowest,
+//! failed, errored cases), which are selections of the calls. Model output, check reasons and
+//! provider errors are untrusted: each value goes through [`sanitize_for_log`], is flattened to
+//! one line and cut to [`MAX_VALUE_CHARS`].
+
+use std::fmt::{self, Write};
+
+use super::{
+    format_confidence, format_count, format_percent, format_usd, sanitize_for_log, truncate,
+};
+use crate::results::{CallResult, Results, Status, Summary};
+
+/// Longest single value (a reason, an error, an id) printed before it is cut.
+pub const MAX_VALUE_CHARS: usize = 200;
+
+/// How many slowest calls are listed.
+const SLOWEST_LISTED: usize = 3;
+
+/// Width of the right-aligned label column, as in cargo's `   Compiling`.
+const LABEL_WIDTH: usize = 12;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalOptions {
+    /// Colour the PASS / FAIL / ERROR words with ANSI escapes.
+    pub color: bool,
+    /// How many failed cases, and how many errored cases, are listed before "... and N more".
+    pub max_listed: usize,
+}
+
+impl Default for TerminalOptions {
+    fn default() -> Self {
+        TerminalOptions {
+            color: false,
+            max_listed: 10,
+        }
+    }
+}
+
+/// Writes the end-of-run summary of `results` to `out`.
+pub fn write_summary(
+    out: &mut dyn Write,
+    results: &Results,
+    opts: &TerminalOptions,
+) -> fmt::Result {
+    let summary = &results.summary;
+    let mut w = Writer { out, opts };
+
+    w.label("Summary", None)?;
+    writeln!(
+        w.out,
+        "{} in {}: {} cases, {} calls, {}",
+        one_line(&results.run.suite),
+        format_duration(results.run.duration_ms),
+        format_count(summary.cases),
+        format_count(summary.calls),
+        counts(summary)
+    )?;
+
+    write_cells(&mut w, results)?;
+    write_metrics(&mut w, results)?;
+    write_usage(&mut w, summary)?;
+    write_slowest(&mut w, &results.results)?;
+    write_failed(&mut w, &results.results)?;
+    write_errored(&mut w, &results.results)?;
+
+    let verdict = &results.verdict;
+    w.label("Verdict", None)?;
+    w.status_word(verdict.status)?;
+    if verdict.reasons.is_empty() {
+        let rules = verdict.rules.len();
+        let plural = if rules == 1 { "" } else { "s" };
+        writeln!(w.out, " ({rules} rule{plural} checked)")?;
+    } else {
+        writeln!(w.out)?;
+        for reason in &verdict.reasons {
+            w.continuation()?;
+            writeln!(w.out, "{}", one_line(reason))?;
+        }
+    }
+    Ok(())
+}
+
+struct Writer<'a> {
+    out: &'a mut dyn Write,
+    opts: &'a TerminalOptions,
+}
+
+impl Writer<'_> {
+    /// Writes `text` right-aligned in the label column, coloured as `status` when colour is on.
+    fn label(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
+        write!(
+            self.out,
+            "{:width$}",
+            "",
+            width = LABEL_WIDTH.saturating_sub(text.chars().count())
+        )?;
+        self.colored(text, status)?;
+        write!(self.out, " ")
+    }
+
+    /// Indents a line that continues the previous label's section.
+    fn continuation(&mut self) -> fmt::Result {
+        write!(self.out, "{:width$} ", "", width = LABEL_WIDTH)
+    }
+
+    fn status_word(&mut self, status: Status) -> fmt::Result {
+        let word = status.as_str().to_ascii_uppercase();
+        self.colored(&word, Some(status))
+    }
+
+    fn colored(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
+        match status.filter(|_| self.opts.color) {
+            Some(status) => {
+                let code = match status {
+                    Status::Pass => "1;32",
+                    Status::Fail => "1;31",
+                    Status::Error => "1;35",
+                };
+                write!(self.out, "\x1b[{code}m{text}\x1b[0m")
+            }
+            None => write!(self.out, "{text}"),
+        }
+    }
+}
+
+fn write_cells(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
+    let ids: Vec<_> = results.cells.iter().map(|c| one_line(&c.id)).collect();
+    let width = ids.iter().map(|id| id.chars().count()).max().unwrap_or(0);
+    for (i, (cell, id)) in results.cells.iter().zip(&ids).enumerate() {
+        if i == 0 {
+            w.label("Cells", None)?;
+        } else {
+            w.continuation()?;
+        }
+        let s = &cell.summary;
+        writeln!(
+            w.out,
+            "{id:<width$}  {}; pass rate {}; cost {}; cache hits {}/{}",
+            counts(s),
+            format_percent(s.pass_rate),
+            format_usd(s.cost_usd),
+            format_count(s.cache_hits),
+            format_count(s.calls)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_metrics(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
+    let width = results
+        .metrics
+        .keys()
+        .map(|name| name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (i, (name, metric)) in results.metrics.iter().enumerate() {
+        if i == 0 {
+            w.label("Metrics", None)?;
+        } else {
+            w.continuation()?;
+        }
+        writeln!(
+            w.out,
+            "{:<width$}  {:>6} ({} CI {}–{}, n={}, mean score {:.2})",
+            one_line(name),
+            format_percent(metric.mean),
+            format_confidence(metric.confidence),
+            format_percent(metric.ci_low),
+            format_percent(metric.ci_high),
+            format_count(metric.n),
+            metric.score_mean
+        )?;
+    }
+    Ok(())
+}
+
+fn write_usage(w: &mut Writer<'_>, s: &Summary) -> fmt::Result {
+    w.label("Cost", None)?;
+    write!(w.out, "{}", format_usd(s.cost_usd))?;
+    if s.spent_usd != s.cost_usd {
+        write!(
+            w.out,
+            " ({} spent; the rest was replayed from the cache)",
+            format_usd(s.spent_usd)
+        )?;
+    }
+    writeln!(w.out)?;
+    w.label("Tokens", None)?;
+    writeln!(
+        w.out,
+        "{} input, {} output, {} cached input",
+        format_count(s.input_tokens),
+        format_count(s.output_tokens),
+        format_count(s.cached_input_tokens)
+    )?;
+    w.label("Latency", None)?;
+    if s.latency_p95_ms == 0 && s.calls.saturating_sub(s.cache_hits + s.errored) == 0 {
+        writeln!(w.out, "no measured calls")
+    } else {
+        writeln!(
+            w.out,
+            "p50 {} ms, p95 {} ms",
+            format_count(s.latency_p50_ms),
+            format_count(s.latency_p95_ms)
+        )
+    }
+}
+
+fn write_slowest(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
+    let mut measured: Vec<_> = calls
+        .iter()
+        .filter(|c| !c.cached && !c.is_errored())
+        .collect();
+    // Stable: equal latencies keep plan order, so the list is deterministic.
+    measured.sort_by_key(|c| std::cmp::Reverse(c.latency_ms));
+    for (i, call) in measured.iter().take(SLOWEST_LISTED).enumerate() {
+        if i == 0 {
+            w.label("Slowest", None)?;
+        } else {
+            w.continuation()?;
+        }
+        writeln!(
+            w.out,
+            "{:>6} ms  {}",
+            format_count(call.latency_ms),
+            case_name(call)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_failed(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
+    let failed: Vec<_> = calls
+        .iter()
+        .filter(|c| !c.passed && !c.is_errored())
+        .collect();
+    for call in failed.iter().take(w.opts.max_listed) {
+        w.label("FAIL", Some(Status::Fail))?;
+        writeln!(w.out, "{}", case_name(call))?;
+        let mut any = false;
+        for check in call.checks.iter().filter(|c| !c.passed) {
+            any = true;
+            w.continuation()?;
+            writeln!(
+                w.out,
+                "  {}: {}",
+                one_line(&check.kind),
+                one_line(&check.reason)
+            )?;
+        }
+        if !any {
+            w.continuation()?;
+            writeln!(
+                w.out,
+                "  weighted score {:.2} is below the case threshold",
+                call.score
+            )?;
+        }
+    }
+    more(w, failed.len(), "failed")
+}
+
+fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
+    let errored: Vec<_> = calls.iter().filter(|c| c.is_errored()).collect();
+    for call in errored.iter().take(w.opts.max_listed) {
+        w.label("ERROR", Some(Status::Error))?;
+        let error = call.error.as_deref().unwrap_or_default();
+        writeln!(w.out, "{}: {}", case_name(call), one_line(error))?;
+    }
+    more(w, errored.len(), "errored")
+}
+
+fn more(w: &mut Writer<'_>, total: usize, what: &str) -> fmt::Result {
+    let hidden = total.saturating_sub(w.opts.max_listed);
+    if hidden > 0 {
+        w.continuation()?;
+        let plural = if hidden == 1 { "" } else { "s" };
+        writeln!(w.out, "... and {hidden} more {what} case{plural}")?;
+    }
+    Ok(())
+}
+
+/// `cell case-id`, with ` (repeat N)` for repeats after the first.
+fn case_name(call: &CallResult) -> String {
+    let mut name = format!("{} {}", one_line(&call.cell), one_line(&call.case_id));
+    if call.repeat > 0 {
+        name.push_str(&format!(" (repeat {})", call.repeat));
+    }
+    name
+}
+
+fn counts(s: &Summary) -> String {
+    format!(
+        "{} passed, {} failed, {} errored",
+        format_count(s.passed),
+        format_count(s.failed),
+        format_count(s.errored)
+    )
+}
+
+/// An untrusted value made safe ([`sanitize_for_log`]), on one line (line breaks shown as ` ⏎ `,
+/// tabs as spaces) and cut to [`MAX_VALUE_CHARS`].
+fn one_line(value: &str) -> String {
+    let safe = sanitize_for_log(value);
+    let flat = safe.trim().replace('\n', " ⏎ ").replace('\t', " ");
+    truncate(&flat, MAX_VALUE_CHARS).into_owned()
+}
+
+fn format_duration(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1_000.0)
+    } else {
+        format!("{}m {:02}s", ms / 60_000, (ms % 60_000) / 1_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::tests::{call, check, errored};
+    use crate::aggregate::{metrics, summarize, summarize_by_cell};
+    use crate::gate::{GateConfig, evaluate};
+    use crate::results::{CellSummary, RunInfo, SCHEMA_VERSION};
+
+    fn fabricate(calls: Vec<CallResult>, config: &GateConfig) -> Results {
+        let summary = summarize(&calls);
+        let metrics = metrics(&calls, config.confidence);
+        let verdict = evaluate(config, &summary, &metrics);
+        let cells = summarize_by_cell(&calls)
+            .into_iter()
+            .map(|(id, summary)| {
+                let (prompt, model) = id.split_once('/').unwrap_or((&id, ""));
+                CellSummary {
+                    prompt: prompt.to_owned(),
+                    model: model.to_owned(),
+                    provider: "openai".to_owned(),
+                    model_name: "gpt-4.1-mini".to_owned(),
+                    fingerprint: "f00d".to_owned(),
+                    id,
+                    summary,
+                }
+            })
+            .collect();
+        Results {
+            schema_version: SCHEMA_VERSION,
+            run: RunInfo {
+                evalgate_version: "0.1.0".to_owned(),
+                suite: "support-bot".to_owned(),
+                config_path: "evalgate.toml".to_owned(),
+                started_at: "2025-01-01T00:00:00Z".to_owned(),
+                finished_at: "2025-01-01T00:00:04Z".to_owned(),
+                duration_ms: 4_210,
+                git: None,
+                config_fingerprint: "beef".to_owned(),
+                repeats: 2,
+                filter: None,
+                cache: "rw".to_owned(),
+            },
+            summary,
+            metrics,
+            cells,
+            verdict,
+            results: calls,
+        }
+    }
+
+    fn render(results: &Results, opts: &TerminalOptions) -> String {
+        let mut out = String::new();
+        write_summary(&mut out, results, opts).expect("writing to a String cannot fail");
+        out
+    }
+
+    fn sample() -> Results {
+        let mut pass = call("answer/mini", "refund-window", 0, true);
+        pass.checks = vec![check("accuracy", true, 1.0, 1.0)];
+        pass.latency_ms = 812;
+        let mut cached = call("answer/mini", "refund-window", 1, true);
+        cached.checks = pass.checks.clone();
+        cached.cached = true;
+        cached.latency_ms = 2;
+        let mut fail = call("answer/mini", "shipping", 1, false);
+        fail.checks = vec![
+            check("accuracy", false, 0.0, 1.0),
+            check("tone", true, 1.0, 1.0),
+        ];
+        fail.latency_ms = 1_530;
+        let mut fail0 = call("answer/local", "shipping", 0, false);
+        fail0.checks = vec![check("accuracy", false, 0.2, 1.0)];
+        fail0.checks[0].reason = "similarity 0.20 is below 0.80".to_owned();
+        let down = errored(
+            "answer/local",
+            "warranty",
+            0,
+            "HTTP 503 from provider: overloaded",
+        );
+        let config = GateConfig {
+            min_pass_rate: Some(0.8),
+            max_error_rate: 0.25,
+            ..GateConfig::default()
+        };
+        fabricate(vec![pass, cached, fail, fail0, down], &config)
+    }
+
+    #[test]
+    fn summary_snapshot() {
+        insta::assert_snapshot!(render(&sample(), &TerminalOptions::default()));
+    }
+
+    #[test]
+    fn color_only_wraps_status_words() {
+        let results = sample();
+        let plain = render(&results, &TerminalOptions::default());
+        assert!(!plain.contains('\x1b'));
+        let colored = render(
+            &results,
+            &TerminalOptions {
+                color: true,
+                ..TerminalOptions::default()
+            },
+        );
+        assert!(colored.contains("\x1b[1;31mFAIL\x1b[0m"));
+        assert!(colored.contains("\x1b[1;35mERROR\x1b[0m"));
+        // Stripping the colour gives back the plain text exactly.
+        assert_eq!(sanitize_for_log(&colored), plain);
+    }
+
+    #[test]
+    fn lists_are_capped_with_a_count_of_the_rest() {
+        let calls: Vec<_> = (0..5)
+            .map(|i| call("a/m", &format!("case-{i}"), 0, false))
+            .chain((0..3).map(|i| errored("a/m", &format!("down-{i}"), 0, "timeout")))
+            .collect();
+        let results = fabricate(calls, &GateConfig::default());
+        let text = render(
+            &results,
+            &TerminalOptions {
+                color: false,
+                max_listed: 2,
+            },
+        );
+        assert_eq!(text.matches("FAIL a/m").count(), 2, "{text}");
+        assert!(text.contains("... and 3 more failed cases"), "{text}");
+        assert!(text.contains("... and 1 more errored case\n"), "{text}");
+        assert!(!text.contains("FAIL a/m case-2"), "{text}");
+    }
+
+    #[test]
+    fn untrusted_text_is_neutralised() {
+        let mut bad = call("a/m", "x", 0, false);
+        bad.output = Some("::set-output name=verdict::pass".to_owned());
+        bad.checks = vec![check("equals", false, 0.0, 1.0)];
+        bad.checks[0].reason = format!(
+            "got \"\x1b[32mok\x1b[0m\"\n::set-output name=verdict::pass\n##[error]forged {}",
+            "x".repeat(500)
+        );
+        let down = errored(
+            "a/m",
+            "y",
+            0,
+            "\x1b]0;pwned\x07::error::forged\r\n##[warning]x",
+        );
+        let results = fabricate(vec![bad, down], &GateConfig::default());
+        let text = render(&results, &TerminalOptions::default());
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(!text.contains('\r'), "{text:?}");
+        assert!(!text.contains("##["), "{text}");
+        for line in text.lines() {
+            assert!(!line.trim_start().starts_with("::"), "{line}");
+            assert!(
+                line.chars().count() < LABEL_WIDTH + 20 + MAX_VALUE_CHARS,
+                "{line}"
+            );
+        }
+        assert!(text.contains("got \"ok\" ⏎ : :set-output"), "{text}");
+        assert!(
+            text.contains("y: : :error::forged ⏎ # #[warning]x"),
+            "{text}"
+        );
+        assert!(text.contains("x…"), "{text}");
+    }
+}

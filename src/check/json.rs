@@ -1,1 +1,169 @@
-//! placeholder
+//! JSON checks: is-json (optionally with a schema), json-schema and json-path.
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use super::{
+    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render, short,
+    string_value,
+};
+use crate::template::TemplateStr;
+
+#[derive(Debug)]
+enum Expected {
+    /// Any match will do.
+    Exists,
+    /// The first match must equal this JSON value.
+    Json(Value),
+    /// A template: compared with a string match, or with a match's JSON text.
+    Text(TemplateStr),
+}
+
+#[derive(Debug)]
+enum Kind {
+    Parse,
+    Schema(Box<jsonschema::Validator>),
+    Path {
+        path: JsonPath,
+        source: String,
+        expected: Expected,
+    },
+}
+
+#[derive(Debug)]
+struct JsonCheck {
+    kind: Kind,
+}
+
+pub(super) fn compile(
+    kind: &str,
+    spec: &CheckSpec,
+    ctx: &mut CompileCtx<'_>,
+) -> Result<Box<dyn Grader>, CheckConfigError> {
+    let schema = load_schema(spec, ctx)?;
+    let kind = match (kind, schema) {
+        ("is-json", None) => Kind::Parse,
+        ("is-json" | "json-schema", Some(schema)) => Kind::Schema(Box::new(schema)),
+        ("json-schema", None) => return Err(missing(kind, "schema")),
+        _ => {
+            let source = spec.path.clone().ok_or_else(|| missing(kind, "path"))?;
+            let path = JsonPath::parse(&source).map_err(|e| CheckConfigError {
+                field: "path".into(),
+                message: format!("invalid JSONPath: {e}"),
+            })?;
+            let expected = match &spec.value {
+                None => Expected::Exists,
+                Some(v @ Value::String(_)) => Expected::Text(string_value(ctx, "value", v)?),
+                Some(v) => Expected::Json(v.clone()),
+            };
+            Kind::Path {
+                path,
+                source,
+                expected,
+            }
+        }
+    };
+    Ok(Box::new(JsonCheck { kind }))
+}
+
+fn load_schema(
+    spec: &CheckSpec,
+    ctx: &CompileCtx<'_>,
+) -> Result<Option<jsonschema::Validator>, CheckConfigError> {
+    let (schema, field) = match (&spec.schema, &spec.schema_file) {
+        (Some(_), Some(_)) => {
+            return Err(CheckConfigError {
+                field: "schema_file".into(),
+                message: "give either `schema` or `schema_file`, not both".into(),
+            });
+        }
+        (Some(schema), None) => (schema.clone(), "schema"),
+        (None, Some(file)) => {
+            let path = ctx.base_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| CheckConfigError {
+                field: "schema_file".into(),
+                message: format!("cannot read `{}`: {e}", path.display()),
+            })?;
+            let schema = serde_json::from_str(&text).map_err(|e| CheckConfigError {
+                field: "schema_file".into(),
+                message: format!("`{}` is not JSON: {e}", path.display()),
+            })?;
+            (schema, "schema_file")
+        }
+        (None, None) => return Ok(None),
+    };
+    jsonschema::validator_for(&schema)
+        .map(Some)
+        .map_err(|e| CheckConfigError {
+            field: field.into(),
+            message: format!("invalid JSON schema: {e}"),
+        })
+}
+
+impl Grader for JsonCheck {
+    fn grade(&self, input: &CheckInput<'_>) -> Grade {
+        let value: Value = match serde_json::from_str(input.output.trim()) {
+            Ok(v) => v,
+            Err(e) => {
+                return Grade::fail(format!("output is not JSON ({e}): {}", short(input.output)));
+            }
+        };
+        match &self.kind {
+            Kind::Parse => Grade::pass("output is valid JSON"),
+            Kind::Schema(validator) => {
+                let errors: Vec<String> = validator
+                    .iter_errors(&value)
+                    .take(3)
+                    .map(|e| {
+                        let at = e.instance_path().to_string();
+                        format!("{}: {e}", if at.is_empty() { "/" } else { at.as_str() })
+                    })
+                    .collect();
+                if errors.is_empty() {
+                    Grade::pass("output matches the schema")
+                } else {
+                    Grade::fail(format!(
+                        "output does not match the schema: {}",
+                        errors.join("; ")
+                    ))
+                }
+            }
+            Kind::Path {
+                path,
+                source,
+                expected,
+            } => {
+                let nodes = path.query(&value).all();
+                let Some(first) = nodes.first() else {
+                    return Grade::fail(format!("{source} matches nothing in the output"));
+                };
+                let (passed, want) = match expected {
+                    Expected::Exists => {
+                        return Grade::pass(format!("{source} is {}", short(&first.to_string())));
+                    }
+                    Expected::Json(want) => (*first == want, want.to_string()),
+                    Expected::Text(template) => {
+                        let want = match render(input, template) {
+                            Ok(w) => w,
+                            Err(grade) => return grade,
+                        };
+                        let passed = match first {
+                            Value::String(s) => *s == want,
+                            other => other.to_string() == want,
+                        };
+                        (passed, want)
+                    }
+                };
+                if passed {
+                    Grade::pass(format!("{source} is {}", short(&want)))
+                } else {
+                    Grade::fail(format!(
+                        "{source} is {}, expected {}",
+                        short(&first.to_string()),
+                        short(&want)
+                    ))
+                }
+            }
+        }
+    }
+}

@@ -189,14 +189,163 @@ pub struct Check {
 }
 
 impl Check {
+    /// Validates a spec and builds its grader: templates registered, regexes, schemas and paths
+    /// compiled once.
     pub fn compile(spec: &CheckSpec, ctx: &mut CompileCtx<'_>) -> Result<Check, CheckConfigError> {
-        let _ = (spec, ctx);
-        unimplemented!("implemented by the check families")
+        let kind = spec.kind.as_str();
+        let Some(allowed) = allowed_fields(kind) else {
+            let message =
+                match crate::config::error::did_you_mean(kind, CHECK_TYPES.iter().copied()) {
+                    Some(best) => format!("unknown check type `{kind}`; did you mean `{best}`?"),
+                    None => format!(
+                        "unknown check type `{kind}`; expected one of {}",
+                        CHECK_TYPES.join(", ")
+                    ),
+                };
+            return Err(CheckConfigError {
+                field: "type".into(),
+                message,
+            });
+        };
+        for (field, present) in present_fields(spec) {
+            if present && !allowed.contains(&field) && !COMMON.contains(&field) {
+                return Err(CheckConfigError {
+                    field: field.into(),
+                    message: format!(
+                        "`{field}` does not apply to a `{kind}` check; it takes: {}",
+                        allowed
+                            .iter()
+                            .chain(COMMON)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        let weight = spec.weight.unwrap_or(1.0);
+        if !(weight > 0.0 && weight.is_finite()) {
+            return Err(CheckConfigError {
+                field: "weight".into(),
+                message: format!("`weight` must be a positive number, found {weight}"),
+            });
+        }
+        let metric = spec
+            .metric
+            .clone()
+            .unwrap_or_else(|| DEFAULT_METRIC.to_owned());
+        if metric.trim().is_empty() {
+            return Err(CheckConfigError {
+                field: "metric".into(),
+                message: "`metric` must not be empty".into(),
+            });
+        }
+        let grader: Box<dyn Grader> = match kind {
+            "equals" | "starts-with" | "contains" | "icontains" | "not-contains"
+            | "not-icontains" => text::compile(kind, spec, ctx)?,
+            "regex" | "not-regex" => text::compile_regex(kind, spec, ctx)?,
+            "is-json" | "json-schema" | "json-path" => json::compile(kind, spec, ctx)?,
+            "similarity" => similarity::compile(spec, ctx)?,
+            "numeric" | "length" => numeric::compile(kind, spec, ctx)?,
+            _ => perf::compile(kind, spec)?,
+        };
+        Ok(Check {
+            type_name: kind.to_owned(),
+            metric,
+            weight,
+            grader,
+        })
     }
 
     pub fn grade(&self, input: &CheckInput<'_>) -> Grade {
         self.grader.grade(input)
     }
+}
+
+const COMMON: &[&str] = &["weight", "metric"];
+
+/// The fields each check type accepts besides `type`, `weight` and `metric`.
+fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "equals" | "starts-with" => &["value", "ignore_case", "trim"],
+        "contains" | "not-contains" => &["value", "values", "mode", "ignore_case"],
+        "icontains" | "not-icontains" => &["value", "values", "mode"],
+        "regex" | "not-regex" => &["pattern"],
+        "is-json" => &["schema", "schema_file"],
+        "json-schema" => &["schema", "schema_file"],
+        "json-path" => &["path", "value"],
+        "similarity" => &["value", "threshold", "method", "ignore_case", "trim"],
+        "numeric" => &["value", "tolerance"],
+        "length" => &["min", "max", "unit"],
+        "latency" => &["max_ms"],
+        "cost" => &["max_usd"],
+        _ => return None,
+    })
+}
+
+fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 17] {
+    [
+        ("value", s.value.is_some()),
+        ("values", s.values.is_some()),
+        ("mode", s.mode.is_some()),
+        ("ignore_case", s.ignore_case.is_some()),
+        ("trim", s.trim.is_some()),
+        ("pattern", s.pattern.is_some()),
+        ("threshold", s.threshold.is_some()),
+        ("method", s.method.is_some()),
+        ("tolerance", s.tolerance.is_some()),
+        ("min", s.min.is_some()),
+        ("max", s.max.is_some()),
+        ("unit", s.unit.is_some()),
+        ("schema", s.schema.is_some()),
+        ("schema_file", s.schema_file.is_some()),
+        ("path", s.path.is_some()),
+        ("max_ms", s.max_ms.is_some()),
+        ("max_usd", s.max_usd.is_some()),
+    ]
+}
+
+pub(crate) fn missing(kind: &str, field: &str) -> CheckConfigError {
+    CheckConfigError {
+        field: field.into(),
+        message: format!("a `{kind}` check needs `{field}`"),
+    }
+}
+
+/// A template-valued string field (`value`): a string, or a number/bool taken as its text.
+pub(crate) fn string_value(
+    ctx: &mut CompileCtx<'_>,
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<TemplateStr, CheckConfigError> {
+    match value {
+        serde_json::Value::String(s) => template_field(ctx, field, s),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+            Ok(TemplateStr::Literal(value.to_string()))
+        }
+        other => Err(CheckConfigError {
+            field: field.into(),
+            message: format!("`{field}` must be a string, found {other}"),
+        }),
+    }
+}
+
+/// Shortens a text for a reason line, on a character boundary.
+pub(crate) fn short(text: &str) -> String {
+    const MAX: usize = 80;
+    let mut out: String = text.chars().take(MAX).collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+/// Renders a template for a grader, turning a failure into an errored grade.
+pub(crate) fn render(input: &CheckInput<'_>, template: &TemplateStr) -> Result<String, Grade> {
+    input
+        .templates
+        .render(template, input.ctx)
+        .map_err(|e| Grade::error(format!("template failed to render: {e}")))
 }
 
 /// Registers an optional template-valued field, for the families.
@@ -213,3 +362,6 @@ pub(crate) fn template_field(
             message: format!("invalid template: {e}"),
         })
 }
+
+#[cfg(test)]
+mod tests;

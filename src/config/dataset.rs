@@ -28,6 +28,10 @@ pub struct Case {
     pub ctx: minijinja::Value,
 }
 
+/// One row as read: its line (JSONL, CSV) or field path (JSON arrays), and its value or why it
+/// could not be read.
+pub(super) type Row = (Option<usize>, Option<String>, Result<Value, ConfigError>);
+
 const RESERVED: &[&str] = &["id", "vars", "expected", "checks", "tags", "threshold"];
 
 /// Where a row came from, to point errors at it.
@@ -54,10 +58,7 @@ impl RowOrigin<'_> {
 }
 
 /// Reads a dataset file, dispatching on its extension.
-pub(super) fn read_file(
-    path: &Path,
-    shown: &str,
-) -> Result<Vec<(Option<usize>, Option<String>, Result<Value, ConfigError>)>, ConfigError> {
+pub(super) fn read_file(path: &Path, shown: &str) -> Result<Vec<Row>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(path, format!("cannot read dataset: {e}"))
             .help("dataset paths are relative to the suite file")
@@ -106,10 +107,7 @@ pub(super) fn read_file(
     }
 }
 
-fn read_csv(
-    path: &Path,
-    text: &str,
-) -> Result<Vec<(Option<usize>, Option<String>, Result<Value, ConfigError>)>, ConfigError> {
+fn read_csv(path: &Path, text: &str) -> Result<Vec<Row>, ConfigError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());

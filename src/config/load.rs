@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
 use super::dataset::{self, RowOrigin};
@@ -656,7 +655,7 @@ impl Loader<'_> {
     }
 
     fn cases(&mut self, id: &str, d: &RawDataset, templates: &mut Templates) -> Vec<dataset::Case> {
-        let rows: Vec<(Option<usize>, Option<String>, Result<Value, ConfigError>)>;
+        let rows: Vec<dataset::Row>;
         let file: PathBuf;
         let shown: String;
         match (&d.file, &d.cases) {
@@ -776,9 +775,12 @@ impl Loader<'_> {
                     let missing: Vec<&String> = used
                         .iter()
                         .filter(|v| {
-                            !matches!(v.as_str(), "vars" | "id")
-                                && !(case.vars.contains_key(*v)
-                                    || (v.as_str() == "expected" && case.expected.is_some()))
+                            let provided = match v.as_str() {
+                                "vars" | "id" => true,
+                                "expected" => case.expected.is_some(),
+                                name => case.vars.contains_key(name),
+                            };
+                            !provided
                         })
                         .collect();
                     for var in &missing {

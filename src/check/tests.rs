@@ -1,0 +1,377 @@
+//! Checks graded through the public path: spec → compile → grade.
+
+use serde_json::json;
+
+use super::*;
+
+struct Fixture {
+    templates: Templates,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            templates: Templates::new(),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn compile(&mut self, spec: serde_json::Value) -> Result<Check, CheckConfigError> {
+        let spec: CheckSpec = serde_json::from_value(spec).expect("spec shape");
+        let name = format!("t{}", fastrand::u64(..));
+        let mut ctx = CompileCtx {
+            templates: &mut self.templates,
+            name: &name,
+            base_dir: self.dir.path(),
+        };
+        Check::compile(&spec, &mut ctx)
+    }
+
+    /// Grades `output` with the vars `{"city": "Paris", "n": 42}` and `expected = "Paris"`.
+    fn grade(&mut self, spec: serde_json::Value, output: &str) -> Grade {
+        let check = self.compile(spec).expect("compiles");
+        let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
+            "city": "Paris", "n": 42, "expected": "Paris", "person": {"name": "Ana", "age": 31}
+        })));
+        check.grade(&CheckInput {
+            output,
+            ctx: &ctx,
+            templates: &self.templates,
+            latency_ms: 120,
+            cost_usd: 0.002,
+        })
+    }
+}
+
+fn passes(spec: serde_json::Value, output: &str) -> bool {
+    let grade = Fixture::new().grade(spec, output);
+    assert!(!grade.errored, "unexpected error: {}", grade.reason);
+    grade.passed
+}
+
+#[test]
+fn equals_trims_and_optionally_ignores_case() {
+    assert!(passes(
+        json!({"type": "equals", "value": "{{ expected }}"}),
+        "  Paris\n"
+    ));
+    assert!(!passes(
+        json!({"type": "equals", "value": "{{ expected }}"}),
+        "paris"
+    ));
+    assert!(passes(
+        json!({"type": "equals", "value": "PARIS", "ignore_case": true}),
+        "paris"
+    ));
+    assert!(!passes(
+        json!({"type": "equals", "value": "Paris", "trim": false}),
+        " Paris"
+    ));
+}
+
+#[test]
+fn contains_family_with_any_and_all() {
+    assert!(passes(
+        json!({"type": "contains", "value": "{{ city }}"}),
+        "It is Paris."
+    ));
+    assert!(!passes(
+        json!({"type": "contains", "value": "{{ city }}"}),
+        "It is paris."
+    ));
+    assert!(passes(
+        json!({"type": "icontains", "value": "{{ city }}"}),
+        "It is PARIS."
+    ));
+    assert!(passes(
+        json!({"type": "contains", "values": ["Rome", "Paris"]}),
+        "Paris"
+    ));
+    assert!(!passes(
+        json!({"type": "contains", "values": ["Rome", "Paris"], "mode": "all"}),
+        "Paris"
+    ));
+    assert!(passes(
+        json!({"type": "contains", "values": ["Rome", "Paris"], "mode": "all"}),
+        "Paris, Rome"
+    ));
+}
+
+#[test]
+fn not_contains_fails_when_any_forbidden_value_appears() {
+    assert!(passes(
+        json!({"type": "not-contains", "values": ["sorry", "cannot"]}),
+        "Paris"
+    ));
+    assert!(!passes(
+        json!({"type": "not-contains", "values": ["sorry", "cannot"]}),
+        "Sorry, I cannot"
+    ));
+    assert!(!passes(
+        json!({"type": "not-icontains", "value": "SORRY"}),
+        "sorry"
+    ));
+    // `all`: only the presence of every value fails.
+    assert!(passes(
+        json!({"type": "not-contains", "values": ["a", "zz"], "mode": "all"}),
+        "a"
+    ));
+}
+
+#[test]
+fn starts_with_ignores_leading_space() {
+    assert!(passes(
+        json!({"type": "starts-with", "value": "Yes"}),
+        "  Yes, indeed"
+    ));
+    assert!(!passes(
+        json!({"type": "starts-with", "value": "Yes"}),
+        "No. Yes"
+    ));
+}
+
+#[test]
+fn regex_with_literal_and_templated_patterns() {
+    assert!(passes(
+        json!({"type": "regex", "pattern": r"^\d{2}$"}),
+        "42"
+    ));
+    assert!(!passes(
+        json!({"type": "regex", "pattern": r"^\d{2}$"}),
+        "421"
+    ));
+    assert!(passes(
+        json!({"type": "regex", "pattern": "(?i)^{{ city }}$"}),
+        "paris"
+    ));
+    assert!(passes(
+        json!({"type": "not-regex", "pattern": "@"}),
+        "no email here"
+    ));
+    assert!(!passes(
+        json!({"type": "not-regex", "pattern": "@"}),
+        "a@b.c"
+    ));
+}
+
+#[test]
+fn json_checks() {
+    assert!(passes(json!({"type": "is-json"}), " {\"a\": 1} "));
+    let grade = Fixture::new().grade(json!({"type": "is-json"}), "not json");
+    assert!(
+        !grade.passed && !grade.errored && grade.reason.starts_with("output is not JSON"),
+        "{}",
+        grade.reason
+    );
+    let schema =
+        json!({"type": "object", "required": ["name"], "properties": {"age": {"type": "integer"}}});
+    assert!(passes(
+        json!({"type": "json-schema", "schema": schema}),
+        r#"{"name": "Ana", "age": 3}"#
+    ));
+    let grade = Fixture::new().grade(
+        json!({"type": "json-schema", "schema": schema}),
+        r#"{"age": "x"}"#,
+    );
+    assert!(
+        !grade.passed && grade.reason.contains("/age") && grade.reason.contains("name"),
+        "{}",
+        grade.reason
+    );
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.name", "value": "{{ person.name }}"}),
+        r#"{"name": "Ana"}"#
+    ));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.age", "value": "{{ person.age }}"}),
+        r#"{"age": 31}"#
+    ));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.tags[0]", "value": {"k": 1}}),
+        r#"{"tags": [{"k": 1}]}"#
+    ));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.name"}),
+        r#"{"name": null}"#
+    ));
+    let grade = Fixture::new().grade(
+        json!({"type": "json-path", "path": "$.name", "value": "Bo"}),
+        r#"{"name": "Ana"}"#,
+    );
+    assert_eq!(grade.reason, r#"$.name is "\"Ana\"", expected "Bo""#);
+    assert!(!passes(
+        json!({"type": "json-path", "path": "$.missing"}),
+        "{}"
+    ));
+}
+
+#[test]
+fn schema_file_is_read_relative_to_the_suite() {
+    let mut f = Fixture::new();
+    std::fs::write(f.dir.path().join("s.json"), r#"{"type": "array"}"#).expect("write");
+    assert!(
+        f.grade(
+            json!({"type": "json-schema", "schema_file": "s.json"}),
+            "[1]"
+        )
+        .passed
+    );
+    let err = f
+        .compile(json!({"type": "json-schema", "schema_file": "missing.json"}))
+        .expect_err("missing file");
+    assert_eq!(err.field, "schema_file");
+    assert!(err.message.contains("missing.json"), "{}", err.message);
+}
+
+#[test]
+fn similarity_scores_the_ratio() {
+    let grade = Fixture::new().grade(
+        json!({"type": "similarity", "value": "Paris", "threshold": 0.7}),
+        "Pariss",
+    );
+    assert!(
+        grade.passed && grade.score > 0.8 && grade.score < 1.0,
+        "{grade:?}"
+    );
+    let grade = Fixture::new().grade(json!({"type": "similarity", "value": "Paris"}), "London");
+    assert!(!grade.passed && grade.score < 0.5, "{grade:?}");
+    let grade = Fixture::new().grade(
+        json!({"type": "similarity", "value": "Paris", "method": "jaro-winkler"}),
+        "Paris",
+    );
+    assert_eq!(grade.score, 1.0);
+}
+
+#[test]
+fn numeric_parses_the_first_number() {
+    assert_eq!(numeric::parse_number("total: 1,234.5 USD"), Some(1234.5));
+    assert_eq!(numeric::parse_number("it is -3e2"), Some(-300.0));
+    assert_eq!(numeric::parse_number("none"), None);
+    assert!(passes(
+        json!({"type": "numeric", "value": "{{ n }}"}),
+        "The answer is 42."
+    ));
+    assert!(passes(
+        json!({"type": "numeric", "value": 40, "tolerance": 2.5}),
+        "42"
+    ));
+    assert!(!passes(
+        json!({"type": "numeric", "value": 40, "tolerance": 1}),
+        "42"
+    ));
+    assert!(!passes(json!({"type": "numeric", "value": 1}), "no digits"));
+}
+
+#[test]
+fn length_in_chars_and_words() {
+    assert!(passes(json!({"type": "length", "max": 5}), "héllo"));
+    assert!(!passes(json!({"type": "length", "max": 4}), "héllo"));
+    assert!(passes(
+        json!({"type": "length", "min": 2, "max": 3, "unit": "words"}),
+        "one two  three"
+    ));
+    assert!(!passes(
+        json!({"type": "length", "min": 2, "unit": "words"}),
+        "one"
+    ));
+}
+
+#[test]
+fn latency_and_cost_use_the_call() {
+    assert!(passes(json!({"type": "latency", "max_ms": 120}), ""));
+    assert!(!passes(json!({"type": "latency", "max_ms": 119}), ""));
+    assert!(passes(json!({"type": "cost", "max_usd": 0.01}), ""));
+    assert!(!passes(json!({"type": "cost", "max_usd": 0.001}), ""));
+}
+
+#[test]
+fn a_template_that_fails_to_render_errors_the_check() {
+    let grade = Fixture::new().grade(json!({"type": "contains", "value": "{{ nope }}"}), "x");
+    assert!(grade.errored && !grade.passed, "{grade:?}");
+}
+
+#[test]
+fn compile_errors_name_the_field() {
+    let mut f = Fixture::new();
+    let err = f
+        .compile(json!({"type": "contians", "value": "x"}))
+        .expect_err("typo");
+    assert_eq!(
+        (err.field.as_str(), err.message.as_str()),
+        (
+            "type",
+            "unknown check type `contians`; did you mean `contains`?"
+        )
+    );
+    let err = f
+        .compile(json!({"type": "contains", "value": "x", "pattern": "y"}))
+        .expect_err("inapplicable");
+    assert_eq!(err.field, "pattern");
+    assert!(
+        err.message
+            .starts_with("`pattern` does not apply to a `contains` check; it takes: value, values"),
+        "{}",
+        err.message
+    );
+    let err = f.compile(json!({"type": "regex"})).expect_err("missing");
+    assert_eq!(err.message, "a `regex` check needs `pattern`");
+    let err = f
+        .compile(json!({"type": "regex", "pattern": "("}))
+        .expect_err("bad regex");
+    assert!(err.message.starts_with("invalid regex"), "{}", err.message);
+    let err = f
+        .compile(json!({"type": "json-path", "path": "name["}))
+        .expect_err("bad path");
+    assert!(
+        err.message.starts_with("invalid JSONPath"),
+        "{}",
+        err.message
+    );
+    let err = f
+        .compile(json!({"type": "length", "min": 5, "max": 2}))
+        .expect_err("bounds");
+    assert_eq!(err.field, "min");
+    let err = f
+        .compile(json!({"type": "equals", "value": "x", "weight": 0}))
+        .expect_err("weight");
+    assert_eq!(err.field, "weight");
+    let err = f
+        .compile(json!({"type": "contains", "value": "x", "mode": "most"}))
+        .expect_err("mode");
+    assert_eq!(err.field, "mode");
+}
+
+#[test]
+fn defaults_are_weight_one_and_metric_pass_rate() {
+    let check = Fixture::new()
+        .compile(json!({"type": "equals", "value": "x"}))
+        .expect("compiles");
+    assert_eq!(
+        (
+            check.weight,
+            check.metric.as_str(),
+            check.type_name.as_str()
+        ),
+        (1.0, "pass_rate", "equals")
+    );
+}
+
+#[test]
+fn every_listed_type_compiles_with_its_fields() {
+    let mut f = Fixture::new();
+    for kind in CHECK_TYPES {
+        let spec = match *kind {
+            "regex" | "not-regex" => json!({"type": kind, "pattern": "x"}),
+            "is-json" => json!({"type": kind}),
+            "json-schema" => json!({"type": kind, "schema": {}}),
+            "json-path" => json!({"type": kind, "path": "$.a"}),
+            "numeric" => json!({"type": kind, "value": 1}),
+            "length" => json!({"type": kind, "max": 1}),
+            "latency" => json!({"type": kind, "max_ms": 1}),
+            "cost" => json!({"type": kind, "max_usd": 1}),
+            _ => json!({"type": kind, "value": "x"}),
+        };
+        assert!(f.compile(spec).is_ok(), "{kind}");
+    }
+}

@@ -200,7 +200,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             started_at,
             finished_at: now_rfc3339(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            git: crate::git::info(&suite.dir),
+            git: crate::git::info(suite.dir_or_dot()),
             config_fingerprint: plan.config_fingerprint.clone(),
             repeats,
             filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
@@ -274,7 +274,7 @@ fn provider_config(model: &Model, suite: &Suite) -> Result<ProviderConfig, CliEr
         http: model.http.clone(),
         command: model.command.as_ref().map(|argv| provider::CommandSpec {
             argv: argv.clone(),
-            cwd: suite.dir.clone(),
+            cwd: suite.dir_or_dot().to_path_buf(),
         }),
     })
 }

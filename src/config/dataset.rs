@@ -75,7 +75,7 @@ pub(super) fn read_file(path: &Path, shown: &str) -> Result<Vec<Row>, ConfigErro
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(i, line)| {
                 let parsed = serde_json::from_str::<Value>(line).map_err(|e| {
-                    ConfigError::new(path, format!("invalid JSON: {e}"))
+                    ConfigError::new(path, format!("invalid JSON: {}", json_message(&e)))
                         .at(i + 1, e.column())
                         .help("each line of a JSONL dataset is one JSON object")
                 });
@@ -84,7 +84,8 @@ pub(super) fn read_file(path: &Path, shown: &str) -> Result<Vec<Row>, ConfigErro
             .collect()),
         "json" => {
             let value: Value = serde_json::from_str(&text).map_err(|e| {
-                ConfigError::new(path, format!("invalid JSON: {e}")).at(e.line(), e.column())
+                ConfigError::new(path, format!("invalid JSON: {}", json_message(&e)))
+                    .at(e.line(), e.column())
             })?;
             let Value::Array(rows) = value else {
                 return Err(ConfigError::new(
@@ -289,6 +290,15 @@ pub fn hash_id(vars: &Map<String, Value>) -> String {
     crate::fingerprint::write_canonical(&Value::Object(vars.clone()), &mut canonical);
     let digest = sha2::Sha256::digest(canonical.as_bytes());
     hex::encode(&digest[..6])
+}
+
+/// serde_json's message without its " at line L column C" suffix: the location is given already.
+fn json_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
 }
 
 pub(super) fn json_kind(value: &Value) -> &'static str {

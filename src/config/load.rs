@@ -25,10 +25,9 @@ pub fn load(path: &Path) -> Result<Suite, ConfigErrors> {
         err
     })?;
     let raw: RawSuite = toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    // An empty folder (not ".") keeps paths in messages as the user wrote them: `data.jsonl`,
+    // not `./data.jsonl`.
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Loader {
         path,
         source: &source,
@@ -131,7 +130,7 @@ impl Loader<'_> {
         let checks = self.compile_checks("checks", &raw.checks, &mut templates);
 
         let datasets = self.datasets(&raw, &prompts, &mut templates);
-        self.validate_cases(&prompts, &datasets, &templates, checks.is_empty());
+        self.validate_cases(&prompts, &datasets, &templates, raw.checks.is_empty());
         self.validate_gate(&raw, &checks, &datasets);
 
         if !self.errors.is_empty() {
@@ -756,7 +755,8 @@ impl Loader<'_> {
             let mut seen: HashMap<&str, &str> = HashMap::new();
             for dataset in datasets.iter().filter(|d| d.prompts.contains(&pi)) {
                 for case in &dataset.cases {
-                    if checks_empty && dataset.checks.is_empty() && case.checks.is_empty() {
+                    if checks_empty && dataset.check_specs.is_empty() && case.check_specs.is_empty()
+                    {
                         let e = ConfigError::new(self.path, format!("case `{}` ({}) has no checks, so it would pass whatever the model answers", case.id, case.origin))
                             .help("add `[[checks]]` to the suite, `checks` to the dataset, or `checks` to the case");
                         self.push(e);

@@ -27,7 +27,8 @@ pub struct Suite {
     pub name: String,
     /// The suite file as given.
     pub path: PathBuf,
-    /// The folder every relative path in the suite resolves against.
+    /// The folder every relative path in the suite resolves against; empty for the current
+    /// folder (see [`Suite::dir_or_dot`]).
     pub dir: PathBuf,
     pub defaults: Defaults,
     pub models: Vec<Model>,
@@ -39,6 +40,17 @@ pub struct Suite {
     pub templates: Templates,
     pub gate: raw::RawGate,
     pub cache_dir: PathBuf,
+}
+
+impl Suite {
+    /// The suite's folder, as `.` rather than empty, for programs that need a real path.
+    pub fn dir_or_dot(&self) -> &std::path::Path {
+        if self.dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            &self.dir
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,20 +1,324 @@
-//! Stub, replaced by the real implementation.
+//! OpenAI chat completions, for `openai` (also Azure OpenAI and proxies) and `openai-compatible`
+//! servers (llama.cpp server, vLLM, Ollama, LiteLLM).
+//!
+//! Wire format: `POST {base_url}/chat/completions` with `model`, `messages` and sampling fields;
+//! the answer is `choices[0].message.content`, usage in `usage.prompt_tokens`,
+//! `usage.completion_tokens` and `usage.prompt_tokens_details.cached_tokens`.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value, json};
+
 use super::*;
 
 #[derive(Debug)]
-pub struct OpenAi;
+pub struct OpenAi {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    model: String,
+    /// `max_completion_tokens` (OpenAI's current name) rather than `max_tokens` (what
+    /// OpenAI-compatible servers read).
+    completion_tokens_field: bool,
+}
 
 impl OpenAi {
-    pub fn new(_config: &ProviderConfig, _client: reqwest::Client) -> Result<Self, BuildError> {
-        unimplemented!()
+    pub fn new(config: &ProviderConfig, client: reqwest::Client) -> Result<Self, BuildError> {
+        let base = match (&config.base_url, config.kind) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, ProviderKind::Openai) => "https://api.openai.com/v1".to_owned(),
+            (None, _) => {
+                return Err(build_error(
+                    config,
+                    "an openai-compatible model needs `base_url`",
+                ));
+            }
+        };
+        let mut url = reqwest::Url::parse(&format!("{base}/chat/completions"))
+            .map_err(|e| build_error(config, &format!("invalid base_url `{base}`: {e}")))?;
+        if !config.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(config.query.iter());
+        }
+        let mut headers = extra_headers(config)?;
+        if let Some(key) = &config.api_key {
+            headers.insert(
+                AUTHORIZATION,
+                sensitive(config, &format!("Bearer {}", key.expose()))?,
+            );
+        }
+        Ok(OpenAi {
+            client,
+            url: url.to_string(),
+            headers,
+            model: config.model.clone(),
+            completion_tokens_field: config.kind == ProviderKind::Openai,
+        })
+    }
+
+    fn body(&self, req: &ChatRequest) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), json!(self.model));
+        body.insert(
+            "messages".into(),
+            Value::Array(
+                req.messages
+                    .iter()
+                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+                    .collect(),
+            ),
+        );
+        let p = &req.params;
+        if let Some(t) = p.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(t) = p.top_p {
+            body.insert("top_p".into(), json!(t));
+        }
+        if let Some(n) = p.max_tokens {
+            let field = if self.completion_tokens_field {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            body.insert(field.into(), json!(n));
+        }
+        if !p.stop.is_empty() {
+            body.insert("stop".into(), json!(p.stop));
+        }
+        if let Some(seed) = p.seed {
+            body.insert("seed".into(), json!(seed));
+        }
+        for (k, v) in &p.extra {
+            body.insert(k.clone(), v.clone());
+        }
+        Value::Object(body)
     }
 }
 
 impl Provider for OpenAi {
     fn complete<'a>(
         &'a self,
-        _req: &'a ChatRequest,
+        req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        unimplemented!()
+        Box::pin(async move {
+            let response = self
+                .client
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .json(&self.body(req))
+                .send()
+                .await
+                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
+            if !status.is_success() {
+                return Err(status_error(status.as_u16(), &headers, &bytes));
+            }
+            let body: Value =
+                serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+            let choice = body
+                .pointer("/choices/0")
+                .ok_or_else(|| decode_error("no `choices[0]` in the response", &bytes))?;
+            let output = match choice.pointer("/message/content") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+            Ok(Completion {
+                output,
+                usage: Usage {
+                    input_tokens: tokens("/usage/prompt_tokens"),
+                    output_tokens: tokens("/usage/completion_tokens"),
+                    cached_input_tokens: tokens("/usage/prompt_tokens_details/cached_tokens"),
+                },
+                finish_reason: choice
+                    .get("finish_reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                throttle: throttle(
+                    &headers,
+                    "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests",
+                ),
+            })
+        })
+    }
+}
+
+pub(super) fn build_error(config: &ProviderConfig, message: &str) -> BuildError {
+    BuildError {
+        model_id: config.model_id.clone(),
+        message: message.to_owned(),
+    }
+}
+
+/// A header value that hides itself from debug output.
+pub(super) fn sensitive(config: &ProviderConfig, value: &str) -> Result<HeaderValue, BuildError> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        build_error(
+            config,
+            "a key or header value contains characters not allowed in HTTP headers",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The configured extra headers, all marked sensitive (they may carry `${ENV}` secrets).
+pub(super) fn extra_headers(config: &ProviderConfig) -> Result<HeaderMap, BuildError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &config.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            build_error(config, &format!("`{name}` is not a valid HTTP header name"))
+        })?;
+        headers.insert(name, sensitive(config, value.expose())?);
+    }
+    Ok(headers)
+}
+
+/// A reqwest error with its causes ("error sending request: connection refused").
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let s = inner.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+pub(super) fn decode_error(what: &str, body: &[u8]) -> ProviderError {
+    let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
+    ProviderError::Decode(crate::secrets::redact(&format!(
+        "{what}; body starts {excerpt:?}"
+    )))
+}
+
+/// Classifies a non-success answer from its documented error body (OpenAI
+/// `{"error": {"message", "type", "code"}}`, Anthropic `{"type": "error", "error": {"type",
+/// "message"}}`) and its retry headers.
+pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|b| b.get("error"));
+    let message = match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
+        Some(m) => m.to_owned(),
+        None => String::from_utf8_lossy(body).chars().take(500).collect(),
+    };
+    let code = error.and_then(|e| {
+        e.get("code")
+            .and_then(Value::as_str)
+            .or_else(|| e.get("type").and_then(Value::as_str))
+            .map(str::to_owned)
+    });
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let retry_after = header("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| header("retry-after").and_then(parse_retry_after));
+    let should_retry = match header("x-should-retry") {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    ProviderError::Status {
+        status,
+        code,
+        message: crate::secrets::redact(message.trim()),
+        retry_after,
+        should_retry,
+    }
+}
+
+/// `retry-after`: seconds, or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// When the server says no requests remain, how long until its window resets.
+pub(super) fn throttle(headers: &HeaderMap, remaining: &str, reset: &str) -> Option<Duration> {
+    let remaining: u64 = headers.get(remaining)?.to_str().ok()?.trim().parse().ok()?;
+    if remaining > 0 {
+        return None;
+    }
+    parse_go_duration(headers.get(reset)?.to_str().ok()?)
+}
+
+/// Durations as OpenAI writes them in rate-limit headers: `20ms`, `1s`, `6m0s`, `1h2m3.5s`.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0.0;
+    let mut number = String::new();
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let value: f64 = number.parse().ok()?;
+        number.clear();
+        let unit = match c {
+            'h' => 3600.0,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                0.001
+            }
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return None,
+        };
+        total += value * unit;
+    }
+    if !number.is_empty() {
+        total += number.parse::<f64>().ok()?;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("x"), None);
+    }
+
+    #[test]
+    fn error_bodies_of_both_vendors_are_classified() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
+        headers.insert("retry-after", HeaderValue::from_static("9"));
+        let err = status_error(429, &headers, br#"{"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}"#);
+        assert!(!err.is_retryable() && err.is_fatal_for_model());
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(250)));
+        let err = status_error(
+            529,
+            &HeaderMap::new(),
+            br#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#,
+        );
+        assert!(err.is_retryable());
+        assert_eq!(err.to_string(), "HTTP 529 (overloaded_error): Overloaded");
+        let err = status_error(502, &HeaderMap::new(), b"<html>Bad Gateway</html>");
+        assert_eq!(err.to_string(), "HTTP 502: <html>Bad Gateway</html>");
     }
 }

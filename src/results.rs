@@ -21,6 +21,9 @@ pub struct Results {
     pub metrics: BTreeMap<String, MetricSummary>,
     pub cells: Vec<CellSummary>,
     pub verdict: Verdict,
+    /// The case-by-case comparison with a baseline run; absent when the run had no baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
     /// One entry per call (cell × case × repeat), in plan order: cells as configured, cases in
     /// dataset order, repeats ascending. The order does not depend on timing or resumption.
     pub results: Vec<CallResult>,
@@ -209,4 +212,171 @@ pub struct CheckResult {
     pub reason: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub errored: bool,
+}
+
+/// The comparison of this run (head) with a baseline run (base) of the same suite: cases paired
+/// by (cell, case id), one statistical test per gated metric, and what changed. The rules it
+/// decides are also listed in [`Verdict::rules`]; this is the evidence behind them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub baseline: BaselineInfo,
+    /// Every cell of either run, in head order then removed cells in base order.
+    pub cells: Vec<CellComparison>,
+    /// One entry per gated metric (`[gate.metrics.NAME]`) and `pass_rate`, in gate order.
+    pub metrics: Vec<MetricComparison>,
+    /// Every case that is not unchanged: regressed, improved, new or removed, in head plan
+    /// order then removed cases in base order.
+    pub cases: Vec<CaseComparison>,
+    /// Paired cases whose score and pass state did not change.
+    pub unchanged: u64,
+    /// Cases whose repeats disagree (some passed, some failed), in either run.
+    pub flaky: Vec<FlakyCase>,
+    pub cost: QuantityComparison,
+    pub latency_p95_ms: QuantityComparison,
+    pub input_tokens: QuantityComparison,
+    pub output_tokens: QuantityComparison,
+}
+
+/// Where the baseline came from and what it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineInfo {
+    /// The baseline results file, as given (or how it was obtained).
+    pub source: String,
+    pub suite: String,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+    pub config_fingerprint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellChange {
+    /// Same fingerprint in both runs: nothing the cell depends on changed.
+    Unchanged,
+    /// Present in both runs with different fingerprints.
+    Changed,
+    /// Only in head.
+    New,
+    /// Only in base.
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellComparison {
+    /// `PROMPT/MODEL`.
+    pub id: String,
+    pub change: CellChange,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_fingerprint: Option<String>,
+}
+
+/// The paired method used for a metric's interval and p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestMethod {
+    /// Exact McNemar test on discordant pairs (pass/fail, one repeat).
+    McnemarExact,
+    /// Paired t on per-case differences (scores or repeat means, large n).
+    PairedT,
+    /// Seeded paired bootstrap of per-case differences.
+    PairedBootstrap,
+    /// Fewer than two pairs: nothing can be tested.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricComparison {
+    pub metric: String,
+    /// Cases graded in both runs for this metric.
+    pub pairs: u64,
+    /// Means over the paired cases.
+    pub base: f64,
+    pub head: f64,
+    /// head − base.
+    pub delta: f64,
+    /// Two-sided interval for `delta` at `confidence`.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub confidence: f64,
+    pub method: TestMethod,
+    /// p-value of the policy's one-sided test, before and after Holm correction across the gated
+    /// metrics; absent when the metric has no `max_drop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_adjusted: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_drop: Option<f64>,
+    /// `confident-drop` or `non-inferiority`.
+    pub policy: String,
+    /// The smallest true drop this suite would catch with 80% power at this confidence, given
+    /// its size and the observed noise; absent when it cannot be estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_detectable_drop: Option<f64>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseChange {
+    /// Passed (or scored higher) in base, worse in head.
+    Regressed,
+    Improved,
+    /// Only in head.
+    New,
+    /// Only in base.
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseComparison {
+    pub cell: String,
+    pub case_id: String,
+    pub change: CaseChange,
+    /// Mean score over repeats, and share of repeats that passed, on each side present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_pass_share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_pass_share: Option<f64>,
+    /// The first repeat's output on each side, so reports can show them side by side from the
+    /// results file alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_output: Option<String>,
+    /// Reasons of the checks that failed on the worse side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Base,
+    Head,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlakyCase {
+    pub cell: String,
+    pub case_id: String,
+    pub side: Side,
+    pub passed: u32,
+    pub repeats: u32,
+}
+
+/// A quantity in both runs. `change` is relative ((head − base) / base), absent when base is 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantityComparison {
+    pub base: f64,
+    pub head: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<f64>,
 }

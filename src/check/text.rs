@@ -102,13 +102,15 @@ impl Grader for TextCheck {
             if self.trim && self.op == Op::Equals {
                 value = value.trim().to_owned();
             }
-            if self.ignore_case {
-                value = value.to_lowercase();
-            }
+            let needle = if self.ignore_case {
+                value.to_lowercase()
+            } else {
+                value.clone()
+            };
             let hit = match self.op {
-                Op::Equals => output == value,
-                Op::StartsWith => output.starts_with(&value),
-                Op::Contains | Op::NotContains => output.contains(&value),
+                Op::Equals => output == needle,
+                Op::StartsWith => output.starts_with(&needle),
+                Op::Contains | Op::NotContains => output.contains(&needle),
             };
             found.push((value, hit));
         }
@@ -145,10 +147,18 @@ impl Grader for TextCheck {
                 };
                 if passed {
                     Grade::pass(format!("output contains {}", listed(true)))
-                } else if self.all {
-                    Grade::fail(format!("output does not contain {}", listed(false)))
+                } else if self.all || found.len() == 1 {
+                    Grade::fail(format!(
+                        "output {} does not contain {}",
+                        short(input.output),
+                        listed(false)
+                    ))
                 } else {
-                    Grade::fail(format!("output contains none of {}", listed(false)))
+                    Grade::fail(format!(
+                        "output {} contains none of {}",
+                        short(input.output),
+                        listed(false)
+                    ))
                 }
             }
             Op::NotContains => {

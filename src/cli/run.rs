@@ -210,6 +210,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         metrics,
         cells,
         verdict,
+        comparison: None,
         results,
     };
     write_results(&results_path, &results)?;

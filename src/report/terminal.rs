@@ -365,6 +365,7 @@ mod tests {
             metrics,
             cells,
             verdict,
+            comparison: None,
             results: calls,
         }
     }

@@ -20,7 +20,7 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::provider::ratelimit::RateLimiter;
 use crate::provider::retry::{RetryPolicy, complete_with_retries};
-use crate::provider::{ChatRequest, Completion, Message, Provider};
+use crate::provider::{ChatRequest, Completion, Message, Provider, ProviderKind};
 use crate::results::{CallResult, CheckResult, Tokens};
 use crate::secrets::redact;
 use crate::store::{Entry, Store};
@@ -340,7 +340,7 @@ fn persist(shared: &Shared, store: &Store, entry: &Entry) {
 
 /// The cache key: everything that determines the response, and nothing secret.
 pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String {
-    hash_json(&json!({
+    let mut key = json!({
         "v": 1,
         "provider": model.kind.as_str(),
         "endpoint": model.base_url,
@@ -350,7 +350,14 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
         "messages": request.messages,
         "params": request.params,
         "repeat": repeat,
-    }))
+    });
+    // `http` bodies and `command` programs see the case's variables, not only the rendered
+    // messages, so the variables determine their answers too. (Left out for chat APIs, whose
+    // keys must not change when a variable no prompt uses is added.)
+    if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
+        key["vars"] = request.vars.clone();
+    }
+    hash_json(&key)
 }
 
 #[expect(

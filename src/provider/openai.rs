@@ -214,6 +214,16 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
         Some(m) => m.to_owned(),
         None => String::from_utf8_lossy(body).chars().take(500).collect(),
     };
+    // An empty body says nothing; the status's reason phrase at least names the problem.
+    let message = if message.trim().is_empty() {
+        reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no error message")
+            .to_owned()
+    } else {
+        message
+    };
     let code = error.and_then(|e| {
         e.get("code")
             .and_then(Value::as_str)
@@ -320,5 +330,7 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 529 (overloaded_error): Overloaded");
         let err = status_error(502, &HeaderMap::new(), b"<html>Bad Gateway</html>");
         assert_eq!(err.to_string(), "HTTP 502: <html>Bad Gateway</html>");
+        let err = status_error(404, &HeaderMap::new(), b"");
+        assert_eq!(err.to_string(), "HTTP 404: Not Found");
     }
 }

@@ -3,6 +3,7 @@
 
 mod cli_errors;
 mod fixtures;
+mod providers;
 mod resume;
 mod run;
 mod secrets;

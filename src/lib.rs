@@ -14,6 +14,7 @@ pub mod exit_codes;
 pub mod fingerprint;
 pub mod gate;
 pub mod git;
+pub mod github;
 pub mod plan;
 pub mod progress;
 pub mod provider;

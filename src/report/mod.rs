@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 pub mod cases;
 pub mod junit;
+pub mod markdown;
 pub mod terminal;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod cli_errors;
 mod fixtures;
+mod report;
 mod resume;
 mod run;
 mod secrets;

@@ -597,44 +597,21 @@ mod tests {
     use crate::report::fixtures::{self, have_tool};
     use crate::report::xml_tree::{Element, parse};
 
-    const XSD: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/schemas/junit-10.xsd"
-    );
-
-    /// The schema: the shared copy next to the repository when there is one (CI checks out
-    /// `shared/` beside the clone), else none and the check is skipped with a message.
-    #[expect(
-        clippy::print_stderr,
-        reason = "a skipped check must be visible in the test output"
-    )]
-    fn schema() -> Option<std::path::PathBuf> {
-        let candidates = [
-            std::path::PathBuf::from(XSD),
-            std::path::PathBuf::from("/work/shared/schemas/junit-10.xsd"),
-        ];
-        let found = candidates.into_iter().find(|p| p.exists());
-        if found.is_none() {
-            eprintln!(
-                "SKIPPED: junit-10.xsd not found next to the repository; schema check did not run"
-            );
-        }
-        found
-    }
+    /// The Jenkins xunit plugin's JUnit schema (MIT), vendored so the check needs no network.
+    const XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas/junit-10.xsd");
 
     /// Validates `xml` against the Jenkins xunit JUnit schema with xmllint.
     fn assert_valid(xml: &str) {
         if !have_tool("xmllint") {
             return;
         }
-        let Some(xsd) = schema() else { return };
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("report.xml");
         std::fs::write(&file, xml).expect("write report");
         let out = std::process::Command::new("xmllint")
             .arg("--noout")
             .arg("--schema")
-            .arg(&xsd)
+            .arg(XSD)
             .arg(&file)
             .output()
             .expect("xmllint runs");

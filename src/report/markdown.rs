@@ -352,18 +352,32 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
     }
     let verdict = &results.verdict;
     let (emoji, word) = status_badge(verdict.status);
-    let reason = match verdict.reasons.first() {
+    // The main reason is a rule of the verdict's own status: an `error` verdict leads with the
+    // infrastructure problem, never with a quality failure listed before it.
+    let main = verdict
+        .rules
+        .iter()
+        .find(|r| r.status == verdict.status && r.status != Status::Pass)
+        .map(|r| r.message.as_str())
+        .or(verdict.reasons.first().map(String::as_str));
+    let reason = match main {
         Some(reason) => inline(reason),
-        None => {
-            let n = verdict.rules.len();
-            format!("all {n} gate rule{} passed", if n == 1 { "" } else { "s" })
-        }
+        None => match verdict.rules.len() {
+            0 => "no gate rule is configured".to_owned(),
+            1 => "the gate rule passed".to_owned(),
+            n => format!("all {n} gate rules passed"),
+        },
     };
-    let _ = writeln!(text, "### {emoji} evalgate {word}: {reason}\n",);
-    for more in verdict.reasons.iter().skip(1) {
+    let _ = writeln!(text, "### {emoji} evalgate {word}: {reason}\n");
+    let others: Vec<&String> = verdict
+        .reasons
+        .iter()
+        .filter(|r| Some(r.as_str()) != main)
+        .collect();
+    for more in &others {
         let _ = writeln!(text, "- {}", inline(more));
     }
-    if verdict.reasons.len() > 1 {
+    if !others.is_empty() {
         text.push('\n');
     }
     let run = &results.run;
@@ -643,7 +657,11 @@ fn single_run_body(page: &mut Page, results: &Results) {
                 format_count(s.passed),
                 format_count(s.failed),
                 format_count(s.errored),
-                format_percent(s.pass_rate),
+                if s.passed + s.failed == 0 {
+                    "–".to_owned()
+                } else {
+                    format_percent(s.pass_rate)
+                },
                 format_usd(s.cost_usd)
             );
         }
@@ -1524,6 +1542,32 @@ mod tests {
         assert_eq!(safe_url("https://x/a)(b"), None);
         assert_eq!(format_pp(-0.25), "−25.0pp");
         assert_eq!(format_pp(0.015), "+1.5pp");
+    }
+
+    #[test]
+    fn an_error_verdict_leads_with_the_error() {
+        let mut results = fixtures::infra_error();
+        results.verdict = crate::gate::verdict_from_rules(vec![
+            fixtures::rule(
+                "min_pass_rate",
+                Status::Fail,
+                0.5,
+                0.9,
+                "pass rate is below",
+            ),
+            fixtures::rule(
+                "max_error_rate",
+                Status::Error,
+                0.75,
+                0.05,
+                "error rate exceeds",
+            ),
+        ]);
+        let md = render(&results, &MarkdownOptions::default());
+        assert!(
+            md.starts_with("### ⚠️ evalgate ERROR: error rate exceeds\n\n- pass rate is below\n"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -469,6 +469,8 @@ fn comparison_body(page: &mut Page, results: &Results, comparison: &Comparison) 
         page.fixed("\n");
     }
 
+    errored_section(page, &views);
+
     let improved = of(CaseChange::Improved);
     list_section(
         page,
@@ -564,35 +566,7 @@ fn single_run_body(page: &mut Page, results: &Results) {
         page.fixed("\n");
     }
 
-    let errored: Vec<&CaseView<'_>> = views
-        .iter()
-        .filter(|v| v.status == CaseStatus::Error)
-        .collect();
-    if !errored.is_empty() {
-        page.fixed(format!(
-            "#### Errored cases ({})\n\nThese could not be graded (provider or check failure): they count toward the error rate, never as failures.\n\n",
-            format_count(errored.len() as u64)
-        ));
-        for view in errored.iter().take(MAX_LISTED) {
-            let error = view
-                .repeats
-                .iter()
-                .find_map(|c| c.error.as_deref())
-                .unwrap_or_default();
-            page.item(
-                format!(
-                    "- ⚠️ {} · {}: {}\n",
-                    inline(view.cell),
-                    inline(view.case_id),
-                    inline(error)
-                ),
-                cut::LISTS,
-                "errored cases",
-            );
-        }
-        more_line(page, errored.len(), "errored cases");
-        page.fixed("\n");
-    }
+    errored_section(page, &views);
 
     let flaky: Vec<&CaseView<'_>> = views
         .iter()
@@ -670,6 +644,40 @@ fn single_run_body(page: &mut Page, results: &Results) {
     }
 }
 
+/// Cases with an errored repeat: listed in both kinds of report, since an outage is never a
+/// regression and never hidden.
+fn errored_section(page: &mut Page, views: &[CaseView<'_>]) {
+    let errored: Vec<&CaseView<'_>> = views
+        .iter()
+        .filter(|v| v.status == CaseStatus::Error)
+        .collect();
+    if !errored.is_empty() {
+        page.fixed(format!(
+            "#### Errored cases ({})\n\nThese could not be graded (provider or check failure): they count toward the error rate, never as failures.\n\n",
+            format_count(errored.len() as u64)
+        ));
+        for view in errored.iter().take(MAX_LISTED) {
+            let error = view
+                .repeats
+                .iter()
+                .find_map(|c| c.error.as_deref())
+                .unwrap_or_default();
+            page.item(
+                format!(
+                    "- ⚠️ {} · {}: {}\n",
+                    inline(view.cell),
+                    inline(view.case_id),
+                    inline(error)
+                ),
+                cut::LISTS,
+                "errored cases",
+            );
+        }
+        more_line(page, errored.len(), "errored cases");
+        page.fixed("\n");
+    }
+}
+
 fn rules_section(page: &mut Page, results: &Results) {
     let rules = &results.verdict.rules;
     if rules.is_empty() {
@@ -730,9 +738,15 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
         }
         let status = worst(m.status, floor.map(|r| r.status));
         let (emoji, word) = status_badge(status);
+        // The p-value the decision used: Holm-adjusted across the gated metrics when given.
+        let p = m
+            .p_adjusted
+            .or(m.p_value)
+            .map(|p| format!(" (p={})", format_p(p)))
+            .unwrap_or_default();
         let _ = writeln!(
             text,
-            "| {} (n={}) | {} | {} | {} ({} to {}) | {} | {emoji} {} |",
+            "| {} (n={}) | {} | {} | {} ({} to {}) | {} | {emoji} {}{p} |",
             inline(&m.metric),
             format_count(m.pairs),
             format_percent(m.base),
@@ -973,7 +987,16 @@ fn regressed_details(case: &CaseComparison, view: Option<&CaseView<'_>>) -> Stri
         }
     }
     let base = case.base_output.as_deref().unwrap_or("");
-    let head = case.head_output.as_deref().unwrap_or("");
+    // The comparison carries the first repeat's output; an older file may not, so fall back to
+    // the head run's own record.
+    let head = case
+        .head_output
+        .as_deref()
+        .or_else(|| {
+            view.and_then(|v| v.repeats.first())
+                .and_then(|c| c.output.as_deref())
+        })
+        .unwrap_or("");
     text.push_str("**Diff** (base → head)\n\n");
     text.push_str(&pre(&line_diff(base, head)));
     text.push_str("**Base output**\n\n");
@@ -1204,6 +1227,17 @@ fn format_pp(delta: f64) -> String {
     format!("{sign}{:.1}pp", points.abs())
 }
 
+/// A p-value with two significant digits, or `<0.001`.
+fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".to_owned()
+    } else if p < 0.01 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.2}")
+    }
+}
+
 fn status_badge(status: Status) -> (&'static str, &'static str) {
     match status {
         Status::Pass => ("✅", "PASS"),
@@ -1361,7 +1395,7 @@ mod tests {
             md.contains("### ❌ evalgate FAIL: metric \\`accuracy\\` dropped by 25.0pp"),
             "{md}"
         );
-        assert!(md.contains("| accuracy (n=8) | 100.0% | 75.0% | −25.0pp (−43.0pp to −7.0pp) | max drop 2.0pp | ❌ fail |"), "{md}");
+        assert!(md.contains("| accuracy (n=8) | 100.0% | 75.0% | −25.0pp (−43.0pp to −7.0pp) | max drop 2.0pp | ❌ fail (p=0.06) |"), "{md}");
         assert!(md.contains("#### Regressed cases (2)"));
         assert!(md.contains("- You can return items within 30 days of delivery.\n+ You can return items within a reasonable time.\n  Refunds go"), "{md}");
         insta::assert_snapshot!(md);
@@ -1429,7 +1463,7 @@ mod tests {
             "the budget is used: {len}"
         );
         assert!(md.contains("### ❌ evalgate FAIL: metric \\`accuracy\\` dropped by 20.0pp"));
-        assert!(md.contains("| accuracy (n=10,000) | 90.0% | 70.0% | −20.0pp (−21.2pp to −18.8pp) | max drop 2.0pp | ❌ fail |"));
+        assert!(md.contains("| accuracy (n=10,000) | 90.0% | 70.0% | −20.0pp (−21.2pp to −18.8pp) | max drop 2.0pp | ❌ fail (p=0.06) |"));
         // Improvements go first, then regressed bodies from the end; the first bodies stay.
         assert!(
             !md.contains("#### Improved cases (1,000)\n\n- ✅"),
@@ -1499,6 +1533,8 @@ mod tests {
         );
         assert!(md.starts_with("<!-- evalgate-report:support-bot -->\n"));
         assert_eq!(md.matches("<!--").count(), 1);
+        // Errors are listed with a baseline too, their hostile text inline.
+        assert!(md.contains("#### Errored cases (9)"), "{md}");
         for bad in ['\0', '\x07', '\x1b', '\u{9b}', '\r'] {
             assert!(!md.contains(bad), "{bad:?}");
         }
@@ -1542,6 +1578,9 @@ mod tests {
         assert_eq!(safe_url("https://x/a)(b"), None);
         assert_eq!(format_pp(-0.25), "−25.0pp");
         assert_eq!(format_pp(0.015), "+1.5pp");
+        assert_eq!(format_p(0.0004), "<0.001");
+        assert_eq!(format_p(0.0042), "0.004");
+        assert_eq!(format_p(0.06), "0.06");
     }
 
     #[test]

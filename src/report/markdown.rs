@@ -307,7 +307,11 @@ fn flush_run(
     dropped: &mut Vec<(&'static str, usize)>,
 ) {
     if let Some((what, n)) = run {
-        let _ = writeln!(out, "- … and {} more {what}", format_count(n as u64));
+        // Lists of cases say how many were left out in place; whole sections (the cell list,
+        // the rule list) only in the closing note.
+        if what.ends_with("cases") {
+            let _ = writeln!(out, "- … and {} more {what}", format_count(n as u64));
+        }
         match dropped.iter_mut().find(|(w, _)| *w == what) {
             Some((_, total)) => *total += n,
             None => dropped.push((what, n)),
@@ -316,9 +320,9 @@ fn flush_run(
 }
 
 fn hard_cut(text: &str, max_chars: usize) -> String {
-    const TAIL: &str =
-        "\n\n</pre>\n\n</details>\n\n**Report cut: it did not fit the length limit.**\n";
-    let keep = max_chars.saturating_sub(TAIL.chars().count());
+    const NOTE: &str = "\n**Report cut: it did not fit the length limit.**\n";
+    // Room for the note and for closing one `<pre>` and one `<details>` (they never nest).
+    let keep = max_chars.saturating_sub(NOTE.len() + 40);
     let mut end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
     if let Some(newline) = text[..end].rfind('\n') {
         end = newline + 1;
@@ -328,14 +332,10 @@ fn hard_cut(text: &str, max_chars: usize) -> String {
     if head.matches("<pre>").count() > head.matches("</pre>").count() {
         out.push_str("\n</pre>\n\n");
     }
-    for _ in 0..head
-        .matches("<details>")
-        .count()
-        .saturating_sub(head.matches("</details>").count())
-    {
+    if head.matches("<details>").count() > head.matches("</details>").count() {
         out.push_str("\n</details>\n\n");
     }
-    out.push_str("\n**Report cut: it did not fit the length limit.**\n");
+    out.push_str(NOTE);
     out
 }
 
@@ -702,7 +702,7 @@ fn rules_section(page: &mut Page, results: &Results) {
 
 fn footer(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
     let mut text = format!(
-        "<sub>evalgate {} · config {}",
+        "\n<sub>evalgate {} · config {}",
         inline(&results.run.evalgate_version),
         inline(&short_sha(&results.run.config_fingerprint))
     );
@@ -1607,6 +1607,25 @@ mod tests {
             md.starts_with("### ⚠️ evalgate ERROR: error rate exceeds\n\n- pass rate is below\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_limit_below_the_fixed_text_still_holds_and_closes_blocks() {
+        for max in [300, 700, 1_500, 2_500] {
+            let md = checked(
+                &fixtures::fail_by_confident_drop(),
+                &MarkdownOptions {
+                    max_chars: max,
+                    ..opts()
+                },
+            );
+            assert!(md.starts_with("<!-- evalgate-report:support-bot -->\n### ❌ evalgate FAIL"));
+            assert!(
+                md.ends_with("**Report cut: it did not fit the length limit.**\n")
+                    || md.contains("✂️ **Cut to fit the"),
+                "{md}"
+            );
+        }
     }
 
     #[test]

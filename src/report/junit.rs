@@ -576,7 +576,16 @@ struct UniqueNames {
 
 impl UniqueNames {
     fn claim(&mut self, raw: &str) -> String {
-        let base = sanitize_for_log(raw).into_owned();
+        // Normalised as the attribute will be, so two ids that would print the same are
+        // told apart here.
+        let base: String = sanitize_for_log(raw)
+            .chars()
+            .map(|c| match c {
+                '\n' | '\t' => ' ',
+                '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+                c => c,
+            })
+            .collect();
         if self.seen.insert(base.clone()) {
             return base;
         }
@@ -899,12 +908,15 @@ mod tests {
         let mut results = fixtures::fail_by_floor();
         // Two ids that differ only by an escape sequence sanitise to the same name.
         results.results[1].case_id = "refund-0\x1b[0m".to_owned();
+        // And two that differ by a line break, which an attribute shows as a space.
+        results.results[2].case_id = "a b".to_owned();
+        results.results[3].case_id = "a\nb".to_owned();
         let (_, root) = checked(&results);
         let names: Vec<_> = suites(&root)[1]
             .children_named("testcase")
             .filter_map(|c| c.attr("name"))
             .collect();
-        assert_eq!(names[..2], ["refund-0", "refund-0 (2)"]);
+        assert_eq!(names, ["refund-0", "refund-0 (2)", "a b", "a b (2)"]);
     }
 
     #[test]

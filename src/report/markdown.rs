@@ -1059,7 +1059,12 @@ fn first_failure(view: &CaseView<'_>) -> String {
 
 /// A unified line diff, `-` for base and `+` for head, cut to [`MAX_BLOCK_CHARS`] by [`pre`].
 fn line_diff(base: &str, head: &str) -> String {
-    let diff = similar::TextDiff::from_lines(base, head);
+    // Only the start is shown, so only the start is diffed: the cost of a diff grows with the
+    // size of what differs, and an output can be megabytes long.
+    let limit = MAX_BLOCK_CHARS * 4;
+    let base = truncate(base, limit);
+    let head = truncate(head, limit);
+    let diff = similar::TextDiff::from_lines(base.as_ref(), head.as_ref());
     let mut out = String::new();
     for change in diff.iter_all_changes() {
         let sign = match change.tag() {

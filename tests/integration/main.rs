@@ -4,6 +4,7 @@
 mod cli_errors;
 mod fixtures;
 mod providers;
+mod report;
 mod resume;
 mod run;
 mod secrets;

@@ -1,11 +1,12 @@
 //! Everything GitHub knows about evalgate, and the only module that knows about GitHub: the
 //! Actions environment and event payload ([`env`]), workflow files and commands — job summary,
 //! step outputs, annotations ([`workflow`]) — and the REST API through octocrab: the sticky PR
-//! comment ([`comment`]).
+//! comment ([`comment`]) and the baseline artifact ([`artifact`]).
 //!
 //! API failures are classified by status code and rate-limit headers, never by matching message
 //! text, and each carries a hint naming the `permissions:` the workflow needs.
 
+pub mod artifact;
 pub mod comment;
 pub mod env;
 pub mod workflow;

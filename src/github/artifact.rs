@@ -1,0 +1,383 @@
+//! The baseline artifact: the results file that the latest successful run of a workflow on the
+//! base branch uploaded (with `actions/upload-artifact`), downloaded through the REST API.
+//!
+//! Three documented calls: the workflow's successful runs on the branch
+//! (`GET /repos/{repo}/actions/workflows/{file}/runs`), a run's artifacts by name
+//! (`GET /repos/{repo}/actions/runs/{id}/artifacts`), and the archive
+//! (`GET /repos/{repo}/actions/artifacts/{id}/zip`), which answers `302` with a short-lived signed
+//! URL. That URL is fetched without the token: it needs none, and a token must not travel to
+//! another host.
+
+use std::io::Read;
+
+use serde::Deserialize;
+
+use super::{Client, GitHubError};
+
+const PERMISSION: &str = "actions: read";
+/// How many of the newest successful runs to look through for one that kept its artifact.
+const RUNS_TO_SEARCH: usize = 10;
+/// A results file larger than this is not a results file.
+const MAX_RESULTS_BYTES: u64 = 512 * 1024 * 1024;
+
+/// A downloaded baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    /// The results file's text.
+    pub text: String,
+    /// Where it came from, for the report: the run's page.
+    pub run_url: String,
+    pub head_sha: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Runs {
+    workflow_runs: Vec<Run>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Run {
+    id: u64,
+    #[serde(default)]
+    head_sha: String,
+    #[serde(default)]
+    html_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Artifacts {
+    artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Artifact {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    expired: bool,
+}
+
+/// Finds and downloads the newest results artifact named `name` from a successful run of
+/// `workflow_file` on `branch`, and takes the file `file_name` out of it (or its only JSON
+/// file). `Ok(None)` when no run kept such an artifact: a first run on a new repository.
+pub async fn latest_baseline(
+    client: &Client,
+    repo: &str,
+    workflow_file: &str,
+    branch: &str,
+    name: &str,
+    file_name: &str,
+) -> Result<Option<Baseline>, GitHubError> {
+    let runs: Runs = client
+        .get(
+            &format!(
+                "/repos/{repo}/actions/workflows/{}/runs?branch={}&status=success&per_page={RUNS_TO_SEARCH}",
+                encode(workflow_file),
+                encode(branch)
+            ),
+            "list the workflow's runs on the base branch",
+            PERMISSION,
+        )
+        .await?;
+    for run in runs.workflow_runs {
+        let artifacts: Artifacts = client
+            .get(
+                &format!(
+                    "/repos/{repo}/actions/runs/{}/artifacts?name={}",
+                    run.id,
+                    encode(name)
+                ),
+                "list the baseline run's artifacts",
+                PERMISSION,
+            )
+            .await?;
+        let Some(artifact) = artifacts
+            .artifacts
+            .iter()
+            .find(|a| a.name == name && !a.expired)
+        else {
+            continue;
+        };
+        let archive = download(client, repo, artifact.id).await?;
+        let text = extract(&archive, file_name).map_err(|message| GitHubError::Decode {
+            action: "read the baseline artifact".into(),
+            message: format!("artifact `{name}` of run {}: {message}", run.id),
+        })?;
+        return Ok(Some(Baseline {
+            text,
+            run_url: run.html_url,
+            head_sha: run.head_sha,
+        }));
+    }
+    Ok(None)
+}
+
+/// Follows the archive endpoint's redirect to the signed URL by hand, without the token.
+async fn download(client: &Client, repo: &str, id: u64) -> Result<Vec<u8>, GitHubError> {
+    let action = "download the baseline artifact";
+    let transport = |message: String| GitHubError::Transport {
+        action: action.into(),
+        message,
+    };
+    let response = client
+        .octocrab
+        ._get(client.url(&format!("/repos/{repo}/actions/artifacts/{id}/zip")))
+        .await
+        .map_err(|e| transport(crate::secrets::error_chain(&e)))?;
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(location) = location.filter(|_| (300..400).contains(&status)) else {
+        // Not a redirect: let octocrab's own error mapping classify it.
+        let err = octocrab::map_github_error(response)
+            .await
+            .err()
+            .map(|e| super::classify(e, action, PERMISSION));
+        return Err(err.unwrap_or_else(|| GitHubError::Decode {
+            action: action.into(),
+            message: format!("expected a redirect to the archive, got HTTP {status}"),
+        }));
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let blob = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .map_err(|e| transport(crate::secrets::error_chain(&e)))?
+        .get(&location)
+        .send()
+        .await
+        .map_err(|e| transport(crate::secrets::error_chain(&e)))?;
+    if !blob.status().is_success() {
+        return Err(GitHubError::Status {
+            action: action.into(),
+            status: blob.status().as_u16(),
+            message: "the archive's signed URL refused the download".into(),
+        });
+    }
+    Ok(blob
+        .bytes()
+        .await
+        .map_err(|e| transport(crate::secrets::error_chain(&e)))?
+        .to_vec())
+}
+
+/// The text of `file_name` in the zip archive, or of its only `.json` file.
+fn extract(archive: &[u8], file_name: &str) -> Result<String, String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive))
+        .map_err(|e| format!("not a zip archive: {e}"))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("unreadable archive: {e}"))?;
+    let wanted = names
+        .iter()
+        .find(|n| n.as_str() == file_name || n.ends_with(&format!("/{file_name}")))
+        .or_else(|| {
+            let json: Vec<&String> = names.iter().filter(|n| n.ends_with(".json")).collect();
+            (json.len() == 1).then(|| json[0])
+        })
+        .ok_or_else(|| format!("no `{file_name}` in it (it holds: {})", names.join(", ")))?
+        .clone();
+    let file = zip.by_name(&wanted).map_err(|e| e.to_string())?;
+    if file.size() > MAX_RESULTS_BYTES {
+        return Err(format!("`{wanted}` is {} bytes, too large", file.size()));
+    }
+    let mut text = String::new();
+    file.take(MAX_RESULTS_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read `{wanted}`: {e}"))?;
+    Ok(text)
+}
+
+/// Percent-encoding for a path segment or query value (branch names may hold `/`, `#`, spaces).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secret;
+    use serde_json::json;
+    use std::io::Write;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const REPO: &str = "acme/support-bot";
+
+    fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        {
+            let mut zip = zip::ZipWriter::new(&mut out);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            for (name, text) in files {
+                zip.start_file(*name, options).expect("start");
+                zip.write_all(text.as_bytes()).expect("write");
+            }
+            zip.finish().expect("finish");
+        }
+        out.into_inner()
+    }
+
+    fn run(id: u64) -> serde_json::Value {
+        json!({
+            "id": id, "name": "evalgate", "head_branch": "main",
+            "head_sha": format!("{id:040x}"), "event": "push", "status": "completed",
+            "conclusion": "success",
+            "html_url": format!("https://github.com/{REPO}/actions/runs/{id}"),
+            "workflow_id": 161335, "run_number": 562, "run_attempt": 1
+        })
+    }
+
+    fn artifact(id: u64, name: &str, expired: bool) -> serde_json::Value {
+        json!({
+            "id": id, "node_id": "MDg6QXJ0aWZhY3QxMQ==", "name": name, "size_in_bytes": 556,
+            "url": format!("https://api.github.com/repos/{REPO}/actions/artifacts/{id}"),
+            "archive_download_url": format!("https://api.github.com/repos/{REPO}/actions/artifacts/{id}/zip"),
+            "expired": expired, "created_at": "2026-11-20T10:00:00Z", "expires_at": "2027-02-18T10:00:00Z",
+            "workflow_run": {"id": 30, "repository_id": 1296269, "head_branch": "main", "head_sha": "abc"}
+        })
+    }
+
+    fn client(server: &MockServer) -> Client {
+        Client::new(
+            &server.uri(),
+            &Secret::new("ghs_artifacttoken123456".into()),
+        )
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn downloads_the_newest_run_that_kept_its_artifact() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/repos/{REPO}/actions/workflows/evalgate.yml/runs"
+            )))
+            .and(query_param("branch", "release/2026"))
+            .and(query_param("status", "success"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "total_count": 2, "workflow_runs": [run(31), run(30)]
+            })))
+            .mount(&server)
+            .await;
+        // The newest run's artifact expired; the one before kept it.
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/actions/runs/31/artifacts")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "total_count": 1, "artifacts": [artifact(8, "evalgate-results", true)]
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/actions/runs/30/artifacts")))
+            .and(query_param("name", "evalgate-results"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "total_count": 1, "artifacts": [artifact(7, "evalgate-results", false)]
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/actions/artifacts/7/zip")))
+            .and(header("authorization", "Bearer ghs_artifacttoken123456"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/blob/7.zip?sig=abc", server.uri())),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/blob/7.zip"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_bytes(zip_of(&[("results.json", r#"{"schema_version": 1}"#)])),
+            )
+            .mount(&server)
+            .await;
+        let baseline = latest_baseline(
+            &client(&server),
+            REPO,
+            "evalgate.yml",
+            "release/2026",
+            "evalgate-results",
+            "results.json",
+        )
+        .await
+        .expect("no error")
+        .expect("a baseline");
+        assert_eq!(baseline.text, r#"{"schema_version": 1}"#);
+        assert_eq!(
+            baseline.run_url,
+            format!("https://github.com/{REPO}/actions/runs/30")
+        );
+        // The signed URL got no token.
+        let requests = server.received_requests().await.expect("recorded");
+        let blob = requests
+            .iter()
+            .find(|r| r.url.path() == "/blob/7.zip")
+            .expect("blob fetched");
+        assert!(!blob.headers.contains_key("authorization"));
+    }
+
+    #[tokio::test]
+    async fn no_successful_run_means_no_baseline() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "total_count": 0, "workflow_runs": []
+            })))
+            .mount(&server)
+            .await;
+        let found = latest_baseline(&client(&server), REPO, "e.yml", "main", "r", "results.json")
+            .await
+            .expect("no error");
+        assert_eq!(found, None);
+    }
+
+    #[tokio::test]
+    async fn a_token_without_actions_read_is_told_so() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow"
+            })))
+            .mount(&server)
+            .await;
+        let err = latest_baseline(&client(&server), REPO, "e.yml", "main", "r", "results.json")
+            .await
+            .expect_err("forbidden");
+        assert!(
+            err.hint().is_some_and(|h| h.contains("`actions: read`")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_results_file_is_found_in_the_archive() {
+        let archive = zip_of(&[("notes.txt", "x"), ("out/results.json", "{}")]);
+        assert_eq!(extract(&archive, "results.json").as_deref(), Ok("{}"));
+        let only = zip_of(&[("head.json", "[1]")]);
+        assert_eq!(extract(&only, "results.json").as_deref(), Ok("[1]"));
+        let none = zip_of(&[("a.txt", ""), ("b.txt", "")]);
+        assert!(extract(&none, "results.json").is_err_and(|e| e.contains("a.txt, b.txt")));
+        assert!(extract(b"not a zip", "results.json").is_err());
+    }
+
+    #[test]
+    fn branch_names_are_encoded() {
+        assert_eq!(encode("release/2026 #1"), "release%2F2026%20%231");
+    }
+}

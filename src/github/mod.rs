@@ -9,6 +9,7 @@
 pub mod artifact;
 pub mod comment;
 pub mod env;
+pub mod label;
 pub mod workflow;
 
 use std::time::Duration;

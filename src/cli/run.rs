@@ -205,6 +205,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             repeats,
             filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
             cache: mode.as_str().to_owned(),
+            gate: Some(gate_config.clone()),
         },
         summary,
         metrics,

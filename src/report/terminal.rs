@@ -360,6 +360,7 @@ mod tests {
                 repeats: 2,
                 filter: None,
                 cache: "rw".to_owned(),
+                gate: None,
             },
             summary,
             metrics,

@@ -1,0 +1,300 @@
+//! Proof by simulation: many seeded comparisons of a simulated suite against itself (fresh
+//! noise, same true pass rates) and against real drops, through the same estimate, decision and
+//! minimum-detectable-drop code the gate uses. `docs/statistics.md` quotes the figures printed
+//! by `cargo test --release --lib simulation_report -- --ignored --nocapture`.
+
+use super::*;
+use crate::stats::SplitMix64;
+
+/// The simulated suite: a share of the cases of each difficulty, as (share, true pass chance).
+/// Most cases are easy, some are coin flips, a few are hard: the shape of a real eval suite,
+/// and what makes base and head outcomes correlated.
+const DIFFICULTY: [(f64, f64); 3] = [(0.60, 0.98), (0.25, 0.70), (0.15, 0.20)];
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Scenario {
+    pub name: &'static str,
+    pub cases: usize,
+    pub repeats: u32,
+}
+
+pub(super) const SCENARIOS: [Scenario; 4] = [
+    Scenario {
+        name: "pass/fail, 200 cases, 1 repeat",
+        cases: 200,
+        repeats: 1,
+    },
+    Scenario {
+        name: "pass/fail, 50 cases, 1 repeat",
+        cases: 50,
+        repeats: 1,
+    },
+    Scenario {
+        name: "100 cases, 3 repeats",
+        cases: 100,
+        repeats: 3,
+    },
+    Scenario {
+        name: "20 cases, 3 repeats",
+        cases: 20,
+        repeats: 3,
+    },
+];
+
+fn true_pass_chances(cases: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(cases);
+    for (share, chance) in DIFFICULTY {
+        let count = (share * cases as f64).round() as usize;
+        out.extend(std::iter::repeat_n(chance, count));
+    }
+    out.truncate(cases);
+    while out.len() < cases {
+        out.push(DIFFICULTY[0].1);
+    }
+    out
+}
+
+/// One simulated comparison: (base, head) case values where head's true pass chances are
+/// scaled down so the expected pass rate drops by exactly `drop`.
+fn simulate_pairs(scenario: &Scenario, drop: f64, rng: &mut SplitMix64) -> Vec<(f64, f64)> {
+    let chances = true_pass_chances(scenario.cases);
+    let mean = chances.iter().sum::<f64>() / chances.len() as f64;
+    let scale = 1.0 - drop / mean;
+    let value = |chance: f64, rng: &mut SplitMix64| {
+        let passed = (0..scenario.repeats)
+            .filter(|_| rng.unit() < chance)
+            .count();
+        passed as f64 / f64::from(scenario.repeats)
+    };
+    chances
+        .iter()
+        .map(|&c| (value(c, rng), value(c * scale, rng)))
+        .collect()
+}
+
+/// What the gate concluded over `sims` simulated comparisons.
+#[derive(Debug, Clone)]
+pub(super) struct Measured {
+    /// Share of comparisons whose rule failed.
+    pub failed: f64,
+    /// Reported minimum detectable drops, sorted.
+    pub mdd: Vec<f64>,
+    pub methods: BTreeMap<&'static str, usize>,
+}
+
+impl Measured {
+    pub fn median_mdd(&self) -> f64 {
+        self.mdd
+            .get(self.mdd.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+pub(super) fn run(
+    scenario: &Scenario,
+    true_drop: f64,
+    test: &MetricTest,
+    sims: usize,
+    seed: u64,
+) -> Measured {
+    let mut rng = SplitMix64(seed);
+    let mut failed = 0;
+    let mut mdd = Vec::new();
+    let mut methods = BTreeMap::new();
+    for _ in 0..sims {
+        let pairs = simulate_pairs(scenario, true_drop, &mut rng);
+        let est = stats::paired(&pairs, test.max_drop.unwrap_or(0.0), test.confidence);
+        let p = match test.policy {
+            Policy::ConfidentDrop => est.p_drop,
+            Policy::NonInferiority => est.p_within,
+        };
+        if decide(test, &est, p) == Status::Fail {
+            failed += 1;
+        }
+        mdd.extend(min_detectable_drop(
+            test,
+            &est,
+            1,
+            f64::from(scenario.repeats),
+        ));
+        *methods.entry(method_name(est.method)).or_insert(0) += 1;
+    }
+    mdd.sort_by(f64::total_cmp);
+    Measured {
+        failed: failed as f64 / sims as f64,
+        mdd,
+        methods,
+    }
+}
+
+fn method_name(method: TestMethod) -> &'static str {
+    match method {
+        TestMethod::McnemarExact => "mcnemar",
+        TestMethod::PairedT => "t",
+        TestMethod::PairedBootstrap => "bootstrap",
+        TestMethod::None => "none",
+    }
+}
+
+pub(super) fn confident_drop(max_drop: f64) -> MetricTest {
+    MetricTest {
+        max_drop: Some(max_drop),
+        policy: Policy::ConfidentDrop,
+        confidence: 0.95,
+    }
+}
+
+fn non_inferiority(max_drop: f64) -> MetricTest {
+    MetricTest {
+        max_drop: Some(max_drop),
+        policy: Policy::NonInferiority,
+        confidence: 0.95,
+    }
+}
+
+/// Three binomial standard errors above `rate` for `sims` trials: the sampling slack.
+fn slack(rate: f64, sims: usize) -> f64 {
+    rate + 3.0 * (rate * (1.0 - rate) / sims as f64).sqrt()
+}
+
+/// Sims per scenario in the always-on tests: enough for the bounds below, a second or two in a
+/// debug build.
+fn quick_sims(scenario: &Scenario) -> usize {
+    if scenario.repeats == 1 { 1_000 } else { 300 }
+}
+
+#[test]
+fn null_comparisons_rarely_fail() {
+    let alpha = confident_drop(0.0).alpha();
+    for (i, scenario) in SCENARIOS.iter().enumerate() {
+        let sims = quick_sims(scenario);
+        // Same true pass rates, a typical tolerance: a false alarm needs a noise excursion well
+        // past the tolerance.
+        let typical = run(scenario, 0.0, &confident_drop(0.02), sims, 11 + i as u64);
+        assert!(
+            typical.failed <= slack(alpha, sims),
+            "{}: {}",
+            scenario.name,
+            typical.failed
+        );
+        // The hardest null: the true drop sits exactly on the tolerance, so every excursion
+        // counts. The rate must stay at α (2.5%) up to sampling slack.
+        let boundary = run(scenario, 0.02, &confident_drop(0.02), sims, 101 + i as u64);
+        assert!(
+            boundary.failed <= slack(alpha, sims),
+            "{}: boundary false alarms {}",
+            scenario.name,
+            boundary.failed
+        );
+    }
+}
+
+#[test]
+fn non_inferiority_rarely_passes_an_inferior_change() {
+    let test = non_inferiority(0.05);
+    for (i, scenario) in SCENARIOS.iter().enumerate() {
+        let sims = quick_sims(scenario);
+        // The true drop is exactly the tolerance: passing would be a false assurance.
+        let measured = run(scenario, 0.05, &test, sims, 201 + i as u64);
+        let passed = 1.0 - measured.failed;
+        assert!(
+            passed <= slack(test.alpha(), sims),
+            "{}: false passes {passed}",
+            scenario.name
+        );
+    }
+}
+
+#[test]
+fn real_drops_are_caught_at_the_power_the_report_claims() {
+    let test = confident_drop(0.02);
+    for (i, scenario) in SCENARIOS.iter().enumerate() {
+        let sims = quick_sims(scenario);
+        // What a team reads in its report today, with nothing changed.
+        let claimed = run(scenario, 0.0, &test, sims, 301 + i as u64).median_mdd();
+        assert!(claimed.is_finite(), "{}", scenario.name);
+        let at = run(scenario, claimed, &test, sims, 401 + i as u64).failed;
+        // 80% claimed; the formula is a normal approximation, so allow a band around it.
+        assert!(
+            (0.65..=0.95).contains(&at),
+            "{}: MDD {claimed:.3} caught {at}",
+            scenario.name
+        );
+        // Power grows with the drop: half the MDD is mostly missed, 1.5× mostly caught.
+        let half = run(scenario, claimed * 0.5, &test, sims, 501 + i as u64).failed;
+        let more = run(
+            scenario,
+            (claimed * 1.5).min(0.7),
+            &test,
+            sims,
+            601 + i as u64,
+        )
+        .failed;
+        assert!(
+            half < at && at < more,
+            "{}: {half} {at} {more}",
+            scenario.name
+        );
+        assert!(more >= 0.9, "{}: 1.5× MDD caught {more}", scenario.name);
+    }
+}
+
+#[test]
+fn simulations_are_deterministic() {
+    let scenario = &SCENARIOS[3];
+    let a = run(scenario, 0.05, &confident_drop(0.02), 20, 9);
+    let b = run(scenario, 0.05, &confident_drop(0.02), 20, 9);
+    assert_eq!((a.failed, a.mdd), (b.failed, b.mdd));
+}
+
+/// The figures quoted in `docs/statistics.md`, with many more simulations.
+#[test]
+#[ignore = "prints the measured figures for docs/statistics.md; run with --release"]
+fn simulation_report() {
+    use std::fmt::Write;
+    let sims_for = |s: &Scenario| if s.repeats == 1 { 20_000 } else { 5_000 };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| suite | method | false alarms, no change (max_drop 2 pts) | false alarms, true drop = max_drop | non-inferiority false passes (true drop = max_drop 5 pts) | reported MDD (median) | caught at 0.5× / 1× / 1.5× MDD |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for (i, scenario) in SCENARIOS.iter().enumerate() {
+        let sims = sims_for(scenario);
+        let seed = 1_000 * (i as u64 + 1);
+        let test = confident_drop(0.02);
+        let null = run(scenario, 0.0, &test, sims, seed + 1);
+        let boundary = run(scenario, 0.02, &test, sims, seed + 2);
+        let ni = run(scenario, 0.05, &non_inferiority(0.05), sims, seed + 3);
+        let mdd = null.median_mdd();
+        let power: Vec<String> = [0.5, 1.0, 1.5]
+            .iter()
+            .map(|k| {
+                let drop = (mdd * k).min(0.7);
+                format_percent(run(scenario, drop, &test, sims, seed + 4).failed)
+            })
+            .collect();
+        let methods: Vec<String> = null
+            .methods
+            .iter()
+            .map(|(m, c)| format!("{m} {}", format_percent(*c as f64 / sims as f64)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} ({} sims) | {} | {} | {} | {} | {} pts | {} |",
+            scenario.name,
+            format_count(sims as u64),
+            methods.join(", "),
+            format_percent(null.failed),
+            format_percent(boundary.failed),
+            format_percent(1.0 - ni.failed),
+            format_points(mdd),
+            power.join(" / ")
+        );
+    }
+    #[expect(clippy::print_stdout, reason = "the point of this test is to print")]
+    {
+        println!("{out}");
+    }
+}

@@ -689,4 +689,4 @@ fn latency_rule(latency: &QuantityComparison, max: f64) -> RuleOutcome {
 #[cfg(test)]
 mod simulation;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

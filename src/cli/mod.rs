@@ -1,6 +1,7 @@
 //! The command line: argument parsing, dispatch, and the one place that maps errors to exit
 //! codes and prints them.
 
+mod compare;
 mod run;
 mod validate;
 
@@ -36,6 +37,8 @@ pub struct Cli {
 enum Command {
     /// Run the suite, write the results file and apply the gate.
     Run(run::RunArgs),
+    /// Gate a results file against a baseline results file, case by case. Calls no model.
+    Compare(compare::CompareArgs),
     /// Check the suite offline: config, templates, datasets and checks. Calls no model.
     Validate(validate::ValidateArgs),
 }
@@ -119,6 +122,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(args, color, stdout),
+        Command::Compare(args) => compare::compare(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
     };
     match result {

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+pub mod compare;
 pub mod terminal;
 
 /// Makes untrusted text (model output, check reasons, provider errors) safe to write to a

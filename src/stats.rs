@@ -16,18 +16,22 @@
 //! - Every paired value 0 or 1 (pass/fail, one repeat): Newcombe's hybrid score interval for
 //!   paired proportions (1998, method 10), with the policy's p-value read off the same interval;
 //!   the exact McNemar p-value (binomial on the discordant pairs) is reported beside it.
-//! - Otherwise, when n ≥ [`T_MIN_PAIRS`] and the differences are not heavily skewed
-//!   (|skewness| ≤ [`T_MAX_SKEWNESS`]): paired t.
-//! - Otherwise: a seeded paired percentile bootstrap of the mean difference.
+//! - Otherwise, when the differences are heavily skewed (|skewness| > [`T_MAX_SKEWNESS`], e.g.
+//!   most cases unchanged and a few moving one way) and there are at least
+//!   [`BOOTSTRAP_MIN_PAIRS`] of them: a seeded paired percentile bootstrap of the mean
+//!   difference, which follows the skew that t's symmetric interval ignores.
+//! - Otherwise: paired t. Below [`BOOTSTRAP_MIN_PAIRS`] pairs t is kept even for skewed data:
+//!   in the simulations of `compare`, the bootstrap's false-alarm rate at 20 cases was 3–4%
+//!   against t's 1.5–2.5% for a nominal 2.5%, since a handful of cases is too little to resample.
 
 use crate::aggregate::normal_quantile;
 use crate::results::TestMethod;
 
-/// Below this many pairs the t interval's normality leans on the data itself, so the bootstrap
-/// is used instead of t.
-pub const T_MIN_PAIRS: usize = 30;
-/// Beyond this sample skewness of the differences (e.g. most cases unchanged and a few moving
-/// one way), the t interval's symmetry is wrong and the bootstrap is used.
+/// The bootstrap needs this many pairs to stand for the distribution it resamples; below it,
+/// t is used whatever the shape.
+pub const BOOTSTRAP_MIN_PAIRS: usize = 30;
+/// Beyond this sample skewness of the differences, t's symmetric interval misplaces the tails
+/// and the bootstrap is used (given enough pairs).
 pub const T_MAX_SKEWNESS: f64 = 1.0;
 /// Bootstrap resamples: enough that the 2.5% tails rest on ~50 resamples each.
 pub const BOOTSTRAP_RESAMPLES: usize = 2_000;
@@ -109,17 +113,17 @@ pub fn paired(pairs: &[(f64, f64)], margin: f64, confidence: f64) -> PairedEstim
     est
 }
 
-/// The rule of the module docs: pass/fail → McNemar/Newcombe; large n and mild skew → t;
-/// anything else → bootstrap.
+/// The rule of the module docs: pass/fail → McNemar/Newcombe; heavy skew with enough pairs →
+/// bootstrap; anything else → t.
 pub fn choose_method(pairs: &[(f64, f64)], diffs: &[f64]) -> TestMethod {
     if pairs.len() < 2 {
         TestMethod::None
     } else if pairs.iter().all(|&(b, h)| is_binary(b) && is_binary(h)) {
         TestMethod::McnemarExact
-    } else if pairs.len() >= T_MIN_PAIRS && skewness(diffs).abs() <= T_MAX_SKEWNESS {
-        TestMethod::PairedT
-    } else {
+    } else if pairs.len() >= BOOTSTRAP_MIN_PAIRS && skewness(diffs).abs() > T_MAX_SKEWNESS {
         TestMethod::PairedBootstrap
+    } else {
+        TestMethod::PairedT
     }
 }
 

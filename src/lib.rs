@@ -1,8 +1,9 @@
 //! evalgate: a CI regression gate for LLM prompts and models.
 //!
 //! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers,
-//! `store` for the cache and journal) → `check` → `aggregate` → `compare` (paired `stats` against a baseline) → `gate` → `report`. `cli` is the
-//! edge that parses arguments and maps errors to exit codes.
+//! `store` for the cache and journal) → `check` → `aggregate` → `compare` (paired `stats`
+//! against a baseline) → `gate` → `report`. `cli` is the edge that parses arguments and maps
+//! errors to exit codes.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aggregate;

@@ -295,15 +295,22 @@ fn change(q: &QuantityComparison) -> String {
 
 fn write_usage(w: &mut Writer<'_>, c: &Comparison) -> fmt::Result {
     w.label("vs base", None)?;
+    let latency = if c.latency_p95_ms.base == 0.0 && c.latency_p95_ms.head == 0.0 {
+        "p95 latency not measured (every answer came from the cache)".to_owned()
+    } else {
+        format!(
+            "p95 latency {} → {} ms{}",
+            format_count(c.latency_p95_ms.base as u64),
+            format_count(c.latency_p95_ms.head as u64),
+            change(&c.latency_p95_ms)
+        )
+    };
     writeln!(
         w.out,
-        "cost per case {} → {}{}; p95 latency {} → {} ms{}; tokens per case {:.0} → {:.0} in, {:.0} → {:.0} out",
+        "cost per case {} → {}{}; {latency}; tokens per case {:.0} → {:.0} in, {:.0} → {:.0} out",
         format_usd(c.cost.base),
         format_usd(c.cost.head),
         change(&c.cost),
-        format_count(c.latency_p95_ms.base as u64),
-        format_count(c.latency_p95_ms.head as u64),
-        change(&c.latency_p95_ms),
         c.input_tokens.base,
         c.input_tokens.head,
         c.output_tokens.base,

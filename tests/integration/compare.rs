@@ -163,6 +163,40 @@ fn compare_passes_noise_within_the_tolerance() {
 }
 
 #[test]
+fn an_outage_in_head_is_an_error_never_a_regression() {
+    let base = results_file("echo", 100, |_| true, &gate(0.02));
+    let mut head = results_file("echo", 100, |_| true, &gate(0.02));
+    // The provider failed on 30 calls: not graded, never failed.
+    for call in head["results"]
+        .as_array_mut()
+        .expect("calls")
+        .iter_mut()
+        .take(30)
+    {
+        call["error"] = json!("HTTP 503 from provider: overloaded");
+        call["output"] = Value::Null;
+        call["passed"] = json!(false);
+        call["checks"] = json!([]);
+    }
+    head["summary"]["passed"] = json!(70);
+    head["summary"]["errored"] = json!(30);
+    head["summary"]["error_rate"] = json!(0.3);
+    let output = compare(&files(&base, &head), &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("0 regressed"), "{out}");
+    assert!(
+        out.contains("30 not paired because every call errored on one side"),
+        "{out}"
+    );
+    assert!(out.contains("Verdict ERROR"), "{out}");
+    assert!(
+        out.contains("error rate 30.0% (30 of 100 calls) exceeds the maximum 0.0%"),
+        "{out}"
+    );
+}
+
+#[test]
 fn compare_of_another_suite_is_a_usage_error_naming_both_files() {
     let base = results_file("other-bot", 10, |_| true, &gate(0.02));
     let head = results_file("echo", 10, |_| true, &gate(0.02));

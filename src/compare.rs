@@ -560,7 +560,7 @@ fn metric_message(
         (Policy::ConfidentDrop, Status::Fail) => {
             format!("{change} ({ci}), more than the {tolerated} tolerated ({holm})")
         }
-        (Policy::ConfidentDrop, _) if est.ci_high < -max_drop => format!(
+        (Policy::ConfidentDrop, _) if family > 1 && est.ci_high < -max_drop => format!(
             "{change} ({ci}), more than the {tolerated} tolerated on its own, but not after correcting for {family} gated metrics ({holm})"
         ),
         (Policy::ConfidentDrop, _) => {

@@ -398,6 +398,35 @@ fn holm_corrects_across_confident_drop_metrics() {
 }
 
 #[test]
+fn non_inferiority_metrics_are_not_in_the_holm_family() {
+    let mut gate = accuracy_gate(0.0, Policy::ConfidentDrop);
+    gate.metrics.insert(
+        "pass_rate".to_owned(),
+        MetricGate {
+            max_drop: Some(0.05),
+            policy: Policy::NonInferiority,
+            ..MetricGate::default()
+        },
+    );
+    let base = fabricate(suite_run(100, |_| true));
+    let head = fabricate(suite_run(100, |i| i >= 6));
+    let outcome = compare(&base, &head, &gate, "b");
+    for m in &outcome.comparison.metrics {
+        assert_eq!(m.p_value, m.p_adjusted, "{}: a family of one", m.metric);
+    }
+    let ni = &outcome.comparison.metrics[0];
+    assert_eq!(
+        (ni.metric.as_str(), ni.policy.as_str()),
+        ("pass_rate", "non-inferiority")
+    );
+    assert!(
+        !rule(&outcome, "metrics.accuracy.max_drop")
+            .message
+            .contains("Holm")
+    );
+}
+
+#[test]
 fn cost_and_latency_increases_are_judged_per_case_and_at_p95() {
     let base = suite_run(10, |_| true);
     let mut head = base.clone();

@@ -234,3 +234,43 @@ fn splitmix_is_the_reference_sequence() {
             .all(|u| (0.0..1.0).contains(&u))
     );
 }
+
+#[test]
+fn newcombe_is_sane_on_every_small_table() {
+    // Every 2×2 table with up to 12 cases: the interval holds the estimate, stays in [−1, 1],
+    // widens with the confidence, and its p-values are complementary and agree with it.
+    let (z95, z99) = (normal_quantile(0.975), normal_quantile(0.995));
+    for n in 1..=12u64 {
+        for both_pass in 0..=n {
+            for regressed in 0..=n - both_pass {
+                for improved in 0..=n - both_pass - regressed {
+                    let table = PairedTable {
+                        both_pass,
+                        regressed,
+                        improved,
+                        both_fail: n - both_pass - regressed - improved,
+                    };
+                    let d = table.delta();
+                    let (low, high) = table.newcombe(z95);
+                    let (low99, high99) = table.newcombe(z99);
+                    assert!(
+                        -1.0 <= low && low <= d && d <= high && high <= 1.0,
+                        "{table:?}"
+                    );
+                    assert!(low99 <= low + 1e-12 && high99 >= high - 1e-12, "{table:?}");
+                    for margin in [0.0, 0.05, 0.2] {
+                        let (p_drop, p_within) = table.p_values(margin);
+                        assert!((p_drop + p_within - 1.0).abs() < 1e-9, "{table:?}");
+                        // Fails at 2.5% exactly when the 95% interval is below −margin.
+                        if (high + margin).abs() > 1e-6 {
+                            assert_eq!(p_drop < 0.025, high < -margin, "{table:?} {margin}");
+                        }
+                        if (low + margin).abs() > 1e-6 {
+                            assert_eq!(p_within < 0.025, low > -margin, "{table:?} {margin}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

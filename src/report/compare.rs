@@ -181,6 +181,13 @@ fn write_mdd(w: &mut Writer<'_>, metrics: &[MetricComparison]) -> fmt::Result {
             w.continuation()?;
         }
         match m.min_detectable_drop {
+            Some(mdd) if m.max_drop.is_some() && m.policy == "non-inferiority" => writeln!(
+                w.out,
+                "{}: an unchanged metric passes non-inferiority 80% of the time only with a max drop of {} points or more ({} paired cases)",
+                one_line(&m.metric),
+                format_points(mdd),
+                format_count(m.pairs)
+            )?,
             Some(mdd) => writeln!(
                 w.out,
                 "{}: a true drop of {} points or more is caught 80% of the time ({} paired cases)",
@@ -365,6 +372,28 @@ mod tests {
             assert!(!line.trim_start().starts_with("::"), "{line}");
         }
         assert!(text.contains(": :error::forged"), "{text}");
+    }
+
+    #[test]
+    fn non_inferiority_states_the_tolerance_it_needs() {
+        let run = fabricate(suite_run(400, |i| i % 3 != 0));
+        let c = crate::compare::compare(
+            &run,
+            &run,
+            &accuracy_gate(0.05, Policy::NonInferiority),
+            "b.json",
+        )
+        .comparison;
+        let text = render(&c, &TerminalOptions::default());
+        assert!(
+            text.contains("accuracy: an unchanged metric passes non-inferiority 80% of the time only with a max drop of "),
+            "{text}"
+        );
+        assert!(
+            text.contains("PASS (max drop 5.0, non-inferiority)"),
+            "{text}"
+        );
+        assert!(text.contains("pass_rate: a true drop of "), "{text}");
     }
 
     #[test]

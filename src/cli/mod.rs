@@ -18,7 +18,8 @@ use crate::exit_codes;
     version,
     about = "A CI regression gate for LLM prompts and models",
     long_about = "Runs an eval suite (models, prompt templates, test cases, checks) and fails \
-                  the check when quality drops below the declared thresholds.\n\n\
+                  the check when quality drops below the declared thresholds, or against a \
+                  baseline run by more than noise explains.\n\n\
                   Exit codes: 0 gate passed, 1 gate failed, 2 usage or configuration error, \
                   3 infrastructure error (provider unreachable, too many errored calls)."
 )]

@@ -121,6 +121,7 @@ fn compare_fails_a_confident_drop_and_writes_the_verdict() {
     );
     assert!(out.contains("REGRESSED ask/fake q001"), "{out}");
     assert!(out.contains("results: judged.json"), "{out}");
+    insta::assert_snapshot!(out);
     let judged: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("judged.json")).expect("written"),
     )

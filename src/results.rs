@@ -290,11 +290,13 @@ pub struct CellComparison {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TestMethod {
-    /// Exact McNemar test on discordant pairs (pass/fail, one repeat).
+    /// Pass/fail data (every paired value 0 or 1): Newcombe's interval for the paired
+    /// difference, with the exact McNemar test on discordant pairs reported beside it.
     McnemarExact,
-    /// Paired t on per-case differences (scores or repeat means, large n).
+    /// Paired t on per-case differences (repeat means), unless the bootstrap's conditions hold.
     PairedT,
-    /// Seeded paired bootstrap of per-case differences.
+    /// Seeded paired bootstrap of per-case differences: heavily skewed differences (|skewness|
+    /// > 1) with at least 30 pairs.
     PairedBootstrap,
     /// Fewer than two pairs: nothing can be tested.
     None,

@@ -362,6 +362,31 @@ fn non_inferiority_needs_evidence_to_pass() {
 }
 
 #[test]
+fn a_metric_can_set_its_own_confidence() {
+    let base = fabricate(suite_run(100, |i| i % 5 != 0));
+    let head = fabricate(suite_run(100, |i| i % 5 > 1));
+    let at_95 = compare(
+        &base,
+        &head,
+        &accuracy_gate(0.02, Policy::ConfidentDrop),
+        "b",
+    );
+    let mut gate = accuracy_gate(0.02, Policy::ConfidentDrop);
+    gate.metrics["accuracy"].confidence = Some(0.8);
+    let at_80 = compare(&base, &head, &gate, "b");
+    let (wide, narrow) = (&at_95.comparison.metrics[1], &at_80.comparison.metrics[1]);
+    assert_eq!((wide.confidence, narrow.confidence), (0.95, 0.8));
+    assert!(narrow.ci_low > wide.ci_low && narrow.ci_high < wide.ci_high);
+    // pass_rate keeps the gate's confidence.
+    assert_eq!(at_80.comparison.metrics[0].confidence, 0.95);
+    assert!(
+        rule(&at_80, "metrics.accuracy.max_drop")
+            .message
+            .contains("(80% CI "),
+    );
+}
+
+#[test]
 fn holm_corrects_across_confident_drop_metrics() {
     let mut gate = accuracy_gate(0.0, Policy::ConfidentDrop);
     gate.metrics.insert(

@@ -309,7 +309,7 @@ pub fn binomial_half_cdf(k: u64, n: u64) -> f64 {
 }
 
 /// Paired t on the differences: (ci_low, ci_high, p_drop, p_within).
-fn paired_t(diffs: &[f64], margin: f64, confidence: f64) -> (f64, f64, f64, f64) {
+pub fn paired_t(diffs: &[f64], margin: f64, confidence: f64) -> (f64, f64, f64, f64) {
     let n = diffs.len() as f64;
     let d = mean(diffs.iter().copied());
     let se = std_dev(diffs) / n.sqrt();
@@ -336,8 +336,9 @@ fn degenerate(d: f64, margin: f64) -> (f64, f64, f64, f64) {
 /// p_within). The plain percentile bootstrap is too narrow at small n (its spread is the plug-in
 /// standard error, its tails normal), so resampled means are widened around the observed mean
 /// by √(n/(n−1)) · t₍n−1₎/z at the interval's level; the shape (skew) is still the data's.
-/// p-values count resampled means on the far side of the boundary, so they agree with the
-/// interval.
+/// p-values count resampled means on the far side of the boundary (plus one, as the observed
+/// sample counts as a resample), and the interval's ends are the order statistics at which that
+/// count crosses α, so "the interval excludes −margin" and "p < α" are the same statement.
 pub fn bootstrap(diffs: &[f64], margin: f64, confidence: f64, seed: u64) -> (f64, f64, f64, f64) {
     let n = diffs.len();
     let d = mean(diffs.iter().copied());
@@ -355,17 +356,18 @@ pub fn bootstrap(diffs: &[f64], margin: f64, confidence: f64, seed: u64) -> (f64
         })
         .collect();
     means.sort_by(f64::total_cmp);
-    let tail = (1.0 - confidence) / 2.0;
+    let alpha = (1.0 - confidence) / 2.0;
     let boundary = -margin;
     let above = means.iter().filter(|&&m| m >= boundary).count();
     let below = means.iter().filter(|&&m| m <= boundary).count();
-    let b = BOOTSTRAP_RESAMPLES as f64;
-    (
-        quantile_sorted(&means, tail),
-        quantile_sorted(&means, 1.0 - tail),
-        (above as f64 + 1.0) / (b + 1.0),
-        (below as f64 + 1.0) / (b + 1.0),
-    )
+    let b = means.len();
+    // p = (count + 1) / (B + 1) < α holds exactly when count ≤ k; the (k+1)-th value from each
+    // end is then on the far side of the boundary.
+    let k = ((alpha * (b as f64 + 1.0)).ceil() as usize)
+        .saturating_sub(2)
+        .min(b - 1);
+    let p = |count: usize| (count as f64 + 1.0) / (b as f64 + 1.0);
+    (means[k], means[b - 1 - k], p(above), p(below))
 }
 
 /// Holm's step-down adjustment: sorted ascending, the i-th smallest p (from 0) is multiplied by
@@ -496,17 +498,6 @@ fn ratio(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 / whole as f64
     }
-}
-
-/// Linear interpolation between order statistics (R's type 7) of ascending `sorted`.
-fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let (i, frac) = (pos.floor() as usize, pos.fract());
-    let next = sorted[(i + 1).min(sorted.len() - 1)];
-    sorted[i] + (next - sorted[i]) * frac
 }
 
 /// SplitMix64: a tiny, well-mixed generator whose output is fixed by its definition, so the

@@ -167,6 +167,39 @@ fn bootstrap_is_deterministic_and_close_to_t_on_tame_data() {
 }
 
 #[test]
+fn bootstrap_interval_and_p_values_are_the_same_statement() {
+    let mut rng = SplitMix64(5);
+    for trial in 0..40 {
+        let n = 30 + trial;
+        let diffs: Vec<f64> = (0..n)
+            .map(|_| {
+                let u = rng.unit();
+                if u < 0.1 {
+                    -2.0 / 3.0
+                } else if u < 0.15 {
+                    1.0 / 3.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for margin in [0.0, 0.01, 0.02, 0.05, 0.1] {
+            let (low, high, p_drop, p_within) = bootstrap(&diffs, margin, 0.95, trial as u64);
+            assert_eq!(
+                p_drop < 0.025,
+                high < -margin,
+                "{trial} {margin} {high} {p_drop}"
+            );
+            assert_eq!(
+                p_within < 0.025,
+                low > -margin,
+                "{trial} {margin} {low} {p_within}"
+            );
+        }
+    }
+}
+
+#[test]
 fn paired_reports_means_and_the_method_used() {
     let est = paired(&table_pairs(59, 16, 6, 80), 0.0, 0.95);
     assert_eq!(est.method, TestMethod::McnemarExact);

@@ -151,6 +151,45 @@ fn compare_fails_a_confident_drop_and_writes_the_verdict() {
 }
 
 #[test]
+fn compare_writes_byte_identical_results_for_the_same_inputs() {
+    // Three repeats per case and skewed changes: the seeded bootstrap decides.
+    let mut base = results_file("echo", 40, |_| true, &gate(0.02));
+    let calls = base["results"].as_array().expect("calls").clone();
+    let mut repeated = Vec::new();
+    for call in &calls {
+        for repeat in 0..3 {
+            let mut c = call.clone();
+            c["repeat"] = json!(repeat);
+            repeated.push(c);
+        }
+    }
+    base["results"] = json!(repeated);
+    let mut head = base.clone();
+    for call in head["results"]
+        .as_array_mut()
+        .expect("calls")
+        .iter_mut()
+        .take(12)
+    {
+        if call["repeat"] == 0 {
+            call["passed"] = json!(false);
+            call["score"] = json!(0.0);
+        }
+    }
+    let dir = files(&base, &head);
+    let first = compare(&dir, &["--results", "one.json"]);
+    let second = compare(&dir, &["--results", "two.json"]);
+    assert_eq!(first.status.code(), second.status.code());
+    let read = |name: &str| std::fs::read(dir.path().join(name)).expect("written");
+    assert_eq!(read("one.json"), read("two.json"));
+    let judged: Value = serde_json::from_slice(&read("one.json")).expect("json");
+    assert_eq!(
+        judged["comparison"]["metrics"][0]["method"],
+        "paired-bootstrap"
+    );
+}
+
+#[test]
 fn compare_passes_noise_within_the_tolerance() {
     // Three cases fail in base, three others in head: the same pass rate, reshuffled.
     let base = results_file("echo", 60, |i| !matches!(i, 3 | 17 | 40), &gate(0.02));

@@ -83,33 +83,7 @@ pub fn metrics(results: &[CallResult], confidence: f64) -> BTreeMap<String, Metr
     acc.insert(DEFAULT_METRIC, BTreeMap::new());
     for call in results.iter().filter(|call| !call.is_errored()) {
         let case = (call.cell.as_str(), call.case_id.as_str());
-        acc.entry(DEFAULT_METRIC)
-            .or_default()
-            .entry(case)
-            .or_default()
-            .add(call.passed, call.score);
-        let mut per_metric: BTreeMap<&str, (bool, f64, f64, f64, usize)> = BTreeMap::new();
-        for check in call
-            .checks
-            .iter()
-            .filter(|check| check.metric != DEFAULT_METRIC)
-        {
-            let entry = per_metric
-                .entry(check.metric.as_str())
-                .or_insert((true, 0.0, 0.0, 0.0, 0));
-            entry.0 &= check.passed;
-            entry.1 += check.weight * check.score;
-            entry.2 += check.weight;
-            entry.3 += check.score;
-            entry.4 += 1;
-        }
-        for (metric, (passed, weighted, weights, plain, count)) in per_metric {
-            // Zero total weight would make the weighted mean undefined: fall back to the plain mean.
-            let score = if weights > 0.0 {
-                weighted / weights
-            } else {
-                plain / count as f64
-            };
+        for (metric, passed, score) in call_metrics(call) {
             acc.entry(metric)
                 .or_default()
                 .entry(case)
@@ -120,6 +94,39 @@ pub fn metrics(results: &[CallResult], confidence: f64) -> BTreeMap<String, Metr
     acc.into_iter()
         .map(|(metric, cases)| (metric.to_owned(), metric_summary(&cases, confidence)))
         .collect()
+}
+
+/// One graded call's value for every metric it feeds, `pass_rate` first: (metric, passed,
+/// score). `pass_rate` is the call's overall outcome; metric M passes when all the call's checks
+/// feeding M passed, and scores the weighted mean of their scores. The caller skips errored
+/// calls: they feed no metric.
+pub fn call_metrics(call: &CallResult) -> Vec<(&str, bool, f64)> {
+    let mut per_metric: BTreeMap<&str, (bool, f64, f64, f64, usize)> = BTreeMap::new();
+    for check in call
+        .checks
+        .iter()
+        .filter(|check| check.metric != DEFAULT_METRIC)
+    {
+        let entry = per_metric
+            .entry(check.metric.as_str())
+            .or_insert((true, 0.0, 0.0, 0.0, 0));
+        entry.0 &= check.passed;
+        entry.1 += check.weight * check.score;
+        entry.2 += check.weight;
+        entry.3 += check.score;
+        entry.4 += 1;
+    }
+    let mut out = vec![(DEFAULT_METRIC, call.passed, call.score)];
+    for (metric, (passed, weighted, weights, plain, count)) in per_metric {
+        // Zero total weight would make the weighted mean undefined: fall back to the plain mean.
+        let score = if weights > 0.0 {
+            weighted / weights
+        } else {
+            plain / count as f64
+        };
+        out.push((metric, passed, score));
+    }
+    out
 }
 
 /// The Wilson score interval for `successes` out of `n` at two-sided `confidence`.
@@ -135,12 +142,11 @@ pub fn wilson(successes: f64, n: f64, confidence: f64) -> (f64, f64) {
     if confidence <= 0.0 {
         return (p, p);
     }
-    let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n;
-    let center = (p + z2 / (2.0 * n)) / denom;
-    let half = z / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    ((center - half).max(0.0), (center + half).min(1.0))
+    crate::stats::wilson_z(
+        successes,
+        n,
+        normal_quantile(1.0 - (1.0 - confidence) / 2.0),
+    )
 }
 
 /// The standard normal quantile Φ⁻¹(p), by Acklam's rational approximation (relative error

@@ -8,14 +8,16 @@
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::DEFAULT_METRIC;
 use crate::report::{format_confidence, format_count, format_percent, format_usd};
 use crate::results::{MetricSummary, RuleOutcome, Status, Summary, Verdict};
 
-/// The `[gate]` table, validated.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The `[gate]` table, validated. Stored in the results file (`run.gate`) so a comparison can
+/// be judged from the files alone; missing fields read as their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GateConfig {
     /// Floor on the pass rate's point estimate.
     pub min_pass_rate: Option<f64>,
@@ -43,7 +45,8 @@ impl Default for GateConfig {
 }
 
 /// `[gate.metrics.NAME]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MetricGate {
     /// Floor on the metric's point estimate.
     pub min: Option<f64>,
@@ -55,7 +58,7 @@ pub struct MetricGate {
 }
 
 /// How a drop against the baseline is judged (DESIGN.md §8).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
     /// Fail when confident the drop exceeds `max_drop`.
@@ -66,7 +69,8 @@ pub enum Policy {
 }
 
 /// `[gate.cost]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CostGate {
     /// Ceiling on the run's cost at the configured prices, cached calls included: the gate must
     /// not depend on what happened to be in the cache.
@@ -76,7 +80,8 @@ pub struct CostGate {
 }
 
 /// `[gate.latency]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LatencyGate {
     /// Ceiling on the p95 latency of calls actually made.
     pub max_p95_ms: Option<u64>,

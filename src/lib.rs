@@ -1,13 +1,15 @@
 //! evalgate: a CI regression gate for LLM prompts and models.
 //!
 //! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers,
-//! `store` for the cache and journal) → `check` → `aggregate` → `gate` → `report`. `cli` is the
-//! edge that parses arguments and maps errors to exit codes.
+//! `store` for the cache and journal) → `check` → `aggregate` → `compare` (paired `stats`
+//! against a baseline) → `gate` → `report`. `cli` is the edge that parses arguments and maps
+//! errors to exit codes.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aggregate;
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod execute;
 pub mod exit_codes;
@@ -21,5 +23,6 @@ pub mod provider;
 pub mod report;
 pub mod results;
 pub mod secrets;
+pub mod stats;
 pub mod store;
 pub mod template;

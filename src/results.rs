@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::gate::GateConfig;
 use crate::provider::Message;
 
 /// Bumped on any change a reader of an older version would misread.
@@ -48,6 +49,10 @@ pub struct RunInfo {
     pub filter: Option<String>,
     /// Cache mode used: `rw`, `refresh`, `off` or `offline`.
     pub cache: String,
+    /// The `[gate]` this run was judged by, so `evalgate compare` can judge from the files
+    /// alone. Absent in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,10 +234,18 @@ pub struct Comparison {
     pub cases: Vec<CaseComparison>,
     /// Paired cases whose score and pass state did not change.
     pub unchanged: u64,
+    /// Cases in both runs that could not be paired because every repeat errored on one side:
+    /// an outage is never a regression, so they are counted here and nowhere else.
+    #[serde(default)]
+    pub unpaired_errored: u64,
     /// Cases whose repeats disagree (some passed, some failed), in either run.
     pub flaky: Vec<FlakyCase>,
+    /// Cost per case in USD at the configured prices (cached calls included), so runs of
+    /// different sizes compare.
     pub cost: QuantityComparison,
+    /// p95 latency of measured (not cached, not errored) calls, in ms; 0 when none.
     pub latency_p95_ms: QuantityComparison,
+    /// Input and output tokens per case.
     pub input_tokens: QuantityComparison,
     pub output_tokens: QuantityComparison,
 }
@@ -277,11 +290,13 @@ pub struct CellComparison {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TestMethod {
-    /// Exact McNemar test on discordant pairs (pass/fail, one repeat).
+    /// Pass/fail data (every paired value 0 or 1): Newcombe's interval for the paired
+    /// difference, with the exact McNemar test on discordant pairs reported beside it.
     McnemarExact,
-    /// Paired t on per-case differences (scores or repeat means, large n).
+    /// Paired t on per-case differences (repeat means), unless the bootstrap's conditions hold.
     PairedT,
-    /// Seeded paired bootstrap of per-case differences.
+    /// Seeded paired bootstrap of per-case differences: heavily skewed differences (|skewness|
+    /// > 1) with at least 30 pairs.
     PairedBootstrap,
     /// Fewer than two pairs: nothing can be tested.
     None,
@@ -308,6 +323,10 @@ pub struct MetricComparison {
     pub p_value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_adjusted: Option<f64>,
+    /// Exact two-sided McNemar p-value for "the pass rate did not change at all" (pass/fail
+    /// data only): binomial on the cases whose pass state changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcnemar_p: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_drop: Option<f64>,
     /// `confident-drop` or `non-inferiority`.
@@ -379,4 +398,56 @@ pub struct QuantityComparison {
     pub head: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<f64>,
+}
+
+/// Why a results file could not be used. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsFileError {
+    #[error("cannot read the results file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid evalgate results file: {source}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} has results schema version {found}, but this evalgate reads version {SCHEMA_VERSION}"
+    )]
+    Schema { path: String, found: u64 },
+}
+
+/// Reads and checks a results file: readable, JSON of the current schema version.
+///
+/// The version is checked before the full parse, so a file from a newer evalgate says so instead
+/// of failing on whichever field changed.
+pub fn read_results(path: &std::path::Path) -> Result<Results, ResultsFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ResultsFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: u64,
+    }
+    let version: Version =
+        serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
+            path: shown.clone(),
+            source,
+        })?;
+    if version.schema_version != u64::from(SCHEMA_VERSION) {
+        return Err(ResultsFileError::Schema {
+            path: shown,
+            found: version.schema_version,
+        });
+    }
+    serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
+        path: shown,
+        source,
+    })
 }

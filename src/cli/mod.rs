@@ -1,6 +1,7 @@
 //! The command line: argument parsing, dispatch, and the one place that maps errors to exit
 //! codes and prints them.
 
+mod compare;
 mod report;
 mod run;
 mod validate;
@@ -18,7 +19,8 @@ use crate::exit_codes;
     version,
     about = "A CI regression gate for LLM prompts and models",
     long_about = "Runs an eval suite (models, prompt templates, test cases, checks) and fails \
-                  the check when quality drops below the declared thresholds.\n\n\
+                  the check when quality drops below the declared thresholds, or against a \
+                  baseline run by more than noise explains.\n\n\
                   Exit codes: 0 gate passed, 1 gate failed, 2 usage or configuration error, \
                   3 infrastructure error (provider unreachable, too many errored calls)."
 )]
@@ -37,6 +39,8 @@ pub struct Cli {
 enum Command {
     /// Run the suite, write the results file and apply the gate.
     Run(run::RunArgs),
+    /// Gate a results file against a baseline results file, case by case. Calls no model.
+    Compare(compare::CompareArgs),
     /// Check the suite offline: config, templates, datasets and checks. Calls no model.
     Validate(validate::ValidateArgs),
     /// Re-render the JUnit and markdown reports from a results file. Calls no model.
@@ -122,6 +126,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(args, color, stdout),
+        Command::Compare(args) => compare::compare(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
         Command::Report(args) => report::report(args, stdout),
     };

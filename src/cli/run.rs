@@ -14,10 +14,10 @@ use crate::execute::{self, CacheMode, Endpoint, ExecOptions};
 use crate::gate::{CostGate, GateConfig, LatencyGate, MetricGate, Policy};
 use crate::progress::{Progress, ProgressMode};
 use crate::provider::{self, ProviderConfig};
-use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION, Status};
+use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION};
 use crate::secrets::Secret;
 use crate::store::Store;
-use crate::{aggregate, exit_codes, gate};
+use crate::{aggregate, gate};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// No progress bar or progress lines on stderr.
     #[arg(long)]
     no_progress: bool,
+    /// Compare with this baseline results file (the base branch's run) and gate on the change.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     #[command(flatten)]
     reports: super::report::ReportOutputs,
 }
@@ -67,6 +70,15 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             model.concurrency = n as usize;
         }
     }
+    // A broken baseline is found before any call is paid for.
+    let baseline = match &args.baseline {
+        Some(path) => Some(super::compare::load_baseline(
+            path,
+            &suite.name,
+            &suite.path,
+        )?),
+        None => None,
+    };
     let repeats = args.repeats.unwrap_or(suite.defaults.repeats);
     let plan = crate::plan::plan(&suite, repeats, &args.filters);
     if plan.calls() == 0 {
@@ -193,7 +205,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             }
         })
         .collect();
-    let results = Results {
+    let mut results = Results {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {
             evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -207,6 +219,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             repeats,
             filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
             cache: mode.as_str().to_owned(),
+            gate: Some(gate_config.clone()),
         },
         summary,
         metrics,
@@ -215,6 +228,14 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         comparison: None,
         results,
     };
+    if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
+        super::compare::judge(
+            &mut results,
+            base,
+            &gate_config,
+            &path.display().to_string(),
+        );
+    }
     write_results(&results_path, &results)?;
     // The results file now holds everything the journal did.
     let _ = std::fs::remove_file(&journal_path);
@@ -231,11 +252,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     for line in super::report::write_reports(&results, &args.reports)? {
         let _ = writeln!(stdout, "{line}");
     }
-    Ok(match results.verdict.status {
-        Status::Pass => exit_codes::PASS,
-        Status::Fail => exit_codes::GATE_FAILED,
-        Status::Error => exit_codes::INFRA,
-    })
+    Ok(super::compare::exit_code(results.verdict.status))
 }
 
 /// Resolves a model's key and `${ENV}` header references from the environment.
@@ -345,7 +362,7 @@ pub(crate) fn gate_config(raw: &RawGate) -> GateConfig {
 }
 
 /// Writes the results atomically: a reader never sees half a file.
-fn write_results(path: &Path, results: &Results) -> Result<(), CliError> {
+pub(crate) fn write_results(path: &Path, results: &Results) -> Result<(), CliError> {
     let fail = |e: std::io::Error| CliError::Infra {
         message: format!("cannot write the results file {}: {e}", path.display()),
         hint: None,

@@ -843,11 +843,11 @@ fn usage_table(comparison: &Comparison) -> String {
         String::from("#### Cost and usage\n\n| | Base | Head | Change |\n|---|---:|---:|---:|\n");
     type Row<'a> = (&'a str, &'a QuantityComparison, fn(f64) -> String);
     let rows: [Row<'_>; 4] = [
-        ("Cost", &comparison.cost, format_usd),
-        ("Input tokens", &comparison.input_tokens, |v| {
+        ("Cost per case", &comparison.cost, format_usd),
+        ("Input tokens per case", &comparison.input_tokens, |v| {
             format_count(v.max(0.0).round() as u64)
         }),
-        ("Output tokens", &comparison.output_tokens, |v| {
+        ("Output tokens per case", &comparison.output_tokens, |v| {
             format_count(v.max(0.0).round() as u64)
         }),
         ("Latency p95", &comparison.latency_p95_ms, |v| {

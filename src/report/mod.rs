@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 pub mod cases;
+pub mod compare;
 pub mod junit;
 pub mod markdown;
 pub mod terminal;

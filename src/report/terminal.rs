@@ -20,7 +20,7 @@ pub const MAX_VALUE_CHARS: usize = 200;
 const SLOWEST_LISTED: usize = 3;
 
 /// Width of the right-aligned label column, as in cargo's `   Compiling`.
-const LABEL_WIDTH: usize = 12;
+pub(super) const LABEL_WIDTH: usize = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalOptions {
@@ -66,7 +66,19 @@ pub fn write_summary(
     write_failed(&mut w, &results.results)?;
     write_errored(&mut w, &results.results)?;
 
-    let verdict = &results.verdict;
+    if let Some(comparison) = &results.comparison {
+        super::compare::write_comparison(w.out, comparison, opts)?;
+    }
+    write_verdict(w.out, &results.verdict, opts)
+}
+
+/// Writes the verdict line and one line per reason.
+pub fn write_verdict(
+    out: &mut dyn Write,
+    verdict: &crate::results::Verdict,
+    opts: &TerminalOptions,
+) -> fmt::Result {
+    let mut w = Writer { out, opts };
     w.label("Verdict", None)?;
     w.status_word(verdict.status)?;
     if verdict.reasons.is_empty() {
@@ -83,14 +95,14 @@ pub fn write_summary(
     Ok(())
 }
 
-struct Writer<'a> {
-    out: &'a mut dyn Write,
-    opts: &'a TerminalOptions,
+pub(super) struct Writer<'a> {
+    pub(super) out: &'a mut dyn Write,
+    pub(super) opts: &'a TerminalOptions,
 }
 
 impl Writer<'_> {
     /// Writes `text` right-aligned in the label column, coloured as `status` when colour is on.
-    fn label(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
+    pub(super) fn label(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
         write!(
             self.out,
             "{:width$}",
@@ -102,16 +114,16 @@ impl Writer<'_> {
     }
 
     /// Indents a line that continues the previous label's section.
-    fn continuation(&mut self) -> fmt::Result {
+    pub(super) fn continuation(&mut self) -> fmt::Result {
         write!(self.out, "{:width$} ", "", width = LABEL_WIDTH)
     }
 
-    fn status_word(&mut self, status: Status) -> fmt::Result {
+    pub(super) fn status_word(&mut self, status: Status) -> fmt::Result {
         let word = status.as_str().to_ascii_uppercase();
         self.colored(&word, Some(status))
     }
 
-    fn colored(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
+    pub(super) fn colored(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
         match status.filter(|_| self.opts.color) {
             Some(status) => {
                 let code = match status {
@@ -273,7 +285,7 @@ fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
     more(w, errored.len(), "errored")
 }
 
-fn more(w: &mut Writer<'_>, total: usize, what: &str) -> fmt::Result {
+pub(super) fn more(w: &mut Writer<'_>, total: usize, what: &str) -> fmt::Result {
     let hidden = total.saturating_sub(w.opts.max_listed);
     if hidden > 0 {
         w.continuation()?;
@@ -303,7 +315,7 @@ fn counts(s: &Summary) -> String {
 
 /// An untrusted value made safe ([`sanitize_for_log`]), on one line (line breaks shown as ` ⏎ `,
 /// tabs as spaces) and cut to [`MAX_VALUE_CHARS`].
-fn one_line(value: &str) -> String {
+pub(super) fn one_line(value: &str) -> String {
     let safe = sanitize_for_log(value);
     let flat = safe.trim().replace('\n', " ⏎ ").replace('\t', " ");
     truncate(&flat, MAX_VALUE_CHARS).into_owned()
@@ -360,6 +372,7 @@ mod tests {
                 repeats: 2,
                 filter: None,
                 cache: "rw".to_owned(),
+                gate: None,
             },
             summary,
             metrics,

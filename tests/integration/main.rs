@@ -3,6 +3,7 @@
 
 mod cli_errors;
 mod fixtures;
+mod judges;
 mod resume;
 mod run;
 mod secrets;

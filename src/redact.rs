@@ -7,6 +7,8 @@
 //! masked answer would grade differently. `docs/governance.md` lists exactly what is covered.
 
 use std::borrow::Cow;
+use std::io::Write;
+use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -140,6 +142,48 @@ impl Redactor {
                     .for_each(|r| self.redact_in_place(r));
             }
         }
+    }
+}
+
+/// The redactor applied to log lines, set once the suite is loaded.
+static LOG_REDACTOR: OnceLock<Redactor> = OnceLock::new();
+
+/// Makes every later log line pass through `redactor` (logs written before the suite was loaded
+/// cannot hold model text). The first call wins.
+pub fn set_log_redactor(redactor: Redactor) {
+    let _ = LOG_REDACTOR.set(redactor);
+}
+
+/// Log lines with registered secrets and `[redact]` matches masked: a `tracing` writer for
+/// stderr. Provider errors in debug logs can quote a request or a key; this is where they are
+/// caught, whatever module logged them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LogWriter
+    }
+}
+
+impl Write for LogWriter {
+    /// The fmt layer hands over one whole formatted event per call, so a match never straddles
+    /// two writes.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let text = crate::secrets::redact(&text);
+        let text = match LOG_REDACTOR.get() {
+            Some(r) => r.redact(&text).into_owned(),
+            None => text,
+        };
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

@@ -60,6 +60,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     let started = Instant::now();
     let started_at = now_rfc3339();
     let mut suite = crate::config::load(&args.config.config)?;
+    crate::redact::set_log_redactor(suite.redactor.clone());
     if let Some(n) = args.concurrency {
         for model in &mut suite.models {
             model.concurrency = n as usize;

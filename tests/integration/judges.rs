@@ -614,3 +614,64 @@ fn valid_model_graded_checks_pass_validation_offline() {
         stdout(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_errors_quoting_personal_data_are_redacted_in_logs() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .insert_header("retry-after-ms", "1")
+                .set_body_json(json!({"error": {"message": "upstream rejected ana.lopez@example.com", "type": "server_error"}})),
+        )
+        .mount(&server)
+        .await;
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "logged"
+
+[defaults]
+max_retries = 1
+
+[models.fake]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "test-model"
+
+[prompts.ask]
+user = "hi"
+
+[datasets.qs]
+cases = [{{ id = "a", vars = {{}} }}]
+
+[[checks]]
+type = "contains"
+value = "x"
+
+[redact]
+kinds = ["email"]
+"#,
+        server.uri()
+    ));
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "-vv"]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    // The retry was logged, with the address masked.
+    assert!(
+        err.contains("retrying") && err.contains("upstream rejected [REDACTED:email]"),
+        "{err}"
+    );
+    let written = suite.written();
+    for text in [err, stdout(&output), written] {
+        assert!(!text.contains("ana.lopez@example.com"), "{text}");
+    }
+    let log = std::fs::read_to_string(suite.path().join(".evalgate/audit.jsonl")).expect("audit");
+    assert!(
+        log.contains(r#""status":"error""#) && log.contains(r#""attempts":2"#),
+        "{log}"
+    );
+}

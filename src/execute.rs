@@ -27,7 +27,7 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::provider::ratelimit::RateLimiter;
 use crate::provider::retry::{RetryPolicy, complete_with_retries};
-use crate::provider::{BoxFuture, ChatRequest, Completion, Message, Provider, Role};
+use crate::provider::{BoxFuture, ChatRequest, Completion, Message, Provider, ProviderKind, Role};
 use crate::results::{CallResult, CheckResult, JudgeUsage, Tokens};
 use crate::secrets::redact;
 use crate::store::{Entry, Store};
@@ -586,7 +586,7 @@ impl Caller for ItemCaller<'_> {
 /// The cache key of a check's call: like [`request_key`], with the purpose (so a judge prompt
 /// can never collide with a graded call) and the sample index in place of the repeat.
 fn check_call_key(purpose: &str, model: &Model, request: &ChatRequest, sample: u32) -> String {
-    hash_json(&json!({
+    let mut key = json!({
         "v": 1,
         "purpose": purpose,
         "provider": model.kind.as_str(),
@@ -597,7 +597,12 @@ fn check_call_key(purpose: &str, model: &Model, request: &ChatRequest, sample: u
         "messages": request.messages,
         "params": request.params,
         "sample": sample,
-    }))
+    });
+    // As in `request_key`: templated providers see the case's variables too.
+    if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
+        key["vars"] = request.vars.clone();
+    }
+    hash_json(&key)
 }
 
 fn persist(shared: &Shared, store: &Store, entry: &Entry) {
@@ -612,7 +617,7 @@ fn persist(shared: &Shared, store: &Store, entry: &Entry) {
 
 /// The cache key: everything that determines the response, and nothing secret.
 pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String {
-    hash_json(&json!({
+    let mut key = json!({
         "v": 1,
         "provider": model.kind.as_str(),
         "endpoint": model.base_url,
@@ -622,7 +627,14 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
         "messages": request.messages,
         "params": request.params,
         "repeat": repeat,
-    }))
+    });
+    // `http` bodies and `command` programs see the case's variables, not only the rendered
+    // messages, so the variables determine their answers too. (Left out for chat APIs, whose
+    // keys must not change when a variable no prompt uses is added.)
+    if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
+        key["vars"] = request.vars.clone();
+    }
+    hash_json(&key)
 }
 
 async fn grade(

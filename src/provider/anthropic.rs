@@ -1,20 +1,382 @@
-//! Stub, replaced by the real implementation.
+//! Anthropic's Messages API.
+//!
+//! Wire format: `POST {base_url}/v1/messages` with `x-api-key` and `anthropic-version` headers;
+//! system messages travel in the top-level `system` field, the rest as `messages`; `max_tokens`
+//! is required. The answer is the concatenated `text` blocks of `content`. Anthropic reports
+//! `input_tokens` *excluding* prompt-cache reads and writes, so the input we record is the sum of
+//! `input_tokens`, `cache_creation_input_tokens` and `cache_read_input_tokens`, and the cached
+//! part is `cache_read_input_tokens`.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value, json};
+
+use super::openai::{
+    build_error, decode_error, error_chain, extra_headers, sensitive, status_error,
+};
 use super::*;
 
+/// The API version evalgate speaks; the body and response shapes below are this version's.
+const API_VERSION: &str = "2023-06-01";
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The Messages API requires `max_tokens`; used when the suite sets none.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
 #[derive(Debug)]
-pub struct Anthropic;
+pub struct Anthropic {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    model: String,
+}
 
 impl Anthropic {
-    pub fn new(_config: &ProviderConfig, _client: reqwest::Client) -> Result<Self, BuildError> {
-        unimplemented!()
+    pub fn new(config: &ProviderConfig, client: reqwest::Client) -> Result<Self, BuildError> {
+        let base = config
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL)
+            .trim_end_matches('/');
+        // The SDKs' base URL has no `/v1`; accept one anyway, as people copy OpenAI-style URLs.
+        let endpoint = if base.ends_with("/v1") {
+            format!("{base}/messages")
+        } else {
+            format!("{base}/v1/messages")
+        };
+        let mut url = reqwest::Url::parse(&endpoint)
+            .map_err(|e| build_error(config, &format!("invalid base_url `{base}`: {e}")))?;
+        if !config.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(config.query.iter());
+        }
+        let mut headers = extra_headers(config)?;
+        headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
+        if let Some(key) = &config.api_key {
+            headers.insert("x-api-key", sensitive(config, key.expose())?);
+        }
+        Ok(Anthropic {
+            client,
+            url: url.to_string(),
+            headers,
+            model: config.model.clone(),
+        })
+    }
+
+    fn body(&self, req: &ChatRequest) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), json!(self.model));
+        let system: Vec<&str> = req
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        if !system.is_empty() {
+            body.insert("system".into(), json!(system.join("\n\n")));
+        }
+        body.insert(
+            "messages".into(),
+            Value::Array(
+                req.messages
+                    .iter()
+                    .filter(|m| m.role != Role::System)
+                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+                    .collect(),
+            ),
+        );
+        let p = &req.params;
+        body.insert(
+            "max_tokens".into(),
+            json!(p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        );
+        if let Some(t) = p.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(t) = p.top_p {
+            body.insert("top_p".into(), json!(t));
+        }
+        if !p.stop.is_empty() {
+            body.insert("stop_sequences".into(), json!(p.stop));
+        }
+        // The Messages API has no `seed`; sending one would be rejected as an unknown field.
+        for (k, v) in &p.extra {
+            body.insert(k.clone(), v.clone());
+        }
+        Value::Object(body)
     }
 }
 
 impl Provider for Anthropic {
     fn complete<'a>(
         &'a self,
-        _req: &'a ChatRequest,
+        req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        unimplemented!()
+        Box::pin(async move {
+            let response = self
+                .client
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .json(&self.body(req))
+                .send()
+                .await
+                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
+            if !status.is_success() {
+                return Err(status_error(status.as_u16(), &headers, &bytes));
+            }
+            let body: Value =
+                serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+            let content = body
+                .get("content")
+                .and_then(Value::as_array)
+                .ok_or_else(|| decode_error("no `content` array in the response", &bytes))?;
+            let output: String = content
+                .iter()
+                .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|block| block.get("text").and_then(Value::as_str))
+                .collect();
+            let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+            let cache_read = tokens("/usage/cache_read_input_tokens");
+            Ok(Completion {
+                output,
+                usage: Usage {
+                    input_tokens: tokens("/usage/input_tokens")
+                        + tokens("/usage/cache_creation_input_tokens")
+                        + cache_read,
+                    output_tokens: tokens("/usage/output_tokens"),
+                    cached_input_tokens: cache_read,
+                },
+                finish_reason: body
+                    .get("stop_reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                throttle: throttle(&headers),
+            })
+        })
+    }
+}
+
+/// When `anthropic-ratelimit-requests-remaining` says no request is left, the wait until
+/// `anthropic-ratelimit-requests-reset` (an RFC 3339 time).
+fn throttle(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let remaining: u64 = header("anthropic-ratelimit-requests-remaining")?
+        .trim()
+        .parse()
+        .ok()?;
+    if remaining > 0 {
+        return None;
+    }
+    let reset = time::OffsetDateTime::parse(
+        header("anthropic-ratelimit-requests-reset")?.trim(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    let wait = reset - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(wait).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secret;
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn config(server: &MockServer) -> ProviderConfig {
+        ProviderConfig {
+            model_id: "claude".into(),
+            kind: ProviderKind::Anthropic,
+            model: "claude-haiku-4-5".into(),
+            base_url: Some(server.uri()),
+            api_key: Some(Secret::new("sk-ant-test-0123456789".into())),
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
+            timeout: Duration::from_secs(5),
+            http: None,
+            command: None,
+        }
+    }
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            messages: vec![
+                Message {
+                    role: Role::System,
+                    content: "Be brief.".into(),
+                },
+                Message {
+                    role: Role::User,
+                    content: "Capital of France?".into(),
+                },
+            ],
+            params: CallParams {
+                temperature: Some(0.0),
+                stop: vec!["\n".into()],
+                ..CallParams::default()
+            },
+            vars: json!({}),
+            case_id: "fr".into(),
+        }
+    }
+
+    /// A response as the Messages API reference shows it, with prompt-cache usage.
+    fn message_body() -> Value {
+        json!({
+            "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [
+                {"type": "text", "text": "Paris"},
+                {"type": "text", "text": "."}
+            ],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": {
+                "input_tokens": 12,
+                "cache_creation_input_tokens": 3,
+                "cache_read_input_tokens": 100,
+                "output_tokens": 2
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn sends_the_documented_request_and_reads_text_and_cache_usage() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .and(header("x-api-key", "sk-ant-test-0123456789"))
+            .and(header("anthropic-version", API_VERSION))
+            .and(body_partial_json(json!({
+                "model": "claude-haiku-4-5",
+                "system": "Be brief.",
+                "messages": [{"role": "user", "content": "Capital of France?"}],
+                "max_tokens": DEFAULT_MAX_TOKENS,
+                "temperature": 0.0,
+                "stop_sequences": ["\n"]
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(message_body()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let provider =
+            Anthropic::new(&config(&server), http_client().expect("client")).expect("build");
+        let completion = provider.complete(&request()).await.expect("completion");
+        assert_eq!(completion.output, "Paris.");
+        assert_eq!(completion.finish_reason.as_deref(), Some("end_turn"));
+        assert_eq!(
+            completion.usage,
+            Usage {
+                input_tokens: 115,
+                output_tokens: 2,
+                cached_input_tokens: 100
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_v1_base_url_is_not_doubled() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(message_body()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut config = config(&server);
+        config.base_url = Some(format!("{}/v1/", server.uri()));
+        let provider = Anthropic::new(&config, http_client().expect("client")).expect("build");
+        provider.complete(&request()).await.expect("completion");
+    }
+
+    #[tokio::test]
+    async fn overloaded_and_rate_limit_errors_are_classified_from_the_documented_bodies() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "7")
+                    .set_body_json(json!({
+                        "type": "error",
+                        "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}
+                    })),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(529).set_body_json(json!({
+                "type": "error",
+                "error": {"type": "overloaded_error", "message": "Overloaded"}
+            })))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+                "type": "error",
+                "error": {"type": "authentication_error", "message": "invalid x-api-key"}
+            })))
+            .mount(&server)
+            .await;
+        let provider =
+            Anthropic::new(&config(&server), http_client().expect("client")).expect("build");
+
+        let err = provider.complete(&request()).await.expect_err("429");
+        assert!(err.is_retryable() && !err.is_fatal_for_model());
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert!(err.to_string().contains("rate_limit_error"), "{err}");
+
+        let err = provider.complete(&request()).await.expect_err("529");
+        assert!(err.is_retryable());
+        assert_eq!(err.to_string(), "HTTP 529 (overloaded_error): Overloaded");
+
+        let err = provider.complete(&request()).await.expect_err("401");
+        assert!(!err.is_retryable() && err.is_fatal_for_model());
+    }
+
+    #[tokio::test]
+    async fn a_body_without_content_is_a_decode_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"type": "message"})))
+            .mount(&server)
+            .await;
+        let provider =
+            Anthropic::new(&config(&server), http_client().expect("client")).expect("build");
+        let err = provider.complete(&request()).await.expect_err("decode");
+        assert!(matches!(err, ProviderError::Decode(_)), "{err}");
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn exhausted_request_budget_throttles_until_the_reset() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("0"),
+        );
+        let reset = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+        let reset = reset
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format");
+        headers.insert(
+            "anthropic-ratelimit-requests-reset",
+            HeaderValue::from_str(&reset).expect("header"),
+        );
+        let wait = throttle(&headers).expect("throttled");
+        assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30));
+        headers.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("5"),
+        );
+        assert_eq!(throttle(&headers), None);
     }
 }

@@ -214,6 +214,16 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
         Some(m) => m.to_owned(),
         None => String::from_utf8_lossy(body).chars().take(500).collect(),
     };
+    // An empty body says nothing; the status's reason phrase at least names the problem.
+    let message = if message.trim().is_empty() {
+        reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no error message")
+            .to_owned()
+    } else {
+        message
+    };
     let code = error.and_then(|e| {
         e.get("code")
             .and_then(Value::as_str)
@@ -320,5 +330,222 @@ mod tests {
         assert_eq!(err.to_string(), "HTTP 529 (overloaded_error): Overloaded");
         let err = status_error(502, &HeaderMap::new(), b"<html>Bad Gateway</html>");
         assert_eq!(err.to_string(), "HTTP 502: <html>Bad Gateway</html>");
+        let err = status_error(404, &HeaderMap::new(), b"");
+        assert_eq!(err.to_string(), "HTTP 404: Not Found");
+    }
+
+    mod wire {
+        //! The provider and the shared retry loop against a fake server that answers with the
+        //! bodies and headers of OpenAI's API reference.
+        use super::super::*;
+        use crate::provider::ratelimit::RateLimiter;
+        use crate::provider::retry::{Attempted, RetryPolicy, complete_with_retries};
+        use crate::secrets::Secret;
+        use serde_json::json;
+        use wiremock::matchers::{body_partial_json, header, method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        fn completion_body(content: &str) -> Value {
+            json!({
+                "id": "chatcmpl-abc123",
+                "object": "chat.completion",
+                "created": 1_741_569_952,
+                "model": "gpt-4.1-mini-2025-04-14",
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": null, "annotations": []},
+                    "logprobs": null,
+                    "finish_reason": "stop"
+                }],
+                "usage": {
+                    "prompt_tokens": 1200,
+                    "completion_tokens": 5,
+                    "total_tokens": 1205,
+                    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
+                },
+                "service_tier": "default"
+            })
+        }
+
+        fn error_body(message: &str, kind: &str, code: &str) -> Value {
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+        }
+
+        async fn call(server: &MockServer, max_retries: u32, timeout: Duration) -> Attempted {
+            let config = ProviderConfig {
+                model_id: "mini".into(),
+                kind: ProviderKind::Openai,
+                model: "gpt-4.1-mini".into(),
+                base_url: Some(format!("{}/v1", server.uri())),
+                api_key: Some(Secret::new("sk-proj-wiretest-0123456789".into())),
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                timeout,
+                http: None,
+                command: None,
+            };
+            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+            let request = ChatRequest {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: "hi".into(),
+                }],
+                params: CallParams {
+                    max_tokens: Some(20),
+                    ..CallParams::default()
+                },
+                vars: json!({}),
+                case_id: "c1".into(),
+            };
+            let policy = RetryPolicy {
+                max_retries,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
+            };
+            complete_with_retries(
+                &provider,
+                &request,
+                &policy,
+                &RateLimiter::new(None, None),
+                timeout,
+                10,
+            )
+            .await
+        }
+
+        #[tokio::test]
+        async fn rate_limited_then_served_honours_retry_after_ms_and_counts_cached_tokens() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .respond_with(
+                    ResponseTemplate::new(429)
+                        .insert_header("retry-after-ms", "20")
+                        .insert_header("x-ratelimit-remaining-requests", "0")
+                        .set_body_json(error_body(
+                            "Rate limit reached for gpt-4.1-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.",
+                            "requests",
+                            "rate_limit_exceeded",
+                        )),
+                )
+                .up_to_n_times(1)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .and(header(
+                    "authorization",
+                    "Bearer sk-proj-wiretest-0123456789",
+                ))
+                .and(body_partial_json(
+                    json!({"model": "gpt-4.1-mini", "max_completion_tokens": 20}),
+                ))
+                .respond_with(ResponseTemplate::new(200).set_body_json(completion_body("hello")))
+                .mount(&server)
+                .await;
+            let attempted = call(&server, 2, Duration::from_secs(5)).await;
+            assert_eq!(attempted.attempts, 2);
+            let completion = attempted.result.expect("served after the retry");
+            assert_eq!(completion.output, "hello");
+            assert_eq!(
+                completion.usage,
+                Usage {
+                    input_tokens: 1200,
+                    output_tokens: 5,
+                    cached_input_tokens: 1024
+                }
+            );
+        }
+
+        #[tokio::test]
+        async fn server_errors_are_retried_up_to_the_cap() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(500).set_body_json(error_body(
+                    "The server had an error while processing your request.",
+                    "server_error",
+                    "server_error",
+                )))
+                .expect(3)
+                .mount(&server)
+                .await;
+            let attempted = call(&server, 2, Duration::from_secs(5)).await;
+            assert_eq!(attempted.attempts, 3);
+            let err = attempted.result.expect_err("never served");
+            assert!(err.to_string().starts_with("HTTP 500"), "{err}");
+        }
+
+        #[tokio::test]
+        async fn exhausted_quota_is_not_retried() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(429).set_body_json(error_body(
+                    "You exceeded your current quota, please check your plan and billing details.",
+                    "insufficient_quota",
+                    "insufficient_quota",
+                )))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let attempted = call(&server, 4, Duration::from_secs(5)).await;
+            assert_eq!(attempted.attempts, 1);
+            let err = attempted.result.expect_err("quota");
+            assert!(err.is_fatal_for_model(), "{err}");
+        }
+
+        #[tokio::test]
+        async fn a_slow_server_times_out_every_attempt() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(completion_body("late"))
+                        .set_delay(Duration::from_secs(30)),
+                )
+                .mount(&server)
+                .await;
+            let attempted = call(&server, 1, Duration::from_millis(100)).await;
+            assert_eq!(attempted.attempts, 2);
+            assert!(matches!(
+                attempted.result,
+                Err(ProviderError::Timeout(t)) if t == Duration::from_millis(100)
+            ));
+        }
+
+        #[tokio::test]
+        async fn a_malformed_success_body_is_a_decode_error_and_not_retried() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_string("<html>proxy login</html>"),
+                )
+                .expect(1)
+                .mount(&server)
+                .await;
+            let attempted = call(&server, 3, Duration::from_secs(5)).await;
+            let err = attempted.result.expect_err("decode");
+            assert!(matches!(err, ProviderError::Decode(_)), "{err}");
+            assert!(err.to_string().contains("proxy login"), "{err}");
+        }
+
+        #[tokio::test]
+        async fn zero_remaining_requests_asks_the_runner_to_hold_off() {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .insert_header("x-ratelimit-limit-requests", "500")
+                        .insert_header("x-ratelimit-remaining-requests", "0")
+                        .insert_header("x-ratelimit-reset-requests", "1.5s")
+                        .set_body_json(completion_body("ok")),
+                )
+                .mount(&server)
+                .await;
+            let attempted = call(&server, 0, Duration::from_secs(5)).await;
+            let completion = attempted.result.expect("served");
+            assert_eq!(completion.throttle, Some(Duration::from_millis(1500)));
+        }
     }
 }

@@ -4,6 +4,7 @@
 mod cli_errors;
 mod fixtures;
 mod judges;
+mod providers;
 mod resume;
 mod run;
 mod secrets;

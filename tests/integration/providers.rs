@@ -1,0 +1,206 @@
+//! End-to-end runs through the `anthropic`, `http` and `command` providers: the suite file's
+//! settings reach the wire, answers come back graded, and the cache keys them apart.
+
+use serde_json::json;
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::fixtures::{SuiteDir, stderr};
+
+async fn run(cmd: assert_cmd::Command) -> std::process::Output {
+    let mut cmd = cmd;
+    tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join")
+}
+
+const CASES: &str = r#"{"id": "fr", "vars": {"country": "France"}, "expected": "Paris"}
+{"id": "pe", "vars": {"country": "Peru"}, "expected": "Lima"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_suite_sends_the_key_header_and_records_cache_tokens() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .and(header("x-api-key", "sk-ant-api03-FAKEFAKEFAKE"))
+        .and(header("anthropic-version", "2023-06-01"))
+        .and(body_partial_json(json!({
+            "system": "Answer with the city only.",
+            "max_tokens": 50
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [{"type": "text", "text": "Paris or Lima"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 10, "cache_read_input_tokens": 30, "output_tokens": 4}
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "claude"
+
+[models.claude]
+provider = "anthropic"
+model = "claude-haiku-4-5"
+base_url = "{}"
+max_tokens = 50
+price = {{ input_per_mtok = 1.0, output_per_mtok = 5.0, cached_input_per_mtok = 0.1 }}
+
+[prompts.city]
+system = "Answer with the city only."
+user = "Capital of {{{{ country }}}}?"
+
+[datasets.caps]
+file = "cases.jsonl"
+
+[[checks]]
+type = "contains"
+value = "{{{{ expected }}}}"
+"#,
+        server.uri()
+    ));
+    suite.file("cases.jsonl", CASES);
+    let mut cmd = suite.cmd();
+    cmd.env("ANTHROPIC_API_KEY", "sk-ant-api03-FAKEFAKEFAKE")
+        .args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = suite.results();
+    assert_eq!(results["summary"]["passed"], 2);
+    assert_eq!(results["summary"]["input_tokens"], 80);
+    assert_eq!(results["summary"]["cached_input_tokens"], 60);
+    // Per call: 10 uncached at $1, 30 cached at $0.10, 4 output at $5 per Mtok.
+    let cost = results["results"][0]["cost_usd"].as_f64().expect("cost");
+    assert!((cost - 0.000033).abs() < 1e-12, "{cost}");
+    assert!(!suite.written().contains("FAKEFAKEFAKE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_suite_renders_its_body_and_caches_per_case() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/ask"))
+        .and(header("authorization", "Token team-secret-123456"))
+        .and(body_partial_json(
+            json!({"country": "France", "temperature": 0.0}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"result": {"answer": "Paris"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/ask"))
+        .and(body_partial_json(json!({"country": "Peru"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"result": {"answer": "Cusco"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "ours"
+
+[defaults]
+temperature = 0
+
+[models.ours]
+provider = "http"
+url = "{}/v2/ask"
+headers = {{ authorization = "Token ${{EVALGATE_TEST_TEAM_TOKEN}}" }}
+body = {{ country = "{{{{ country }}}}", chat = "{{{{ messages }}}}", temperature = "{{{{ params.temperature }}}}" }}
+output_pointer = "/result/answer"
+
+[prompts.city]
+user = "Capital of {{{{ country }}}}?"
+
+[datasets.caps]
+file = "cases.jsonl"
+
+[[checks]]
+type = "equals"
+value = "{{{{ expected }}}}"
+
+[gate]
+min_pass_rate = 0.4
+"#,
+        server.uri()
+    ));
+    suite.file("cases.jsonl", CASES);
+    for _ in 0..2 {
+        let mut cmd = suite.cmd();
+        cmd.env("EVALGATE_TEST_TEAM_TOKEN", "team-secret-123456")
+            .args(["run", "--no-progress"]);
+        let output = run(cmd).await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}{}",
+            stderr(&output),
+            crate::fixtures::stdout(&output)
+        );
+    }
+    let results = suite.results();
+    assert_eq!(results["summary"]["passed"], 1);
+    assert_eq!(results["summary"]["failed"], 1);
+    assert_eq!(results["summary"]["cache_hits"], 2);
+    assert_eq!(results["results"][1]["output"], "Cusco");
+    assert!(!suite.written().contains("team-secret-123456"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_suite_answers_through_a_program_and_its_failures_are_errors() {
+    let suite = SuiteDir::new(
+        r#"[suite]
+name = "script"
+
+[defaults]
+max_retries = 0
+
+[models.script]
+provider = "command"
+command = ["sh", "answer.sh"]
+
+[prompts.city]
+user = "Capital of {{ country }}?"
+
+[datasets.caps]
+file = "cases.jsonl"
+
+[[checks]]
+type = "equals"
+value = "{{ expected }}"
+
+[gate]
+max_error_rate = 0.5
+"#,
+    );
+    suite.file("cases.jsonl", CASES);
+    // Answers France from the request on stdin and fails on anything else.
+    suite.file(
+        "answer.sh",
+        "if grep -q France; then echo Paris; else echo 'no idea about this one' >&2; exit 4; fi\n",
+    );
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = suite.results();
+    assert_eq!(results["results"][0]["output"], "Paris");
+    assert_eq!(results["results"][0]["passed"], true);
+    assert_eq!(results["summary"]["errored"], 1);
+    let error = results["results"][1]["error"].as_str().expect("error");
+    assert!(
+        error.contains("exit code 4") && error.contains("no idea about this one"),
+        "{error}"
+    );
+}

@@ -56,6 +56,18 @@ pub(super) fn compile(
     } else {
         ctx.base_dir.to_path_buf()
     };
+    // A program named by a path (not looked up in PATH) can be checked offline; a typo there is
+    // the most common mistake.
+    let program = std::path::Path::new(&argv[0]);
+    if argv[0].contains('/') && !cwd.join(program).exists() {
+        return Err(CheckConfigError {
+            field: "command".into(),
+            message: format!(
+                "grader program `{}` does not exist (paths are relative to the suite file)",
+                argv[0]
+            ),
+        });
+    }
     Ok(Box::new(CommandCheck {
         argv,
         cwd,

@@ -270,13 +270,44 @@ fn a_broken_command_grader_is_an_error_with_its_stderr() {
         grade.reason
     );
     let grade = Fixture::new().grade(
-        json!({"type": "command", "command": ["./no-such-grader"]}),
+        json!({"type": "command", "command": ["evalgate-no-such-grader"]}),
         "x",
     );
     assert!(
         grade.errored && grade.reason.contains("cannot run grader"),
         "{}",
         grade.reason
+    );
+}
+
+#[test]
+fn a_grader_path_that_does_not_exist_is_a_config_error() {
+    let mut f = Fixture::new();
+    let err = f
+        .compile(json!({"type": "command", "command": ["graders/tone.py"]}))
+        .expect_err("missing program");
+    assert_eq!(err.field, "command");
+    assert!(
+        err.message.contains("`graders/tone.py` does not exist"),
+        "{}",
+        err.message
+    );
+    std::fs::create_dir_all(f.dir.path().join("graders")).expect("mkdir");
+    std::fs::write(f.dir.path().join("graders/tone.py"), "").expect("write");
+    assert!(
+        f.compile(json!({"type": "command", "command": ["graders/tone.py"]}))
+            .is_ok()
+    );
+}
+
+#[test]
+fn similar_does_not_call_for_identical_texts() {
+    let spec = json!({"type": "similar", "model": "embed", "value": "{{ expected }}"});
+    // The script has no embeddings: any call would error the check.
+    let grade = Fixture::new().grade_with(spec, "Paris", &Script::default());
+    assert!(
+        grade.passed && !grade.errored && grade.score == 1.0,
+        "{grade:?}"
     );
 }
 

@@ -231,18 +231,18 @@ impl AsyncGrader for Judge {
                         (1, Some(raw)) => format!("scored {}", self.scale.show(raw)),
                         _ => format!("scored {mean:.2} on average over {} samples", self.samples),
                     };
-                    let reason = first.map(|s| s.reason.as_str()).unwrap_or_default();
-                    Grade::scored(
-                        mean,
-                        passed,
-                        format!(
-                            "judge `{}` {shown} ({mean:.2} {} threshold {}): {}",
-                            self.model,
-                            if passed { "reaches" } else { "is below" },
-                            self.threshold,
-                            clip(reason, 300)
-                        ),
-                    )
+                    let mut line = format!(
+                        "judge `{}` {shown} ({mean:.2} {} threshold {})",
+                        self.model,
+                        if passed { "reaches" } else { "is below" },
+                        self.threshold,
+                    );
+                    let reason = first.map(|s| s.reason.trim()).unwrap_or_default();
+                    if !reason.is_empty() {
+                        line.push_str(": ");
+                        line.push_str(&clip(reason, 300));
+                    }
+                    Grade::scored(mean, passed, line)
                 }
             };
             grade.judge = Some(record);

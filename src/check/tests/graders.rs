@@ -94,6 +94,10 @@ fn fenced_json_and_a_bare_score_line_are_read() {
     let grade = Fixture::new().grade_with(judge_spec(), "Paris", &script);
     assert!(grade.passed && !grade.errored, "{grade:?}");
     assert_eq!(grade.score, 0.75);
+    assert_eq!(
+        grade.reason,
+        "judge `judge` scored 4/5 (0.75 reaches threshold 0.75)"
+    );
 }
 
 #[test]

@@ -9,6 +9,9 @@ use crate::fixtures::{SuiteDir, chat_completion, echo_server, stderr, stdout};
 
 async fn run(suite: &SuiteDir) -> std::process::Output {
     let mut cmd = suite.cmd();
+    // A guard against a hang (e.g. a deadlock between graded and judge calls), not a timing
+    // assertion: the runs here take well under a second.
+    cmd.timeout(std::time::Duration::from_secs(120));
     cmd.args(["run", "--no-progress"])
         .env_remove("EVALGATE_ACTOR")
         .env_remove("EVALGATE_RUN_ID")
@@ -674,4 +677,78 @@ kinds = ["email"]
         log.contains(r#""status":"error""#) && log.contains(r#""attempts":2"#),
         "{log}"
     );
+}
+
+/// Answers judge prompts with a score and everything else with an echo, so one model can be
+/// both the graded model and its own judge.
+struct SelfJudge;
+
+impl Respond for SelfJudge {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).expect("JSON request");
+        let user = body["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default();
+        let answer = if user.starts_with("<rubric>") {
+            r#"{"score": 1, "reason": "fine"}"#.to_owned()
+        } else {
+            format!("answer to {user}")
+        };
+        ResponseTemplate::new(200).set_body_json(chat_completion(&answer, 3, 1))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_judges_its_own_answers_with_one_slot_does_not_deadlock() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(SelfJudge)
+        .mount(&server)
+        .await;
+    let cases: Vec<String> = (0..6)
+        .map(|i| format!("{{ id = \"c{i}\", vars = {{ question = \"q{i}\" }} }}"))
+        .collect();
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "self"
+
+[defaults]
+max_retries = 0
+
+[models.solo]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "test-model"
+concurrency = 1
+
+[prompts.ask]
+user = "{{{{ question }}}}"
+
+[datasets.qs]
+cases = [{}]
+
+[[checks]]
+type = "llm-judge"
+judge = "solo"
+rubric = "Answers the question."
+samples = 2
+"#,
+        server.uri(),
+        cases.join(", ")
+    ));
+    let output = run(&suite).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "killed after hanging, or failed: {}",
+        stderr(&output)
+    );
+    let results = suite.results();
+    assert_eq!(results["summary"]["passed"], 6);
+    assert_eq!(results["summary"]["judge"]["calls"], 12);
+    // 6 graded calls and 2 samples each.
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(18));
+    assert_eq!(audit(&suite).len(), 18);
 }

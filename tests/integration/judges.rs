@@ -204,6 +204,26 @@ async fn a_second_run_replays_judges_from_the_cache_and_marks_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judges_replay_offline_from_the_cache_without_any_server() {
+    let (suite, output, model, judge) = judged(r#"{"score": 5, "reason": "ok"}"#).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    drop((model, judge));
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "--offline"]);
+    let offline = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(offline.status.code(), Some(0), "{}", stderr(&offline));
+    let results = suite.results();
+    assert_eq!(results["summary"]["passed"], 2);
+    assert_eq!(results["summary"]["judge"]["cache_hits"], 2);
+    assert_eq!(
+        results["results"][0]["checks"][0]["judge"]["samples"][0]["cached"],
+        true
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fenced_json_and_a_bare_score_line_are_understood() {
     for answer in [
         "```json\n{\"score\": 5, \"reason\": \"good\"}\n```",

@@ -772,3 +772,19 @@ samples = 2
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(18));
     assert_eq!(audit(&suite).len(), 18);
 }
+
+#[test]
+fn a_suite_of_only_grader_models_is_a_config_error() {
+    let toml = BASE.replace(
+        "[models.m]\nprovider = \"openai-compatible\"",
+        "[models.m]\ngrader_only = true\nprovider = \"openai-compatible\"",
+    );
+    let suite = SuiteDir::new(&format!("{toml}\n[[checks]]\ntype = \"refusal\"\n"));
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("every model is `grader_only`: nothing to evaluate"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -45,7 +45,9 @@ impl CiContext {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the context through `get`, first non-empty variable wins.
+    /// Reads the context through `get`, first non-empty variable wins. The CI-specific names are
+    /// a lookup table, not behaviour, so they live here rather than in `github` (which reads the
+    /// full Actions environment, event payload included, and can fail).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let first = |names: &[&str]| {
             names

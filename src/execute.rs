@@ -628,11 +628,21 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
         "params": request.params,
         "repeat": repeat,
     });
-    // `http` bodies and `command` programs see the case's variables, not only the rendered
-    // messages, so the variables determine their answers too. (Left out for chat APIs, whose
+    // `http` bodies and `command` programs see the case's variables and id, not only the
+    // rendered messages, so those determine their answers too. (Left out for chat APIs, whose
     // keys must not change when a variable no prompt uses is added.)
     if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
         key["vars"] = request.vars.clone();
+        key["case_id"] = json!(request.case_id);
+    }
+    // Query parameters (Azure's `api-version`) and headers select what answers; headers are
+    // keyed as written, `${ENV}` references unexpanded, so no secret enters the key. Both are
+    // left out when empty so that keys of suites without them stay what they were.
+    if !model.query.is_empty() {
+        key["query"] = json!(model.query);
+    }
+    if !model.headers.is_empty() {
+        key["headers"] = json!(model.headers);
     }
     hash_json(&key)
 }

@@ -15,6 +15,7 @@ pub mod exit_codes;
 pub mod fingerprint;
 pub mod gate;
 pub mod git;
+pub mod github;
 pub mod pii;
 pub mod plan;
 pub mod progress;

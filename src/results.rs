@@ -209,7 +209,7 @@ pub struct CallResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     pub messages: Vec<Message>,
-    /// The model's answer; absent when the call errored.
+    /// The model's answer; `null` when the call errored.
     pub output: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,

@@ -65,6 +65,22 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// An error's message followed by its sources ("error sending request: connection refused"),
+/// with secrets removed: what any layer shows of a foreign error.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let s = inner.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        source = inner.source();
+    }
+    redact(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,7 +139,7 @@ impl Grader for JsonCheck {
                 };
                 let (passed, want) = match expected {
                     Expected::Exists => {
-                        return Grade::pass(format!("{source} is {}", short(&first.to_string())));
+                        return Grade::pass(format!("{source} is {}", shown(first)));
                     }
                     Expected::Json(want) => (*first == want, want.to_string()),
                     Expected::Text(template) => {
@@ -159,11 +159,19 @@ impl Grader for JsonCheck {
                 } else {
                     Grade::fail(format!(
                         "{source} is {}, expected {}",
-                        short(&first.to_string()),
+                        shown(first),
                         short(&want)
                     ))
                 }
             }
         }
+    }
+}
+
+/// A JSON value for a reason line: strings as text (quoted once), anything else as JSON.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => short(s),
+        other => short(&other.to_string()),
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, dispatch, and the one place that maps errors to exit
 //! codes and prints them.
 
+mod report;
 mod run;
 mod validate;
 
@@ -38,6 +39,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check the suite offline: config, templates, datasets and checks. Calls no model.
     Validate(validate::ValidateArgs),
+    /// Re-render the JUnit and markdown reports from a results file. Calls no model.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +123,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     let result = match cli.command {
         Command::Run(args) => run::run(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
+        Command::Report(args) => report::report(args, stdout),
     };
     match result {
         Ok(code) => code,

@@ -44,6 +44,8 @@ pub struct RunArgs {
     /// No progress bar or progress lines on stderr.
     #[arg(long)]
     no_progress: bool,
+    #[command(flatten)]
+    reports: super::report::ReportOutputs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -255,6 +257,10 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
     let _ = write!(stdout, "{text}");
     let _ = writeln!(stdout, "results: {}", results_path.display());
+    // After the summary, so a report that cannot be written does not hide the verdict.
+    for line in super::report::write_reports(&results, &args.reports)? {
+        let _ = writeln!(stdout, "{line}");
+    }
     Ok(match results.verdict.status {
         Status::Pass => exit_codes::PASS,
         Status::Fail => exit_codes::GATE_FAILED,

@@ -342,6 +342,25 @@ impl Loader<'_> {
             );
             self.push(e);
         }
+        if kind == ProviderKind::Command {
+            // A program gets no HTTP request, so these would be silently ignored.
+            for (key, present) in [
+                ("headers", !m.headers.is_empty()),
+                ("query", !m.query.is_empty()),
+                ("extra_body", m.extra_body.is_some()),
+                ("api_key_env", m.api_key_env.is_some()),
+            ] {
+                if present {
+                    let e = self
+                        .err(
+                            &field(key),
+                            format!("`{key}` does not apply to `provider = \"command\"`"),
+                        )
+                        .help("the program inherits evalgate's environment: read keys from it");
+                    self.push(e);
+                }
+            }
+        }
         if m.base_url.is_some() && matches!(kind, ProviderKind::Http | ProviderKind::Command) {
             let e = self
                 .err(

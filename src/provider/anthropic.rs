@@ -12,9 +12,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
-use super::openai::{
-    build_error, decode_error, error_chain, extra_headers, sensitive, status_error,
-};
+use super::openai::{JsonAnswer, build_error, decode_error, extra_headers, send_json, sensitive};
 use super::*;
 
 /// The API version evalgate speaks; the body and response shapes below are this version's.
@@ -112,25 +110,17 @@ impl Provider for Anthropic {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let response = self
-                .client
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .json(&self.body(req))
-                .send()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            if !status.is_success() {
-                return Err(status_error(status.as_u16(), &headers, &bytes));
-            }
-            let body: Value =
-                serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+            let JsonAnswer {
+                body,
+                bytes,
+                headers,
+            } = send_json(
+                self.client
+                    .post(&self.url)
+                    .headers(self.headers.clone())
+                    .json(&self.body(req)),
+            )
+            .await?;
             let content = body
                 .get("content")
                 .and_then(Value::as_array)

@@ -10,7 +10,7 @@
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::{Value, json};
 
-use super::openai::{decode_error, error_chain, extra_headers, sensitive, status_error};
+use super::openai::{JsonAnswer, decode_error, extra_headers, send_json, sensitive};
 use super::*;
 
 #[derive(Debug)]
@@ -72,26 +72,14 @@ impl Provider for Embeddings {
                 .last()
                 .map(|m| m.content.as_str())
                 .unwrap_or_default();
-            let body = json!({"model": self.model, "input": [text], "encoding_format": "float"});
-            let response = self
-                .client
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            if !status.is_success() {
-                return Err(status_error(status.as_u16(), &headers, &bytes));
-            }
-            let body: Value =
-                serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+            let request = json!({"model": self.model, "input": [text], "encoding_format": "float"});
+            let JsonAnswer { body, bytes, .. } = send_json(
+                self.client
+                    .post(&self.url)
+                    .headers(self.headers.clone())
+                    .json(&request),
+            )
+            .await?;
             let vector = body
                 .pointer("/data/0/embedding")
                 .and_then(Value::as_array)

@@ -12,9 +12,7 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::{Map, Value, json};
 
-use super::openai::{
-    build_error, decode_error, error_chain, extra_headers, sensitive, status_error,
-};
+use super::openai::{JsonAnswer, build_error, decode_error, extra_headers, send_json, sensitive};
 use super::*;
 
 #[derive(Debug)]
@@ -184,21 +182,7 @@ impl Provider for HttpProvider {
             if self.method != Method::GET && self.method != Method::HEAD {
                 request = request.json(&self.render_body(req)?);
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            if !status.is_success() {
-                return Err(status_error(status.as_u16(), &headers, &bytes));
-            }
-            let body: Value =
-                serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+            let JsonAnswer { body, bytes, .. } = send_json(request).await?;
             let output = match body.pointer(&self.spec.output_pointer) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) => String::new(),

@@ -102,25 +102,17 @@ impl Provider for OpenAi {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let response = self
-                .client
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .json(&self.body(req))
-                .send()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::Connect(crate::secrets::redact(&error_chain(&e))))?;
-            if !status.is_success() {
-                return Err(status_error(status.as_u16(), &headers, &bytes));
-            }
-            let body: Value =
-                serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+            let JsonAnswer {
+                body,
+                bytes,
+                headers,
+            } = send_json(
+                self.client
+                    .post(&self.url)
+                    .headers(self.headers.clone())
+                    .json(&self.body(req)),
+            )
+            .await?;
             let choice = body
                 .pointer("/choices/0")
                 .ok_or_else(|| decode_error("no `choices[0]` in the response", &bytes))?;
@@ -182,19 +174,33 @@ pub(super) fn extra_headers(config: &ProviderConfig) -> Result<HeaderMap, BuildE
     Ok(headers)
 }
 
-/// A reqwest error with its causes ("error sending request: connection refused").
-pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        let s = inner.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = inner.source();
+/// A JSON answer: the parsed body, its bytes (for error excerpts) and the headers.
+pub(super) struct JsonAnswer {
+    pub body: Value,
+    pub bytes: bytes::Bytes,
+    pub headers: HeaderMap,
+}
+
+/// Sends a request and reads a JSON answer, classifying every failure the same way for each
+/// HTTP protocol: transport problems are connection errors (retryable), a non-success status is
+/// classified from its body and headers, and a success that is not JSON is a decode error.
+pub(super) async fn send_json(
+    request: reqwest::RequestBuilder,
+) -> Result<JsonAnswer, ProviderError> {
+    let connect = |e: reqwest::Error| ProviderError::Connect(crate::secrets::error_chain(&e));
+    let response = request.send().await.map_err(connect)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.map_err(connect)?;
+    if !status.is_success() {
+        return Err(status_error(status.as_u16(), &headers, &bytes));
     }
-    text
+    let body = serde_json::from_slice(&bytes).map_err(|e| decode_error(&e.to_string(), &bytes))?;
+    Ok(JsonAnswer {
+        body,
+        bytes,
+        headers,
+    })
 }
 
 pub(super) fn decode_error(what: &str, body: &[u8]) -> ProviderError {

@@ -3,7 +3,15 @@
 
 use std::borrow::Cow;
 
+pub mod cases;
+pub mod junit;
+pub mod markdown;
 pub mod terminal;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+pub(crate) mod xml_tree;
 
 /// Makes untrusted text (model output, check reasons, provider errors) safe to write to a
 /// terminal or a CI log.

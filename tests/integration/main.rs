@@ -5,6 +5,7 @@ mod cli_errors;
 mod fixtures;
 mod judges;
 mod providers;
+mod report;
 mod resume;
 mod run;
 mod secrets;

@@ -233,7 +233,7 @@ fn json_checks() {
         json!({"type": "json-path", "path": "$.name", "value": "Bo"}),
         r#"{"name": "Ana"}"#,
     );
-    assert_eq!(grade.reason, r#"$.name is "\"Ana\"", expected "Bo""#);
+    assert_eq!(grade.reason, r#"$.name is "Ana", expected "Bo""#);
     assert!(!passes(
         json!({"type": "json-path", "path": "$.missing"}),
         "{}"

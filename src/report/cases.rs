@@ -1,0 +1,165 @@
+//! Calls folded into cases: the unit the JUnit and markdown reports list. A case is one
+//! (cell, case id); its repeats are a cluster, so they are judged together, never one by one.
+
+use std::collections::HashMap;
+
+use crate::results::{CallResult, CaseChange, CaseComparison, Results};
+
+/// How a case fared over its repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatus {
+    /// Every repeat was graded and passed.
+    Pass,
+    /// Every graded repeat failed.
+    Fail,
+    /// Graded repeats disagree. `passed_majority` says whether more than half passed.
+    Flaky { passed_majority: bool },
+    /// At least one repeat could not be graded (provider failure, a check that could not run).
+    /// An infrastructure problem outranks the quality result: a case with an errored repeat is
+    /// never reported as passed, and never as a quality failure.
+    Error,
+}
+
+/// One case of the head run, with its repeats in ascending order.
+#[derive(Debug, Clone)]
+pub struct CaseView<'a> {
+    pub cell: &'a str,
+    pub case_id: &'a str,
+    pub repeats: Vec<&'a CallResult>,
+    pub status: CaseStatus,
+    /// The comparison entry for this case, when the results carry a comparison and the case is
+    /// not unchanged.
+    pub change: Option<&'a CaseComparison>,
+}
+
+impl CaseView<'_> {
+    pub fn graded(&self) -> usize {
+        self.repeats.iter().filter(|c| !c.is_errored()).count()
+    }
+
+    pub fn passed(&self) -> usize {
+        self.repeats.iter().filter(|c| c.passed).count()
+    }
+
+    pub fn errored(&self) -> usize {
+        self.repeats.iter().filter(|c| c.is_errored()).count()
+    }
+
+    /// Mean of the graded repeats' scores; 0 when none was graded.
+    pub fn score(&self) -> f64 {
+        let graded: Vec<f64> = self
+            .repeats
+            .iter()
+            .filter(|c| !c.is_errored())
+            .map(|c| c.score)
+            .collect();
+        if graded.is_empty() {
+            0.0
+        } else {
+            graded.iter().sum::<f64>() / graded.len() as f64
+        }
+    }
+
+    pub fn latency_ms(&self) -> u64 {
+        self.repeats.iter().map(|c| c.latency_ms).sum()
+    }
+
+    pub fn is_regressed(&self) -> bool {
+        self.change
+            .is_some_and(|c| c.change == CaseChange::Regressed)
+    }
+}
+
+/// Folds the calls of `results` into cases, in the order their first repeat appears (plan
+/// order), attaching each case's comparison entry.
+pub fn cases(results: &Results) -> Vec<CaseView<'_>> {
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut out: Vec<CaseView<'_>> = Vec::new();
+    for call in &results.results {
+        let key = (call.cell.as_str(), call.case_id.as_str());
+        match index.get(&key) {
+            Some(&i) => out[i].repeats.push(call),
+            None => {
+                index.insert(key, out.len());
+                out.push(CaseView {
+                    cell: &call.cell,
+                    case_id: &call.case_id,
+                    repeats: vec![call],
+                    status: CaseStatus::Pass,
+                    change: None,
+                });
+            }
+        }
+    }
+    if let Some(comparison) = &results.comparison {
+        for entry in &comparison.cases {
+            if let Some(&i) = index.get(&(entry.cell.as_str(), entry.case_id.as_str())) {
+                out[i].change = Some(entry);
+            }
+        }
+    }
+    for case in &mut out {
+        // Stable, so repeats with equal indexes (a hand-edited file) keep their file order.
+        case.repeats.sort_by_key(|c| c.repeat);
+        case.status = status(&case.repeats);
+    }
+    out
+}
+
+fn status(repeats: &[&CallResult]) -> CaseStatus {
+    if repeats.iter().any(|c| c.is_errored()) {
+        return CaseStatus::Error;
+    }
+    let passed = repeats.iter().filter(|c| c.passed).count();
+    if passed == repeats.len() {
+        CaseStatus::Pass
+    } else if passed == 0 {
+        CaseStatus::Fail
+    } else {
+        CaseStatus::Flaky {
+            passed_majority: passed * 2 > repeats.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::tests::{call, errored};
+
+    fn status_of(calls: Vec<CallResult>) -> CaseStatus {
+        let refs: Vec<_> = calls.iter().collect();
+        status(&refs)
+    }
+
+    #[test]
+    fn repeats_are_judged_together() {
+        assert_eq!(status_of(vec![call("c", "x", 0, true)]), CaseStatus::Pass);
+        assert_eq!(
+            status_of(vec![call("c", "x", 0, false), call("c", "x", 1, false)]),
+            CaseStatus::Fail
+        );
+        assert_eq!(
+            status_of(vec![
+                call("c", "x", 0, true),
+                call("c", "x", 1, false),
+                call("c", "x", 2, true)
+            ]),
+            CaseStatus::Flaky {
+                passed_majority: true
+            }
+        );
+        // A tie is not a pass.
+        assert_eq!(
+            status_of(vec![call("c", "x", 0, true), call("c", "x", 1, false)]),
+            CaseStatus::Flaky {
+                passed_majority: false
+            }
+        );
+        // An errored repeat outranks passing ones: an outage is never a pass.
+        assert_eq!(
+            status_of(vec![call("c", "x", 0, true), errored("c", "x", 1, "503")]),
+            CaseStatus::Error
+        );
+    }
+}

@@ -1,0 +1,934 @@
+//! The JUnit XML report, for test reporters (GitLab, Jenkins, GitHub test-report actions).
+//!
+//! Mapping (documented in `docs/reports.md`):
+//! - `<testsuites name=SUITE>` holds one `<testsuite name="SUITE.gate">` first, with one
+//!   testcase per gate rule so the verdict itself shows in test reporters, then one
+//!   `<testsuite name="SUITE.CELL">` per cell with one testcase per case: repeats are folded
+//!   into one testcase (they are one cluster), `classname` is `SUITE.CELL`, `name` the case id.
+//! - A case whose graded repeats all failed has a `<failure>` listing the failing checks with
+//!   their reasons; a case with an errored repeat has an `<error>` (infrastructure, never a
+//!   quality failure); scores, checks, usage and the output go to `<system-out>`.
+//! - Flaky cases (repeats disagree) use the surefire elements the schema defines: when most
+//!   repeats passed, the testcase passes with one `<flakyFailure>` per failed repeat (the
+//!   surefire meaning: "failed, then passed"); otherwise it fails, and the failure message starts
+//!   with `flaky:`. Both validate against `junit-10.xsd`, which allows `flakyFailure`.
+//! - Removed cases (only in the baseline) are `<skipped>` testcases, so a reader sees them gone.
+//!
+//! The XML is written by hand rather than with a crate: `quick-junit` always writes a `skipped`
+//! attribute on `<testsuites>`, which the Jenkins xunit schema rejects, and `junit-report` puts
+//! text in CDATA without splitting `]]>` and keeps control characters, so model output could
+//! break the file. Every untrusted value goes through [`sanitize_for_log`] (ANSI escapes and
+//! control characters removed) and then [`escape`], which also drops the two characters XML 1.0
+//! cannot carry at all (U+FFFE, U+FFFF); text is escaped, never put in CDATA.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write;
+
+use super::cases::{CaseStatus, CaseView, cases};
+use super::{format_usd, sanitize_for_log, truncate};
+use crate::results::{CaseChange, CaseComparison, Results, Status};
+
+/// Longest model output written per repeat; the results file keeps it whole. Test reporters
+/// load the whole file into memory, and a suite of thousands of long answers would otherwise
+/// make it unreadable.
+pub const MAX_OUTPUT_CHARS: usize = 100_000;
+
+/// Longest `message` attribute: reporters show it on one line.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Renders `results` as a JUnit XML document.
+pub fn render(results: &Results) -> String {
+    let suite = results.run.suite.as_str();
+    let all = cases(results);
+    let removed: Vec<&CaseComparison> = results
+        .comparison
+        .iter()
+        .flat_map(|c| &c.cases)
+        .filter(|c| c.change == CaseChange::Removed)
+        .collect();
+
+    // Cells in configuration order, then any cell only seen in the calls or only in the
+    // baseline (removed), so every case lands in exactly one suite.
+    let mut cells: Vec<&str> = results.cells.iter().map(|c| c.id.as_str()).collect();
+    for cell in all
+        .iter()
+        .map(|c| c.cell)
+        .chain(removed.iter().map(|c| c.cell.as_str()))
+    {
+        if !cells.contains(&cell) {
+            cells.push(cell);
+        }
+    }
+
+    let mut suites = Vec::with_capacity(cells.len() + 1);
+    suites.push(gate_suite(results));
+    for cell in cells {
+        let cell_cases = all.iter().filter(|c| c.cell == cell);
+        let cell_removed = removed.iter().copied().filter(|c| c.cell == cell);
+        suites.push(cell_suite(results, cell, cell_cases, cell_removed));
+    }
+
+    let tests: usize = suites.iter().map(|s| s.tests).sum();
+    let failures: usize = suites.iter().map(|s| s.failures).sum();
+    let errors: usize = suites.iter().map(|s| s.errors).sum();
+    let mut out = String::with_capacity(suites.iter().map(|s| s.body.len()).sum::<usize>() + 512);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
+        escape(suite, true),
+        seconds(results.run.duration_ms)
+    );
+    for s in &suites {
+        out.push_str(&s.body);
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// One rendered `<testsuite>` and its counts.
+struct SuiteXml {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    body: String,
+}
+
+fn gate_suite(results: &Results) -> SuiteXml {
+    let name = format!("{}.gate", results.run.suite);
+    let verdict = &results.verdict;
+    let mut props: Vec<(&str, String)> = vec![
+        ("verdict", verdict.status.as_str().to_owned()),
+        ("evalgate_version", results.run.evalgate_version.clone()),
+        ("config_fingerprint", results.run.config_fingerprint.clone()),
+    ];
+    if let Some(git) = &results.run.git {
+        props.push(("git_sha", git.sha.clone()));
+        if let Some(branch) = &git.branch {
+            props.push(("git_branch", branch.clone()));
+        }
+    }
+    if let Some(comparison) = &results.comparison {
+        props.push(("baseline", comparison.baseline.source.clone()));
+        if let Some(git) = &comparison.baseline.git {
+            props.push(("baseline_git_sha", git.sha.clone()));
+        }
+    }
+    let mut body = String::new();
+    let mut names = UniqueNames::default();
+    let (mut failures, mut errors) = (0, 0);
+    for rule in &verdict.rules {
+        let rule_name = names.claim(&rule.rule);
+        let _ = writeln!(
+            body,
+            "    <testcase name=\"{}\" classname=\"{}\">",
+            escape(&rule_name, true),
+            escape(&name, true)
+        );
+        let kind = match rule.status {
+            Status::Pass => None,
+            Status::Fail => {
+                failures += 1;
+                Some("failure")
+            }
+            Status::Error => {
+                errors += 1;
+                Some("error")
+            }
+        };
+        if let Some(kind) = kind {
+            let _ = writeln!(
+                body,
+                "      <{kind} message=\"{}\" type=\"gate\">{}</{kind}>",
+                message(&rule.message),
+                escape(
+                    &format!(
+                        "{}\nactual: {}\nthreshold: {}",
+                        rule.message, rule.actual, rule.threshold
+                    ),
+                    false
+                )
+            );
+        }
+        let _ = writeln!(
+            body,
+            "      <system-out>{}</system-out>\n    </testcase>",
+            escape(
+                &format!("{}: {}", rule.status.as_str(), rule.message),
+                false
+            )
+        );
+    }
+    let tests = verdict.rules.len();
+    SuiteXml {
+        tests,
+        failures,
+        errors,
+        body: wrap_suite(results, &name, tests, failures, errors, 0, &props, &body),
+    }
+}
+
+fn cell_suite<'a>(
+    results: &Results,
+    cell: &str,
+    cases: impl Iterator<Item = &'a CaseView<'a>>,
+    removed: impl Iterator<Item = &'a CaseComparison>,
+) -> SuiteXml {
+    let classname = format!("{}.{}", results.run.suite, cell);
+    let mut props: Vec<(&str, String)> = Vec::new();
+    if let Some(info) = results.cells.iter().find(|c| c.id == cell) {
+        props.push(("prompt", info.prompt.clone()));
+        props.push(("model", info.model.clone()));
+        props.push(("provider", info.provider.clone()));
+        props.push(("model_name", info.model_name.clone()));
+        props.push(("fingerprint", info.fingerprint.clone()));
+        props.push(("pass_rate", format!("{:.4}", info.summary.pass_rate)));
+        props.push(("cost_usd", format_usd(info.summary.cost_usd)));
+    }
+    if let Some(change) = results
+        .comparison
+        .iter()
+        .flat_map(|c| &c.cells)
+        .find(|c| c.id == cell)
+    {
+        let word = serde_json::to_value(change.change)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        props.push(("change", word));
+    }
+
+    let mut names = UniqueNames::default();
+    let mut body = String::new();
+    let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
+    for case in cases {
+        tests += 1;
+        match case.status {
+            CaseStatus::Fail
+            | CaseStatus::Flaky {
+                passed_majority: false,
+            } => failures += 1,
+            CaseStatus::Error => errors += 1,
+            CaseStatus::Pass | CaseStatus::Flaky { .. } => {}
+        }
+        write_case(
+            &mut body,
+            case,
+            &classname,
+            results.comparison.is_some(),
+            &mut names,
+        );
+    }
+    for gone in removed {
+        tests += 1;
+        skipped += 1;
+        let name = names.claim(&gone.case_id);
+        let score = gone
+            .base_score
+            .map(|s| format!(" (baseline score {s:.2})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            body,
+            "    <testcase name=\"{}\" classname=\"{}\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
+            escape(&name, true),
+            escape(&classname, true)
+        );
+    }
+    SuiteXml {
+        tests,
+        failures,
+        errors,
+        body: wrap_suite(
+            results, &classname, tests, failures, errors, skipped, &props, &body,
+        ),
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per suite kind; a struct adds nothing"
+)]
+fn wrap_suite(
+    results: &Results,
+    name: &str,
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+    props: &[(&str, String)],
+    body: &str,
+) -> String {
+    let mut out = String::with_capacity(body.len() + 256);
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" timestamp=\"{}\">",
+        escape(name, true),
+        escape(&results.run.started_at, true)
+    );
+    if !props.is_empty() {
+        out.push_str("    <properties>\n");
+        for (key, value) in props {
+            let _ = writeln!(
+                out,
+                "      <property name=\"{}\" value=\"{}\"/>",
+                escape(key, true),
+                escape(value, true)
+            );
+        }
+        out.push_str("    </properties>\n");
+    }
+    out.push_str(body);
+    out.push_str("  </testsuite>\n");
+    out
+}
+
+fn write_case(
+    out: &mut String,
+    case: &CaseView<'_>,
+    classname: &str,
+    compared: bool,
+    names: &mut UniqueNames,
+) {
+    let name = names.claim(case.case_id);
+    let _ = writeln!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
+        escape(&name, true),
+        escape(classname, true),
+        seconds(case.latency_ms())
+    );
+    let regressed = case.change.filter(|c| c.change == CaseChange::Regressed);
+    let prefix =
+        regressed.map(|c| format!("regressed against the baseline ({}): ", change_scores(c)));
+    let prefix = prefix.as_deref().unwrap_or("");
+    let graded = case.graded();
+    let passed = case.passed();
+    match case.status {
+        CaseStatus::Pass => {}
+        CaseStatus::Fail => {
+            let text = failing_checks(case);
+            let _ = writeln!(
+                out,
+                "      <failure message=\"{}\" type=\"check\">{}</failure>",
+                message(&format!("{prefix}{}", first_reason(case))),
+                escape(&text, false)
+            );
+        }
+        CaseStatus::Flaky {
+            passed_majority: false,
+        } => {
+            let text = failing_checks(case);
+            let _ = writeln!(
+                out,
+                "      <failure message=\"{}\" type=\"flaky\">{}</failure>",
+                message(&format!(
+                    "flaky: {prefix}passed {passed} of {graded} repeats; {}",
+                    first_reason(case)
+                )),
+                escape(&text, false)
+            );
+        }
+        CaseStatus::Flaky {
+            passed_majority: true,
+        } => {
+            for call in case.repeats.iter().filter(|c| !c.passed) {
+                let _ = writeln!(
+                    out,
+                    "      <flakyFailure message=\"{}\" type=\"flaky\">{}</flakyFailure>",
+                    message(&format!(
+                        "flaky: repeat {} failed (passed {passed} of {graded} repeats)",
+                        call.repeat
+                    )),
+                    escape(&repeat_failures(call), false)
+                );
+            }
+        }
+        CaseStatus::Error => {
+            let errored = case.errored();
+            let first = case
+                .repeats
+                .iter()
+                .find_map(|c| c.error.as_deref())
+                .unwrap_or_default();
+            let mut text = String::new();
+            for call in &case.repeats {
+                match &call.error {
+                    Some(error) => {
+                        let _ = writeln!(text, "repeat {}: error: {error}", call.repeat);
+                    }
+                    None => text.push_str(&repeat_failures(call)),
+                }
+            }
+            let _ = writeln!(
+                out,
+                "      <error message=\"{}\" type=\"infrastructure\">{}</error>",
+                message(&format!(
+                    "{errored} of {} repeats errored: {first}",
+                    case.repeats.len()
+                )),
+                escape(&text, false)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "      <system-out>{}</system-out>\n    </testcase>",
+        escape(&system_out(case, compared), false)
+    );
+}
+
+/// `base → head` scores of a comparison entry.
+fn change_scores(change: &CaseComparison) -> String {
+    let score = |s: Option<f64>| s.map_or_else(|| "–".to_owned(), |s| format!("{s:.2}"));
+    format!(
+        "score {} → {}",
+        score(change.base_score),
+        score(change.head_score)
+    )
+}
+
+fn first_reason(case: &CaseView<'_>) -> String {
+    let failed: Vec<_> = case
+        .repeats
+        .iter()
+        .filter(|c| !c.passed)
+        .flat_map(|c| c.checks.iter().filter(|k| !k.passed))
+        .collect();
+    match failed.first() {
+        Some(check) => {
+            let more = failed.len() - 1;
+            let suffix = if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            };
+            format!("{}: {}{suffix}", check.kind, check.reason)
+        }
+        None => format!(
+            "weighted score {:.2} is below the case threshold",
+            case.score()
+        ),
+    }
+}
+
+/// The failing checks of every failed repeat.
+fn failing_checks(case: &CaseView<'_>) -> String {
+    case.repeats
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| repeat_failures(c))
+        .collect()
+}
+
+fn repeat_failures(call: &crate::results::CallResult) -> String {
+    let mut text = format!("repeat {}: failed, score {:.2}\n", call.repeat, call.score);
+    let mut any = false;
+    for check in call.checks.iter().filter(|k| !k.passed) {
+        any = true;
+        let _ = writeln!(
+            text,
+            "  {} [{}] score {:.2}: {}",
+            check.kind, check.metric, check.score, check.reason
+        );
+    }
+    if !any {
+        text.push_str("  weighted score is below the case threshold\n");
+    }
+    text
+}
+
+/// Scores, checks, usage and output of every repeat: what a reader opens a testcase for.
+fn system_out(case: &CaseView<'_>, compared: bool) -> String {
+    let mut text = String::new();
+    let repeats = case.repeats.len();
+    let _ = writeln!(
+        text,
+        "score {:.2} (mean over {} graded of {repeats} repeats); passed {} of {repeats}",
+        case.score(),
+        case.graded(),
+        case.passed()
+    );
+    if let CaseStatus::Flaky { .. } = case.status {
+        text.push_str("flaky: the repeats disagree\n");
+    }
+    match case.change {
+        Some(change) => {
+            let word = match change.change {
+                CaseChange::Regressed => "regressed",
+                CaseChange::Improved => "improved",
+                CaseChange::New => "new (not in the baseline)",
+                CaseChange::Removed => "removed",
+            };
+            let _ = writeln!(text, "baseline: {word}, {}", change_scores(change));
+        }
+        // Every case that is not unchanged has an entry, new cases included.
+        None if compared => {
+            text.push_str("baseline: unchanged\n");
+        }
+        None => {}
+    }
+    if let Some(first) = case.repeats.first() {
+        let _ = writeln!(text, "vars: {}", first.vars);
+        if let Some(expected) = &first.expected {
+            let _ = writeln!(text, "expected: {expected}");
+        }
+        if !first.tags.is_empty() {
+            let _ = writeln!(text, "tags: {}", first.tags.join(", "));
+        }
+    }
+    for call in &case.repeats {
+        let state = if call.is_errored() {
+            "errored"
+        } else if call.passed {
+            "passed"
+        } else {
+            "failed"
+        };
+        let _ = writeln!(
+            text,
+            "\n--- repeat {}: {state}, score {:.2}, {} ms, {} input + {} output tokens, {}{}",
+            call.repeat,
+            call.score,
+            call.latency_ms,
+            call.tokens.input,
+            call.tokens.output,
+            format_usd(call.cost_usd),
+            if call.cached { ", cached" } else { "" }
+        );
+        if let Some(error) = &call.error {
+            let _ = writeln!(text, "error: {error}");
+        }
+        for check in &call.checks {
+            let _ = writeln!(
+                text,
+                "{} {} [{}] score {:.2}: {}",
+                if check.passed { "PASS" } else { "FAIL" },
+                check.kind,
+                check.metric,
+                check.score,
+                check.reason
+            );
+        }
+        if let Some(output) = &call.output {
+            text.push_str("output:\n");
+            text.push_str(&truncate(output, MAX_OUTPUT_CHARS));
+            text.push('\n');
+            let total = output.chars().count();
+            if total > MAX_OUTPUT_CHARS {
+                let _ = writeln!(
+                    text,
+                    "[output cut: {} of {total} characters shown; the results file has it all]",
+                    MAX_OUTPUT_CHARS
+                );
+            }
+        }
+    }
+    text
+}
+
+/// Seconds with three decimals, the precision the schema's `SUREFIRE_TIME` allows.
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// A one-line attribute value, cut for readability.
+fn message(text: &str) -> String {
+    let flat = text.trim().replace(['\n', '\t'], " ");
+    escape(&truncate(&flat, MAX_MESSAGE_CHARS), true)
+}
+
+/// Makes untrusted text safe XML: sanitised as for a log (no ANSI, no control characters),
+/// without the characters XML 1.0 forbids, and escaped. In attributes, line breaks and tabs
+/// become spaces, as an XML parser would normalise them anyway.
+pub fn escape(text: &str, attribute: bool) -> String {
+    let safe = sanitize_for_log(text);
+    let mut out = String::with_capacity(safe.len() + 16);
+    for c in safe.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            // Escaped everywhere so `]]>` can never appear, in text or attributes.
+            '>' => out.push_str("&gt;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\n' | '\t' if attribute => out.push(' '),
+            // Not XML 1.0 characters in any form, escaped or not.
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// XML 1.0's `Char` production (surrogates cannot occur in a Rust `str`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Hands out testcase names unique within a suite: the same case id twice in one cell (only a
+/// hand-edited results file can hold that), or two ids that sanitise to the same text, get
+/// ` (2)`, ` (3)`... so reporters never merge two testcases.
+#[derive(Default)]
+struct UniqueNames {
+    seen: HashSet<String>,
+    next: BTreeMap<String, usize>,
+}
+
+impl UniqueNames {
+    fn claim(&mut self, raw: &str) -> String {
+        // Normalised as the attribute will be, so two ids that would print the same are
+        // told apart here.
+        let base: String = sanitize_for_log(raw)
+            .chars()
+            .map(|c| match c {
+                '\n' | '\t' => ' ',
+                '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+                c => c,
+            })
+            .collect();
+        if self.seen.insert(base.clone()) {
+            return base;
+        }
+        let counter = self.next.entry(base.clone()).or_insert(1);
+        loop {
+            *counter += 1;
+            let candidate = format!("{base} ({counter})");
+            if self.seen.insert(candidate.clone()) {
+                return candidate;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{self, have_tool};
+    use crate::report::xml_tree::{Element, parse};
+
+    /// The Jenkins xunit plugin's JUnit schema (MIT), vendored so the check needs no network.
+    const XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas/junit-10.xsd");
+
+    /// Validates `xml` against the Jenkins xunit JUnit schema with xmllint.
+    fn assert_valid(xml: &str) {
+        if !have_tool("xmllint") {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("report.xml");
+        std::fs::write(&file, xml).expect("write report");
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(XSD)
+            .arg(&file)
+            .output()
+            .expect("xmllint runs");
+        assert!(
+            out.status.success(),
+            "xmllint rejected the report:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn suites(root: &Element) -> Vec<&Element> {
+        root.children_named("testsuite").collect()
+    }
+
+    fn count(root: &Element, name: &str) -> usize {
+        root.descendants(name).len()
+    }
+
+    /// Every count attribute agrees with the elements it counts, and names are unique.
+    fn assert_consistent(root: &Element) {
+        assert_eq!(root.name, "testsuites");
+        let mut total = (0, 0, 0);
+        for suite in suites(root) {
+            let cases: Vec<_> = suite.children_named("testcase").collect();
+            let failures = cases
+                .iter()
+                .filter(|c| c.child("failure").is_some())
+                .count();
+            let errors = cases.iter().filter(|c| c.child("error").is_some()).count();
+            let skipped = cases
+                .iter()
+                .filter(|c| c.child("skipped").is_some())
+                .count();
+            assert_eq!(suite.attr("tests"), Some(cases.len().to_string().as_str()));
+            assert_eq!(suite.attr("failures"), Some(failures.to_string().as_str()));
+            assert_eq!(suite.attr("errors"), Some(errors.to_string().as_str()));
+            assert_eq!(suite.attr("skipped"), Some(skipped.to_string().as_str()));
+            let mut names = HashSet::new();
+            for case in &cases {
+                assert_eq!(case.attr("classname"), suite.attr("name"));
+                let key = (case.attr("classname"), case.attr("name"));
+                assert!(names.insert(key), "duplicate testcase {key:?}");
+            }
+            total.0 += cases.len();
+            total.1 += failures;
+            total.2 += errors;
+        }
+        assert_eq!(root.attr("tests"), Some(total.0.to_string().as_str()));
+        assert_eq!(root.attr("failures"), Some(total.1.to_string().as_str()));
+        assert_eq!(root.attr("errors"), Some(total.2.to_string().as_str()));
+    }
+
+    fn checked(results: &Results) -> (String, Element) {
+        let xml = render(results);
+        assert_valid(&xml);
+        let root = parse(&xml);
+        assert_consistent(&root);
+        (xml, root)
+    }
+
+    #[test]
+    fn passing_run_has_a_gate_suite_and_a_suite_per_cell() {
+        let (xml, root) = checked(&fixtures::pass());
+        let names: Vec<_> = suites(&root).iter().map(|s| s.attr("name")).collect();
+        assert_eq!(
+            names,
+            [
+                Some("support-bot.gate"),
+                Some("support-bot.answer/mini"),
+                Some("support-bot.answer/local")
+            ]
+        );
+        assert_eq!(root.attr("tests"), Some("11"));
+        assert_eq!(count(&root, "failure") + count(&root, "error"), 0);
+        let gate = suites(&root)[0];
+        let rules: Vec<_> = gate
+            .children_named("testcase")
+            .map(|c| c.attr("name"))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                Some("max_error_rate"),
+                Some("min_pass_rate"),
+                Some("metrics.accuracy.max_drop")
+            ]
+        );
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn floor_failure_fails_the_rule_and_the_failing_cases() {
+        let (xml, root) = checked(&fixtures::fail_by_floor());
+        let gate = suites(&root)[0];
+        let rule = gate
+            .children_named("testcase")
+            .find(|c| c.attr("name") == Some("min_pass_rate"))
+            .expect("rule testcase");
+        let failure = rule.child("failure").expect("failed rule");
+        assert!(
+            failure
+                .attr("message")
+                .is_some_and(|m| m.contains("is below the minimum 90.0%"))
+        );
+        // 3 failing cases + the failed rule.
+        assert_eq!(count(&root, "failure"), 4);
+        let case = suites(&root)[1]
+            .children_named("testcase")
+            .find(|c| c.attr("name") == Some("refund-1"))
+            .expect("case");
+        let failure = case.child("failure").expect("failure");
+        assert_eq!(failure.attr("type"), Some("check"));
+        assert!(
+            failure.text.contains(
+                "contains [accuracy] score 0.00: expected the answer to contain \"30 days\""
+            ),
+            "{}",
+            failure.text
+        );
+        let out = &case.child("system-out").expect("system-out").text;
+        assert!(
+            out.contains("You can return items within a reasonable time."),
+            "{out}"
+        );
+        assert!(
+            out.contains("vars: {\"question\":\"What about refund-1?\"}"),
+            "{out}"
+        );
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn confident_drop_marks_regressed_cases() {
+        let (xml, root) = checked(&fixtures::fail_by_confident_drop());
+        let failures = root.descendants("failure");
+        let regressed: Vec<_> = failures
+            .iter()
+            .filter(|f| {
+                f.attr("message").is_some_and(|m| {
+                    m.starts_with("regressed against the baseline (score 1.00 → 0.00)")
+                })
+            })
+            .collect();
+        assert_eq!(regressed.len(), 2);
+        assert!(xml.contains("baseline: regressed, score 1.00 → 0.00"));
+        assert!(xml.contains("baseline: unchanged"));
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn noise_passes_with_regression_noted() {
+        let (xml, root) = checked(&fixtures::pass_despite_noise());
+        let gate = suites(&root)[0];
+        assert_eq!(gate.attr("failures"), Some("0"));
+        assert!(xml.contains("baseline: improved, score 0.00 → 1.00"));
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn infrastructure_errors_are_errors_not_failures() {
+        let (xml, root) = checked(&fixtures::infra_error());
+        // 6 errored cases + the error-rate rule; nothing is a quality failure.
+        assert_eq!(count(&root, "error"), 7);
+        assert_eq!(count(&root, "failure"), 0);
+        let error = root
+            .descendants("error")
+            .into_iter()
+            .find(|e| e.attr("type") == Some("infrastructure"))
+            .expect("infrastructure error");
+        assert!(
+            error
+                .attr("message")
+                .is_some_and(|m| m.contains("HTTP 503 from provider"))
+        );
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn flaky_cases_are_marked() {
+        let (xml, root) = checked(&fixtures::flaky());
+        let cases: Vec<_> = suites(&root)[1].children_named("testcase").collect();
+        assert_eq!(cases.len(), 3, "repeats fold into one testcase");
+        // 2 of 3 passed: a pass with one flakyFailure for the failed repeat.
+        assert!(cases[1].child("failure").is_none());
+        let flaky: Vec<_> = cases[1].children_named("flakyFailure").collect();
+        assert_eq!(flaky.len(), 1);
+        assert_eq!(
+            flaky[0].attr("message"),
+            Some("flaky: repeat 1 failed (passed 2 of 3 repeats)")
+        );
+        // 1 of 3 passed: a failure that says it is flaky.
+        let failure = cases[2].child("failure").expect("failure");
+        assert_eq!(failure.attr("type"), Some("flaky"));
+        assert!(
+            failure
+                .attr("message")
+                .is_some_and(|m| m.starts_with("flaky: regressed against the baseline"))
+        );
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn new_and_removed_cases_and_cells() {
+        let (xml, root) = checked(&fixtures::new_and_removed());
+        let names: Vec<_> = suites(&root).iter().map(|s| s.attr("name")).collect();
+        assert_eq!(
+            names,
+            [
+                Some("support-bot.gate"),
+                Some("support-bot.answer/mini"),
+                Some("support-bot.answer/local"),
+                Some("support-bot.answer/large"),
+                Some("support-bot.answer/old"),
+            ]
+        );
+        let skipped = root.descendants("skipped");
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped.iter().all(|s| s.attr("type") == Some("removed")));
+        assert!(xml.contains("baseline: new (not in the baseline)"));
+        insta::assert_snapshot!(xml);
+    }
+
+    #[test]
+    fn ten_thousand_cases_validate_and_count() {
+        let results = fixtures::huge();
+        let (_, root) = checked(&results);
+        assert_eq!(root.attr("tests"), Some("10002"));
+        assert_eq!(root.attr("failures"), Some("3001"));
+    }
+
+    #[test]
+    fn hostile_output_stays_valid_xml() {
+        let results = fixtures::hostile();
+        let (xml, root) = checked(&results);
+        for bad in [
+            '\0', '\x07', '\x0b', '\x0c', '\x1b', '\u{7f}', '\u{9b}', '\u{FFFE}', '\u{FFFF}',
+        ] {
+            assert!(!xml.contains(bad), "{bad:?} survived");
+        }
+        assert!(!xml.contains("]]>"));
+        assert!(!xml.contains("<![CDATA["));
+        // What the reader needs survives: text around the removed characters, the lossy
+        // replacement characters, markup shown as text, and the cut 1 MB answer.
+        let outs: String = root
+            .descendants("system-out")
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect();
+        assert!(outs.contains("end ]]> of CDATA <![CDATA[ x ]]> & <tag attr=\"v\">"));
+        assert!(
+            outs.contains("nul  bell  vt  ff  esc red  del  c1 "),
+            "{}",
+            &outs[..2000.min(outs.len())]
+        );
+        assert!(outs.contains("bad \u{FFFD}\u{FFFD}\u{FFFD} surrogate"));
+        assert!(outs.contains("astral 😀"));
+        assert!(outs.contains(&"x".repeat(MAX_OUTPUT_CHARS)));
+        assert!(outs.contains(&format!(
+            "[output cut: {MAX_OUTPUT_CHARS} of {} characters shown",
+            1 << 20
+        )));
+        // Case ids with markup and control characters are still unique, readable names.
+        let names: Vec<_> = root
+            .descendants("testcase")
+            .iter()
+            .filter_map(|c| c.attr("name"))
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("case-0 end ]]> of CDATA")),
+            "{names:?}"
+        );
+        assert!(names.iter().all(|n| !n.contains('\n')));
+        assert!(
+            xml.len() < 3_000_000,
+            "the 1 MB answer is cut: {}",
+            xml.len()
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_get_distinct_names() {
+        let mut results = fixtures::fail_by_floor();
+        // Two ids that differ only by an escape sequence sanitise to the same name.
+        results.results[1].case_id = "refund-0\x1b[0m".to_owned();
+        // And two that differ by a line break, which an attribute shows as a space.
+        results.results[2].case_id = "a b".to_owned();
+        results.results[3].case_id = "a\nb".to_owned();
+        let (_, root) = checked(&results);
+        let names: Vec<_> = suites(&root)[1]
+            .children_named("testcase")
+            .filter_map(|c| c.attr("name"))
+            .collect();
+        assert_eq!(names, ["refund-0", "refund-0 (2)", "a b", "a b (2)"]);
+    }
+
+    #[test]
+    fn escape_handles_xml_specials() {
+        assert_eq!(
+            escape("a<b>&\"c\"]]>", true),
+            "a&lt;b&gt;&amp;&quot;c&quot;]]&gt;"
+        );
+        assert_eq!(escape("l1\nl2\tx", true), "l1 l2 x");
+        assert_eq!(escape("l1\nl2", false), "l1\nl2");
+        assert_eq!(escape("\u{FFFF}\0x", false), "\u{FFFD}x");
+        assert_eq!(seconds(1_234), "1.234");
+        assert_eq!(seconds(5), "0.005");
+    }
+}

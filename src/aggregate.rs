@@ -16,6 +16,7 @@ use crate::results::{CallResult, MetricSummary, Summary};
 ///   graded nothing can never look healthy (the gate reports it as an error on its own).
 /// - `error_rate` = errored / calls, 0 for no calls.
 /// - `spent_usd` counts only calls not served from the cache; `cost_usd` counts every call.
+///   Both include the calls checks made (judges, embeddings), which `judge` also reports apart.
 /// - Latency percentiles (nearest rank) cover calls that were really made and answered: cached
 ///   replays and errored calls would distort them. 0 when there are none.
 pub fn summarize(results: &[CallResult]) -> Summary {
@@ -41,6 +42,9 @@ pub fn summarize(results: &[CallResult]) -> Summary {
                 latencies.push(call.latency_ms);
             }
         }
+        summary.judge.add(&call.judge);
+        summary.cost_usd += call.judge.cost_usd;
+        summary.spent_usd += call.judge.spent_usd;
         summary.input_tokens += call.tokens.input;
         summary.output_tokens += call.tokens.output;
         summary.cached_input_tokens += call.tokens.cached_input;
@@ -293,6 +297,7 @@ pub(crate) mod tests {
             cost_usd: 0.01,
             cached: false,
             attempts: 1,
+            judge: Default::default(),
         }
     }
 
@@ -321,6 +326,7 @@ pub(crate) mod tests {
                 "expected the answer to contain \"30 days\"".to_owned()
             },
             errored: false,
+            judge: None,
         }
     }
 

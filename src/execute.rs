@@ -5,23 +5,30 @@
 //! consulted first (a resumed run pays for nothing twice), then the response cache, then the
 //! provider. A model that fails in a way no retry can fix (bad key, unknown model, exhausted quota)
 //! is not called again: its remaining cases are errored with the first failure's reason.
+//!
+//! Model-graded checks (llm-judge, similar) call models too. They get a [`Caller`] whose calls
+//! take exactly the same path (journal, cache, the judge model's own concurrency limit, rate
+//! limiter and retries), are recorded in the audit log, and are counted as judge usage. The
+//! graded call's concurrency permit is released before grading, so a judge that is also a graded
+//! model can never wait on a permit its own callers hold.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::check::{CheckInput, Grade};
+use crate::audit::{AuditLog, AuditRecord, CiContext, Purpose, Source};
+use crate::check::{Answer, Caller, CheckInput, Grade};
 use crate::config::{Case, Dataset, Model, Suite};
 use crate::fingerprint::hash_json;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::provider::ratelimit::RateLimiter;
 use crate::provider::retry::{RetryPolicy, complete_with_retries};
-use crate::provider::{ChatRequest, Completion, Message, Provider, ProviderKind};
-use crate::results::{CallResult, CheckResult, Tokens};
+use crate::provider::{BoxFuture, ChatRequest, Completion, Message, Provider, ProviderKind, Role};
+use crate::results::{CallResult, CheckResult, JudgeUsage, Tokens};
 use crate::secrets::redact;
 use crate::store::{Entry, Store};
 
@@ -59,6 +66,8 @@ impl CacheMode {
 #[derive(Debug)]
 pub struct Endpoint {
     pub provider: Box<dyn Provider>,
+    /// The model's `/embeddings` endpoint, for `similar` checks that name it.
+    pub embeddings: Option<Box<dyn Provider>>,
     pub limiter: RateLimiter,
     pub semaphore: Arc<Semaphore>,
     pub retry: RetryPolicy,
@@ -70,6 +79,7 @@ impl Endpoint {
     pub fn new(provider: Box<dyn Provider>, model: &Model, concurrency: usize) -> Self {
         Endpoint {
             provider,
+            embeddings: None,
             limiter: RateLimiter::new(model.rpm, model.tpm),
             semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
             retry: RetryPolicy {
@@ -79,6 +89,12 @@ impl Endpoint {
             fatal: OnceLock::new(),
         }
     }
+
+    /// Adds the embeddings endpoint; it shares the model's limits and retry policy.
+    pub fn with_embeddings(mut self, embeddings: Box<dyn Provider>) -> Self {
+        self.embeddings = Some(embeddings);
+        self
+    }
 }
 
 #[derive(Debug)]
@@ -86,6 +102,10 @@ pub struct ExecOptions {
     pub cache: CacheMode,
     pub cache_store: Option<Store>,
     pub journal: Store,
+    /// Where every call is recorded; `None` records nothing.
+    pub audit: Option<AuditLog>,
+    /// Written on every audit line.
+    pub ci: CiContext,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,8 +186,7 @@ pub async fn execute(
                 let shared = Arc::clone(&shared);
                 let tx = tx.clone();
                 tasks.spawn(async move {
-                    let result = run_item(&shared, item).await;
-                    drop(permit);
+                    let result = run_item(&shared, item, permit).await;
                     let _ = tx.send((item.index, result)).await;
                 });
                 // Reap finished tasks as we go so the set stays small.
@@ -197,7 +216,7 @@ pub async fn execute(
     Ok(slots.into_iter().flatten().collect())
 }
 
-async fn run_item(shared: &Shared, item: Item) -> CallResult {
+async fn run_item(shared: &Shared, item: Item, permit: Option<OwnedSemaphorePermit>) -> CallResult {
     let suite = &shared.suite;
     let cell = &shared.plan.cells[item.cell];
     let model = &suite.models[cell.model];
@@ -225,48 +244,114 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
         case_id: case.id.clone(),
     };
     let key = request_key(model, &request, item.repeat);
-
-    if let Some(entry) = shared.opts.journal.get(&key) {
-        return grade(
-            suite,
-            model,
+    let ctx = CallCtx {
+        shared,
+        cell: &cell.id,
+        case,
+        repeat: item.repeat,
+    };
+    // The driver already holds this model's permit for the graded call.
+    let outcome = call(shared, cell.model, &request, &key, Api::Chat, false).await;
+    drop(permit);
+    ctx.audit(model, &key, &outcome, Purpose::Eval, None);
+    match outcome {
+        Outcome::Answered { entry, source } => {
+            grade(
+                &ctx,
+                model,
+                dataset,
+                request.messages,
+                entry,
+                source == Source::Cache,
+            )
+            .await
+        }
+        Outcome::Failed { error, attempts } => errored(
             &cell.id,
-            dataset,
             case,
             item.repeat,
             request.messages,
+            error,
+            attempts,
+        ),
+        Outcome::NotCalled(error) => {
+            errored(&cell.id, case, item.repeat, request.messages, error, 0)
+        }
+    }
+}
+
+/// Which endpoint of a model a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Chat,
+    Embeddings,
+}
+
+/// What became of one call.
+#[derive(Debug)]
+enum Outcome {
+    /// Answered now or replayed.
+    Answered { entry: Entry, source: Source },
+    /// Called, and failed after its retries; the message is free of secrets.
+    Failed { error: String, attempts: u32 },
+    /// Never sent: offline without a cached response, or the model already failed fatally.
+    NotCalled(String),
+}
+
+/// Makes one call to model `mi` (or replays it): journal first, then the cache, then the
+/// provider with retries and rate limits. `acquire` takes the model's concurrency permit for the
+/// duration of the call (checks' calls; the graded call's permit is held by the driver).
+async fn call(
+    shared: &Shared,
+    mi: usize,
+    request: &ChatRequest,
+    key: &str,
+    api: Api,
+    acquire: bool,
+) -> Outcome {
+    let model = &shared.suite.models[mi];
+    if let Some(entry) = shared.opts.journal.get(key) {
+        return Outcome::Answered {
             entry,
-            false,
-        );
+            source: Source::Journal,
+        };
     }
     if shared.opts.cache.reads()
-        && let Some(entry) = shared.opts.cache_store.as_ref().and_then(|c| c.get(&key))
+        && let Some(entry) = shared.opts.cache_store.as_ref().and_then(|c| c.get(key))
     {
-        return grade(
-            suite,
-            model,
-            &cell.id,
-            dataset,
-            case,
-            item.repeat,
-            request.messages,
+        return Outcome::Answered {
             entry,
-            true,
-        );
+            source: Source::Cache,
+        };
     }
-    let Some(endpoint) = &shared.endpoints[cell.model] else {
-        let error = format!(
+    let Some(endpoint) = &shared.endpoints[mi] else {
+        return Outcome::NotCalled(format!(
             "no cached response for this call and --offline forbids calling model `{}`",
             model.id
-        );
-        return errored(&cell.id, case, item.repeat, request.messages, error, 0);
+        ));
+    };
+    let provider = match api {
+        Api::Chat => endpoint.provider.as_ref(),
+        Api::Embeddings => match &endpoint.embeddings {
+            Some(p) => p.as_ref(),
+            None => {
+                return Outcome::NotCalled(format!(
+                    "model `{}` has no embeddings endpoint",
+                    model.id
+                ));
+            }
+        },
+    };
+    let _permit = if acquire {
+        Arc::clone(&endpoint.semaphore).acquire_owned().await.ok()
+    } else {
+        None
     };
     if let Some(reason) = endpoint.fatal.get() {
-        let error = format!(
+        return Outcome::NotCalled(format!(
             "not called: an earlier call to model `{}` failed: {reason}",
             model.id
-        );
-        return errored(&cell.id, case, item.repeat, request.messages, error, 0);
+        ));
     }
 
     let estimate = request
@@ -276,8 +361,8 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
         .sum::<u64>()
         + u64::from(model.params.max_tokens.unwrap_or(256));
     let attempted = complete_with_retries(
-        endpoint.provider.as_ref(),
-        &request,
+        provider,
+        request,
         &endpoint.retry,
         &endpoint.limiter,
         model.timeout,
@@ -287,7 +372,7 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
     match attempted.result {
         Ok(completion) => {
             let entry = Entry {
-                key,
+                key: key.to_owned(),
                 completion,
                 latency_ms: duration_ms(attempted.latency),
                 attempts: attempted.attempts,
@@ -299,33 +384,225 @@ async fn run_item(shared: &Shared, item: Item) -> CallResult {
             {
                 persist(shared, cache, &entry);
             }
-            grade(
-                suite,
-                model,
-                &cell.id,
-                dataset,
-                case,
-                item.repeat,
-                request.messages,
+            Outcome::Answered {
                 entry,
-                false,
-            )
+                source: Source::Provider,
+            }
         }
         Err(err) => {
             let message = redact(&err.to_string());
             if err.is_fatal_for_model() {
                 let _ = endpoint.fatal.set(message.clone());
             }
-            errored(
-                &cell.id,
-                case,
-                item.repeat,
-                request.messages,
-                message,
-                attempted.attempts,
-            )
+            Outcome::Failed {
+                error: message,
+                attempts: attempted.attempts,
+            }
         }
     }
+}
+
+/// The graded call a model call belongs to, for the audit log and judge usage.
+struct CallCtx<'a> {
+    shared: &'a Shared,
+    cell: &'a str,
+    case: &'a Case,
+    repeat: u32,
+}
+
+impl CallCtx<'_> {
+    /// Appends the audit line of a call that was made or replayed.
+    fn audit(
+        &self,
+        model: &Model,
+        key: &str,
+        outcome: &Outcome,
+        purpose: Purpose,
+        sample: Option<u32>,
+    ) {
+        let Some(log) = &self.shared.opts.audit else {
+            return;
+        };
+        let suite = &self.shared.suite;
+        let (usage, latency_ms, attempts, source, error) = match outcome {
+            Outcome::NotCalled(_) => return,
+            Outcome::Answered { entry, source } => (
+                entry.completion.usage,
+                entry.latency_ms,
+                if *source == Source::Provider {
+                    entry.attempts
+                } else {
+                    0
+                },
+                *source,
+                None,
+            ),
+            Outcome::Failed { error, attempts } => (
+                Default::default(),
+                0,
+                *attempts,
+                Source::Provider,
+                Some(suite.redactor.redact(&redact(error)).into_owned()),
+            ),
+        };
+        log.record(&AuditRecord {
+            time: crate::audit::now(),
+            suite: suite.name.clone(),
+            cell: self.cell.to_owned(),
+            case: self.case.id.clone(),
+            repeat: self.repeat,
+            purpose,
+            sample,
+            model: model.id.clone(),
+            provider: model.kind.as_str().to_owned(),
+            model_name: model.model.clone(),
+            request_hash: key.to_owned(),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            cost_usd: model.price.map_or(0.0, |p| p.cost(&usage)),
+            latency_ms,
+            status: if error.is_some() { "error" } else { "ok" }.to_owned(),
+            error,
+            attempts,
+            cache_hit: source == Source::Cache,
+            source,
+            ci: self.shared.opts.ci.clone(),
+            cost_center: suite.audit.cost_center.clone(),
+        });
+    }
+}
+
+/// The [`Caller`] handed to the checks of one graded call.
+struct ItemCaller<'a> {
+    ctx: &'a CallCtx<'a>,
+    usage: std::sync::Mutex<JudgeUsage>,
+}
+
+impl ItemCaller<'_> {
+    fn model(&self, id: &str) -> Result<usize, String> {
+        self.ctx
+            .shared
+            .suite
+            .models
+            .iter()
+            .position(|m| m.id == id)
+            .ok_or_else(|| format!("model `{id}` is not configured"))
+    }
+
+    /// Makes a check's call, audits it and adds it to the judge usage.
+    async fn make(
+        &self,
+        mi: usize,
+        request: ChatRequest,
+        key: String,
+        api: Api,
+        purpose: Purpose,
+        sample: Option<u32>,
+    ) -> Result<(String, bool), String> {
+        let shared = self.ctx.shared;
+        let model = &shared.suite.models[mi];
+        let outcome = call(shared, mi, &request, &key, api, true).await;
+        self.ctx.audit(model, &key, &outcome, purpose, sample);
+        let mut usage = JudgeUsage::default();
+        let result = match outcome {
+            Outcome::Answered { entry, source } => {
+                let cost = model.price.map_or(0.0, |p| p.cost(&entry.completion.usage));
+                usage.calls = 1;
+                usage.cache_hits = u64::from(source == Source::Cache);
+                usage.input_tokens = entry.completion.usage.input_tokens;
+                usage.output_tokens = entry.completion.usage.output_tokens;
+                usage.cached_input_tokens = entry.completion.usage.cached_input_tokens;
+                usage.cost_usd = cost;
+                if source != Source::Cache {
+                    usage.spent_usd = cost;
+                }
+                Ok((entry.completion.output, source != Source::Provider))
+            }
+            Outcome::Failed { error, .. } => {
+                usage.calls = 1;
+                Err(error)
+            }
+            Outcome::NotCalled(error) => Err(error),
+        };
+        self.usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&usage);
+        result
+    }
+}
+
+impl Caller for ItemCaller<'_> {
+    fn chat<'a>(
+        &'a self,
+        model: &'a str,
+        messages: Vec<Message>,
+        sample: u32,
+    ) -> BoxFuture<'a, Result<Answer, String>> {
+        Box::pin(async move {
+            let mi = self.model(model)?;
+            let m = &self.ctx.shared.suite.models[mi];
+            let request = ChatRequest {
+                messages,
+                params: m.params.clone(),
+                vars: serde_json::Value::Object(self.ctx.case.vars.clone()),
+                case_id: self.ctx.case.id.clone(),
+            };
+            let key = check_call_key("judge", m, &request, sample);
+            let (output, cached) = self
+                .make(mi, request, key, Api::Chat, Purpose::Judge, Some(sample))
+                .await?;
+            Ok(Answer { output, cached })
+        })
+    }
+
+    fn embed<'a>(
+        &'a self,
+        model: &'a str,
+        text: String,
+    ) -> BoxFuture<'a, Result<Vec<f64>, String>> {
+        Box::pin(async move {
+            let mi = self.model(model)?;
+            let m = &self.ctx.shared.suite.models[mi];
+            let request = ChatRequest {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: text,
+                }],
+                params: Default::default(),
+                vars: serde_json::Value::Null,
+                case_id: self.ctx.case.id.clone(),
+            };
+            let key = check_call_key("embedding", m, &request, 0);
+            let (output, _) = self
+                .make(mi, request, key, Api::Embeddings, Purpose::Embedding, None)
+                .await?;
+            crate::provider::embeddings::parse_vector(&output)
+        })
+    }
+}
+
+/// The cache key of a check's call: like [`request_key`], with the purpose (so a judge prompt
+/// can never collide with a graded call) and the sample index in place of the repeat.
+fn check_call_key(purpose: &str, model: &Model, request: &ChatRequest, sample: u32) -> String {
+    let mut key = json!({
+        "v": 1,
+        "purpose": purpose,
+        "provider": model.kind.as_str(),
+        "endpoint": model.base_url,
+        "http": model.http,
+        "command": model.command,
+        "model": model.model,
+        "messages": request.messages,
+        "params": request.params,
+        "sample": sample,
+    });
+    // As in `request_key`: templated providers see the case's variables too.
+    if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
+        key["vars"] = request.vars.clone();
+    }
+    hash_json(&key)
 }
 
 fn persist(shared: &Shared, store: &Store, entry: &Entry) {
@@ -370,21 +647,16 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
     hash_json(&key)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
-fn grade(
-    suite: &Suite,
+async fn grade(
+    ctx: &CallCtx<'_>,
     model: &Model,
-    cell: &str,
     dataset: &Dataset,
-    case: &Case,
-    repeat: u32,
     messages: Vec<Message>,
     entry: Entry,
     cached: bool,
 ) -> CallResult {
+    let suite = &ctx.shared.suite;
+    let case = ctx.case;
     let Completion {
         output,
         usage,
@@ -398,6 +670,13 @@ fn grade(
         templates: &suite.templates,
         latency_ms: entry.latency_ms,
         cost_usd,
+        messages: &messages,
+        vars: &case.vars,
+        expected: case.expected.as_ref(),
+    };
+    let caller = ItemCaller {
+        ctx,
+        usage: Default::default(),
     };
     let mut checks = Vec::with_capacity(suite.checks.len() + case.checks.len());
     let mut weighted = 0.0;
@@ -415,7 +694,8 @@ fn grade(
             passed,
             reason,
             errored,
-        } = check.grade(&input);
+            judge,
+        } = check.grade_with(&input, &caller).await;
         weighted += check.weight * score;
         weights += check.weight;
         all_passed &= passed;
@@ -433,8 +713,10 @@ fn grade(
             passed,
             reason,
             errored,
+            judge,
         });
     }
+    let judge = caller.usage.into_inner().unwrap_or_else(|e| e.into_inner());
     let score = if weights > 0.0 {
         weighted / weights
     } else {
@@ -446,9 +728,9 @@ fn grade(
             None => all_passed,
         };
     CallResult {
-        cell: cell.to_owned(),
+        cell: ctx.cell.to_owned(),
         case_id: case.id.clone(),
-        repeat,
+        repeat: ctx.repeat,
         vars: serde_json::Value::Object(case.vars.clone()),
         expected: case.expected.clone(),
         tags: case.tags.clone(),
@@ -468,6 +750,7 @@ fn grade(
         cost_usd,
         cached,
         attempts: if cached { 0 } else { entry.attempts },
+        judge,
     }
 }
 
@@ -498,6 +781,7 @@ fn errored(
         cost_usd: 0.0,
         cached: false,
         attempts,
+        judge: JudgeUsage::default(),
     }
 }
 

@@ -7,6 +7,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aggregate;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod compare;
@@ -17,9 +18,11 @@ pub mod fingerprint;
 pub mod gate;
 pub mod git;
 pub mod github;
+pub mod pii;
 pub mod plan;
 pub mod progress;
 pub mod provider;
+pub mod redact;
 pub mod report;
 pub mod results;
 pub mod secrets;

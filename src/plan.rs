@@ -80,7 +80,7 @@ pub fn plan(suite: &Suite, repeats: u32, filters: &[String]) -> Plan {
 
 /// Everything that can change a cell's results: the prompt's templates, the model and its call
 /// settings (not its rate limits or concurrency, which change speed only), the checks, every case,
-/// the repeats and the case threshold.
+/// the repeats, the case threshold, and the settings of the models the checks call.
 fn cell_fingerprint(
     suite: &Suite,
     pi: usize,
@@ -105,7 +105,7 @@ fn cell_fingerprint(
             })
         })
         .collect();
-    hash_json(&json!({
+    let mut fingerprint = json!({
         "prompt": prompt.sources.iter().map(|(r, s)| json!([r.as_str(), s])).collect::<Vec<_>>(),
         "model": {
             "provider": model.kind.as_str(),
@@ -119,5 +119,30 @@ fn cell_fingerprint(
         "cases": cases,
         "repeats": repeats,
         "threshold": suite.defaults.threshold,
-    }))
+    });
+    // Judge and embedding models grade this cell: changing one changes its results. Added only
+    // when there are some, so suites without model-graded checks keep their fingerprints.
+    let graders: Vec<Value> = suite
+        .models_called_by_checks()
+        .iter()
+        .zip(&suite.models)
+        .filter(|(called, _)| **called)
+        .map(|(_, m)| {
+            json!({
+                "id": m.id,
+                "provider": m.kind.as_str(),
+                "model": m.model,
+                "base_url": m.base_url,
+                "params": m.params,
+                "http": m.http,
+                "command": m.command,
+            })
+        })
+        .collect();
+    if !graders.is_empty()
+        && let Value::Object(map) = &mut fingerprint
+    {
+        map.insert("graders".into(), Value::Array(graders));
+    }
+    hash_json(&fingerprint)
 }

@@ -53,6 +53,10 @@ pub struct RunInfo {
     /// alone. Absent in files written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateConfig>,
+    /// What `[redact]` masked in this file's free text: kind names and `pattern:REGEX`. Empty
+    /// when nothing is redacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +91,43 @@ pub struct Summary {
     pub cache_hits: u64,
     pub latency_p50_ms: u64,
     pub latency_p95_ms: u64,
+    /// Calls made by checks (llm-judge, similar), reported apart; their cost is also included in
+    /// `cost_usd` and `spent_usd` (and so in the gate's cost).
+    #[serde(default, skip_serializing_if = "JudgeUsage::is_empty")]
+    pub judge: JudgeUsage,
+}
+
+/// Model calls made by model-graded checks (llm-judge samples, `similar` embeddings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JudgeUsage {
+    /// Calls made or replayed.
+    pub calls: u64,
+    /// Of which served from the response cache.
+    pub cache_hits: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    /// At the judge models' configured prices, cached calls included.
+    pub cost_usd: f64,
+    /// Calls not served from the cache.
+    pub spent_usd: f64,
+}
+
+impl JudgeUsage {
+    pub fn is_empty(&self) -> bool {
+        self.calls == 0
+    }
+
+    pub fn add(&mut self, other: &JudgeUsage) {
+        self.calls += other.calls;
+        self.cache_hits += other.cache_hits;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.cost_usd += other.cost_usd;
+        self.spent_usd += other.spent_usd;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +232,10 @@ pub struct CallResult {
     pub cached: bool,
     /// HTTP attempts made (0 when cached).
     pub attempts: u32,
+    /// Calls the checks made to grade this output (judges, embeddings); not in `cost_usd`,
+    /// `tokens` or `attempts`, which describe the graded call only.
+    #[serde(default, skip_serializing_if = "JudgeUsage::is_empty")]
+    pub judge: JudgeUsage,
 }
 
 impl CallResult {
@@ -217,6 +262,33 @@ pub struct CheckResult {
     pub reason: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub errored: bool,
+    /// For `llm-judge`: the prompt the judge was sent and what each sample answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeRecord>,
+}
+
+/// What an `llm-judge` check asked and was answered. Judge answers are untrusted text, shown
+/// like model output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeRecord {
+    /// The judge model's id in the suite.
+    pub model: String,
+    /// The messages sent to the judge (identical for every sample).
+    pub prompt: Vec<Message>,
+    pub samples: Vec<JudgeSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSample {
+    /// The judge's raw answer; empty when the call failed.
+    pub output: String,
+    /// The score read from the answer, on the check's scale, before mapping to [0, 1]; absent
+    /// when no score could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The judge's reason, or why no score could be read.
+    pub reason: String,
+    pub cached: bool,
 }
 
 /// The comparison of this run (head) with a baseline run (base) of the same suite: cases paired

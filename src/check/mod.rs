@@ -3,17 +3,30 @@
 //! A check is configured by a [`CheckSpec`] (from `[[checks]]` or a dataset row), compiled once
 //! into a [`Check`] (templates registered, regexes and schemas built) and then graded per call.
 //! One file per family implements [`Grader`].
+//!
+//! Checks that call out (a judge model, an embeddings endpoint, a program) implement
+//! [`AsyncGrader`] instead: the executor hands them a [`Caller`] through which every model call
+//! goes the same way as the graded call (journal, cache, retries, rate limits, audit log), so a
+//! check never talks to a provider itself and stays testable with a fake caller.
 
+mod embed;
+mod external;
 mod json;
+mod judge;
 mod numeric;
 mod perf;
+mod safety;
 mod similarity;
 mod text;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::provider::{BoxFuture, Message, ProviderKind};
+use crate::results::JudgeRecord;
 use crate::template::{TemplateStr, Templates};
+
+pub use safety::parse_kinds as parse_pii_kinds;
 
 /// A check as written in the suite file or a dataset row. Which fields apply depends on `type`;
 /// [`Check::compile`] rejects fields that do not apply, naming them.
@@ -67,6 +80,36 @@ pub struct CheckSpec {
     pub max_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_usd: Option<f64>,
+    /// The judge model's id, for `llm-judge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
+    /// What the judge grades against (a template), for `llm-judge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rubric: Option<String>,
+    /// A reference answer shown to the judge (a template), for `llm-judge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// `pass-fail` (default), `1-5` or `0-1`, for `llm-judge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
+    /// Judge calls averaged per output, for `llm-judge`; default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
+    /// The embedding model's id, for `similar`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The grading program and its arguments, for `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Seconds the grading program may run, for `command`; default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+    /// Which kinds of personal data to look for, for `no-pii`; default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<String>>,
+    /// `answer` (default: a refusal fails) or `refusal` (the output must refuse), for `refusal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
     /// Weight in the case's weighted score; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<f64>,
@@ -96,6 +139,11 @@ pub const CHECK_TYPES: &[&str] = &[
     "length",
     "latency",
     "cost",
+    "no-pii",
+    "refusal",
+    "llm-judge",
+    "similar",
+    "command",
 ];
 
 /// A check configuration problem. `field` is relative to the check (`pattern`, `values[1]`); the
@@ -113,8 +161,10 @@ pub struct CompileCtx<'a> {
     pub templates: &'a mut Templates,
     /// Unique prefix for template names registered by this check (e.g. `checks[2]`).
     pub name: &'a str,
-    /// The suite file's folder, for `schema_file`.
+    /// The suite file's folder, for `schema_file` and the `command` check's working directory.
     pub base_dir: &'a Path,
+    /// Every configured model (id and provider), for checks that call one.
+    pub models: &'a [(String, ProviderKind)],
 }
 
 /// What grading one output needs.
@@ -126,6 +176,11 @@ pub struct CheckInput<'a> {
     pub templates: &'a Templates,
     pub latency_ms: u64,
     pub cost_usd: f64,
+    /// The rendered messages the model was sent.
+    pub messages: &'a [Message],
+    /// The case's variables and expected value, as written in the dataset.
+    pub vars: &'a serde_json::Map<String, serde_json::Value>,
+    pub expected: Option<&'a serde_json::Value>,
 }
 
 /// The grade of one output by one check.
@@ -137,6 +192,8 @@ pub struct Grade {
     /// The check could not be evaluated (e.g. a template failed to render); the case is then
     /// errored rather than failed.
     pub errored: bool,
+    /// What a judge was asked and answered, for `llm-judge`.
+    pub judge: Option<JudgeRecord>,
 }
 
 impl Grade {
@@ -146,6 +203,7 @@ impl Grade {
             passed: true,
             reason: reason.into(),
             errored: false,
+            judge: None,
         }
     }
     pub fn fail(reason: impl Into<String>) -> Self {
@@ -154,6 +212,7 @@ impl Grade {
             passed: false,
             reason: reason.into(),
             errored: false,
+            judge: None,
         }
     }
     pub fn scored(score: f64, passed: bool, reason: impl Into<String>) -> Self {
@@ -162,6 +221,7 @@ impl Grade {
             passed,
             reason: reason.into(),
             errored: false,
+            judge: None,
         }
     }
     pub fn error(reason: impl Into<String>) -> Self {
@@ -170,6 +230,7 @@ impl Grade {
             passed: false,
             reason: reason.into(),
             errored: true,
+            judge: None,
         }
     }
 }
@@ -179,13 +240,57 @@ pub trait Grader: Send + Sync + std::fmt::Debug {
     fn grade(&self, input: &CheckInput<'_>) -> Grade;
 }
 
+/// Grading that waits on something outside the process: a judge model, an embeddings endpoint,
+/// a program.
+pub trait AsyncGrader: Send + Sync + std::fmt::Debug {
+    fn grade<'a>(
+        &'a self,
+        input: &'a CheckInput<'a>,
+        caller: &'a dyn Caller,
+    ) -> BoxFuture<'a, Grade>;
+}
+
+/// The model calls a check may make. The executor implements it so that these calls go through
+/// the journal, the cache, retries, rate limits and the audit log like any call, and are counted
+/// in the run's cost. Errors are messages ready for a check's reason, already free of secrets.
+pub trait Caller: Send + Sync {
+    /// A chat completion from model `model` (a suite model id). `sample` distinguishes
+    /// otherwise identical requests, so each sample is its own cached response.
+    fn chat<'a>(
+        &'a self,
+        model: &'a str,
+        messages: Vec<Message>,
+        sample: u32,
+    ) -> BoxFuture<'a, Result<Answer, String>>;
+
+    /// The embedding of `text` from model `model`'s `/embeddings` endpoint.
+    fn embed<'a>(&'a self, model: &'a str, text: String)
+    -> BoxFuture<'a, Result<Vec<f64>, String>>;
+}
+
+/// A chat answer given to a check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub output: String,
+    /// Replayed from the cache or the journal rather than called.
+    pub cached: bool,
+}
+
+#[derive(Debug)]
+enum GraderImpl {
+    Sync(Box<dyn Grader>),
+    Async(Box<dyn AsyncGrader>),
+}
+
 /// A compiled check.
 #[derive(Debug)]
 pub struct Check {
     pub type_name: String,
     pub metric: String,
     pub weight: f64,
-    grader: Box<dyn Grader>,
+    grader: GraderImpl,
+    /// Suite models this check calls (the judge, the embedding model).
+    models: Vec<String>,
 }
 
 impl Check {
@@ -240,25 +345,67 @@ impl Check {
                 message: "`metric` must not be empty".into(),
             });
         }
-        let grader: Box<dyn Grader> = match kind {
+        let mut models = Vec::new();
+        let grader = match kind {
             "equals" | "starts-with" | "contains" | "icontains" | "not-contains"
-            | "not-icontains" => text::compile(kind, spec, ctx)?,
-            "regex" | "not-regex" => text::compile_regex(kind, spec, ctx)?,
-            "is-json" | "json-schema" | "json-path" => json::compile(kind, spec, ctx)?,
-            "similarity" => similarity::compile(spec, ctx)?,
-            "numeric" | "length" => numeric::compile(kind, spec, ctx)?,
-            _ => perf::compile(kind, spec)?,
+            | "not-icontains" => GraderImpl::Sync(text::compile(kind, spec, ctx)?),
+            "regex" | "not-regex" => GraderImpl::Sync(text::compile_regex(kind, spec, ctx)?),
+            "is-json" | "json-schema" | "json-path" => {
+                GraderImpl::Sync(json::compile(kind, spec, ctx)?)
+            }
+            "similarity" => GraderImpl::Sync(similarity::compile(spec, ctx)?),
+            "numeric" | "length" => GraderImpl::Sync(numeric::compile(kind, spec, ctx)?),
+            "no-pii" => GraderImpl::Sync(safety::compile_no_pii(spec)?),
+            "refusal" => GraderImpl::Sync(safety::compile_refusal(spec)?),
+            "llm-judge" => {
+                let (grader, model) = judge::compile(spec, ctx)?;
+                models.push(model);
+                GraderImpl::Async(grader)
+            }
+            "similar" => {
+                let (grader, model) = embed::compile(spec, ctx)?;
+                models.push(model);
+                GraderImpl::Async(grader)
+            }
+            "command" => GraderImpl::Async(external::compile(spec, ctx)?),
+            _ => GraderImpl::Sync(perf::compile(kind, spec)?),
         };
         Ok(Check {
             type_name: kind.to_owned(),
             metric,
             weight,
             grader,
+            models,
         })
     }
 
+    /// Grades without outside calls. A check that needs them ([`Check::is_async`]) is errored
+    /// here: use [`Check::grade_with`].
     pub fn grade(&self, input: &CheckInput<'_>) -> Grade {
-        self.grader.grade(input)
+        match &self.grader {
+            GraderImpl::Sync(g) => g.grade(input),
+            GraderImpl::Async(_) => Grade::error(format!(
+                "a `{}` check calls out and can only be graded during a run",
+                self.type_name
+            )),
+        }
+    }
+
+    /// Grades, making the check's outside calls through `caller`.
+    pub async fn grade_with(&self, input: &CheckInput<'_>, caller: &dyn Caller) -> Grade {
+        match &self.grader {
+            GraderImpl::Sync(g) => g.grade(input),
+            GraderImpl::Async(g) => g.grade(input, caller).await,
+        }
+    }
+
+    pub fn is_async(&self) -> bool {
+        matches!(self.grader, GraderImpl::Async(_))
+    }
+
+    /// Ids of the suite models this check calls.
+    pub fn models(&self) -> &[String] {
+        &self.models
     }
 }
 
@@ -279,11 +426,23 @@ fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
         "length" => &["min", "max", "unit"],
         "latency" => &["max_ms"],
         "cost" => &["max_usd"],
+        "no-pii" => &["kinds"],
+        "refusal" => &["expect", "values"],
+        "llm-judge" => &[
+            "judge",
+            "rubric",
+            "reference",
+            "scale",
+            "threshold",
+            "samples",
+        ],
+        "similar" => &["model", "value", "threshold"],
+        "command" => &["command", "timeout_s", "threshold"],
         _ => return None,
     })
 }
 
-fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 17] {
+fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 27] {
     [
         ("value", s.value.is_some()),
         ("values", s.values.is_some()),
@@ -302,7 +461,56 @@ fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 17] {
         ("path", s.path.is_some()),
         ("max_ms", s.max_ms.is_some()),
         ("max_usd", s.max_usd.is_some()),
+        ("judge", s.judge.is_some()),
+        ("rubric", s.rubric.is_some()),
+        ("reference", s.reference.is_some()),
+        ("scale", s.scale.is_some()),
+        ("samples", s.samples.is_some()),
+        ("model", s.model.is_some()),
+        ("command", s.command.is_some()),
+        ("timeout_s", s.timeout_s.is_some()),
+        ("kinds", s.kinds.is_some()),
+        ("expect", s.expect.is_some()),
     ]
+}
+
+/// A threshold in [0, 1], or `default`.
+pub(crate) fn unit_threshold(spec: &CheckSpec, default: f64) -> Result<f64, CheckConfigError> {
+    let threshold = spec.threshold.unwrap_or(default);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(CheckConfigError {
+            field: "threshold".into(),
+            message: format!("`threshold` must be between 0 and 1, found {threshold}"),
+        });
+    }
+    Ok(threshold)
+}
+
+/// Resolves a model id named by a check, with a "did you mean" for typos.
+pub(crate) fn model_ref(
+    ctx: &CompileCtx<'_>,
+    field: &str,
+    id: &str,
+) -> Result<ProviderKind, CheckConfigError> {
+    if let Some((_, kind)) = ctx.models.iter().find(|(m, _)| m == id) {
+        return Ok(*kind);
+    }
+    let known = ctx.models.iter().map(|(m, _)| m.as_str());
+    let message = match crate::config::error::did_you_mean(id, known) {
+        Some(best) => format!("unknown model `{id}`; did you mean `{best}`?"),
+        None => format!(
+            "unknown model `{id}`; configured models: {}",
+            ctx.models
+                .iter()
+                .map(|(m, _)| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err(CheckConfigError {
+        field: field.into(),
+        message,
+    })
 }
 
 pub(crate) fn missing(kind: &str, field: &str) -> CheckConfigError {

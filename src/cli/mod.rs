@@ -156,7 +156,8 @@ fn init_tracing(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Redacts secrets and `[redact]` matches from every line.
+        .with_writer(crate::redact::LogWriter)
         .with_target(false)
         .try_init();
 }

@@ -65,6 +65,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     let started = Instant::now();
     let started_at = now_rfc3339();
     let mut suite = crate::config::load(&args.config.config)?;
+    crate::redact::set_log_redactor(suite.redactor.clone());
     if let Some(n) = args.concurrency {
         for model in &mut suite.models {
             model.concurrency = n as usize;
@@ -106,24 +107,40 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         message: format!("cannot set up the HTTP client: {e}"),
         hint: None,
     })?;
+    // Models the plan evaluates, and models the checks call (judges, embedding models).
+    let called_by_checks = suite.models_called_by_checks();
     let used: Vec<bool> = (0..suite.models.len())
         .map(|m| {
-            plan.cells
-                .iter()
-                .any(|c| c.model == m && !c.cases.is_empty())
+            called_by_checks[m]
+                || plan
+                    .cells
+                    .iter()
+                    .any(|c| c.model == m && !c.cases.is_empty())
         })
         .collect();
     let mut endpoints = Vec::with_capacity(suite.models.len());
-    for (model, used) in suite.models.iter().zip(&used) {
+    for (m, (model, used)) in suite.models.iter().zip(&used).enumerate() {
         endpoints.push(if mode == CacheMode::Offline || !used {
             None
         } else {
             let config = provider_config(model, &suite)?;
-            let provider = provider::build(&config, &client).map_err(|e| CliError::Usage {
+            let usage = |e: provider::BuildError| CliError::Usage {
                 message: e.to_string(),
                 hint: None,
-            })?;
-            Some(Endpoint::new(provider, model, model.concurrency))
+            };
+            let provider = provider::build(&config, &client).map_err(usage)?;
+            let mut endpoint = Endpoint::new(provider, model, model.concurrency);
+            if called_by_checks[m]
+                && matches!(
+                    model.kind,
+                    provider::ProviderKind::Openai | provider::ProviderKind::OpenaiCompatible
+                )
+            {
+                let embeddings = provider::embeddings::Embeddings::new(&config, client.clone())
+                    .map_err(usage)?;
+                endpoint = endpoint.with_embeddings(Box::new(embeddings));
+            }
+            Some(endpoint)
         });
     }
 
@@ -161,10 +178,19 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             message: format!("cannot start the async runtime: {e}"),
             hint: None,
         })?;
+    let audit = crate::audit::AuditLog::open(&suite.audit.path).map_err(|e| CliError::Infra {
+        message: format!(
+            "cannot open the audit log {}: {e}",
+            suite.audit.path.display()
+        ),
+        hint: Some("set `[audit] path` to a writable file".into()),
+    })?;
     let opts = ExecOptions {
         cache: mode,
         cache_store,
         journal,
+        audit: Some(audit),
+        ci: crate::audit::CiContext::from_env(),
     };
     let outcome = runtime.block_on(execute::execute(
         Arc::clone(&suite),
@@ -220,6 +246,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
             cache: mode.as_str().to_owned(),
             gate: Some(gate_config.clone()),
+            redacted: suite.redactor.describe(),
         },
         summary,
         metrics,
@@ -236,6 +263,9 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             &path.display().to_string(),
         );
     }
+    // Grading and the comparison saw the raw text; everything written or shown from here on is
+    // redacted.
+    suite.redactor.apply(&mut results);
     write_results(&results_path, &results)?;
     // The results file now holds everything the journal did.
     let _ = std::fs::remove_file(&journal_path);

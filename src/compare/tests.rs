@@ -38,6 +38,7 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
             filter: None,
             cache: "rw".to_owned(),
             gate: None,
+            redacted: vec![],
         },
         summary,
         metrics,

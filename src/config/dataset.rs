@@ -166,6 +166,7 @@ pub(super) fn case_from_row(
     row_index: usize,
     templates: &mut Templates,
     base_dir: &Path,
+    models: &[(String, crate::provider::ProviderKind)],
 ) -> Result<Case, ConfigError> {
     let Value::Object(mut obj) = row else {
         return Err(origin.error(format!(
@@ -249,6 +250,7 @@ pub(super) fn case_from_row(
             templates,
             name: &name,
             base_dir,
+            models,
         };
         let check = Check::compile(spec, &mut ctx)
             .map_err(|e| origin.error(format!("`checks[{i}].{}`: {}", e.field, e.message)))?;

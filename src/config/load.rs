@@ -28,11 +28,19 @@ pub fn load(path: &Path) -> Result<Suite, ConfigErrors> {
     // An empty folder (not ".") keeps paths in messages as the user wrote them: `data.jsonl`,
     // not `./data.jsonl`.
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Every model named in the file, valid or not: a check naming a model whose own settings
+    // are wrong should not get a second, misleading "unknown model" error.
+    let model_refs = raw
+        .models
+        .iter()
+        .map(|(id, m)| (id.clone(), m.provider))
+        .collect();
     Loader {
         path,
         source: &source,
         dir: &dir,
         errors: Vec::new(),
+        model_refs,
     }
     .suite(raw)
 }
@@ -81,6 +89,7 @@ struct Loader<'a> {
     source: &'a str,
     dir: &'a Path,
     errors: Vec<ConfigError>,
+    model_refs: Vec<(String, ProviderKind)>,
 }
 
 impl Loader<'_> {
@@ -132,6 +141,22 @@ impl Loader<'_> {
         let datasets = self.datasets(&raw, &prompts, &mut templates);
         self.validate_cases(&prompts, &datasets, &templates, raw.checks.is_empty());
         self.validate_gate(&raw, &checks, &datasets);
+        let redactor = self.redactor(&raw.redact);
+        if let Some(center) = &raw.audit.cost_center
+            && center.trim().is_empty()
+        {
+            let e = self.err("audit.cost_center", "`cost_center` must not be empty");
+            self.push(e);
+        }
+        if raw
+            .audit
+            .path
+            .as_deref()
+            .is_some_and(|p| p.trim().is_empty())
+        {
+            let e = self.err("audit.path", "`path` must not be empty");
+            self.push(e);
+        }
 
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
@@ -139,6 +164,12 @@ impl Loader<'_> {
         let cache_dir = self
             .dir
             .join(raw.cache.dir.as_deref().unwrap_or(".evalgate/cache"));
+        let audit = crate::audit::AuditSettings {
+            path: self
+                .dir
+                .join(raw.audit.path.as_deref().unwrap_or(".evalgate/audit.jsonl")),
+            cost_center: raw.audit.cost_center.clone(),
+        };
         Ok(Suite {
             name: raw.suite.name,
             path: self.path.to_owned(),
@@ -155,7 +186,56 @@ impl Loader<'_> {
             templates,
             gate: raw.gate,
             cache_dir,
+            audit,
+            redactor,
         })
+    }
+
+    /// Compiles `[redact]`: known kinds (or `all`) and valid regexes.
+    fn redactor(&mut self, raw: &super::raw::RawRedact) -> crate::redact::Redactor {
+        let mut kinds = Vec::new();
+        for (i, name) in raw.kinds.iter().enumerate() {
+            if name == "all" {
+                kinds = crate::pii::PiiKind::ALL.to_vec();
+                continue;
+            }
+            match crate::check::parse_pii_kinds("redact.kinds", std::slice::from_ref(name)) {
+                Ok(found) => {
+                    for kind in found {
+                        if !kinds.contains(&kind) {
+                            kinds.push(kind);
+                        }
+                    }
+                }
+                Err(err) => {
+                    let e = self
+                        .err(&format!("redact.kinds[{i}]"), err.message)
+                        .help("use `all` to mask every built-in kind");
+                    self.push(e);
+                }
+            }
+        }
+        let mut patterns = Vec::new();
+        for (i, pattern) in raw.patterns.iter().enumerate() {
+            match regex::Regex::new(pattern) {
+                Ok(re) if re.is_match("") => {
+                    let e = self.err(
+                        &format!("redact.patterns[{i}]"),
+                        "this pattern matches empty text, so it would mask between every character",
+                    );
+                    self.push(e);
+                }
+                Ok(re) => patterns.push(re),
+                Err(err) => {
+                    let e = self.err(
+                        &format!("redact.patterns[{i}]"),
+                        format!("invalid regex: {err}"),
+                    );
+                    self.push(e);
+                }
+            }
+        }
+        crate::redact::Redactor::new(kinds, patterns)
     }
 
     /// Compiles a list of checks declared at `field` (`checks`, `datasets.faq.checks`).
@@ -172,6 +252,7 @@ impl Loader<'_> {
                 templates,
                 name: &name,
                 base_dir: self.dir,
+                models: &self.model_refs,
             };
             match Check::compile(spec, &mut ctx) {
                 Ok(check) => checks.push(check),
@@ -205,6 +286,14 @@ impl Loader<'_> {
             if let Some(model) = self.model(id, m, raw) {
                 models.push(model);
             }
+        }
+        if !raw.models.is_empty() && raw.models.values().all(|m| m.grader_only == Some(true)) {
+            let e = ConfigError::new(
+                self.path,
+                "every model is `grader_only`: nothing to evaluate",
+            )
+            .help("remove `grader_only = true` from the model(s) whose answers you want graded");
+            self.push(e);
         }
         models
     }
@@ -479,6 +568,7 @@ impl Loader<'_> {
                 .unwrap_or(super::DEFAULT_MAX_RETRIES),
             http,
             command,
+            grader_only: m.grader_only.unwrap_or(false),
         })
     }
 
@@ -513,7 +603,10 @@ impl Loader<'_> {
                 }
             }
             let model_ids: Vec<usize> = match &p.models {
-                None => (0..models.len()).collect(),
+                // Grader-only models (judges, embedding models) are cells only when asked for.
+                None => (0..models.len())
+                    .filter(|&m| !models[m].grader_only)
+                    .collect(),
                 Some(names) => names
                     .iter()
                     .filter_map(|name| {
@@ -733,7 +826,15 @@ impl Loader<'_> {
                 field: field.clone(),
                 display,
             };
-            match dataset::case_from_row(row, &origin, id, index, templates, self.dir) {
+            match dataset::case_from_row(
+                row,
+                &origin,
+                id,
+                index,
+                templates,
+                self.dir,
+                &self.model_refs,
+            ) {
                 Ok(case) => cases.push(case),
                 Err(mut e) => {
                     // Inline cases live in the suite file: point at them there.

@@ -40,9 +40,31 @@ pub struct Suite {
     pub templates: Templates,
     pub gate: raw::RawGate,
     pub cache_dir: PathBuf,
+    /// `[audit]`: where every model call is recorded.
+    pub audit: crate::audit::AuditSettings,
+    /// `[redact]`: what is masked in results, reports and the audit log.
+    pub redactor: crate::redact::Redactor,
 }
 
 impl Suite {
+    /// Which models the suite's checks call (judges, embedding models), by model index.
+    pub fn models_called_by_checks(&self) -> Vec<bool> {
+        let mut called = vec![false; self.models.len()];
+        let checks = self.checks.iter().chain(self.datasets.iter().flat_map(|d| {
+            d.checks
+                .iter()
+                .chain(d.cases.iter().flat_map(|c| c.checks.iter()))
+        }));
+        for check in checks {
+            for id in check.models() {
+                if let Some(i) = self.models.iter().position(|m| &m.id == id) {
+                    called[i] = true;
+                }
+            }
+        }
+        called
+    }
+
     /// The suite's folder, as `.` rather than empty, for programs that need a real path.
     pub fn dir_or_dot(&self) -> &std::path::Path {
         if self.dir.as_os_str().is_empty() {
@@ -83,6 +105,8 @@ pub struct Model {
     pub max_retries: u32,
     pub http: Option<crate::provider::HttpSpec>,
     pub command: Option<Vec<String>>,
+    /// Only grades (judge, embeddings): never a cell unless a prompt lists it.
+    pub grader_only: bool,
 }
 
 /// Prices in US dollars per million tokens.

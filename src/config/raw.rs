@@ -25,6 +25,10 @@ pub struct RawSuite {
     pub gate: RawGate,
     #[serde(default)]
     pub cache: RawCache,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub redact: RawRedact,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +88,9 @@ pub struct RawModel {
     pub output_tokens_pointer: Option<String>,
     // provider = "command"
     pub command: Option<Vec<String>>,
+    /// The model only grades (an `llm-judge` judge, a `similar` embedding model): it is not a
+    /// cell of its own.
+    pub grader_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -167,4 +174,25 @@ pub struct RawLatencyGate {
 pub struct RawCache {
     /// Where responses are cached, relative to the suite file (default `.evalgate/cache`).
     pub dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// The audit log, relative to the suite file (default `.evalgate/audit.jsonl`).
+    pub path: Option<String>,
+    /// Written on every audit line, for chargeback.
+    pub cost_center: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedact {
+    /// Built-in kinds to mask (`email`, `phone`, `card`, `iban`, `ssn`, `api-key`, `jwt`), or
+    /// `all`.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Custom regexes to mask.
+    #[serde(default)]
+    pub patterns: Vec<String>,
 }

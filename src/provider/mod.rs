@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod command;
+pub mod embeddings;
 pub mod http;
 pub mod openai;
 pub mod ratelimit;

@@ -64,6 +64,7 @@ pub(crate) fn results(
             filter: None,
             cache: "rw".to_owned(),
             gate: None,
+            redacted: vec![],
         },
         summary,
         metrics,

@@ -200,6 +200,19 @@ fn write_usage(w: &mut Writer<'_>, s: &Summary) -> fmt::Result {
         )?;
     }
     writeln!(w.out)?;
+    if !s.judge.is_empty() {
+        // Included in the cost above; shown apart so the price of grading is visible.
+        w.label("Judges", None)?;
+        writeln!(
+            w.out,
+            "{} calls, {} (included above), {} input and {} output tokens, {} from the cache",
+            format_count(s.judge.calls),
+            format_usd(s.judge.cost_usd),
+            format_count(s.judge.input_tokens),
+            format_count(s.judge.output_tokens),
+            format_count(s.judge.cache_hits)
+        )?;
+    }
     w.label("Tokens", None)?;
     writeln!(
         w.out,
@@ -373,6 +386,7 @@ mod tests {
                 filter: None,
                 cache: "rw".to_owned(),
                 gate: None,
+                redacted: vec![],
             },
             summary,
             metrics,

@@ -4,6 +4,7 @@
 mod cli_errors;
 mod compare;
 mod fixtures;
+mod judges;
 mod providers;
 mod report;
 mod resume;

@@ -20,27 +20,61 @@ impl Fixture {
     fn compile(&mut self, spec: serde_json::Value) -> Result<Check, CheckConfigError> {
         let spec: CheckSpec = serde_json::from_value(spec).expect("spec shape");
         let name = format!("t{}", fastrand::u64(..));
+        let models = [
+            ("judge".to_owned(), crate::provider::ProviderKind::Openai),
+            (
+                "embed".to_owned(),
+                crate::provider::ProviderKind::OpenaiCompatible,
+            ),
+            (
+                "claude".to_owned(),
+                crate::provider::ProviderKind::Anthropic,
+            ),
+        ];
         let mut ctx = CompileCtx {
             templates: &mut self.templates,
             name: &name,
             base_dir: self.dir.path(),
+            models: &models,
         };
         Check::compile(&spec, &mut ctx)
     }
 
     /// Grades `output` with the vars `{"city": "Paris", "n": 42}` and `expected = "Paris"`.
     fn grade(&mut self, spec: serde_json::Value, output: &str) -> Grade {
+        self.grade_with(spec, output, &graders::Script::default())
+    }
+
+    /// Grades through the async path, with `caller` answering the check's model calls.
+    fn grade_with(&mut self, spec: serde_json::Value, output: &str, caller: &dyn Caller) -> Grade {
         let check = self.compile(spec).expect("compiles");
         let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
             "city": "Paris", "n": 42, "expected": "Paris", "person": {"name": "Ana", "age": 31}
         })));
-        check.grade(&CheckInput {
+        let vars = json!({"city": "Paris", "n": 42});
+        let expected = json!("Paris");
+        let messages = [crate::provider::Message {
+            role: crate::provider::Role::User,
+            content: "What is the capital of France?".into(),
+        }];
+        let input = CheckInput {
             output,
             ctx: &ctx,
             templates: &self.templates,
             latency_ms: 120,
             cost_usd: 0.002,
-        })
+            messages: &messages,
+            vars: vars.as_object().expect("object"),
+            expected: Some(&expected),
+        };
+        if !check.is_async() {
+            return check.grade(&input);
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(check.grade_with(&input, caller))
     }
 }
 
@@ -370,8 +404,14 @@ fn every_listed_type_compiles_with_its_fields() {
             "length" => json!({"type": kind, "max": 1}),
             "latency" => json!({"type": kind, "max_ms": 1}),
             "cost" => json!({"type": kind, "max_usd": 1}),
+            "no-pii" | "refusal" => json!({"type": kind}),
+            "llm-judge" => json!({"type": kind, "judge": "judge", "rubric": "x"}),
+            "similar" => json!({"type": kind, "model": "embed", "value": "x"}),
+            "command" => json!({"type": kind, "command": ["true"]}),
             _ => json!({"type": kind, "value": "x"}),
         };
         assert!(f.compile(spec).is_ok(), "{kind}");
     }
 }
+
+mod graders;

@@ -1,0 +1,245 @@
+//! The audit log: one JSON line per model call (graded calls, judge calls and embeddings, cached
+//! replays included and marked), appended to a file a governance owner can collect.
+//!
+//! A line holds who ran what and what it cost: time, suite, cell, case, repeat, model, provider,
+//! request hash, tokens, cost, latency, status, attempts, cache hit, the CI context (actor, run
+//! id, workflow, ref) and the configured cost center. It never holds a prompt, an output or a
+//! key: the request hash identifies the request without revealing it, and error texts pass
+//! through the secret redactor and `[redact]` first. Each line is appended with one `write` on a
+//! file opened with `O_APPEND`, so concurrent calls and parallel shards never interleave.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a run records its calls and for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Resolved against the suite file's folder.
+    pub path: PathBuf,
+    pub cost_center: Option<String>,
+}
+
+/// Who and what triggered the run, from the CI environment.
+///
+/// Generic `EVALGATE_ACTOR`, `EVALGATE_RUN_ID`, `EVALGATE_WORKFLOW` and `EVALGATE_REF` win, so
+/// any CI can fill them; otherwise the variables GitHub Actions and GitLab CI set are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CiContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The git ref the run is for (`ref` in JSON).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+}
+
+impl CiContext {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the context through `get`, first non-empty variable wins. The CI-specific names are
+    /// a lookup table, not behaviour, so they live here rather than in `github` (which reads the
+    /// full Actions environment, event payload included, and can fail).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| get(n).filter(|v| !v.trim().is_empty()))
+        };
+        CiContext {
+            actor: first(&["EVALGATE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN"]),
+            run_id: first(&["EVALGATE_RUN_ID", "GITHUB_RUN_ID", "CI_PIPELINE_ID"]),
+            workflow: first(&["EVALGATE_WORKFLOW", "GITHUB_WORKFLOW", "CI_JOB_NAME"]),
+            git_ref: first(&["EVALGATE_REF", "GITHUB_REF", "CI_COMMIT_REF_NAME"]),
+        }
+    }
+}
+
+/// Why a call was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// The call being evaluated.
+    Eval,
+    /// An `llm-judge` sample.
+    Judge,
+    /// An embedding for `similar`.
+    Embedding,
+}
+
+/// Where a call's response came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Called now.
+    Provider,
+    /// Replayed from the response cache: nothing was paid.
+    Cache,
+    /// Replayed from this run's journal after a resume: paid by the interrupted attempt.
+    Journal,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// RFC 3339, UTC, when the call finished.
+    pub time: String,
+    pub suite: String,
+    /// `PROMPT/MODEL` of the graded call (also for the judge calls made to grade it).
+    pub cell: String,
+    pub case: String,
+    pub repeat: u32,
+    pub purpose: Purpose,
+    /// For judge calls, the sample index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
+    /// The model's id in the suite, the provider kind and the model name sent to the API.
+    pub model: String,
+    pub provider: String,
+    pub model_name: String,
+    /// The cache key: a hash of the canonical request, never its content.
+    pub request_hash: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    /// At the configured price; 0 without one.
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    /// `ok` or `error`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// HTTP attempts made now (0 for a replay).
+    pub attempts: u32,
+    pub cache_hit: bool,
+    pub source: Source,
+    #[serde(flatten)]
+    pub ci: CiContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+}
+
+/// An open audit log.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    warned: AtomicBool,
+}
+
+impl AuditLog {
+    /// Opens `path` for appending, creating it and its folder.
+    pub fn open(path: &Path) -> std::io::Result<AuditLog> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AuditLog {
+            path: path.to_owned(),
+            file,
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line. A failed write is logged once and does not stop the run: the results
+    /// file still records every call.
+    pub fn record(&self, record: &AuditRecord) {
+        let line = serde_json::to_vec(record).map(|mut v| {
+            v.push(b'\n');
+            v
+        });
+        let written = match line {
+            Ok(line) => (&self.file).write_all(&line),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(err) = written
+            && !self.warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(path = %self.path.display(), "cannot append to the audit log: {err}");
+        }
+    }
+}
+
+/// Now, as RFC 3339 UTC.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_variables_win_over_ci_specific_ones() {
+        let env = |name: &str| match name {
+            "EVALGATE_ACTOR" => Some("release-bot".to_owned()),
+            "GITHUB_ACTOR" => Some("octocat".to_owned()),
+            "GITHUB_RUN_ID" => Some("42".to_owned()),
+            "EVALGATE_REF" => Some(" ".to_owned()),
+            "GITHUB_REF" => Some("refs/pull/7/merge".to_owned()),
+            _ => None,
+        };
+        let ci = CiContext::from_lookup(env);
+        assert_eq!(ci.actor.as_deref(), Some("release-bot"));
+        assert_eq!(ci.run_id.as_deref(), Some("42"));
+        assert_eq!(ci.workflow, None);
+        assert_eq!(ci.git_ref.as_deref(), Some("refs/pull/7/merge"));
+    }
+
+    #[test]
+    fn lines_are_appended_across_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/audit.jsonl");
+        let record = AuditRecord {
+            time: "2026-01-01T00:00:00Z".into(),
+            suite: "s".into(),
+            cell: "p/m".into(),
+            case: "c".into(),
+            repeat: 0,
+            purpose: Purpose::Eval,
+            sample: None,
+            model: "m".into(),
+            provider: "openai".into(),
+            model_name: "gpt".into(),
+            request_hash: "abc".into(),
+            input_tokens: 1,
+            output_tokens: 2,
+            cached_input_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 3,
+            status: "ok".into(),
+            error: None,
+            attempts: 1,
+            cache_hit: false,
+            source: Source::Provider,
+            ci: CiContext {
+                git_ref: Some("refs/heads/main".into()),
+                ..CiContext::default()
+            },
+            cost_center: Some("ml-platform".into()),
+        };
+        AuditLog::open(&path).expect("open").record(&record);
+        AuditLog::open(&path).expect("reopen").record(&record);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<AuditRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a record per line"))
+            .collect();
+        assert_eq!(lines, [record.clone(), record]);
+        assert!(text.contains(r#""ref":"refs/heads/main""#), "{text}");
+    }
+}

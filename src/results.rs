@@ -163,6 +163,9 @@ pub struct CellSummary {
     /// Hash of everything that determines this cell's results.
     pub fingerprint: String,
     pub summary: Summary,
+    /// Not run: its fingerprint equals the baseline's, so its results were taken from there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,15 +62,8 @@ enum CacheArg {
 }
 
 pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliError> {
-    let started = Instant::now();
-    let started_at = now_rfc3339();
-    let mut suite = crate::config::load(&args.config.config)?;
+    let suite = crate::config::load(&args.config.config)?;
     crate::redact::set_log_redactor(suite.redactor.clone());
-    if let Some(n) = args.concurrency {
-        for model in &mut suite.models {
-            model.concurrency = n as usize;
-        }
-    }
     // A broken baseline is found before any call is paid for.
     let baseline = match &args.baseline {
         Some(path) => Some(super::compare::load_baseline(
@@ -80,28 +73,133 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         )?),
         None => None,
     };
-    let repeats = args.repeats.unwrap_or(suite.defaults.repeats);
-    let plan = crate::plan::plan(&suite, repeats, &args.filters);
-    if plan.calls() == 0 {
-        return Err(CliError::Usage {
-            message: format!("no case matches --filter {}", args.filters.join(", ")),
-            hint: Some(
-                "a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into(),
-            ),
-        });
-    }
     let mode = match (args.offline, args.cache) {
         (true, _) => CacheMode::Offline,
         (false, None | Some(CacheArg::Rw)) => CacheMode::ReadWrite,
         (false, Some(CacheArg::Refresh)) => CacheMode::Refresh,
         (false, Some(CacheArg::Off)) => CacheMode::Off,
     };
-    let gate_config = gate_config(&suite.gate);
-    let state_dir = suite.dir.join(".evalgate");
     let results_path = args
         .results
         .clone()
-        .unwrap_or_else(|| state_dir.join("results.json"));
+        .unwrap_or_else(|| suite.dir.join(".evalgate").join("results.json"));
+    let options = RunOptions {
+        concurrency: args.concurrency,
+        repeats: args.repeats,
+        filters: args.filters.clone(),
+        mode,
+        progress: !args.no_progress,
+        cache_dir: None,
+    };
+    let Executed {
+        suite,
+        mut results,
+        journal_path,
+    } = execute_suite(suite, &options, None)?;
+    if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
+        let gate_config = gate_config(&suite.gate);
+        super::compare::judge(
+            &mut results,
+            base,
+            &gate_config,
+            &path.display().to_string(),
+        );
+    }
+    // Grading and the comparison saw the raw text; everything written or shown from here on is
+    // redacted.
+    suite.redactor.apply(&mut results);
+    write_results(&results_path, &results)?;
+    // The results file now holds everything the journal did.
+    let _ = std::fs::remove_file(&journal_path);
+
+    let mut text = String::new();
+    let opts = crate::report::terminal::TerminalOptions {
+        color,
+        ..Default::default()
+    };
+    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
+    let _ = write!(stdout, "{text}");
+    let _ = writeln!(stdout, "results: {}", results_path.display());
+    // After the summary, so a report that cannot be written does not hide the verdict.
+    for line in super::report::write_reports(&results, &args.reports)? {
+        let _ = writeln!(stdout, "{line}");
+    }
+    Ok(super::compare::exit_code(results.verdict.status))
+}
+
+/// The knobs of a run, shared by `evalgate run` and `evalgate ci`.
+#[derive(Debug, Clone)]
+pub(crate) struct RunOptions {
+    pub concurrency: Option<u32>,
+    pub repeats: Option<u32>,
+    pub filters: Vec<String>,
+    pub mode: CacheMode,
+    pub progress: bool,
+    /// Replaces the suite's cache folder: a re-run of the base branch in another work tree
+    /// shares the head's cache, so what both branches ask is paid for once.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A finished run: results judged by the absolute gate rules, not yet redacted or written.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    pub suite: Arc<Suite>,
+    pub results: Results,
+    /// Removed by the caller once the results file is written.
+    pub journal_path: PathBuf,
+}
+
+/// Plans, executes, aggregates and applies the absolute gate. Cells whose fingerprint equals a
+/// cell of `reuse` (the baseline) are not run: their results are taken from it, since nothing
+/// they depend on changed.
+pub(crate) fn execute_suite(
+    mut suite: Suite,
+    options: &RunOptions,
+    reuse: Option<&Results>,
+) -> Result<Executed, CliError> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    if let Some(n) = options.concurrency {
+        for model in &mut suite.models {
+            model.concurrency = n as usize;
+        }
+    }
+    if let Some(dir) = &options.cache_dir {
+        suite.cache_dir = dir.clone();
+    }
+    let repeats = options.repeats.unwrap_or(suite.defaults.repeats);
+    let mut plan = crate::plan::plan(&suite, repeats, &options.filters);
+    if plan.calls() == 0 {
+        return Err(CliError::Usage {
+            message: format!("no case matches --filter {}", options.filters.join(", ")),
+            hint: Some(
+                "a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into(),
+            ),
+        });
+    }
+    // Reused cells keep their place in the plan but have nothing left to call.
+    let reused: Vec<bool> = plan
+        .cells
+        .iter()
+        .map(|c| {
+            reuse.is_some_and(|base| {
+                options.filters.is_empty()
+                    && base.run.repeats == repeats
+                    && base
+                        .cells
+                        .iter()
+                        .any(|b| b.id == c.id && b.fingerprint == c.fingerprint)
+            })
+        })
+        .collect();
+    for (cell, reused) in plan.cells.iter_mut().zip(&reused) {
+        if *reused {
+            cell.cases.clear();
+        }
+    }
+    let mode = options.mode;
+    let gate_config = gate_config(&suite.gate);
+    let state_dir = suite.dir.join(".evalgate");
 
     let client = provider::http_client().map_err(|e| CliError::Infra {
         message: format!("cannot set up the HTTP client: {e}"),
@@ -148,7 +246,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         message: format!("cannot open {e}"),
         hint: None,
     };
-    let journal_path = execute::journal_path(&state_dir, &plan, &args.filters);
+    let journal_path = execute::journal_path(&state_dir, &plan, &options.filters);
     let journal = Store::open(&journal_path).map_err(store_err)?;
     if !journal.is_empty() {
         tracing::info!(
@@ -160,7 +258,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         CacheMode::Off => None,
         _ => Some(Store::open(&suite.cache_dir.join("responses.jsonl")).map_err(store_err)?),
     };
-    let progress_mode = if args.no_progress {
+    let progress_mode = if !options.progress {
         ProgressMode::Off
     } else if std::io::stderr().is_terminal() {
         ProgressMode::Bar
@@ -199,7 +297,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         opts,
         &mut progress,
     ));
-    let results = match outcome {
+    let executed = match outcome {
         Ok(results) => results,
         Err(execute::ExecError::Interrupted) => {
             return Err(CliError::Interrupted {
@@ -210,6 +308,25 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             });
         }
     };
+    // Results in plan order, reused cells' calls taken from the baseline in place.
+    let results: Vec<_> = match reuse {
+        Some(base) if reused.iter().any(|r| *r) => {
+            let mut executed = executed.into_iter().peekable();
+            let mut ordered = Vec::new();
+            for (cell, reused) in plan.cells.iter().zip(&reused) {
+                if *reused {
+                    ordered.extend(base.results.iter().filter(|r| r.cell == cell.id).cloned());
+                } else {
+                    while let Some(r) = executed.next_if(|r| r.cell == cell.id) {
+                        ordered.push(r);
+                    }
+                }
+            }
+            ordered.extend(executed);
+            ordered
+        }
+        _ => executed,
+    };
 
     let summary = aggregate::summarize(&results);
     let metrics = aggregate::metrics(&results, gate_config.confidence);
@@ -218,7 +335,8 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     let cells = plan
         .cells
         .iter()
-        .map(|c| {
+        .zip(&reused)
+        .map(|(c, reused)| {
             let model = &suite.models[c.model];
             CellSummary {
                 id: c.id.clone(),
@@ -228,10 +346,11 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
                 model_name: model.model.clone(),
                 fingerprint: c.fingerprint.clone(),
                 summary: by_cell.get(&c.id).cloned().unwrap_or_default(),
+                reused: *reused,
             }
         })
         .collect();
-    let mut results = Results {
+    let results = Results {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {
             evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -243,7 +362,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             git: crate::git::info(suite.dir_or_dot()),
             config_fingerprint: plan.config_fingerprint.clone(),
             repeats,
-            filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
+            filter: (!options.filters.is_empty()).then(|| options.filters.join(",")),
             cache: mode.as_str().to_owned(),
             gate: Some(gate_config.clone()),
             redacted: suite.redactor.describe(),
@@ -255,34 +374,11 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         comparison: None,
         results,
     };
-    if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        super::compare::judge(
-            &mut results,
-            base,
-            &gate_config,
-            &path.display().to_string(),
-        );
-    }
-    // Grading and the comparison saw the raw text; everything written or shown from here on is
-    // redacted.
-    suite.redactor.apply(&mut results);
-    write_results(&results_path, &results)?;
-    // The results file now holds everything the journal did.
-    let _ = std::fs::remove_file(&journal_path);
-
-    let mut text = String::new();
-    let opts = crate::report::terminal::TerminalOptions {
-        color,
-        ..Default::default()
-    };
-    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
-    let _ = write!(stdout, "{text}");
-    let _ = writeln!(stdout, "results: {}", results_path.display());
-    // After the summary, so a report that cannot be written does not hide the verdict.
-    for line in super::report::write_reports(&results, &args.reports)? {
-        let _ = writeln!(stdout, "{line}");
-    }
-    Ok(super::compare::exit_code(results.verdict.status))
+    Ok(Executed {
+        suite,
+        results,
+        journal_path,
+    })
 }
 
 /// Resolves a model's key and `${ENV}` header references from the environment.

@@ -20,6 +20,7 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
                 fingerprint: format!("fp-{id}"),
                 id,
                 summary,
+                reused: false,
             }
         })
         .collect();

@@ -41,6 +41,7 @@ pub(crate) fn results(
                 model_name: "gpt-4.1-mini".to_owned(),
                 fingerprint: format!("fp-{model}"),
                 summary: by_cell.get(&id).cloned().unwrap_or_default(),
+                reused: false,
                 id,
             }
         })

@@ -368,6 +368,7 @@ mod tests {
                     fingerprint: "f00d".to_owned(),
                     id,
                     summary,
+                    reused: false,
                 }
             })
             .collect();

@@ -165,6 +165,7 @@ pub fn verdict_from_rules(rules: Vec<RuleOutcome>) -> Verdict {
         status,
         rules,
         reasons,
+        accepted: None,
     }
 }
 

@@ -193,6 +193,19 @@ pub struct Verdict {
     pub rules: Vec<RuleOutcome>,
     /// One sentence per failed rule: the messages a reviewer reads.
     pub reasons: Vec<String>,
+    /// A failed gate accepted through `[gate.override]`: the status stays `fail`, the exit code
+    /// is 0, and who accepted it is on record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
+}
+
+/// Who accepted a failed gate, with which label, and when they applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub by: String,
+    pub label: String,
+    /// RFC 3339, when the label was applied.
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -48,6 +48,7 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
             status: Status::Pass,
             rules: vec![],
             reasons: vec![],
+            accepted: None,
         },
         comparison: None,
         results: calls,

@@ -939,6 +939,21 @@ impl Loader<'_> {
 
     fn validate_gate(&mut self, raw: &RawSuite, checks: &[Check], datasets: &[Dataset]) {
         let g = &raw.gate;
+        if let Some(o) = &g.override_label {
+            if o.label.trim().is_empty() {
+                let e = self.err("gate.override.label", "`label` must not be empty");
+                self.push(e);
+            }
+            if o.allowed.iter().all(|u| u.trim().is_empty()) {
+                let e = self
+                    .err(
+                        "gate.override.allowed",
+                        "`allowed` must name at least one GitHub login",
+                    )
+                    .help("for example `allowed = [\"release-manager\"]`; nobody else can accept a failed gate");
+                self.push(e);
+            }
+        }
         self.check_range("gate.min_pass_rate", g.min_pass_rate, 0.0, 1.0);
         self.check_range("gate.max_error_rate", g.max_error_rate, 0.0, 1.0);
         if let Some(c) = g.confidence

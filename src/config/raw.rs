@@ -144,6 +144,18 @@ pub struct RawGate {
     pub cost: RawCostGate,
     #[serde(default)]
     pub latency: RawLatencyGate,
+    /// `[gate.override]`: a label that an allowed user applies to accept a failed gate.
+    #[serde(default, rename = "override")]
+    pub override_label: Option<RawOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOverride {
+    /// The pull request label, e.g. `evalgate: accept-regression`.
+    pub label: String,
+    /// Logins allowed to accept a regression with it.
+    pub allowed: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -369,6 +369,16 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
         },
     };
     let _ = writeln!(text, "### {emoji} evalgate {word}: {reason}\n");
+    if let Some(accepted) = &verdict.accepted {
+        // Logins are shown without `@`: the comment must not ping the person who accepted it.
+        let _ = writeln!(
+            text,
+            "☑️ **Accepted** by {} with the label {} at {}: this failure does not block the merge.\n",
+            inline(&accepted.by),
+            inline(&accepted.label),
+            inline(&accepted.at)
+        );
+    }
     let others: Vec<&String> = verdict
         .reasons
         .iter()

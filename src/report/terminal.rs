@@ -81,6 +81,14 @@ pub fn write_verdict(
     let mut w = Writer { out, opts };
     w.label("Verdict", None)?;
     w.status_word(verdict.status)?;
+    if let Some(accepted) = &verdict.accepted {
+        write!(
+            w.out,
+            ", accepted by {} with the label {:?}",
+            one_line(&accepted.by),
+            one_line(&accepted.label)
+        )?;
+    }
     if verdict.reasons.is_empty() {
         let rules = verdict.rules.len();
         let plural = if rules == 1 { "" } else { "s" };

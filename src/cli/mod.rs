@@ -1,6 +1,7 @@
 //! The command line: argument parsing, dispatch, and the one place that maps errors to exit
 //! codes and prints them.
 
+mod init;
 mod report;
 mod run;
 mod validate;
@@ -41,6 +42,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Re-render the JUnit and markdown reports from a results file. Calls no model.
     Report(report::ReportArgs),
+    /// Scaffold a suite, its cases and the pull request workflow. Overwrites nothing.
+    Init(init::InitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -124,6 +127,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Command::Run(args) => run::run(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
         Command::Report(args) => report::report(args, stdout),
+        Command::Init(args) => init::init(args, stdout),
     };
     match result {
         Ok(code) => code,

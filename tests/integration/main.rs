@@ -3,6 +3,7 @@
 
 mod cli_errors;
 mod fixtures;
+mod init;
 mod providers;
 mod report;
 mod resume;

@@ -57,6 +57,21 @@ pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
     if !existing.is_empty() {
         return Err(refuse(&existing));
     }
+    // The folders this run creates, deepest last, so that a failure can take them back too.
+    let mut folders: Vec<PathBuf> = Vec::new();
+    for file in FILES {
+        let mut missing = Vec::new();
+        let mut parent = target(&dir, file.path).parent().map(Path::to_path_buf);
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+            parent = p.parent().map(Path::to_path_buf);
+            missing.push(p);
+        }
+        for p in missing.into_iter().rev() {
+            if !folders.contains(&p) {
+                folders.push(p);
+            }
+        }
+    }
     let mut written = Vec::new();
     for file in FILES {
         let path = target(&dir, file.path);
@@ -66,10 +81,16 @@ pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
             for done in written.iter().rev() {
                 let _ = std::fs::remove_file(done);
             }
+            for folder in folders.iter().rev() {
+                let _ = std::fs::remove_dir(folder);
+            }
             return Err(match err.kind() {
                 io::ErrorKind::AlreadyExists => refuse(&[path]),
-                _ => CliError::Usage {
-                    message: format!("cannot write {}: {err}", path.display()),
+                _ => CliError::Infra {
+                    message: format!(
+                        "cannot write {}: {err}; nothing was written",
+                        path.display()
+                    ),
                     hint: Some("init writes into DIR (--dir, or the current directory)".into()),
                 },
             });
@@ -95,7 +116,10 @@ fn create_new(path: &Path, content: &str) -> io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(content.as_bytes())
+    file.write_all(content.as_bytes()).inspect_err(|_| {
+        // The file is this run's own: a half-written one goes too.
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 fn refuse(existing: &[PathBuf]) -> CliError {

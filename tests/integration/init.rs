@@ -119,3 +119,23 @@ fn the_scaffolded_workflow_is_the_pr_gate_example() {
         std::fs::read_to_string(example).expect("read example")
     );
 }
+
+#[test]
+fn init_that_cannot_write_a_file_takes_back_what_it_wrote() {
+    // `.github` is a file, so the workflow (written last) cannot be: the files and folders written
+    // before it must go again, and the error is an infrastructure one (exit 3).
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".github"), "not a folder\n").expect("write");
+    let before = tree(dir.path());
+
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot write .github/workflows/evalgate.yml"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree(dir.path()), before);
+    assert!(!dir.path().join("prompts").exists());
+    assert!(!dir.path().join("evals").exists());
+}

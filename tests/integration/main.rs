@@ -1,6 +1,7 @@
 //! Integration tests: the `evalgate` binary against suites in temporary folders and fake
 //! providers on this machine (wiremock). No test reaches beyond localhost.
 
+mod action;
 mod cli_errors;
 mod fixtures;
 mod init;

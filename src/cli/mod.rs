@@ -2,6 +2,7 @@
 //! codes and prints them.
 
 mod compare;
+mod init;
 mod report;
 mod run;
 mod validate;
@@ -45,6 +46,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Re-render the JUnit and markdown reports from a results file. Calls no model.
     Report(report::ReportArgs),
+    /// Scaffold a suite, its cases and the pull request workflow. Overwrites nothing.
+    Init(init::InitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +132,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Command::Compare(args) => compare::compare(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
         Command::Report(args) => report::report(args, stdout),
+        Command::Init(args) => init::init(args, stdout),
     };
     match result {
         Ok(code) => code,

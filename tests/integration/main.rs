@@ -1,10 +1,12 @@
 //! Integration tests: the `evalgate` binary against suites in temporary folders and fake
 //! providers on this machine (wiremock). No test reaches beyond localhost.
 
+mod action;
 mod cli_errors;
 mod compare;
 mod fixtures;
 mod judges;
+mod init;
 mod providers;
 mod report;
 mod resume;

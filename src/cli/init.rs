@@ -1,0 +1,178 @@
+//! `evalgate init`: scaffold a suite, its cases and the pull request workflow, never overwriting.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::CliError;
+use crate::exit_codes;
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The folder to scaffold in, usually the repository root [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// One scaffolded file: where it goes (relative to the folder), what it holds, and what it is for.
+struct Scaffold {
+    path: &'static str,
+    content: &'static str,
+    about: &'static str,
+}
+
+/// What `init` writes. The workflow is the PR gate example itself, so that the file CI lints with
+/// actionlint is the one users get.
+const FILES: &[Scaffold] = &[
+    Scaffold {
+        path: "evalgate.toml",
+        content: include_str!("init_files/evalgate.toml"),
+        about: "the suite: model, prompt, cases, checks and gate",
+    },
+    Scaffold {
+        path: "prompts/answer.txt",
+        content: include_str!("init_files/prompts/answer.txt"),
+        about: "the prompt template",
+    },
+    Scaffold {
+        path: "evals/cases.jsonl",
+        content: include_str!("init_files/evals/cases.jsonl"),
+        about: "5 test cases, one JSON object a line",
+    },
+    Scaffold {
+        path: ".github/workflows/evalgate.yml",
+        content: include_str!("../../examples/workflows/evalgate-pr.yml"),
+        about: "the pull request gate (GitHub Actions)",
+    },
+];
+
+pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    // Every file is checked before any is written: init writes all of them or nothing.
+    let existing: Vec<PathBuf> = FILES
+        .iter()
+        .map(|f| target(&dir, f.path))
+        .filter(|p| p.symlink_metadata().is_ok())
+        .collect();
+    if !existing.is_empty() {
+        return Err(refuse(&existing));
+    }
+    // The folders this run creates, deepest last, so that a failure can take them back too.
+    let mut folders: Vec<PathBuf> = Vec::new();
+    for file in FILES {
+        let mut missing = Vec::new();
+        let mut parent = target(&dir, file.path).parent().map(Path::to_path_buf);
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+            parent = p.parent().map(Path::to_path_buf);
+            missing.push(p);
+        }
+        for p in missing.into_iter().rev() {
+            if !folders.contains(&p) {
+                folders.push(p);
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for file in FILES {
+        let path = target(&dir, file.path);
+        if let Err(err) = create_new(&path, file.content) {
+            // A file that appeared since the check, or a folder that cannot be written: take back
+            // what this run wrote so that nothing is left half scaffolded.
+            for done in written.iter().rev() {
+                let _ = std::fs::remove_file(done);
+            }
+            for folder in folders.iter().rev() {
+                let _ = std::fs::remove_dir(folder);
+            }
+            return Err(match err.kind() {
+                io::ErrorKind::AlreadyExists => refuse(&[path]),
+                _ => CliError::Infra {
+                    message: format!(
+                        "cannot write {}: {err}; nothing was written",
+                        path.display()
+                    ),
+                    hint: Some("init writes into DIR (--dir, or the current directory)".into()),
+                },
+            });
+        }
+        written.push(path);
+    }
+    let _ = summary(&dir, stdout);
+    Ok(exit_codes::PASS)
+}
+
+/// `dir/relative`, shown without a leading `./` when `dir` is the current directory.
+fn target(dir: &Path, relative: &str) -> PathBuf {
+    if dir == Path::new(".") {
+        PathBuf::from(relative)
+    } else {
+        dir.join(relative)
+    }
+}
+
+/// Writes `content` to a file that must not exist yet, creating its parent folders.
+fn create_new(path: &Path, content: &str) -> io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    file.write_all(content.as_bytes()).inspect_err(|_| {
+        // The file is this run's own: a half-written one goes too.
+        let _ = std::fs::remove_file(path);
+    })
+}
+
+fn refuse(existing: &[PathBuf]) -> CliError {
+    let names: Vec<String> = existing.iter().map(|p| p.display().to_string()).collect();
+    CliError::Usage {
+        message: format!(
+            "refusing to overwrite {}; nothing was written",
+            names.join(", ")
+        ),
+        hint: Some("move the file(s) away, or scaffold into another folder with --dir DIR".into()),
+    }
+}
+
+fn summary(dir: &Path, out: &mut dyn Write) -> io::Result<()> {
+    let here = dir == Path::new(".");
+    if here {
+        writeln!(out, "Created:")?;
+    } else {
+        writeln!(out, "Created in {}:", dir.display())?;
+    }
+    let width = FILES.iter().map(|f| f.path.len()).max().unwrap_or(0);
+    for file in FILES {
+        writeln!(out, "  {:width$}  {}", file.path, file.about)?;
+    }
+    let config = if here {
+        String::new()
+    } else {
+        format!(" -c {}", target(dir, "evalgate.toml").display())
+    };
+    let validate = format!("evalgate validate{config}");
+    let run = format!("evalgate run{config}");
+    let width = validate.len().max(run.len());
+    writeln!(out)?;
+    writeln!(out, "Next steps:")?;
+    writeln!(
+        out,
+        "  {validate:width$}  check the suite offline; calls no model"
+    )?;
+    writeln!(
+        out,
+        "  {run:width$}  call the model (set OPENAI_API_KEY first) and apply the gate"
+    )?;
+    writeln!(
+        out,
+        "  Then add OPENAI_API_KEY as a repository secret (Settings > Secrets and variables >"
+    )?;
+    writeln!(
+        out,
+        "  Actions), commit, and open a pull request: the workflow comments with the results."
+    )?;
+    writeln!(
+        out,
+        "  Compare pull requests with main: https://github.com/evalgate/evalgate/blob/main/docs/github-action.md#baseline"
+    )?;
+    Ok(())
+}

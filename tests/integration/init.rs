@@ -1,0 +1,141 @@
+//! `evalgate init`: the scaffold validates, its output is locked in, and it never overwrites.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::fixtures::stderr;
+
+fn evalgate(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("evalgate").expect("binary");
+    cmd.current_dir(dir)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Every file under `dir`, by relative path, with its content.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).expect("under dir");
+                let text = std::fs::read_to_string(&path).expect("read file");
+                files.insert(rel.display().to_string(), text);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn init_scaffolds_a_suite_that_validates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+    let files: Vec<String> = tree(dir.path()).into_keys().collect();
+    assert_eq!(
+        files,
+        [
+            ".github/workflows/evalgate.yml",
+            "evalgate.toml",
+            "evals/cases.jsonl",
+            "prompts/answer.txt"
+        ]
+    );
+
+    let output = evalgate(dir.path()).arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("suite `support-bot` is valid: 1 models, 1 prompts, 5 cases, 1 cells"),
+        "{out}"
+    );
+}
+
+#[test]
+fn init_with_dir_scaffolds_there_and_names_the_suite_in_the_next_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = evalgate(dir.path())
+        .args(["init", "--dir", "repo"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+    let output = evalgate(dir.path())
+        .args(["validate", "-c", "repo/evalgate.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn second_init_refuses_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    // Edit a scaffolded file, as a user would, so that an overwrite would show.
+    let suite = dir.path().join("evalgate.toml");
+    std::fs::write(&suite, "# mine\n").expect("edit");
+    let before = tree(dir.path());
+
+    let second = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(second.status.code(), Some(2));
+    assert!(second.stdout.is_empty());
+    insta::assert_snapshot!(stderr(&second));
+    assert_eq!(tree(dir.path()), before);
+}
+
+#[test]
+fn init_refuses_when_any_one_file_exists_and_writes_nothing_at_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("evals")).expect("mkdir");
+    std::fs::write(dir.path().join("evals/cases.jsonl"), "{}\n").expect("write");
+    let before = tree(dir.path());
+
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(stderr(&output));
+    assert_eq!(tree(dir.path()), before);
+    assert!(!dir.path().join("prompts").exists());
+    assert!(!dir.path().join(".github").exists());
+}
+
+#[test]
+fn the_scaffolded_workflow_is_the_pr_gate_example() {
+    // CI lints examples/workflows with actionlint; init must hand out that same file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workflows/evalgate-pr.yml");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".github/workflows/evalgate.yml")).expect("read"),
+        std::fs::read_to_string(example).expect("read example")
+    );
+}
+
+#[test]
+fn init_that_cannot_write_a_file_takes_back_what_it_wrote() {
+    // `.github` is a file, so the workflow (written last) cannot be: the files and folders written
+    // before it must go again, and the error is an infrastructure one (exit 3).
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".github"), "not a folder\n").expect("write");
+    let before = tree(dir.path());
+
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot write .github/workflows/evalgate.yml"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree(dir.path()), before);
+    assert!(!dir.path().join("prompts").exists());
+    assert!(!dir.path().join("evals").exists());
+}

@@ -1,12 +1,12 @@
-//! The baseline artifact: the results file that the latest successful run of a workflow on the
-//! base branch uploaded (with `actions/upload-artifact`), downloaded through the REST API.
+//! The baseline artifact: the results file that a workflow run on the base branch uploaded (with
+//! `actions/upload-artifact`), downloaded through the REST API.
 //!
-//! Three documented calls: the workflow's successful runs on the branch
-//! (`GET /repos/{repo}/actions/workflows/{file}/runs`), a run's artifacts by name
-//! (`GET /repos/{repo}/actions/runs/{id}/artifacts`), and the archive
-//! (`GET /repos/{repo}/actions/artifacts/{id}/zip`), which answers `302` with a short-lived signed
-//! URL. That URL is fetched without the token: it needs none, and a token must not travel to
-//! another host.
+//! Two documented calls: the repository's artifacts by name
+//! (`GET /repos/{repo}/actions/artifacts?name=`, newest first, each naming the run and branch it
+//! came from), and the archive (`GET /repos/{repo}/actions/artifacts/{id}/zip`), which answers
+//! `302` with a short-lived signed URL. That URL is fetched without the token: it needs none, and
+//! a token must not travel to another host. Searching by artifact name rather than by workflow
+//! lets the base branch's workflow be another file than the pull request's.
 
 use std::io::Read;
 
@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::{Client, GitHubError};
 
 const PERMISSION: &str = "actions: read";
-/// How many of the newest successful runs to look through for one that kept its artifact.
-const RUNS_TO_SEARCH: usize = 10;
+/// How many of the newest artifacts with the name to look through for one from the branch.
+const ARTIFACTS_TO_SEARCH: usize = 100;
 /// A results file larger than this is not a results file.
 const MAX_RESULTS_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -25,23 +25,9 @@ const MAX_RESULTS_BYTES: u64 = 512 * 1024 * 1024;
 pub struct Baseline {
     /// The results file's text.
     pub text: String,
-    /// Where it came from, for the report: the run's page.
-    pub run_url: String,
+    /// The workflow run that uploaded it.
+    pub run_id: u64,
     pub head_sha: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Runs {
-    workflow_runs: Vec<Run>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Run {
-    id: u64,
-    #[serde(default)]
-    head_sha: String,
-    #[serde(default)]
-    html_url: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,61 +41,63 @@ struct Artifact {
     name: String,
     #[serde(default)]
     expired: bool,
+    workflow_run: Option<WorkflowRun>,
 }
 
-/// Finds and downloads the newest results artifact named `name` from a successful run of
-/// `workflow_file` on `branch`, and takes the file `file_name` out of it (or its only JSON
-/// file). `Ok(None)` when no run kept such an artifact: a first run on a new repository.
+#[derive(Debug, Deserialize)]
+struct WorkflowRun {
+    id: u64,
+    #[serde(default)]
+    head_branch: Option<String>,
+    #[serde(default)]
+    head_sha: String,
+}
+
+/// Downloads the newest unexpired artifact named `name` that a run on `branch` uploaded, and
+/// takes the file `file_name` out of it (or its only JSON file). `Ok(None)` when there is none:
+/// a first pull request, or artifacts past their retention.
 pub async fn latest_baseline(
     client: &Client,
     repo: &str,
-    workflow_file: &str,
     branch: &str,
     name: &str,
     file_name: &str,
 ) -> Result<Option<Baseline>, GitHubError> {
-    let runs: Runs = client
+    let found: Artifacts = client
         .get(
             &format!(
-                "/repos/{repo}/actions/workflows/{}/runs?branch={}&status=success&per_page={RUNS_TO_SEARCH}",
-                encode(workflow_file),
-                encode(branch)
+                "/repos/{repo}/actions/artifacts?name={}&per_page={ARTIFACTS_TO_SEARCH}",
+                encode(name)
             ),
-            "list the workflow's runs on the base branch",
+            "list the repository's baseline artifacts",
             PERMISSION,
         )
         .await?;
-    for run in runs.workflow_runs {
-        let artifacts: Artifacts = client
-            .get(
-                &format!(
-                    "/repos/{repo}/actions/runs/{}/artifacts?name={}",
-                    run.id,
-                    encode(name)
-                ),
-                "list the baseline run's artifacts",
-                PERMISSION,
-            )
-            .await?;
-        let Some(artifact) = artifacts
-            .artifacts
-            .iter()
-            .find(|a| a.name == name && !a.expired)
-        else {
-            continue;
-        };
-        let archive = download(client, repo, artifact.id).await?;
-        let text = extract(&archive, file_name).map_err(|message| GitHubError::Decode {
-            action: "read the baseline artifact".into(),
-            message: format!("artifact `{name}` of run {}: {message}", run.id),
-        })?;
-        return Ok(Some(Baseline {
-            text,
-            run_url: run.html_url,
-            head_sha: run.head_sha,
-        }));
-    }
-    Ok(None)
+    let artifact = found.artifacts.iter().find(|a| {
+        a.name == name
+            && !a.expired
+            && a.workflow_run
+                .as_ref()
+                .is_some_and(|r| r.head_branch.as_deref() == Some(branch))
+    });
+    let Some(artifact) = artifact else {
+        return Ok(None);
+    };
+    let (run_id, head_sha) = artifact
+        .workflow_run
+        .as_ref()
+        .map(|r| (r.id, r.head_sha.clone()))
+        .unwrap_or_default();
+    let archive = download(client, repo, artifact.id).await?;
+    let text = extract(&archive, file_name).map_err(|message| GitHubError::Decode {
+        action: "read the baseline artifact".into(),
+        message: format!("artifact `{name}` of run {run_id}: {message}"),
+    })?;
+    Ok(Some(Baseline {
+        text,
+        run_id,
+        head_sha,
+    }))
 }
 
 /// Follows the archive endpoint's redirect to the signed URL by hand, without the token.
@@ -231,23 +219,13 @@ mod tests {
         out.into_inner()
     }
 
-    fn run(id: u64) -> serde_json::Value {
-        json!({
-            "id": id, "name": "evalgate", "head_branch": "main",
-            "head_sha": format!("{id:040x}"), "event": "push", "status": "completed",
-            "conclusion": "success",
-            "html_url": format!("https://github.com/{REPO}/actions/runs/{id}"),
-            "workflow_id": 161335, "run_number": 562, "run_attempt": 1
-        })
-    }
-
-    fn artifact(id: u64, name: &str, expired: bool) -> serde_json::Value {
+    fn artifact(id: u64, name: &str, expired: bool, branch: &str) -> serde_json::Value {
         json!({
             "id": id, "node_id": "MDg6QXJ0aWZhY3QxMQ==", "name": name, "size_in_bytes": 556,
             "url": format!("https://api.github.com/repos/{REPO}/actions/artifacts/{id}"),
             "archive_download_url": format!("https://api.github.com/repos/{REPO}/actions/artifacts/{id}/zip"),
             "expired": expired, "created_at": "2026-11-20T10:00:00Z", "expires_at": "2027-02-18T10:00:00Z",
-            "workflow_run": {"id": 30, "repository_id": 1296269, "head_branch": "main", "head_sha": "abc"}
+            "workflow_run": {"id": id * 10, "repository_id": 1296269, "head_repository_id": 1296269, "head_branch": branch, "head_sha": format!("{id:040x}")}
         })
     }
 
@@ -260,32 +238,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn downloads_the_newest_run_that_kept_its_artifact() {
+    async fn downloads_the_newest_unexpired_artifact_of_the_base_branch() {
         let server = MockServer::start().await;
+        // Newest first, as the API lists them: another branch's, an expired one, then ours.
         Mock::given(method("GET"))
-            .and(path(format!(
-                "/repos/{REPO}/actions/workflows/evalgate.yml/runs"
-            )))
-            .and(query_param("branch", "release/2026"))
-            .and(query_param("status", "success"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "total_count": 2, "workflow_runs": [run(31), run(30)]
-            })))
-            .mount(&server)
-            .await;
-        // The newest run's artifact expired; the one before kept it.
-        Mock::given(method("GET"))
-            .and(path(format!("/repos/{REPO}/actions/runs/31/artifacts")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "total_count": 1, "artifacts": [artifact(8, "evalgate-results", true)]
-            })))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!("/repos/{REPO}/actions/runs/30/artifacts")))
+            .and(path(format!("/repos/{REPO}/actions/artifacts")))
             .and(query_param("name", "evalgate-results"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "total_count": 1, "artifacts": [artifact(7, "evalgate-results", false)]
+                "total_count": 4,
+                "artifacts": [
+                    artifact(9, "evalgate-results", false, "feature/x"),
+                    artifact(8, "evalgate-results", true, "release/2026"),
+                    artifact(7, "evalgate-results", false, "release/2026"),
+                    artifact(6, "evalgate-results", false, "release/2026"),
+                ]
             })))
             .mount(&server)
             .await;
@@ -309,7 +275,6 @@ mod tests {
         let baseline = latest_baseline(
             &client(&server),
             REPO,
-            "evalgate.yml",
             "release/2026",
             "evalgate-results",
             "results.json",
@@ -318,10 +283,7 @@ mod tests {
         .expect("no error")
         .expect("a baseline");
         assert_eq!(baseline.text, r#"{"schema_version": 1}"#);
-        assert_eq!(
-            baseline.run_url,
-            format!("https://github.com/{REPO}/actions/runs/30")
-        );
+        assert_eq!(baseline.run_id, 70);
         // The signed URL got no token.
         let requests = server.received_requests().await.expect("recorded");
         let blob = requests
@@ -332,17 +294,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_successful_run_means_no_baseline() {
+    async fn no_artifact_of_the_branch_means_no_baseline() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "total_count": 0, "workflow_runs": []
+                "total_count": 1, "artifacts": [artifact(1, "evalgate-results", false, "other")]
             })))
             .mount(&server)
             .await;
-        let found = latest_baseline(&client(&server), REPO, "e.yml", "main", "r", "results.json")
-            .await
-            .expect("no error");
+        let found = latest_baseline(
+            &client(&server),
+            REPO,
+            "main",
+            "evalgate-results",
+            "results.json",
+        )
+        .await
+        .expect("no error");
         assert_eq!(found, None);
     }
 
@@ -356,7 +324,7 @@ mod tests {
             })))
             .mount(&server)
             .await;
-        let err = latest_baseline(&client(&server), REPO, "e.yml", "main", "r", "results.json")
+        let err = latest_baseline(&client(&server), REPO, "main", "r", "results.json")
             .await
             .expect_err("forbidden");
         assert!(

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, dispatch, and the one place that maps errors to exit
 //! codes and prints them.
 
+mod ci;
 mod compare;
 mod init;
 mod report;
@@ -40,6 +41,8 @@ pub struct Cli {
 enum Command {
     /// Run the suite, write the results file and apply the gate.
     Run(run::RunArgs),
+    /// What the GitHub Action runs: baseline, run, compare, reports, comment, outputs.
+    Ci(ci::CiArgs),
     /// Gate a results file against a baseline results file, case by case. Calls no model.
     Compare(compare::CompareArgs),
     /// Check the suite offline: config, templates, datasets and checks. Calls no model.
@@ -130,6 +133,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     let result = match cli.command {
         Command::Run(args) => run::run(args, color, stdout),
         Command::Compare(args) => compare::compare(args, color, stdout),
+        Command::Ci(args) => ci::ci(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
         Command::Report(args) => report::report(args, stdout),
         Command::Init(args) => init::init(args, stdout),

@@ -52,7 +52,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum CacheArg {
+pub(crate) enum CacheArg {
     /// Read hits and write new responses (default).
     Rw,
     /// Call every time and store the new responses.
@@ -90,6 +90,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         mode,
         progress: !args.no_progress,
         cache_dir: None,
+        audit_path: None,
     };
     let Executed {
         suite,
@@ -138,6 +139,8 @@ pub(crate) struct RunOptions {
     /// Replaces the suite's cache folder: a re-run of the base branch in another work tree
     /// shares the head's cache, so what both branches ask is paid for once.
     pub cache_dir: Option<PathBuf>,
+    /// Replaces the suite's audit log, for the same reason.
+    pub audit_path: Option<PathBuf>,
 }
 
 /// A finished run: results judged by the absolute gate rules, not yet redacted or written.
@@ -166,6 +169,9 @@ pub(crate) fn execute_suite(
     }
     if let Some(dir) = &options.cache_dir {
         suite.cache_dir = dir.clone();
+    }
+    if let Some(path) = &options.audit_path {
+        suite.audit.path = path.clone();
     }
     let repeats = options.repeats.unwrap_or(suite.defaults.repeats);
     let mut plan = crate::plan::plan(&suite, repeats, &options.filters);

@@ -22,20 +22,28 @@ const PAGE_SIZE: usize = 100;
 /// Stop after this many pages: a PR with 5,000 comments is not one we should scan forever.
 const MAX_PAGES: usize = 50;
 
-/// The hidden line that identifies evalgate's comment for one suite. The suite name is reduced to
-/// a safe charset so it cannot end the HTML comment early.
+/// The hidden line that identifies evalgate's comment for one suite: `<!-- TEXT -->` with
+/// [`marker_text`] inside.
 pub fn marker(suite: &str) -> String {
-    let safe: String = suite
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("<!-- evalgate:sticky-comment suite={safe} -->")
+    format!("<!-- {} -->", marker_text(suite))
+}
+
+/// The marker's text. The suite name is reduced to a safe charset with no `--`, so it cannot end
+/// the HTML comment early and survives the markdown renderer's own cleaning unchanged.
+pub fn marker_text(suite: &str) -> String {
+    let mut safe = String::with_capacity(suite.len());
+    for c in suite.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c
+        } else {
+            '_'
+        };
+        if c == '-' && safe.ends_with('-') {
+            continue;
+        }
+        safe.push(c);
+    }
+    format!("evalgate:sticky-comment suite={safe}")
 }
 
 /// How to publish the comment.
@@ -191,6 +199,7 @@ mod tests {
         let m = marker("x --> <img src=y>");
         assert_eq!(m.matches("-->").count(), 1, "{m}");
         assert_eq!(m.matches('<').count(), 1, "{m}");
+        assert!(!marker_text("a--b---c").contains("--"));
     }
 
     mod api {

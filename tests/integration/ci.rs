@@ -1,0 +1,345 @@
+//! `evalgate ci` end to end, as the Action runs it: a git repository with a base and a head
+//! commit, a pull request event payload, a fake model server and a fake GitHub API, run twice.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::fixtures::{echo_server, stderr, stdout};
+
+const REPO: &str = "acme/support-bot";
+const TOKEN: &str = "ghs_citesttoken0123456789";
+
+/// The issue-comments API over an in-memory list: GET lists, POST adds, PATCH edits.
+#[derive(Clone, Default)]
+struct Comments(Arc<Mutex<Vec<Value>>>);
+
+impl Comments {
+    fn list(&self) -> Vec<Value> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+impl Respond for Comments {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut comments = self.0.lock().expect("lock");
+        let body = || -> String {
+            serde_json::from_slice::<Value>(&request.body).expect("JSON")["body"]
+                .as_str()
+                .expect("body")
+                .to_owned()
+        };
+        let comment = |id: u64, body: &str| {
+            json!({
+                "id": id, "node_id": "IC_x", "body": body,
+                "html_url": format!("https://github.com/{REPO}/pull/7#issuecomment-{id}"),
+                "user": {"login": "github-actions[bot]", "id": 41_898_282, "type": "Bot"},
+                "created_at": "2026-11-24T10:00:00Z", "updated_at": "2026-11-24T10:00:00Z",
+                "author_association": "NONE"
+            })
+        };
+        match request.method.as_str() {
+            "GET" => ResponseTemplate::new(200).set_body_json(Value::Array(comments.clone())),
+            "POST" => {
+                let c = comment(100 + comments.len() as u64, &body());
+                comments.push(c.clone());
+                ResponseTemplate::new(201).set_body_json(c)
+            }
+            "PATCH" => {
+                let id: u64 = request
+                    .url
+                    .path()
+                    .rsplit('/')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("comment id");
+                let text = body();
+                let Some(found) = comments.iter_mut().find(|c| c["id"] == id) else {
+                    return ResponseTemplate::new(404);
+                };
+                found["body"] = json!(text);
+                ResponseTemplate::new(200).set_body_json(found.clone())
+            }
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+async fn fake_github(comments: &Comments) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"message": "Resource not accessible by integration"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/actions/artifacts")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"total_count": 0, "artifacts": []})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path_regex(format!(
+        r"^/repos/{REPO}/issues/(7/comments|comments/\d+)$"
+    )))
+    .respond_with(comments.clone())
+    .mount(&server)
+    .await;
+    server
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn suite_toml(base_url: &str, polite: &str) -> String {
+    format!(
+        r#"[suite]
+name = "support-bot"
+
+[defaults]
+temperature = 0
+max_retries = 0
+
+[models.fake]
+provider = "openai-compatible"
+base_url = "{base_url}/v1"
+model = "test-model"
+price = {{ input_per_mtok = 1.0, output_per_mtok = 2.0 }}
+
+[prompts.ask]
+system = "You answer."
+user = "{{{{ question }}}}"
+
+[prompts.polite]
+system = "{polite}"
+user = "{{{{ question }}}}"
+
+[datasets.qs]
+file = "cases.jsonl"
+
+[[checks]]
+type = "contains"
+value = "answer to"
+
+[gate]
+min_pass_rate = 0.5
+
+[gate.metrics.pass_rate]
+max_drop = 0.1
+"#
+    )
+}
+
+/// A repository whose head commit changes one of two prompts, and the event of its pull request.
+fn repository(model_url: &str) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    git(root, &["init", "--quiet", "--initial-branch=main"]);
+    std::fs::write(root.join(".gitignore"), ".evalgate/\n").expect("write");
+    let cases: String = (0..6)
+        .map(|i| format!("{{\"id\": \"q{i}\", \"vars\": {{\"question\": \"question {i}\"}}}}\n"))
+        .collect();
+    std::fs::write(root.join("cases.jsonl"), cases).expect("write");
+    std::fs::write(
+        root.join("evalgate.toml"),
+        suite_toml(model_url, "You are polite."),
+    )
+    .expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "base"]);
+    let base = git(root, &["rev-parse", "HEAD"]);
+    git(root, &["checkout", "--quiet", "-b", "tweak"]);
+    std::fs::write(
+        root.join("evalgate.toml"),
+        suite_toml(model_url, "You are very polite."),
+    )
+    .expect("write");
+    git(root, &["commit", "--quiet", "-am", "head"]);
+    let head = git(root, &["rev-parse", "HEAD"]);
+    (dir, base, head)
+}
+
+fn event(dir: &Path, base: &str, head: &str, head_repo: &str) -> std::path::PathBuf {
+    let payload = json!({
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "labels": [],
+            "base": {"ref": "main", "sha": base, "repo": {"full_name": REPO}},
+            "head": {"ref": "tweak", "sha": head, "repo": {"full_name": head_repo}}
+        },
+        "repository": {"full_name": REPO}
+    });
+    let path = dir.join("event.json");
+    std::fs::write(&path, payload.to_string()).expect("write");
+    path
+}
+
+struct Run {
+    output: std::process::Output,
+    outputs: String,
+    summary: String,
+}
+
+fn ci(repo: &Path, scratch: &Path, event: &Path, github: &str) -> Run {
+    let outputs = scratch.join("github_output");
+    let summary = scratch.join("step_summary.md");
+    let _ = std::fs::remove_file(&outputs);
+    let _ = std::fs::remove_file(&summary);
+    let mut cmd = assert_cmd::Command::cargo_bin("evalgate").expect("binary");
+    cmd.current_dir(repo)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", event)
+        .env("GITHUB_REPOSITORY", REPO)
+        .env("GITHUB_API_URL", github)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "42")
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("INPUT_GITHUB_TOKEN", TOKEN)
+        .env("INPUT_CONFIG", "evalgate.toml")
+        .env("INPUT_BASELINE", "auto")
+        .env("INPUT_COMMENT", "update")
+        .env("INPUT_FAIL_ON", "regression")
+        .env("INPUT_ARGS", "")
+        .arg("ci");
+    let output = cmd.output().expect("run");
+    Run {
+        output,
+        outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
+        summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_is_judged_against_a_rerun_base_and_commented_once() {
+    let model = echo_server().await;
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let (repo, base, head) = repository(&model.uri());
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let event = event(scratch.path(), &base, &head, REPO);
+
+    let repo_path = repo.path().to_owned();
+    let (scratch_path, event_path, github_uri) =
+        (scratch.path().to_owned(), event.clone(), github.uri());
+    let first = tokio::task::spawn_blocking(move || {
+        ci(&repo_path, &scratch_path, &event_path, &github_uri)
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        first.output.status.code(),
+        Some(0),
+        "{}{}",
+        stderr(&first.output),
+        stdout(&first.output)
+    );
+    // The base ran both cells (12 calls); the head ran only the changed one (6 calls).
+    let calls = model.received_requests().await.map(|r| r.len());
+    assert_eq!(calls, Some(18));
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join(".evalgate/results.json")).expect("results"),
+    )
+    .expect("JSON");
+    let cells = results["comparison"]["cells"].as_array().expect("cells");
+    assert_eq!(cells[0]["id"], "ask/fake");
+    assert_eq!(cells[0]["change"], "unchanged");
+    assert_eq!(cells[1]["change"], "changed");
+    assert_eq!(results["cells"][0]["reused"], true);
+    assert!(results["cells"][1].get("reused").is_none());
+    assert!(
+        results["comparison"]["baseline"]["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("re-run of main")),
+        "{}",
+        results["comparison"]["baseline"]
+    );
+    assert_eq!(results["verdict"]["status"], "pass");
+    assert!(first.outputs.contains("verdict<<"), "{}", first.outputs);
+    assert!(first.outputs.contains("\npass\n"), "{}", first.outputs);
+    assert!(first.summary.contains("evalgate PASS"), "{}", first.summary);
+    assert!(
+        first
+            .summary
+            .contains("Reused from the baseline, unchanged: ask/fake")
+    );
+    let after_first = comments.list();
+    assert_eq!(after_first.len(), 1);
+    let body = after_first[0]["body"].as_str().expect("body");
+    assert!(body.starts_with("<!-- evalgate:sticky-comment suite=support-bot -->"));
+    assert!(stdout(&first.output).contains("comment: created"));
+
+    // Again, as a re-run of the job: everything is cached, the same comment is edited.
+    let repo_path = repo.path().to_owned();
+    let (scratch_path, event_path, github_uri) =
+        (scratch.path().to_owned(), event.clone(), github.uri());
+    let second = tokio::task::spawn_blocking(move || {
+        ci(&repo_path, &scratch_path, &event_path, &github_uri)
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        second.output.status.code(),
+        Some(0),
+        "{}",
+        stderr(&second.output)
+    );
+    assert_eq!(model.received_requests().await.map(|r| r.len()), Some(18));
+    assert_eq!(comments.list().len(), 1);
+    assert!(stdout(&second.output).contains("comment: updated"));
+    // The token never reaches a file or the log.
+    for text in [
+        stdout(&second.output),
+        stderr(&second.output),
+        second.summary,
+        std::fs::read_to_string(repo.path().join(".evalgate/results.json")).expect("results"),
+    ] {
+        assert!(!text.contains(TOKEN));
+    }
+    // The base work tree is gone.
+    let worktrees = git(repo.path(), &["worktree", "list"]);
+    assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_pull_request_is_neutral_and_calls_nothing() {
+    let model = echo_server().await;
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let (repo, base, head) = repository(&model.uri());
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let event = event(scratch.path(), &base, &head, "mallory/support-bot");
+    let repo_path = repo.path().to_owned();
+    let (scratch_path, github_uri) = (scratch.path().to_owned(), github.uri());
+    let run =
+        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &event, &github_uri))
+            .await
+            .expect("join");
+    assert_eq!(run.output.status.code(), Some(0), "{}", stderr(&run.output));
+    assert!(run.outputs.contains("\nneutral\n"), "{}", run.outputs);
+    assert!(run.summary.contains("NEUTRAL"), "{}", run.summary);
+    assert_eq!(model.received_requests().await.map(|r| r.len()), Some(0));
+    assert!(comments.list().is_empty());
+}

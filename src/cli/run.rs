@@ -14,7 +14,7 @@ use crate::execute::{self, CacheMode, Endpoint, ExecOptions};
 use crate::gate::{CostGate, GateConfig, LatencyGate, MetricGate, Policy};
 use crate::progress::{Progress, ProgressMode};
 use crate::provider::{self, ProviderConfig};
-use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION};
+use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::{aggregate, gate};
@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Compare with this baseline results file (the base branch's run) and gate on the change.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
+    /// Run only shard I of N: a stable share of the cases (by dataset and case id), for a CI
+    /// matrix. Combine the shards' results files with `evalgate merge`, which applies the real gate.
+    #[arg(long, value_name = "I/N", value_parser = clap::value_parser!(crate::plan::Shard))]
+    shard: Option<crate::plan::Shard>,
     #[command(flatten)]
     reports: super::report::ReportOutputs,
 }
@@ -80,7 +84,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         None => None,
     };
     let repeats = args.repeats.unwrap_or(suite.defaults.repeats);
-    let plan = crate::plan::plan(&suite, repeats, &args.filters);
+    let mut plan = crate::plan::plan(&suite, repeats, &args.filters);
     if plan.calls() == 0 {
         return Err(CliError::Usage {
             message: format!("no case matches --filter {}", args.filters.join(", ")),
@@ -88,6 +92,11 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
                 "a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into(),
             ),
         });
+    }
+    // After the filter check: a shard that holds none of the filtered cases is not a usage error.
+    let suite_calls = plan.calls();
+    if let Some(shard) = args.shard {
+        crate::plan::keep_shard(&mut plan, &suite, shard);
     }
     let mode = match (args.offline, args.cache) {
         (true, _) => CacheMode::Offline,
@@ -131,7 +140,12 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         message: format!("cannot open {e}"),
         hint: None,
     };
-    let journal_path = execute::journal_path(&state_dir, &plan, &args.filters);
+    // Shards of one suite run in the same folder keep separate journals.
+    let mut journal_key = args.filters.clone();
+    if let Some(shard) = args.shard {
+        journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
+    }
+    let journal_path = execute::journal_path(&state_dir, &plan, &journal_key);
     let journal = Store::open(&journal_path).map_err(store_err)?;
     if !journal.is_empty() {
         tracing::info!(
@@ -220,6 +234,11 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
             filter: (!args.filters.is_empty()).then(|| args.filters.join(",")),
             cache: mode.as_str().to_owned(),
             gate: Some(gate_config.clone()),
+            shard: args.shard.map(|shard| ShardInfo {
+                index: shard.index,
+                count: shard.count,
+                positions: crate::plan::case_positions(&suite, &plan),
+            }),
         },
         summary,
         metrics,
@@ -248,9 +267,31 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
     let _ = write!(stdout, "{text}");
     let _ = writeln!(stdout, "results: {}", results_path.display());
+    if let Some(shard) = args.shard {
+        let share = if plan.calls() == 0 {
+            format!(
+                "holds none of the {suite_calls} calls, so there is nothing to gate here (exit 0)"
+            )
+        } else {
+            format!(
+                "{} of {suite_calls} calls; the verdict above covers this shard only",
+                plan.calls()
+            )
+        };
+        let _ = writeln!(
+            stdout,
+            "partial run: shard {}/{} {share}; the real gate runs on the results of all {} shards joined by `evalgate merge`",
+            shard.index, shard.count, shard.count
+        );
+    }
     // After the summary, so a report that cannot be written does not hide the verdict.
     for line in super::report::write_reports(&results, &args.reports)? {
         let _ = writeln!(stdout, "{line}");
+    }
+    if args.shard.is_some() && plan.calls() == 0 {
+        // A small suite can leave a shard empty; that is not an outage, and the merged run is
+        // gated as a whole.
+        return Ok(crate::exit_codes::PASS);
     }
     Ok(super::compare::exit_code(results.verdict.status))
 }

@@ -38,6 +38,7 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
             filter: None,
             cache: "rw".to_owned(),
             gate: None,
+            shard: None,
         },
         summary,
         metrics,

@@ -64,6 +64,7 @@ pub(crate) fn results(
             filter: None,
             cache: "rw".to_owned(),
             gate: None,
+            shard: None,
         },
         summary,
         metrics,

@@ -373,6 +373,7 @@ mod tests {
                 filter: None,
                 cache: "rw".to_owned(),
                 gate: None,
+                shard: None,
             },
             summary,
             metrics,

@@ -9,3 +9,4 @@ mod report;
 mod resume;
 mod run;
 mod secrets;
+mod shard;

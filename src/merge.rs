@@ -370,3 +370,119 @@ fn span(shards: &[ShardFile]) -> (String, String, u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::tests::call;
+    use crate::results::ShardInfo;
+
+    /// A shard holding `cases` (cell, case id, position), two repeats each, that ran from
+    /// `start` to `end` (seconds past midnight).
+    fn shard(index: u32, count: u32, cases: &[(&str, &str, u64)], times: (u32, u32)) -> ShardFile {
+        let calls = cases
+            .iter()
+            .flat_map(|&(cell, id, _)| (0..2).map(move |r| call(cell, id, r, r == 0)))
+            .collect();
+        let mut results = crate::report::fixtures::results(calls, vec![], None);
+        // Every shard lists every cell of the suite, in suite order; merge recomputes summaries.
+        results.cells = ["p/a", "p/b"]
+            .into_iter()
+            .map(|id| crate::results::CellSummary {
+                id: id.to_owned(),
+                prompt: "p".to_owned(),
+                model: id.trim_start_matches("p/").to_owned(),
+                provider: "openai".to_owned(),
+                model_name: "m".to_owned(),
+                fingerprint: format!("fp-{id}"),
+                summary: crate::results::Summary::default(),
+            })
+            .collect();
+        results.run.started_at = format!("2026-01-01T00:00:{:02}Z", times.0);
+        results.run.finished_at = format!("2026-01-01T00:00:{:02}Z", times.1);
+        results.run.gate = Some(GateConfig::default());
+        results.run.shard = Some(ShardInfo {
+            index,
+            count,
+            positions: cases.iter().map(|&(_, _, p)| p).collect(),
+        });
+        ShardFile {
+            path: format!("shard-{index}.json"),
+            results,
+        }
+    }
+
+    fn order(results: &Results) -> Vec<String> {
+        results
+            .results
+            .iter()
+            .map(|c| format!("{}:{}:{}", c.cell, c.case_id, c.repeat))
+            .collect()
+    }
+
+    #[test]
+    fn merge_restores_plan_order_across_cells_and_shards() {
+        let one = shard(
+            1,
+            2,
+            &[("p/a", "c0", 0), ("p/a", "c2", 2), ("p/b", "c0", 0)],
+            (3, 9),
+        );
+        let two = shard(2, 2, &[("p/a", "c1", 1), ("p/b", "c1", 1)], (1, 5));
+        let merged = merge(vec![two, one], None).expect("merge");
+        assert_eq!(
+            order(&merged),
+            [
+                "p/a:c0:0", "p/a:c0:1", "p/a:c1:0", "p/a:c1:1", "p/a:c2:0", "p/a:c2:1", "p/b:c0:0",
+                "p/b:c0:1", "p/b:c1:0", "p/b:c1:1"
+            ]
+        );
+        assert_eq!(merged.summary.cases, 5);
+        assert_eq!(merged.summary.calls, 10);
+        assert_eq!(merged.cells[0].summary.cases, 3);
+        assert_eq!(merged.cells[1].summary.cases, 2);
+        assert_eq!(merged.run.started_at, "2026-01-01T00:00:01Z");
+        assert_eq!(merged.run.finished_at, "2026-01-01T00:00:09Z");
+        assert_eq!(merged.run.duration_ms, 8_000);
+        assert_eq!(merged.run.shard, None);
+    }
+
+    #[test]
+    fn the_verdict_is_decided_again_on_the_whole_run() {
+        let one = shard(1, 2, &[("p/a", "c0", 0)], (0, 1));
+        let two = shard(2, 2, &[("p/a", "c1", 1)], (0, 1));
+        // Half of the calls pass (the first repeat of each case).
+        let strict = GateConfig {
+            min_pass_rate: Some(0.9),
+            ..GateConfig::default()
+        };
+        let merged = merge(vec![one, two], Some(strict.clone())).expect("merge");
+        assert_eq!(merged.verdict.status, crate::results::Status::Fail);
+        assert_eq!(merged.run.gate, Some(strict));
+    }
+
+    #[test]
+    fn shards_that_recorded_different_gates_need_one_given() {
+        let one = shard(1, 2, &[("p/a", "c0", 0)], (0, 1));
+        let mut two = shard(2, 2, &[("p/a", "c1", 1)], (0, 1));
+        two.results.run.gate = Some(GateConfig {
+            min_pass_rate: Some(0.5),
+            ..GateConfig::default()
+        });
+        let err = merge(vec![one, two], None).expect_err("different gates");
+        assert!(matches!(err, MergeError::DifferentGates { .. }), "{err}");
+    }
+
+    #[test]
+    fn positions_that_do_not_match_the_cases_are_refused() {
+        let mut one = shard(1, 1, &[("p/a", "c0", 0), ("p/a", "c1", 1)], (0, 1));
+        if let Some(shard) = &mut one.results.run.shard {
+            shard.positions.pop();
+        }
+        let err = merge(vec![one], None).expect_err("positions");
+        assert_eq!(
+            err.to_string(),
+            "shard-1.json lists 1 case positions in `run.shard.positions` but holds 2 cases"
+        );
+    }
+}

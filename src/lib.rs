@@ -2,9 +2,8 @@
 //!
 //! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers,
 //! `store` for the cache and journal) → `check` → `aggregate` → `compare` (paired `stats`
-//! against a baseline) → `gate` → `report`; `merge`
-//! joins the results of a sharded run. `cli` is the edge that parses arguments and maps
-//! errors to exit codes.
+//! against a baseline) → `gate` → `report`; `merge` joins the results of a sharded run. `cli` is
+//! the edge that parses arguments and maps errors to exit codes.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aggregate;

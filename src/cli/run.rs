@@ -48,8 +48,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
     /// Run only shard I of N: a stable share of the cases (by dataset and case id), for a CI
-    /// matrix. Combine the shards' results files with `evalgate merge`, which applies the real gate.
-    #[arg(long, value_name = "I/N", value_parser = clap::value_parser!(crate::plan::Shard))]
+    /// matrix. Combine the shards' results files with `evalgate merge`, which applies the real gate
+    /// (and takes `--baseline`: against one shard, every other case would look removed).
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = clap::value_parser!(crate::plan::Shard),
+        conflicts_with = "baseline"
+    )]
     shard: Option<crate::plan::Shard>,
     #[command(flatten)]
     reports: super::report::ReportOutputs,

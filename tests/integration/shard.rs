@@ -223,6 +223,20 @@ fn a_bad_shard_argument_is_a_usage_error() {
         .output()
         .expect("run");
     insta::assert_snapshot!(stderr(&output));
+
+    // A baseline is compared with the merged run: against one shard every other case would look
+    // removed.
+    let output = suite
+        .cmd()
+        .args(["run", "--shard", "1/3", "--baseline", "base.json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("'--shard <I/N>' cannot be used with '--baseline <FILE>'"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// A shard results file with the given suite, fingerprint, index and count, holding case `c{i}`.

@@ -44,7 +44,9 @@ pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8,
         hint: Some(hint(&e).to_owned()),
     })?;
     if let Some(path) = &args.baseline {
-        let base = super::compare::load_baseline(path, &results.run.suite, &args.results)?;
+        // A baseline of another suite is named against the shards, which exist; OUT does not yet.
+        let shard = args.shards.first().unwrap_or(&args.results);
+        let base = super::compare::load_baseline(path, &results.run.suite, shard)?;
         let gate_config = results.run.gate.clone().unwrap_or_default();
         super::compare::judge(
             &mut results,

@@ -2,8 +2,8 @@
 //!
 //! The modules follow the pipeline of DESIGN.md: `config` → `plan` → `execute` (providers,
 //! `store` for the cache and journal) → `check` → `aggregate` → `compare` (paired `stats`
-//! against a baseline) → `gate` → `report`. `cli` is the edge that parses arguments and maps
-//! errors to exit codes.
+//! against a baseline) → `gate` → `report`; `merge` joins the results of a sharded run. `cli` is
+//! the edge that parses arguments and maps errors to exit codes.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aggregate;
@@ -18,6 +18,7 @@ pub mod fingerprint;
 pub mod gate;
 pub mod git;
 pub mod github;
+pub mod merge;
 pub mod pii;
 pub mod plan;
 pub mod progress;

@@ -146,3 +146,135 @@ fn cell_fingerprint(
     }
     hash_json(&fingerprint)
 }
+
+/// One slice of a sharded run, as `--shard INDEX/COUNT` gives it: both count from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((index, count)) = s.split_once('/') else {
+            return Err(format!("expected I/N, such as 1/3, not `{s}`"));
+        };
+        let number = |part: &str| {
+            part.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("expected I/N with whole numbers, such as 1/3, not `{s}`"))
+        };
+        let (index, count) = (number(index)?, number(count)?);
+        if count == 0 {
+            return Err("the shard count N must be at least 1".to_owned());
+        }
+        if index == 0 || index > count {
+            return Err(format!(
+                "the shard index must be between 1 and {count}, not {index}"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// The shard (from 1 to `count`) a case belongs to. It depends only on the case's dataset and id,
+/// never on its position or on the other cases, so adding or removing a case moves no other case
+/// and every cell and repeat of a case lands in the same shard.
+pub fn shard_of(dataset: &str, case_id: &str, count: u32) -> u32 {
+    let hash = hash_json(&json!([dataset, case_id]));
+    // The first 16 hex digits of a SHA-256 are uniform enough to split on.
+    let head = u64::from_str_radix(hash.get(..16).unwrap_or("0"), 16).unwrap_or(0);
+    let count = u64::from(count.max(1));
+    // Lossless: the remainder is below `count`, a u32.
+    (head % count) as u32 + 1
+}
+
+/// Keeps only the cases of `shard` in every cell. Cell and config fingerprints stay those of the
+/// whole suite, so the shards of one suite can be recognised and merged.
+pub fn keep_shard(plan: &mut Plan, suite: &Suite, shard: Shard) {
+    for cell in &mut plan.cells {
+        cell.cases.retain(|&(di, ci)| {
+            let dataset = &suite.datasets[di];
+            shard_of(&dataset.id, &dataset.cases[ci].id, shard.count) == shard.index
+        });
+    }
+}
+
+/// For each (cell, case) of the plan, in plan order, the case's position among all the suite's
+/// cases (datasets in order, cases in file order). Within a cell cases run in that order, so
+/// `evalgate merge` can restore the plan order of a whole run from its shards' files alone.
+pub fn case_positions(suite: &Suite, plan: &Plan) -> Vec<u64> {
+    let mut offsets = Vec::with_capacity(suite.datasets.len());
+    let mut total = 0u64;
+    for dataset in &suite.datasets {
+        offsets.push(total);
+        total += dataset.cases.len() as u64;
+    }
+    plan.cells
+        .iter()
+        .flat_map(|cell| cell.cases.iter())
+        .map(|&(di, ci)| offsets[di] + ci as u64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("case-{i}")).collect()
+    }
+
+    #[test]
+    fn every_case_lands_in_exactly_one_shard_within_range() {
+        for count in [1, 2, 3, 7] {
+            for id in ids(200) {
+                let shard = shard_of("d", &id, count);
+                assert!((1..=count).contains(&shard), "{id} -> {shard}/{count}");
+                let owners = (1..=count)
+                    .filter(|&i| shard_of("d", &id, count) == i)
+                    .count();
+                assert_eq!(owners, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn adding_cases_moves_no_existing_case() {
+        let before: Vec<u32> = ids(100).iter().map(|id| shard_of("d", id, 4)).collect();
+        let more = ids(250);
+        let after: Vec<u32> = more.iter().map(|id| shard_of("d", id, 4)).collect();
+        assert_eq!(before, after[..100]);
+    }
+
+    #[test]
+    fn the_dataset_is_part_of_the_key() {
+        // The same id in two datasets is two cases; across many ids some must split.
+        let differs = ids(100)
+            .iter()
+            .any(|id| shard_of("a", id, 3) != shard_of("b", id, 3));
+        assert!(differs);
+    }
+
+    #[test]
+    fn shards_are_roughly_balanced() {
+        let mut sizes = [0u32; 3];
+        for id in ids(3000) {
+            sizes[(shard_of("d", &id, 3) - 1) as usize] += 1;
+        }
+        for size in sizes {
+            assert!((900..=1100).contains(&size), "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn shard_argument_is_parsed_and_checked() {
+        assert_eq!("2/3".parse(), Ok(Shard { index: 2, count: 3 }));
+        assert_eq!("1/1".parse(), Ok(Shard { index: 1, count: 1 }));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "-1/3", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}

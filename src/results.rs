@@ -57,6 +57,22 @@ pub struct RunInfo {
     /// when nothing is redacted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted: Vec<String>,
+    /// Which slice of the suite this file holds, for a `run --shard I/N`; absent for a whole run
+    /// (and in a file `evalgate merge` wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// A shard run's place in the whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// From 1 to `count`, as given to `--shard`.
+    pub index: u32,
+    pub count: u32,
+    /// One per (cell, case) of `results`, in order: the case's position among all the suite's
+    /// cases (datasets in order, cases in file order). `merge` sorts by it to restore the order
+    /// of a whole run without the suite file.
+    pub positions: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -264,6 +264,7 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
         progress: true,
         cache_dir: None,
         audit_path: None,
+        shard: None,
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -297,6 +298,7 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
         suite,
         mut results,
         journal_path,
+        ..
     } = execute_suite(suite, &options, baseline.as_ref().map(|b| &b.results))?;
     let reused: Vec<&str> = results
         .cells

@@ -4,6 +4,7 @@
 mod ci;
 mod compare;
 mod init;
+mod merge;
 mod report;
 mod run;
 mod validate;
@@ -45,6 +46,9 @@ enum Command {
     Ci(ci::CiArgs),
     /// Gate a results file against a baseline results file, case by case. Calls no model.
     Compare(compare::CompareArgs),
+    /// Join the results files of `run --shard I/N` into the results of one run and apply the gate.
+    /// Calls no model.
+    Merge(merge::MergeArgs),
     /// Check the suite offline: config, templates, datasets and checks. Calls no model.
     Validate(validate::ValidateArgs),
     /// Re-render the JUnit and markdown reports from a results file. Calls no model.
@@ -134,6 +138,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Command::Run(args) => run::run(args, color, stdout),
         Command::Compare(args) => compare::compare(args, color, stdout),
         Command::Ci(args) => ci::ci(args, color, stdout),
+        Command::Merge(args) => merge::merge(args, color, stdout),
         Command::Validate(args) => validate::validate(args, stdout),
         Command::Report(args) => report::report(args, stdout),
         Command::Init(args) => init::init(args, stdout),

@@ -14,7 +14,7 @@ use crate::execute::{self, CacheMode, Endpoint, ExecOptions};
 use crate::gate::{CostGate, GateConfig, LatencyGate, MetricGate, Policy};
 use crate::progress::{Progress, ProgressMode};
 use crate::provider::{self, ProviderConfig};
-use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION};
+use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
 use crate::secrets::Secret;
 use crate::store::Store;
 use crate::{aggregate, gate};
@@ -47,6 +47,16 @@ pub struct RunArgs {
     /// Compare with this baseline results file (the base branch's run) and gate on the change.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
+    /// Run only shard I of N: a stable share of the cases (by dataset and case id), for a CI
+    /// matrix. Combine the shards' results files with `evalgate merge`, which applies the real gate
+    /// (and takes `--baseline`: against one shard, every other case would look removed).
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = clap::value_parser!(crate::plan::Shard),
+        conflicts_with = "baseline"
+    )]
+    shard: Option<crate::plan::Shard>,
     #[command(flatten)]
     reports: super::report::ReportOutputs,
 }
@@ -91,11 +101,14 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         progress: !args.no_progress,
         cache_dir: None,
         audit_path: None,
+        shard: args.shard,
     };
     let Executed {
         suite,
         mut results,
         journal_path,
+        calls,
+        suite_calls,
     } = execute_suite(suite, &options, None)?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         let gate_config = gate_config(&suite.gate);
@@ -121,9 +134,28 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
     let _ = write!(stdout, "{text}");
     let _ = writeln!(stdout, "results: {}", results_path.display());
+    if let Some(shard) = args.shard {
+        let share = if calls == 0 {
+            format!(
+                "holds none of the {suite_calls} calls, so there is nothing to gate here (exit 0)"
+            )
+        } else {
+            format!("{calls} of {suite_calls} calls; the verdict above covers this shard only")
+        };
+        let _ = writeln!(
+            stdout,
+            "partial run: shard {}/{} {share}; the real gate runs on the results of all {} shards joined by `evalgate merge`",
+            shard.index, shard.count, shard.count
+        );
+    }
     // After the summary, so a report that cannot be written does not hide the verdict.
     for line in super::report::write_reports(&results, &args.reports)? {
         let _ = writeln!(stdout, "{line}");
+    }
+    if args.shard.is_some() && calls == 0 {
+        // A small suite can leave a shard empty; that is not an outage, and the merged run is
+        // gated as a whole.
+        return Ok(crate::exit_codes::PASS);
     }
     Ok(super::compare::exit_code(results.verdict.status))
 }
@@ -141,6 +173,8 @@ pub(crate) struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Replaces the suite's audit log, for the same reason.
     pub audit_path: Option<PathBuf>,
+    /// Only this shard's share of the cases.
+    pub shard: Option<crate::plan::Shard>,
 }
 
 /// A finished run: results judged by the absolute gate rules, not yet redacted or written.
@@ -150,6 +184,9 @@ pub(crate) struct Executed {
     pub results: Results,
     /// Removed by the caller once the results file is written.
     pub journal_path: PathBuf,
+    /// Calls this run planned, and calls the whole suite would make (they differ for a shard).
+    pub calls: usize,
+    pub suite_calls: usize,
 }
 
 /// Plans, executes, aggregates and applies the absolute gate. Cells whose fingerprint equals a
@@ -183,6 +220,12 @@ pub(crate) fn execute_suite(
             ),
         });
     }
+    // After the filter check: a shard that holds none of the filtered cases is not a usage error.
+    let suite_calls = plan.calls();
+    if let Some(shard) = options.shard {
+        crate::plan::keep_shard(&mut plan, &suite, shard);
+    }
+    let calls = plan.calls();
     // Reused cells keep their place in the plan but have nothing left to call.
     let reused: Vec<bool> = plan
         .cells
@@ -252,7 +295,12 @@ pub(crate) fn execute_suite(
         message: format!("cannot open {e}"),
         hint: None,
     };
-    let journal_path = execute::journal_path(&state_dir, &plan, &options.filters);
+    // Shards of one suite run in the same folder keep separate journals.
+    let mut journal_key = options.filters.clone();
+    if let Some(shard) = options.shard {
+        journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
+    }
+    let journal_path = execute::journal_path(&state_dir, &plan, &journal_key);
     let journal = Store::open(&journal_path).map_err(store_err)?;
     if !journal.is_empty() {
         tracing::info!(
@@ -372,6 +420,11 @@ pub(crate) fn execute_suite(
             cache: mode.as_str().to_owned(),
             gate: Some(gate_config.clone()),
             redacted: suite.redactor.describe(),
+            shard: options.shard.map(|shard| ShardInfo {
+                index: shard.index,
+                count: shard.count,
+                positions: crate::plan::case_positions(&suite, &plan),
+            }),
         },
         summary,
         metrics,
@@ -384,6 +437,8 @@ pub(crate) fn execute_suite(
         suite,
         results,
         journal_path,
+        calls,
+        suite_calls,
     })
 }
 

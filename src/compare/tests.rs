@@ -40,6 +40,7 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
             cache: "rw".to_owned(),
             gate: None,
             redacted: vec![],
+            shard: None,
         },
         summary,
         metrics,

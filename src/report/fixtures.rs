@@ -66,6 +66,7 @@ pub(crate) fn results(
             cache: "rw".to_owned(),
             gate: None,
             redacted: vec![],
+            shard: None,
         },
         summary,
         metrics,

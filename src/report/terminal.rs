@@ -396,6 +396,7 @@ mod tests {
                 cache: "rw".to_owned(),
                 gate: None,
                 redacted: vec![],
+                shard: None,
             },
             summary,
             metrics,

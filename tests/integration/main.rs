@@ -13,3 +13,4 @@ mod report;
 mod resume;
 mod run;
 mod secrets;
+mod shard;

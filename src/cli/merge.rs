@@ -1,0 +1,94 @@
+//! `evalgate merge SHARD...`: the results files of a sharded run joined into one, gated like a
+//! whole run (and compared with a baseline when asked).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::CliError;
+use crate::merge::{ShardFile, merge as merge_shards};
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The results file of every shard (`run --shard I/N --results FILE`), in any order.
+    #[arg(value_name = "SHARD", required = true)]
+    shards: Vec<PathBuf>,
+    /// Where to write the merged results file.
+    #[arg(long, value_name = "FILE", default_value = ".evalgate/results.json")]
+    results: PathBuf,
+    /// A suite file whose `[gate]` replaces the one the shards recorded.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Compare the merged run with this baseline results file and gate on the change.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    #[command(flatten)]
+    reports: super::report::ReportOutputs,
+}
+
+/// Exit code like `run`'s: 0 pass, 1 gate failed, 3 the gate could not decide; after the merged
+/// file and the reports are written.
+pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliError> {
+    let mut shards = Vec::with_capacity(args.shards.len());
+    for path in &args.shards {
+        shards.push(ShardFile {
+            path: path.display().to_string(),
+            results: super::report::read_results(path)?,
+        });
+    }
+    let gate_override = match &args.config {
+        Some(path) => Some(super::run::gate_config(&crate::config::load(path)?.gate)),
+        None => None,
+    };
+    let mut results = merge_shards(shards, gate_override).map_err(|e| CliError::Usage {
+        message: e.to_string(),
+        hint: Some(hint(&e).to_owned()),
+    })?;
+    if let Some(path) = &args.baseline {
+        // A baseline of another suite is named against the shards, which exist; OUT does not yet.
+        let shard = args.shards.first().unwrap_or(&args.results);
+        let base = super::compare::load_baseline(path, &results.run.suite, shard)?;
+        let gate_config = results.run.gate.clone().unwrap_or_default();
+        super::compare::judge(
+            &mut results,
+            &base,
+            &gate_config,
+            &path.display().to_string(),
+        );
+    }
+    super::run::write_results(&args.results, &results)?;
+
+    let mut text = String::new();
+    let opts = crate::report::terminal::TerminalOptions {
+        color,
+        ..Default::default()
+    };
+    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
+    let _ = write!(stdout, "{text}");
+    let _ = writeln!(
+        stdout,
+        "merged {} shards: {}",
+        args.shards.len(),
+        args.results.display()
+    );
+    // After the summary, so a report that cannot be written does not hide the verdict.
+    for line in super::report::write_reports(&results, &args.reports)? {
+        let _ = writeln!(stdout, "{line}");
+    }
+    Ok(super::compare::exit_code(results.verdict.status))
+}
+
+fn hint(error: &crate::merge::MergeError) -> &'static str {
+    use crate::merge::MergeError as E;
+    match error {
+        E::MissingShards { .. } | E::DuplicateShard { .. } | E::Empty => {
+            "pass the results file of each shard 1..N once"
+        }
+        E::NotAShard { .. } => {
+            "pass the files that `evalgate run --shard I/N --results FILE` wrote"
+        }
+        E::NoGate { .. } | E::DifferentGates { .. } => {
+            "pass the suite file with `-c FILE` to use its [gate] table"
+        }
+        _ => "merge the shards of one run: the same suite, configuration, --filter and shard count",
+    }
+}

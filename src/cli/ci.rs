@@ -306,7 +306,11 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
         .filter(|c| c.reused)
         .map(|c| c.id.as_str())
         .collect();
-    if !reused.is_empty() {
+    if !reused.is_empty() && reused.len() == results.cells.len() {
+        notes.add(
+            "Nothing the suite depends on changed since the baseline: every cell was reused from it and no model was called.",
+        );
+    } else if !reused.is_empty() {
         notes.add(format!(
             "Reused from the baseline, unchanged: {} (same fingerprint: prompt, model settings, checks and cases).",
             reused.join(", ")

@@ -107,6 +107,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 fn suite_toml(base_url: &str, polite: &str) -> String {
+    suite_toml_with(base_url, polite, "{{ question }}", "")
+}
+
+/// The suite with the `polite` prompt's system and user templates, and `extra` TOML at the end.
+fn suite_toml_with(base_url: &str, polite: &str, polite_user: &str, extra: &str) -> String {
     format!(
         r#"[suite]
 name = "support-bot"
@@ -127,7 +132,7 @@ user = "{{{{ question }}}}"
 
 [prompts.polite]
 system = "{polite}"
-user = "{{{{ question }}}}"
+user = "{polite_user}"
 
 [datasets.qs]
 file = "cases.jsonl"
@@ -141,12 +146,19 @@ min_pass_rate = 0.5
 
 [gate.metrics.pass_rate]
 max_drop = 0.1
-"#
+{extra}"#
     )
 }
 
 /// A repository whose head commit changes one of two prompts, and the event of its pull request.
 fn repository(model_url: &str) -> (tempfile::TempDir, String, String) {
+    repository_with(
+        &suite_toml(model_url, "You are polite."),
+        &suite_toml(model_url, "You are very polite."),
+    )
+}
+
+fn repository_with(base_toml: &str, head_toml: &str) -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     git(root, &["init", "--quiet", "--initial-branch=main"]);
@@ -155,32 +167,35 @@ fn repository(model_url: &str) -> (tempfile::TempDir, String, String) {
         .map(|i| format!("{{\"id\": \"q{i}\", \"vars\": {{\"question\": \"question {i}\"}}}}\n"))
         .collect();
     std::fs::write(root.join("cases.jsonl"), cases).expect("write");
-    std::fs::write(
-        root.join("evalgate.toml"),
-        suite_toml(model_url, "You are polite."),
-    )
-    .expect("write");
+    std::fs::write(root.join("evalgate.toml"), base_toml).expect("write");
     git(root, &["add", "."]);
     git(root, &["commit", "--quiet", "-m", "base"]);
     let base = git(root, &["rev-parse", "HEAD"]);
     git(root, &["checkout", "--quiet", "-b", "tweak"]);
-    std::fs::write(
-        root.join("evalgate.toml"),
-        suite_toml(model_url, "You are very polite."),
-    )
-    .expect("write");
+    std::fs::write(root.join("evalgate.toml"), head_toml).expect("write");
     git(root, &["commit", "--quiet", "-am", "head"]);
     let head = git(root, &["rev-parse", "HEAD"]);
     (dir, base, head)
 }
 
 fn event(dir: &Path, base: &str, head: &str, head_repo: &str) -> std::path::PathBuf {
+    event_with_labels(dir, base, head, head_repo, &[])
+}
+
+fn event_with_labels(
+    dir: &Path,
+    base: &str,
+    head: &str,
+    head_repo: &str,
+    labels: &[&str],
+) -> std::path::PathBuf {
+    let labels: Vec<Value> = labels.iter().map(|l| json!({"name": l})).collect();
     let payload = json!({
         "action": "synchronize",
         "number": 7,
         "pull_request": {
             "number": 7,
-            "labels": [],
+            "labels": labels,
             "base": {"ref": "main", "sha": base, "repo": {"full_name": REPO}},
             "head": {"ref": "tweak", "sha": head, "repo": {"full_name": head_repo}}
         },
@@ -342,4 +357,94 @@ async fn a_fork_pull_request_is_neutral_and_calls_nothing() {
     assert!(run.summary.contains("NEUTRAL"), "{}", run.summary);
     assert_eq!(model.received_requests().await.map(|r| r.len()), Some(0));
     assert!(comments.list().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
+    let model = echo_server().await;
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let label = "evalgate: accept-regression";
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/issues/7/events")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
+            "id": 1, "event": "labeled", "created_at": "2026-11-24T09:30:00Z",
+            "actor": {"login": "release-manager", "id": 9, "type": "User"},
+            "label": {"name": label, "color": "ededed"}
+        }])))
+        .mount(&github)
+        .await;
+    // The head's `polite` answers now contain "very", which a new check forbids: 6 of 12 cases
+    // regress, a confident drop far beyond the 10 points tolerated.
+    let check = "\n[[checks]]\ntype = \"not-contains\"\nvalue = \"very\"\n";
+    let override_rule =
+        format!("\n[gate.override]\nlabel = \"{label}\"\nallowed = [\"release-manager\"]\n");
+    let (repo, base, head) = repository_with(
+        &suite_toml_with(&model.uri(), "You are polite.", "{{ question }}", check),
+        &suite_toml_with(
+            &model.uri(),
+            "You are polite.",
+            "{{ question }} (very politely)",
+            &format!("{check}{override_rule}"),
+        ),
+    );
+    let scratch = tempfile::tempdir().expect("tempdir");
+
+    // Without the label: exit 1.
+    let unlabeled = event(scratch.path(), &base, &head, REPO);
+    let (repo_path, scratch_path, github_uri) = (
+        repo.path().to_owned(),
+        scratch.path().to_owned(),
+        github.uri(),
+    );
+    let failed =
+        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &unlabeled, &github_uri))
+            .await
+            .expect("join");
+    assert_eq!(
+        failed.output.status.code(),
+        Some(1),
+        "{}",
+        stdout(&failed.output)
+    );
+    assert!(failed.outputs.contains("\nfail\n"), "{}", failed.outputs);
+    assert!(
+        stdout(&failed.output).contains("::error title=evalgate%3A polite/fake q0 regressed::"),
+        "{}",
+        stdout(&failed.output)
+    );
+
+    // With the label applied by an allowed user: accepted, exit 0, on record.
+    let labeled = event_with_labels(scratch.path(), &base, &head, REPO, &[label]);
+    let (repo_path, scratch_path, github_uri) = (
+        repo.path().to_owned(),
+        scratch.path().to_owned(),
+        github.uri(),
+    );
+    let accepted =
+        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &labeled, &github_uri))
+            .await
+            .expect("join");
+    assert_eq!(
+        accepted.output.status.code(),
+        Some(0),
+        "{}",
+        stdout(&accepted.output)
+    );
+    assert!(
+        accepted.outputs.contains("\naccepted\n"),
+        "{}",
+        accepted.outputs
+    );
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join(".evalgate/results.json")).expect("results"),
+    )
+    .expect("JSON");
+    assert_eq!(results["verdict"]["status"], "fail");
+    assert_eq!(results["verdict"]["accepted"]["by"], "release-manager");
+    assert!(
+        accepted.summary.contains("**Accepted** by release-manager"),
+        "{}",
+        accepted.summary
+    );
 }

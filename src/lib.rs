@@ -21,6 +21,7 @@ pub mod github;
 pub mod merge;
 pub mod pii;
 pub mod plan;
+pub mod process;
 pub mod progress;
 pub mod provider;
 pub mod redact;

@@ -6,11 +6,9 @@
 //! broken grader is never mistaken for a bad answer.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use super::{
     AsyncGrader, Caller, CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, missing,
@@ -90,7 +88,9 @@ impl AsyncGrader for CommandCheck {
                 "messages": input.messages,
             });
             let name = &self.argv[0];
-            match tokio::time::timeout(self.timeout, self.run(payload.to_string())).await {
+            let payload = payload.to_string();
+            let run = crate::process::run_with_input(&self.argv, &self.cwd, payload.as_bytes());
+            match tokio::time::timeout(self.timeout, run).await {
                 Err(_) => Grade::error(format!(
                     "grader `{name}` did not finish within {}s",
                     self.timeout.as_secs_f64()
@@ -103,28 +103,6 @@ impl AsyncGrader for CommandCheck {
 }
 
 impl CommandCheck {
-    async fn run(&self, payload: String) -> std::io::Result<std::process::Output> {
-        let mut child = tokio::process::Command::new(&self.argv[0])
-            .args(&self.argv[1..])
-            .current_dir(&self.cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // A timed-out grader is killed when its future is dropped.
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdin = child.stdin.take();
-        let write = async move {
-            if let Some(mut stdin) = stdin {
-                // A program that does not read its input is its own business: what counts is
-                // what it prints and how it exits.
-                let _ = stdin.write_all(payload.as_bytes()).await;
-            }
-        };
-        let (_, output) = tokio::join!(write, child.wait_with_output());
-        output
-    }
-
     fn read(&self, output: &std::process::Output) -> Grade {
         let name = &self.argv[0];
         let tail = stderr_tail(&output.stderr);

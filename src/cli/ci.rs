@@ -373,13 +373,7 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     write_file(&junit_path, &crate::report::junit::render(&results))?;
     write_file(&markdown_path, &body)?;
 
-    let mut text = String::new();
-    let opts = crate::report::terminal::TerminalOptions {
-        color,
-        ..Default::default()
-    };
-    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
-    let _ = write!(stdout, "{text}");
+    super::print_summary(stdout, &results, color);
     for line in annotation_lines(&results) {
         let _ = writeln!(stdout, "{line}");
     }

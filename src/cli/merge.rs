@@ -57,13 +57,7 @@ pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8,
     }
     super::run::write_results(&args.results, &results)?;
 
-    let mut text = String::new();
-    let opts = crate::report::terminal::TerminalOptions {
-        color,
-        ..Default::default()
-    };
-    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
-    let _ = write!(stdout, "{text}");
+    super::print_summary(stdout, &results, color);
     let _ = writeln!(
         stdout,
         "merged {} shards: {}",

@@ -159,6 +159,17 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     }
 }
 
+/// The terminal summary of a run, on stdout (the part of the output a user may pipe).
+fn print_summary(stdout: &mut dyn Write, results: &crate::results::Results, color: bool) {
+    let mut text = String::new();
+    let opts = crate::report::terminal::TerminalOptions {
+        color,
+        ..Default::default()
+    };
+    let _ = crate::report::terminal::write_summary(&mut text, results, &opts);
+    let _ = write!(stdout, "{text}");
+}
+
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {

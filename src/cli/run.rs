@@ -126,13 +126,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
     // The results file now holds everything the journal did.
     let _ = std::fs::remove_file(&journal_path);
 
-    let mut text = String::new();
-    let opts = crate::report::terminal::TerminalOptions {
-        color,
-        ..Default::default()
-    };
-    let _ = crate::report::terminal::write_summary(&mut text, &results, &opts);
-    let _ = write!(stdout, "{text}");
+    super::print_summary(stdout, &results, color);
     let _ = writeln!(stdout, "results: {}", results_path.display());
     if let Some(shard) = args.shard {
         let share = if calls == 0 {
@@ -198,7 +192,7 @@ pub(crate) fn execute_suite(
     reuse: Option<&Results>,
 ) -> Result<Executed, CliError> {
     let started = Instant::now();
-    let started_at = now_rfc3339();
+    let started_at = crate::audit::now();
     if let Some(n) = options.concurrency {
         for model in &mut suite.models {
             model.concurrency = n as usize;
@@ -411,7 +405,7 @@ pub(crate) fn execute_suite(
             suite: suite.name.clone(),
             config_path: suite.path.display().to_string(),
             started_at,
-            finished_at: now_rfc3339(),
+            finished_at: crate::audit::now(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             git: crate::git::info(suite.dir_or_dot()),
             config_fingerprint: plan.config_fingerprint.clone(),
@@ -564,12 +558,6 @@ pub(crate) fn write_results(path: &Path, results: &Results) -> Result<(), CliErr
     writer.write_all(b"\n").map_err(fail)?;
     writer.into_inner().map_err(|e| fail(e.into_error()))?;
     std::fs::rename(&tmp, path).map_err(fail)
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

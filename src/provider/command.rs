@@ -7,10 +7,7 @@
 //! timeout expires (the retry loop owns the timeout and drops this future, and the child is
 //! spawned with `kill_on_drop`).
 
-use std::process::Stdio;
-
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use super::openai::build_error;
 use super::*;
@@ -60,32 +57,11 @@ impl Provider for CommandProvider {
             let mut input = serde_json::to_vec(&input)
                 .map_err(|e| ProviderError::Command(format!("cannot encode the request: {e}")))?;
             input.push(b'\n');
-            let mut child = tokio::process::Command::new(self.program())
-                .args(&self.argv[1..])
-                .current_dir(&self.cwd)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
+            let output = crate::process::run_with_input(&self.argv, &self.cwd, &input)
+                .await
                 .map_err(|e| {
                     ProviderError::Command(format!("cannot start `{}`: {e}", self.program()))
                 })?;
-            // Write stdin while stdout is read, so a program that answers before reading all of
-            // its input cannot deadlock against a full pipe.
-            let mut stdin = child.stdin.take();
-            let writer = async move {
-                if let Some(stdin) = stdin.as_mut() {
-                    // A program that exits without reading its input is not an error in itself:
-                    // its exit status says whether it worked.
-                    let _ = stdin.write_all(&input).await;
-                    let _ = stdin.shutdown().await;
-                }
-                drop(stdin);
-            };
-            let (_, output) = tokio::join!(writer, child.wait_with_output());
-            let output = output
-                .map_err(|e| ProviderError::Command(format!("`{}` failed: {e}", self.program())))?;
             if !output.status.success() {
                 let status = match output.status.code() {
                     Some(code) => format!("exit code {code}"),

@@ -7,10 +7,10 @@
 //! the vector comes back as JSON text in [`Completion::output`] (which is how the cache stores
 //! it). [`parse_vector`] reads it back.
 
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::openai::{JsonAnswer, decode_error, extra_headers, send_json, sensitive};
+use super::openai::{JsonAnswer, base_url, bearer_endpoint, decode_error, send_json};
 use super::*;
 
 #[derive(Debug)]
@@ -23,38 +23,10 @@ pub struct Embeddings {
 
 impl Embeddings {
     pub fn new(config: &ProviderConfig, client: reqwest::Client) -> Result<Self, BuildError> {
-        let fail = |message: String| BuildError {
-            model_id: config.model_id.clone(),
-            message,
-        };
-        let base = match (&config.base_url, config.kind) {
-            (Some(url), _) => url.trim_end_matches('/').to_owned(),
-            (None, ProviderKind::Openai) => "https://api.openai.com/v1".to_owned(),
-            (None, ProviderKind::OpenaiCompatible) => {
-                return Err(fail("an openai-compatible model needs `base_url`".into()));
-            }
-            (None, other) => {
-                return Err(fail(format!(
-                    "`provider = \"{}\"` has no embeddings endpoint",
-                    other.as_str()
-                )));
-            }
-        };
-        let mut url = reqwest::Url::parse(&format!("{base}/embeddings"))
-            .map_err(|e| fail(format!("invalid base_url `{base}`: {e}")))?;
-        if !config.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(config.query.iter());
-        }
-        let mut headers = extra_headers(config)?;
-        if let Some(key) = &config.api_key {
-            headers.insert(
-                AUTHORIZATION,
-                sensitive(config, &format!("Bearer {}", key.expose()))?,
-            );
-        }
+        let (url, headers) = bearer_endpoint(config, &format!("{}/embeddings", base_url(config)?))?;
         Ok(Embeddings {
             client,
-            url: url.to_string(),
+            url,
             headers,
             model: config.model.clone(),
         })

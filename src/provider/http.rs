@@ -9,16 +9,16 @@
 
 use minijinja::{Environment, UndefinedBehavior};
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::openai::{JsonAnswer, build_error, decode_error, extra_headers, send_json, sensitive};
+use super::openai::{JsonAnswer, bearer_endpoint, build_error, decode_error, send_json};
 use super::*;
 
 #[derive(Debug)]
 pub struct HttpProvider {
     client: reqwest::Client,
-    url: reqwest::Url,
+    url: String,
     method: Method,
     headers: HeaderMap,
     model: String,
@@ -46,21 +46,10 @@ impl HttpProvider {
             .http
             .clone()
             .ok_or_else(|| build_error(config, "an http model needs `url` and `output_pointer`"))?;
-        let mut url = reqwest::Url::parse(&spec.url)
-            .map_err(|e| build_error(config, &format!("invalid url `{}`: {e}", spec.url)))?;
-        if !config.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(config.query.iter());
-        }
+        let (url, headers) = bearer_endpoint(config, &spec.url)?;
         let method = Method::from_bytes(spec.method.as_bytes()).map_err(|_| {
             build_error(config, &format!("`{}` is not an HTTP method", spec.method))
         })?;
-        let mut headers = extra_headers(config)?;
-        if let Some(key) = &config.api_key {
-            headers.insert(
-                AUTHORIZATION,
-                sensitive(config, &format!("Bearer {}", key.expose()))?,
-            );
-        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let mut count = 0;
@@ -177,7 +166,7 @@ impl Provider for HttpProvider {
         Box::pin(async move {
             let mut request = self
                 .client
-                .request(self.method.clone(), self.url.clone())
+                .request(self.method.clone(), &self.url)
                 .headers(self.headers.clone());
             if self.method != Method::GET && self.method != Method::HEAD {
                 request = request.json(&self.render_body(req)?);

@@ -25,31 +25,11 @@ pub struct OpenAi {
 
 impl OpenAi {
     pub fn new(config: &ProviderConfig, client: reqwest::Client) -> Result<Self, BuildError> {
-        let base = match (&config.base_url, config.kind) {
-            (Some(url), _) => url.trim_end_matches('/').to_owned(),
-            (None, ProviderKind::Openai) => "https://api.openai.com/v1".to_owned(),
-            (None, _) => {
-                return Err(build_error(
-                    config,
-                    "an openai-compatible model needs `base_url`",
-                ));
-            }
-        };
-        let mut url = reqwest::Url::parse(&format!("{base}/chat/completions"))
-            .map_err(|e| build_error(config, &format!("invalid base_url `{base}`: {e}")))?;
-        if !config.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(config.query.iter());
-        }
-        let mut headers = extra_headers(config)?;
-        if let Some(key) = &config.api_key {
-            headers.insert(
-                AUTHORIZATION,
-                sensitive(config, &format!("Bearer {}", key.expose()))?,
-            );
-        }
+        let (url, headers) =
+            bearer_endpoint(config, &format!("{}/chat/completions", base_url(config)?))?;
         Ok(OpenAi {
             client,
-            url: url.to_string(),
+            url,
             headers,
             model: config.model.clone(),
             completion_tokens_field: config.kind == ProviderKind::Openai,
@@ -141,6 +121,46 @@ impl Provider for OpenAi {
             })
         })
     }
+}
+
+/// The API root of an OpenAI-protocol model: its `base_url`, or OpenAI's for `openai`.
+pub(super) fn base_url(config: &ProviderConfig) -> Result<String, BuildError> {
+    match (&config.base_url, config.kind) {
+        (Some(url), _) => Ok(url.trim_end_matches('/').to_owned()),
+        (None, ProviderKind::Openai) => Ok("https://api.openai.com/v1".to_owned()),
+        (None, ProviderKind::OpenaiCompatible) => Err(build_error(
+            config,
+            "an openai-compatible model needs `base_url`",
+        )),
+        (None, other) => Err(build_error(
+            config,
+            &format!(
+                "`provider = \"{}\"` does not speak the OpenAI protocol",
+                other.as_str()
+            ),
+        )),
+    }
+}
+
+/// `url` with the model's `query` parameters, and its headers plus `Authorization: Bearer KEY`
+/// when it has a key: how every bearer-token HTTP protocol here addresses its endpoint.
+pub(super) fn bearer_endpoint(
+    config: &ProviderConfig,
+    url: &str,
+) -> Result<(String, HeaderMap), BuildError> {
+    let mut parsed = reqwest::Url::parse(url)
+        .map_err(|e| build_error(config, &format!("invalid URL `{url}`: {e}")))?;
+    if !config.query.is_empty() {
+        parsed.query_pairs_mut().extend_pairs(config.query.iter());
+    }
+    let mut headers = extra_headers(config)?;
+    if let Some(key) = &config.api_key {
+        headers.insert(
+            AUTHORIZATION,
+            sensitive(config, &format!("Bearer {}", key.expose()))?,
+        );
+    }
+    Ok((parsed.to_string(), headers))
 }
 
 pub(super) fn build_error(config: &ProviderConfig, message: &str) -> BuildError {

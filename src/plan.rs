@@ -90,6 +90,7 @@ fn cell_fingerprint(
 ) -> String {
     let prompt = &suite.prompts[pi];
     let model = &suite.models[mi];
+    let cases_of_cell = cases;
     let cases: Vec<Value> = cases
         .iter()
         .map(|&(di, ci)| {
@@ -144,7 +145,53 @@ fn cell_fingerprint(
     {
         map.insert("graders".into(), Value::Array(graders));
     }
+    // Files the suite names by path (a `schema_file`, a grading program, the script a command
+    // model runs) determine results through their contents, not their names: an edited schema
+    // must not let `ci` reuse the old results. Added only when there are some.
+    let mut paths: Vec<&str> = Vec::new();
+    spec_paths(&suite.check_specs, &mut paths);
+    for &(di, ci) in cases_of_cell {
+        spec_paths(&suite.datasets[di].check_specs, &mut paths);
+        spec_paths(&suite.datasets[di].cases[ci].check_specs, &mut paths);
+    }
+    paths.sort_unstable();
+    paths.dedup();
+    paths.extend(model.command.iter().flatten().map(String::as_str));
+    let files = file_digests(suite, paths);
+    if !files.is_empty()
+        && let Value::Object(map) = &mut fingerprint
+    {
+        map.insert("files".into(), json!(files));
+    }
     hash_json(&fingerprint)
+}
+
+/// The paths a check names: its schema file and its grading program's arguments.
+fn spec_paths<'a>(specs: &'a [crate::check::CheckSpec], out: &mut Vec<&'a str>) {
+    for spec in specs {
+        out.extend(spec.schema_file.as_deref());
+        out.extend(spec.command.iter().flatten().map(String::as_str));
+    }
+}
+
+/// The SHA-256 of each of `paths` that names a file relative to the suite's folder (program
+/// names such as `python3` and flags name none and are skipped).
+fn file_digests<'a>(
+    suite: &Suite,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> std::collections::BTreeMap<&'a str, String> {
+    use sha2::Digest;
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let path = suite.dir_or_dot().join(p);
+            if !path.is_file() {
+                return None;
+            }
+            let bytes = std::fs::read(&path).ok()?;
+            Some((p, hex::encode(sha2::Sha256::digest(&bytes))))
+        })
+        .collect()
 }
 
 /// One slice of a sharded run, as `--shard INDEX/COUNT` gives it: both count from 1.
@@ -225,6 +272,47 @@ mod tests {
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("case-{i}")).collect()
+    }
+
+    #[test]
+    fn editing_a_file_the_suite_names_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        };
+        write(
+            "evalgate.toml",
+            r#"[suite]
+name = "files"
+
+[models.m]
+provider = "command"
+command = ["sh", "model.sh"]
+
+[prompts.p]
+user = "{{ q }}"
+
+[datasets.d]
+cases = [{ id = "a", vars = { q = "x" } }]
+
+[[checks]]
+type = "json-schema"
+schema_file = "schema.json"
+"#,
+        );
+        write("model.sh", "echo '{}'\n");
+        write("schema.json", r#"{"type": "object"}"#);
+        let fingerprint = || {
+            let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+            plan(&suite, 1, &[]).cells[0].fingerprint.clone()
+        };
+        let before = fingerprint();
+        assert_eq!(fingerprint(), before, "stable when nothing changes");
+        write("schema.json", r#"{"type": "array"}"#);
+        let after_schema = fingerprint();
+        assert_ne!(after_schema, before);
+        write("model.sh", "echo '[]'\n");
+        assert_ne!(fingerprint(), after_schema);
     }
 
     #[test]

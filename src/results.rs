@@ -99,7 +99,8 @@ pub struct Summary {
     pub error_rate: f64,
     /// What the calls cost at the configured prices, whether paid now or replayed from the cache.
     pub cost_usd: f64,
-    /// What this run actually paid: calls not served from the cache or an earlier attempt's journal.
+    /// What this run paid: calls not served from the response cache, including those an
+    /// interrupted attempt of the same run paid for and the journal replayed.
     pub spent_usd: f64,
     pub input_tokens: u64,
     pub output_tokens: u64,

@@ -82,6 +82,17 @@ impl Templates {
         }
     }
 
+    /// The top-level variables read by every template registered under `prefix.` (a check's
+    /// `value`, `values`, `rubric`...).
+    pub fn variables_under(&self, prefix: &str) -> BTreeSet<String> {
+        let prefix = format!("{prefix}.");
+        self.env
+            .templates()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .flat_map(|(_, t)| t.undeclared_variables(false))
+            .collect()
+    }
+
     /// Evaluates a single expression such as `messages` or `vars.question | upper`.
     pub fn eval_expression(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
         Ok(self

@@ -291,6 +291,9 @@ pub struct Check {
     grader: GraderImpl,
     /// Suite models this check calls (the judge, the embedding model).
     models: Vec<String>,
+    /// The prefix its templates are registered under in the suite's [`Templates`], so `validate`
+    /// can check every case provides the variables they read.
+    pub template_prefix: String,
 }
 
 impl Check {
@@ -376,6 +379,7 @@ impl Check {
             weight,
             grader,
             models,
+            template_prefix: ctx.name.to_owned(),
         })
     }
 

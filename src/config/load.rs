@@ -139,7 +139,13 @@ impl Loader<'_> {
         let checks = self.compile_checks("checks", &raw.checks, &mut templates);
 
         let datasets = self.datasets(&raw, &prompts, &mut templates);
-        self.validate_cases(&prompts, &datasets, &templates, raw.checks.is_empty());
+        self.validate_cases(
+            &prompts,
+            &datasets,
+            &templates,
+            &checks,
+            raw.checks.is_empty(),
+        );
         self.validate_gate(&raw, &checks, &datasets);
         let redactor = self.redactor(&raw.redact);
         if let Some(center) = &raw.audit.cost_center
@@ -865,8 +871,25 @@ impl Loader<'_> {
         prompts: &[Prompt],
         datasets: &[Dataset],
         templates: &Templates,
+        suite_checks: &[Check],
         checks_empty: bool,
     ) {
+        // The variables each check's templates read (`{{ expected }}` most often).
+        let check_vars = |checks: &[Check]| -> Vec<(String, BTreeSet<String>)> {
+            checks
+                .iter()
+                .map(|c| {
+                    (
+                        c.type_name.clone(),
+                        templates.variables_under(&c.template_prefix),
+                    )
+                })
+                .filter(|(_, vars)| !vars.is_empty())
+                .collect()
+        };
+        let suite_check_vars = check_vars(suite_checks);
+        // A case fed to several prompts is reported once per check problem.
+        let mut reported = BTreeSet::new();
         for (pi, prompt) in prompts.iter().enumerate() {
             let mut used = BTreeSet::new();
             for (_, t) in &prompt.messages {
@@ -914,6 +937,40 @@ impl Loader<'_> {
                             None => format!("add `{var}` to the case's vars, or restrict the dataset with `prompts = [...]`"),
                         });
                         self.push(e);
+                    }
+                    let provided = |v: &str| match v {
+                        "vars" | "id" => true,
+                        "expected" => case.expected.is_some(),
+                        name => case.vars.contains_key(name),
+                    };
+                    let case_checks = suite_check_vars
+                        .iter()
+                        .cloned()
+                        .chain(check_vars(&dataset.checks))
+                        .chain(check_vars(&case.checks));
+                    for (kind, vars) in case_checks {
+                        for var in vars.iter().filter(|v| !provided(v)) {
+                            let what = if var == "expected" {
+                                "no `expected`".to_owned()
+                            } else {
+                                format!("no variable `{var}`")
+                            };
+                            let e = ConfigError::new(
+                                self.path,
+                                format!(
+                                    "a `{kind}` check uses `{{{{ {var} }}}}` but case `{}` ({}) has {what}",
+                                    case.id, case.origin
+                                ),
+                            )
+                            .help(if var == "expected" {
+                                "add `expected` to the case, or give the check to the datasets that have it".to_owned()
+                            } else {
+                                format!("add `{var}` to the case's vars")
+                            });
+                            if reported.insert(e.to_string()) {
+                                self.push(e);
+                            }
+                        }
                     }
                     if missing.is_empty() {
                         for (role, t) in &prompt.messages {

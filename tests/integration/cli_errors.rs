@@ -82,6 +82,14 @@ fn template_variable_missing_from_a_case_names_prompt_case_and_variable() {
 }
 
 #[test]
+fn check_template_reading_a_missing_expected_names_check_and_case() {
+    // `{{ expected }}` in a check, on a case without `expected`: caught offline, not as an
+    // errored call at run time.
+    let toml = MINIMAL.replace("value = \"x\"", "value = \"{{ expected }}\"");
+    insta::assert_snapshot!(invalid(&toml, &[]));
+}
+
+#[test]
 fn broken_dataset_row_names_file_and_line() {
     let toml = MINIMAL.replace(
         "cases = [{ id = \"a\", vars = { question = \"q?\" } }]",

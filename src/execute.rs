@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -186,7 +187,23 @@ pub async fn execute(
                 let shared = Arc::clone(&shared);
                 let tx = tx.clone();
                 tasks.spawn(async move {
-                    let result = run_item(&shared, item, permit).await;
+                    // A bug that panics while one call is handled must not drop that case from
+                    // the results (a missing case could let a gate pass): it becomes an error.
+                    let result = std::panic::AssertUnwindSafe(run_item(&shared, item, permit))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            let cell = &shared.plan.cells[item.cell];
+                            let case = &shared.suite.datasets[item.case.0].cases[item.case.1];
+                            errored(
+                                &cell.id,
+                                case,
+                                item.repeat,
+                                Vec::new(),
+                                "internal error while handling this call (a bug in evalgate: please report it)".to_owned(),
+                                0,
+                            )
+                        });
                     let _ = tx.send((item.index, result)).await;
                 });
                 // Reap finished tasks as we go so the set stays small.

@@ -95,6 +95,14 @@ pub fn paired(pairs: &[(f64, f64)], margin: f64, confidence: f64) -> PairedEstim
             let table = PairedTable::from_pairs(pairs);
             (est.ci_low, est.ci_high) = table.newcombe(z);
             (est.p_drop, est.p_within) = table.p_values(margin);
+            // Newcombe's interval is too narrow when only a handful of cases changed (two of two
+            // regressing reads as a confident drop). A drop beyond the margin is never more
+            // certain than a drop at all, which the exact one-sided sign test on the changed
+            // cases measures: the decision takes the larger of the two p-values.
+            est.p_drop = est.p_drop.max(binomial_half_cdf(
+                table.improved,
+                table.regressed + table.improved,
+            ));
             est.mcnemar_p = Some(exact_mcnemar(table.regressed, table.improved));
             est.noise = table.discordance();
         }
@@ -312,10 +320,12 @@ pub fn binomial_half_cdf(k: u64, n: u64) -> f64 {
 pub fn paired_t(diffs: &[f64], margin: f64, confidence: f64) -> (f64, f64, f64, f64) {
     let n = diffs.len() as f64;
     let d = mean(diffs.iter().copied());
-    let se = std_dev(diffs) / n.sqrt();
-    if se == 0.0 {
-        return degenerate(d, margin);
-    }
+    let sd = std_dev(diffs);
+    let se = if sd == 0.0 {
+        zero_spread_floor(diffs.len())
+    } else {
+        sd / n.sqrt()
+    };
     let df = n - 1.0;
     let q = t_quantile(1.0 - (1.0 - confidence) / 2.0, df);
     let stat = (d + margin) / se;
@@ -323,13 +333,12 @@ pub fn paired_t(diffs: &[f64], margin: f64, confidence: f64) -> (f64, f64, f64, 
     (d - q * se, d + q * se, p_drop, 1.0 - p_drop)
 }
 
-/// No spread at all (every difference equal): the interval is the point and the tests are
-/// decided by which side of the boundary it lies.
-fn degenerate(d: f64, margin: f64) -> (f64, f64, f64, f64) {
-    let boundary = -margin;
-    let p_drop = if d < boundary { 0.0 } else { 1.0 };
-    let p_within = if d > boundary { 0.0 } else { 1.0 };
-    (d, d, p_drop, p_within)
+/// The standard error the t interval uses when every difference is the same. No spread was
+/// seen, but a handful of cases cannot make the change certain: a suite of n cases that saw no
+/// variation is taken to be as uncertain as the "rule of three" allows for an event never seen
+/// in n trials (a one-sided 95% bound of about 3/n, so a standard error of about 1.5/n).
+fn zero_spread_floor(n: usize) -> f64 {
+    1.5 / n as f64
 }
 
 /// Seeded paired percentile bootstrap of the mean difference: (ci_low, ci_high, p_drop,
@@ -341,10 +350,17 @@ fn degenerate(d: f64, margin: f64) -> (f64, f64, f64, f64) {
 /// count crosses α, so "the interval excludes −margin" and "p < α" are the same statement.
 pub fn bootstrap(diffs: &[f64], margin: f64, confidence: f64, seed: u64) -> (f64, f64, f64, f64) {
     let n = diffs.len();
-    let d = mean(diffs.iter().copied());
-    if std_dev(diffs) == 0.0 {
-        return degenerate(d, margin);
+    let alpha = (1.0 - confidence) / 2.0;
+    // No spread to resample, or a level finer than the resamples can resolve (p is at least
+    // 1/(B+1)): the t interval answers instead, so the verdict never contradicts the interval.
+    if std_dev(diffs) == 0.0 || alpha * (BOOTSTRAP_RESAMPLES as f64 + 1.0) < 2.0 {
+        return paired_t(diffs, margin, confidence);
     }
+    // Resample in a canonical order: the same cases in another file order give the same result.
+    let mut sorted = diffs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let diffs = &sorted[..];
+    let d = mean(diffs.iter().copied());
     let level = 1.0 - (1.0 - confidence) / 2.0;
     let df = n as f64 - 1.0;
     let widen = (n as f64 / df).sqrt() * t_quantile(level, df) / normal_quantile(level);
@@ -356,7 +372,6 @@ pub fn bootstrap(diffs: &[f64], margin: f64, confidence: f64, seed: u64) -> (f64
         })
         .collect();
     means.sort_by(f64::total_cmp);
-    let alpha = (1.0 - confidence) / 2.0;
     let boundary = -margin;
     let above = means.iter().filter(|&&m| m >= boundary).count();
     let below = means.iter().filter(|&&m| m <= boundary).count();

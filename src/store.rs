@@ -32,7 +32,12 @@ pub struct Store {
     /// interleave inside a line.
     append: File,
     read: File,
-    index: HashMap<String, (u64, usize)>,
+    /// Where each key's line is: filled at open and by every `put`, so an answer stored earlier
+    /// in the same run is found too (repeats that send the same judge request pay once and grade
+    /// alike on the first run and on a replay).
+    index: std::sync::RwLock<HashMap<String, (u64, usize)>>,
+    /// Serialises this process's appends so each knows where its line starts.
+    appending: std::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,28 +97,39 @@ impl Store {
             path: path.to_owned(),
             append,
             read,
-            index,
+            index: std::sync::RwLock::new(index),
+            appending: std::sync::Mutex::new(()),
         })
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The entry stored under `key` when the store was opened.
+    /// The entry stored under `key`, by this run or an earlier one.
     pub fn get(&self, key: &str) -> Option<Entry> {
-        let &(offset, len) = self.index.get(key)?;
+        let (offset, len) = *self
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)?;
         let mut buf = vec![0u8; len];
         self.read.read_exact_at(&mut buf, offset).ok()?;
-        serde_json::from_slice(&buf).ok()
+        // Another process appending at the same moment could shift where a line landed: an entry
+        // is only trusted when it is the one asked for.
+        let entry: Entry = serde_json::from_slice(&buf).ok()?;
+        (entry.key == key).then_some(entry)
     }
 
     /// Appends an entry with one write.
@@ -123,12 +139,18 @@ impl Store {
             source: e.into(),
         })?;
         line.push(b'\n');
-        (&self.append)
-            .write_all(&line)
-            .map_err(|source| StoreError {
-                path: self.path.clone(),
-                source,
-            })
+        let err = |source| StoreError {
+            path: self.path.clone(),
+            source,
+        };
+        let _appending = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+        let offset = self.append.metadata().map_err(err)?.len();
+        (&self.append).write_all(&line).map_err(err)?;
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.key.clone(), (offset, line.len()));
+        Ok(())
     }
 }
 
@@ -184,6 +206,22 @@ mod tests {
             Some("first".into())
         );
         assert_eq!(store.get("c"), None);
+    }
+
+    #[test]
+    fn an_entry_put_in_this_session_is_found_and_another_writer_cannot_confuse_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.jsonl");
+        let store = Store::open(&path).expect("open");
+        store.put(&entry("a", "first")).expect("put");
+        assert_eq!(store.get("a"), Some(entry("a", "first")));
+        // A second process appends to the same file: its line is not in this index, and this
+        // store's own later entries are still found where they landed.
+        let other = Store::open(&path).expect("open");
+        other.put(&entry("x", "theirs")).expect("put");
+        store.put(&entry("b", "second")).expect("put");
+        assert_eq!(store.get("b"), Some(entry("b", "second")));
+        assert_eq!(store.get("x"), None);
     }
 
     #[test]

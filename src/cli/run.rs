@@ -497,7 +497,12 @@ fn expand_env(value: &str) -> Result<String, String> {
         };
         let name = &after[..end];
         match std::env::var(name) {
-            Ok(v) => out.push_str(&v),
+            Ok(v) => {
+                // The variable alone is a secret too: a server may echo the token without the
+                // "Bearer " the header put in front of it.
+                crate::secrets::register(&v);
+                out.push_str(&v);
+            }
             Err(_) => return Err(name.to_owned()),
         }
         rest = &after[end + 1..];

@@ -185,7 +185,11 @@ fn is_quota_exhausted(status: u16, code: Option<&str>, message: &str) -> bool {
     status == 429
         && (matches!(
             code,
-            Some("insufficient_quota" | "billing_hard_limit_reached")
+            Some(
+                "insufficient_quota"
+                    | "billing_hard_limit_reached"
+                    | "enforced_spend_limit_reached"
+            )
         ) || message.contains("exceeded your current quota"))
 }
 

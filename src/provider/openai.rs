@@ -250,9 +250,12 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
     } else {
         message
     };
+    // The most specific code first: Anthropic puts its spend cap in `error.details.error_code`
+    // under a generic `rate_limit_error` type.
     let code = error.and_then(|e| {
-        e.get("code")
+        e.pointer("/details/error_code")
             .and_then(Value::as_str)
+            .or_else(|| e.get("code").and_then(Value::as_str))
             .or_else(|| e.get("type").and_then(Value::as_str))
             .map(str::to_owned)
     });
@@ -260,7 +263,7 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
     let retry_after = header("retry-after-ms")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|ms| ms.is_finite() && *ms >= 0.0)
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .and_then(|ms| seconds(ms / 1000.0))
         .or_else(|| header("retry-after").and_then(parse_retry_after));
     let should_retry = match header("x-should-retry") {
         Some("true") => Some(true),
@@ -276,10 +279,18 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
     }
 }
 
+/// A server-given number of seconds as a duration: `None` for a negative, infinite or absurd
+/// value (a day or more), which must not crash the run or stall it.
+fn seconds(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && (0.0..86_400.0).contains(&secs))
+        .then(|| Duration::try_from_secs_f64(secs).ok())
+        .flatten()
+}
+
 /// `retry-after`: seconds, or an HTTP date.
 fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.trim().parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return seconds(secs);
     }
     let when = httpdate::parse_http_date(value.trim()).ok()?;
     Some(
@@ -324,7 +335,7 @@ fn parse_go_duration(text: &str) -> Option<Duration> {
     if !number.is_empty() {
         total += number.parse::<f64>().ok()?;
     }
-    Some(Duration::from_secs_f64(total))
+    seconds(total)
 }
 
 #[cfg(test)]
@@ -354,10 +365,22 @@ mod tests {
         );
         assert!(err.is_retryable());
         assert_eq!(err.to_string(), "HTTP 529 (overloaded_error): Overloaded");
+        let err = status_error(
+            429,
+            &HeaderMap::new(),
+            br#"{"type": "error", "error": {"type": "rate_limit_error", "message": "You have reached your specified workspace API usage limits.", "details": {"error_code": "enforced_spend_limit_reached"}}}"#,
+        );
+        assert!(!err.is_retryable() && err.is_fatal_for_model(), "{err}");
         let err = status_error(502, &HeaderMap::new(), b"<html>Bad Gateway</html>");
         assert_eq!(err.to_string(), "HTTP 502: <html>Bad Gateway</html>");
         let err = status_error(404, &HeaderMap::new(), b"");
         assert_eq!(err.to_string(), "HTTP 404: Not Found");
+        // Absurd waits are ignored, never a panic.
+        let mut absurd = HeaderMap::new();
+        absurd.insert("retry-after", HeaderValue::from_static("1e20"));
+        absurd.insert("retry-after-ms", HeaderValue::from_static("1e300"));
+        assert_eq!(status_error(503, &absurd, b"").retry_after(), None);
+        assert_eq!(parse_go_duration("99999999999999999999h"), None);
     }
 
     mod wire {

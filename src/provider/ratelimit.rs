@@ -54,7 +54,7 @@ impl Bucket {
         if needed <= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(needed / self.per_sec)
+            Duration::try_from_secs_f64(needed / self.per_sec).unwrap_or(Duration::MAX)
         }
     }
 }

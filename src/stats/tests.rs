@@ -307,3 +307,50 @@ fn newcombe_is_sane_on_every_small_table() {
         }
     }
 }
+
+#[test]
+fn two_regressions_out_of_two_are_not_a_confident_drop() {
+    // Newcombe alone reads 2 of 2 pass→fail as a confident drop (p ≈ 0.017); the exact sign test
+    // on the two changed cases says a chance result is likely (one-sided p = 0.25).
+    let est = paired(&[(1.0, 0.0), (1.0, 0.0)], 0.02, 0.95);
+    assert_eq!(est.method, TestMethod::McnemarExact);
+    assert!(est.p_drop >= 0.25, "{est:?}");
+    // Many regressions still are.
+    let mut pairs = vec![(1.0, 0.0); 12];
+    pairs.extend(vec![(1.0, 1.0); 40]);
+    assert!(paired(&pairs, 0.02, 0.95).p_drop < 0.025);
+}
+
+#[test]
+fn no_spread_is_not_certainty() {
+    // Two cases, three repeats each, both 2 of 3 on both sides: nothing can be shown either way.
+    let same = [(2.0 / 3.0, 2.0 / 3.0), (2.0 / 3.0, 2.0 / 3.0)];
+    let est = paired(&same, 0.05, 0.95);
+    assert!(
+        est.p_within > 0.025,
+        "non-inferiority must not pass: {est:?}"
+    );
+    assert!(est.ci_low < -0.05 && est.ci_high > 0.05, "{est:?}");
+    // Two hundred cases that all stayed exactly the same do show it.
+    let many = vec![(0.5, 0.5); 200];
+    assert!(paired(&many, 0.05, 0.95).p_within < 0.025);
+}
+
+#[test]
+fn bootstrap_agrees_with_its_interval_at_very_high_confidence_and_ignores_order() {
+    let mut diffs: Vec<f64> = (0..60)
+        .map(|i| {
+            if i % 6 == 0 {
+                -0.9
+            } else {
+                -0.1 + f64::from(i % 3) * 0.01
+            }
+        })
+        .collect();
+    let (low, high, p_drop, _) = bootstrap(&diffs, 0.02, 0.9995, BOOTSTRAP_SEED);
+    let alpha = (1.0 - 0.9995) / 2.0;
+    assert_eq!(high < -0.02, p_drop < alpha, "{low} {high} {p_drop}");
+    let forward = bootstrap(&diffs, 0.02, 0.95, BOOTSTRAP_SEED);
+    diffs.reverse();
+    assert_eq!(bootstrap(&diffs, 0.02, 0.95, BOOTSTRAP_SEED), forward);
+}

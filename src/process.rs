@@ -18,6 +18,13 @@ pub async fn run_with_input(argv: &[String], cwd: &Path, input: &[u8]) -> std::i
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .current_dir(cwd)
+        // A team's program handles model output (and, in a fork-safe workflow, a fork's data):
+        // it gets no token that could write to the repository or mint cloud credentials.
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("INPUT_GITHUB_TOKEN")
+        .env_remove("ACTIONS_RUNTIME_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

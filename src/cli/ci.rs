@@ -88,6 +88,8 @@ struct ExtraArgs {
 /// The inputs, resolved.
 #[derive(Debug)]
 struct Inputs {
+    /// The working directory: the suite file and a baseline path are relative to it.
+    dir: PathBuf,
     config: PathBuf,
     baseline: String,
     comment: CommentMode,
@@ -153,6 +155,7 @@ impl Inputs {
             .map(Secret::new);
         Ok(Inputs {
             config: Path::new(&dir).join(config),
+            dir: PathBuf::from(&dir),
             baseline: input(args.baseline, "BASELINE").unwrap_or_else(|| "auto".into()),
             comment: choice(
                 input(args.comment, "COMMENT"),
@@ -246,8 +249,9 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     let mode = inputs.cache_mode();
     let mut notes = Notes::default();
 
+    // A fork's pull request, and Dependabot's, run with a read-only token and no secrets.
     if let Some(pr) = &env.pull_request
-        && pr.from_fork
+        && (pr.from_fork || env.actor.as_deref() == Some("dependabot[bot]"))
         && mode != CacheMode::Offline
     {
         return neutral_for_fork(&env, stdout);
@@ -293,7 +297,12 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     )?;
 
     let gate = gate_config(&suite.gate);
-    let override_rule = suite.gate.override_label.clone();
+    // Who may accept a regression is decided by the base branch: a pull request must not be able
+    // to add its own author to `allowed`.
+    let override_rule = match &env.pull_request {
+        Some(pr) => base_override(&suite, pr, &mut notes),
+        None => None,
+    };
     let Executed {
         suite,
         mut results,
@@ -323,8 +332,9 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     if results.verdict.status == Status::Fail
         && let (Some(rule), Some(pr), Some(client)) =
             (&override_rule, &env.pull_request, client.as_ref())
-        && pr.labels.iter().any(|l| l == &rule.label)
     {
+        // The event history, not the payload's label list: a re-run replays the original
+        // payload, and the history also says who applied the label and whether it was removed.
         let labeled = runtime.block_on(github::label::last_labeled(
             client,
             &env.repository,
@@ -524,7 +534,8 @@ fn resolve_baseline(
         }
         "auto" | "artifact" | "git" | "rerun" => {}
         path => {
-            let path = Path::new(path);
+            let path = inputs.dir.join(path);
+            let path = path.as_path();
             let results = compare::load_baseline(path, &suite.name, &suite.path)?;
             return Ok(Some(Baseline {
                 results,
@@ -589,7 +600,16 @@ fn resolve_baseline(
             None => notes.add("No token, so no baseline artifact was looked for."),
         }
         if forced {
-            return Ok(None);
+            return Err(CliError::Infra {
+                message: format!(
+                    "`baseline: artifact` found no artifact `{}` from a successful push run on `{}`",
+                    inputs.artifact, pr.base_ref
+                ),
+                hint: Some(
+                    "run the workflow that uploads it on the base branch, or use `baseline: auto`"
+                        .into(),
+                ),
+            });
         }
     }
     let repo = git::toplevel(suite.dir_or_dot());
@@ -625,16 +645,68 @@ fn resolve_baseline(
                     source: format!("{committed} at {} ({})", pr.base_ref, short(&pr.base_sha)),
                 }));
             }
+            None if forced => {
+                return Err(CliError::Usage {
+                    message: format!(
+                        "`baseline: git` found no `{committed}` at {} ({})",
+                        pr.base_ref,
+                        short(&pr.base_sha)
+                    ),
+                    hint: Some("commit a results file there, or use `baseline: auto`".into()),
+                });
+            }
             None => notes.add(format!(
                 "No committed baseline `{committed}` at {}.",
                 pr.base_ref
             )),
         }
-        if forced {
-            return Ok(None);
-        }
     }
-    rerun_base(suite, &repo, &relative, pr, options, notes)
+    match rerun_base(suite, &repo, &relative, pr, options, notes) {
+        // In `auto`, a base branch that cannot be run (a key it needs and the head does not, a
+        // filter that matches only new cases) means no baseline, said in the notes.
+        Err(e) if !forced => {
+            notes.add(format!(
+                "The base branch's suite could not be re-run, so there is no baseline: {e}"
+            ));
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// The `[gate.override]` of the suite as the base branch has it, read with `git show`.
+fn base_override(
+    suite: &Suite,
+    pr: &github::env::PullRequest,
+    notes: &mut Notes,
+) -> Option<crate::config::raw::RawOverride> {
+    suite.gate.override_label.as_ref()?;
+    let repo = git::toplevel(suite.dir_or_dot())?;
+    let relative = absolute(&suite.path)
+        .strip_prefix(absolute(&repo))
+        .ok()?
+        .to_string_lossy()
+        .replace('\\', "/");
+    if !git::has_commit(&repo, &pr.base_sha) && !git::fetch_commit(&repo, &pr.base_sha) {
+        notes.add("`[gate.override]` is read from the base branch, whose commit is not in this checkout (`fetch-depth: 0`): no override.");
+        return None;
+    }
+    let text = git::show(&repo, &pr.base_sha, &relative)?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    let rule = table.get("gate")?.get("override")?;
+    let found = crate::config::raw::RawOverride {
+        label: rule.get("label")?.as_str()?.to_owned(),
+        allowed: rule
+            .get("allowed")?
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+    };
+    if found.allowed.is_empty() {
+        return None;
+    }
+    Some(found)
 }
 
 /// Runs the base ref's suite in a temporary work tree, sharing the head's cache and audit log.
@@ -753,8 +825,12 @@ fn github_infra(e: github::GitHubError) -> CliError {
     }
 }
 
+/// The path with symlinks resolved where it exists, so a suite path and the repository root
+/// compare alike.
 fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
 }
 
 fn short(sha: &str) -> &str {

@@ -226,12 +226,21 @@ pub(crate) fn execute_suite(
         .iter()
         .map(|c| {
             reuse.is_some_and(|base| {
+                // Only a complete, healthy copy stands in for a run: the baseline must cover
+                // every case and repeat of the cell (no filter, no shard) with no errored call,
+                // or an old outage or a partial run would be judged as this run's result.
+                let calls: Vec<_> = base.results.iter().filter(|r| r.cell == c.id).collect();
                 options.filters.is_empty()
+                    && options.shard.is_none()
                     && base.run.repeats == repeats
+                    && base.run.filter.is_none()
+                    && base.run.shard.is_none()
                     && base
                         .cells
                         .iter()
                         .any(|b| b.id == c.id && b.fingerprint == c.fingerprint)
+                    && calls.len() == c.cases.len() * repeats as usize
+                    && calls.iter().all(|r| !r.is_errored())
             })
         })
         .collect();

@@ -17,6 +17,8 @@ use super::{Client, GitHubError};
 const PERMISSION: &str = "actions: read";
 /// How many of the newest artifacts with the name to look through for one from the branch.
 const ARTIFACTS_TO_SEARCH: usize = 100;
+/// How many candidate runs to check before giving up.
+const RUNS_TO_CHECK: usize = 10;
 /// A results file larger than this is not a results file.
 const MAX_RESULTS_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -48,10 +50,28 @@ struct Artifact {
 struct WorkflowRun {
     id: u64,
     #[serde(default)]
+    repository_id: Option<u64>,
+    #[serde(default)]
+    head_repository_id: Option<u64>,
+    #[serde(default)]
     head_branch: Option<String>,
     #[serde(default)]
     head_sha: String,
 }
+
+/// The run an artifact came from, as `GET /repos/{repo}/actions/runs/{id}` describes it.
+#[derive(Debug, Deserialize)]
+struct RunDetails {
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    conclusion: Option<String>,
+}
+
+/// Events whose runs execute the base branch's own code. A `pull_request` run, even one from a
+/// fork whose branch happens to be named like the base branch, must never supply the baseline:
+/// its author could upload anything under the artifact's name.
+const TRUSTED_EVENTS: &[&str] = &["push", "schedule", "workflow_dispatch"];
 
 /// Downloads the newest unexpired artifact named `name` that a run on `branch` uploaded, and
 /// takes the file `file_name` out of it (or its only JSON file). `Ok(None)` when there is none:
@@ -73,14 +93,35 @@ pub async fn latest_baseline(
             PERMISSION,
         )
         .await?;
-    let artifact = found.artifacts.iter().find(|a| {
+    let candidates = found.artifacts.iter().filter(|a| {
         a.name == name
             && !a.expired
-            && a.workflow_run
-                .as_ref()
-                .is_some_and(|r| r.head_branch.as_deref() == Some(branch))
+            && a.workflow_run.as_ref().is_some_and(|r| {
+                r.head_branch.as_deref() == Some(branch)
+                    && r.head_repository_id.is_some()
+                    && r.head_repository_id == r.repository_id
+            })
     });
-    let Some(artifact) = artifact else {
+    let mut chosen = None;
+    for artifact in candidates.take(RUNS_TO_CHECK) {
+        let Some(run) = &artifact.workflow_run else {
+            continue;
+        };
+        let details: RunDetails = client
+            .get(
+                &format!("/repos/{repo}/actions/runs/{}", run.id),
+                "check the run that uploaded the baseline artifact",
+                PERMISSION,
+            )
+            .await?;
+        if TRUSTED_EVENTS.contains(&details.event.as_str())
+            && details.conclusion.as_deref() == Some("success")
+        {
+            chosen = Some(artifact);
+            break;
+        }
+    }
+    let Some(artifact) = chosen else {
         return Ok(None);
     };
     let (run_id, head_sha) = artifact
@@ -137,7 +178,8 @@ async fn download(client: &Client, repo: &str, id: u64) -> Result<Vec<u8>, GitHu
         .get(&location)
         .send()
         .await
-        .map_err(|e| transport(crate::secrets::error_chain(&e)))?;
+        // The signed URL carries its own credential: keep it out of the error text.
+        .map_err(|e| transport(crate::secrets::error_chain(&e.without_url())))?;
     if !blob.status().is_success() {
         return Err(GitHubError::Status {
             action: action.into(),
@@ -148,7 +190,7 @@ async fn download(client: &Client, repo: &str, id: u64) -> Result<Vec<u8>, GitHu
     Ok(blob
         .bytes()
         .await
-        .map_err(|e| transport(crate::secrets::error_chain(&e)))?
+        .map_err(|e| transport(crate::secrets::error_chain(&e.without_url())))?
         .to_vec())
 }
 
@@ -238,16 +280,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn downloads_the_newest_unexpired_artifact_of_the_base_branch() {
+    async fn downloads_the_newest_artifact_a_trusted_run_of_the_base_branch_uploaded() {
         let server = MockServer::start().await;
-        // Newest first, as the API lists them: another branch's, an expired one, then ours.
+        // Newest first, as the API lists them: another branch's; a fork's branch named like the
+        // base; a pull request run in this repository; an expired one; then ours.
+        let mut from_fork = artifact(11, "evalgate-results", false, "release/2026");
+        from_fork["workflow_run"]["head_repository_id"] = json!(999);
         Mock::given(method("GET"))
             .and(path(format!("/repos/{REPO}/actions/artifacts")))
             .and(query_param("name", "evalgate-results"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "total_count": 4,
+                "total_count": 6,
                 "artifacts": [
                     artifact(9, "evalgate-results", false, "feature/x"),
+                    from_fork,
+                    artifact(10, "evalgate-results", false, "release/2026"),
                     artifact(8, "evalgate-results", true, "release/2026"),
                     artifact(7, "evalgate-results", false, "release/2026"),
                     artifact(6, "evalgate-results", false, "release/2026"),
@@ -255,6 +302,16 @@ mod tests {
             })))
             .mount(&server)
             .await;
+        for (run, event) in [(100, "pull_request"), (70, "push")] {
+            Mock::given(method("GET"))
+                .and(path(format!("/repos/{REPO}/actions/runs/{run}")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "id": run, "event": event, "status": "completed", "conclusion": "success",
+                    "head_branch": "release/2026"
+                })))
+                .mount(&server)
+                .await;
+        }
         Mock::given(method("GET"))
             .and(path(format!("/repos/{REPO}/actions/artifacts/7/zip")))
             .and(header("authorization", "Bearer ghs_artifacttoken123456"))

@@ -43,7 +43,12 @@ pub fn marker_text(suite: &str) -> String {
         }
         safe.push(c);
     }
-    format!("evalgate:sticky-comment suite={safe}")
+    // Names that reduce to the same safe text ("support bot", "support/bot") stay apart.
+    let digest = crate::fingerprint::hash_json(&serde_json::json!(suite));
+    format!(
+        "evalgate:sticky-comment suite={safe} id={}",
+        crate::fingerprint::short(&digest)
+    )
 }
 
 /// How to publish the comment.
@@ -192,10 +197,11 @@ mod tests {
 
     #[test]
     fn the_marker_cannot_be_closed_by_a_suite_name() {
-        assert_eq!(
-            marker("support-bot"),
-            "<!-- evalgate:sticky-comment suite=support-bot -->"
+        assert!(
+            marker("support-bot").starts_with("<!-- evalgate:sticky-comment suite=support-bot id=")
         );
+        assert_ne!(marker("support bot"), marker("support/bot"));
+        assert_eq!(marker("support bot"), marker("support bot"));
         let m = marker("x --> <img src=y>");
         assert_eq!(m.matches("-->").count(), 1, "{m}");
         assert_eq!(m.matches('<').count(), 1, "{m}");

@@ -303,7 +303,7 @@ async fn a_pull_request_is_judged_against_a_rerun_base_and_commented_once() {
     let after_first = comments.list();
     assert_eq!(after_first.len(), 1);
     let body = after_first[0]["body"].as_str().expect("body");
-    assert!(body.starts_with("<!-- evalgate:sticky-comment suite=support-bot -->"));
+    assert!(body.starts_with("<!-- evalgate:sticky-comment suite=support-bot id="));
     assert!(stdout(&first.output).contains("comment: created"));
 
     // Again, as a re-run of the job: everything is cached, the same comment is edited.
@@ -365,13 +365,10 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
     let comments = Comments::default();
     let github = fake_github(&comments).await;
     let label = "evalgate: accept-regression";
+    let events = Events::default();
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPO}/issues/7/events")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
-            "id": 1, "event": "labeled", "created_at": "2026-11-24T09:30:00Z",
-            "actor": {"login": "release-manager", "id": 9, "type": "User"},
-            "label": {"name": label, "color": "ededed"}
-        }])))
+        .respond_with(events.clone())
         .mount(&github)
         .await;
     // The head's `polite` answers now contain "very", which a new check forbids: 6 of 12 cases
@@ -379,19 +376,28 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
     let check = "\n[[checks]]\ntype = \"not-contains\"\nvalue = \"very\"\n";
     let override_rule =
         format!("\n[gate.override]\nlabel = \"{label}\"\nallowed = [\"release-manager\"]\n");
+    // The rule lives on the base branch; the head may not widen `allowed`, and here it tries to.
+    let widened =
+        override_rule.replace("[\"release-manager\"]", "[\"release-manager\", \"alice\"]");
     let (repo, base, head) = repository_with(
-        &suite_toml_with(&model.uri(), "You are polite.", "{{ question }}", check),
+        &suite_toml_with(
+            &model.uri(),
+            "You are polite.",
+            "{{ question }}",
+            &format!("{check}{override_rule}"),
+        ),
         &suite_toml_with(
             &model.uri(),
             "You are polite.",
             "{{ question }} (very politely)",
-            &format!("{check}{override_rule}"),
+            &format!("{check}{widened}"),
         ),
     );
     let scratch = tempfile::tempdir().expect("tempdir");
 
     // Without the label: exit 1.
     let unlabeled = event(scratch.path(), &base, &head, REPO);
+    let plain = unlabeled.clone();
     let (repo_path, scratch_path, github_uri) = (
         repo.path().to_owned(),
         scratch.path().to_owned(),
@@ -414,8 +420,34 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
         stdout(&failed.output)
     );
 
-    // With the label applied by an allowed user: accepted, exit 0, on record.
-    let labeled = event_with_labels(scratch.path(), &base, &head, REPO, &[label]);
+    // Labelled by alice, whom only the pull request's own suite allows: the failure stands.
+    events.label_by("alice", label);
+    let (repo_path, scratch_path, github_uri, replay) = (
+        repo.path().to_owned(),
+        scratch.path().to_owned(),
+        github.uri(),
+        plain.clone(),
+    );
+    let refused =
+        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &replay, &github_uri))
+            .await
+            .expect("join");
+    assert_eq!(
+        refused.output.status.code(),
+        Some(1),
+        "{}",
+        stdout(&refused.output)
+    );
+    assert!(
+        refused.summary.contains("who is not in"),
+        "{}",
+        refused.summary
+    );
+
+    // Then by an allowed user: accepted, exit 0, on record. The replayed payload of a re-run
+    // still lists no label; the event history is what counts.
+    events.label_by("release-manager", label);
+    let labeled = plain;
     let (repo_path, scratch_path, github_uri) = (
         repo.path().to_owned(),
         scratch.path().to_owned(),
@@ -447,4 +479,26 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
         "{}",
         accepted.summary
     );
+}
+
+/// The issue-events API over an in-memory list.
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<Value>>>);
+
+impl Events {
+    fn label_by(&self, actor: &str, label: &str) {
+        let mut events = self.0.lock().expect("lock");
+        let id = events.len() as u64 + 1;
+        events.push(json!({
+            "id": id, "event": "labeled", "created_at": format!("2026-11-24T09:3{id}:00Z"),
+            "actor": {"login": actor, "id": id, "type": "User"},
+            "label": {"name": label, "color": "ededed"}
+        }));
+    }
+}
+
+impl Respond for Events {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(Value::Array(self.0.lock().expect("lock").clone()))
+    }
 }

@@ -566,11 +566,14 @@ fn metric_message(
         (Policy::ConfidentDrop, _) => {
             format!("{change} ({ci}), not confidently more than the {tolerated} tolerated")
         }
+        // Non-inferiority metrics must all pass, so no correction applies to them.
         (Policy::NonInferiority, Status::Pass) => format!(
-            "{change} ({ci}), confidently within the {tolerated} tolerated (non-inferiority, {holm})"
+            "{change} ({ci}), confidently within the {tolerated} tolerated (non-inferiority, {})",
+            p_clause(p_adjusted)
         ),
         (Policy::NonInferiority, _) => format!(
-            "{change} ({ci}), not confidently within the {tolerated} tolerated (non-inferiority, {holm})"
+            "{change} ({ci}), not confidently within the {tolerated} tolerated (non-inferiority, {})",
+            p_clause(p_adjusted)
         ),
     }
 }

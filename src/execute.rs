@@ -603,22 +603,9 @@ impl Caller for ItemCaller<'_> {
 /// The cache key of a check's call: like [`request_key`], with the purpose (so a judge prompt
 /// can never collide with a graded call) and the sample index in place of the repeat.
 fn check_call_key(purpose: &str, model: &Model, request: &ChatRequest, sample: u32) -> String {
-    let mut key = json!({
-        "v": 1,
-        "purpose": purpose,
-        "provider": model.kind.as_str(),
-        "endpoint": model.base_url,
-        "http": model.http,
-        "command": model.command,
-        "model": model.model,
-        "messages": request.messages,
-        "params": request.params,
-        "sample": sample,
-    });
-    // As in `request_key`: templated providers see the case's variables too.
-    if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
-        key["vars"] = request.vars.clone();
-    }
+    let mut key = request_fields(model, request);
+    key["purpose"] = json!(purpose);
+    key["sample"] = json!(sample);
     hash_json(&key)
 }
 
@@ -634,6 +621,14 @@ fn persist(shared: &Shared, store: &Store, entry: &Entry) {
 
 /// The cache key: everything that determines the response, and nothing secret.
 pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String {
+    let mut key = request_fields(model, request);
+    key["repeat"] = json!(repeat);
+    hash_json(&key)
+}
+
+/// What every cache key holds: the endpoint and the request, never a secret. Graded calls add
+/// their repeat, check calls their purpose and sample.
+fn request_fields(model: &Model, request: &ChatRequest) -> serde_json::Value {
     let mut key = json!({
         "v": 1,
         "provider": model.kind.as_str(),
@@ -643,7 +638,6 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
         "model": model.model,
         "messages": request.messages,
         "params": request.params,
-        "repeat": repeat,
     });
     // `http` bodies and `command` programs see the case's variables and id, not only the
     // rendered messages, so those determine their answers too. (Left out for chat APIs, whose
@@ -661,7 +655,7 @@ pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String 
     if !model.headers.is_empty() {
         key["headers"] = json!(model.headers);
     }
-    hash_json(&key)
+    key
 }
 
 async fn grade(

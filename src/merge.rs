@@ -62,6 +62,12 @@ pub enum MergeError {
         index: u32,
         count: u32,
     },
+    #[error("{path} says it is shard {index} of {count}, which does not exist")]
+    ShardOutOfRange {
+        path: String,
+        index: u32,
+        count: u32,
+    },
     #[error("{}; the files given hold shards {}", missing_message(missing, *count), list(present))]
     MissingShards {
         missing: Vec<u32>,
@@ -295,6 +301,14 @@ fn check_complete(shards: &[ShardFile]) -> Result<(), MergeError> {
     }
     let count = shards.first().map_or(0, |f| index(f).1);
     let present: Vec<u32> = shards.iter().map(|f| index(f).0).collect();
+    // An index outside 1..=count (a hand-edited file) is as wrong as a missing one.
+    if let Some(bad) = shards.iter().find(|f| !(1..=count).contains(&index(f).0)) {
+        return Err(MergeError::ShardOutOfRange {
+            path: bad.path.clone(),
+            index: index(bad).0,
+            count,
+        });
+    }
     let missing: Vec<u32> = (1..=count).filter(|i| !present.contains(i)).collect();
     if missing.is_empty() {
         Ok(())

@@ -90,14 +90,18 @@ impl AsyncGrader for CommandCheck {
             let name = &self.argv[0];
             let payload = payload.to_string();
             let run = crate::process::run_with_input(&self.argv, &self.cwd, payload.as_bytes());
-            match tokio::time::timeout(self.timeout, run).await {
+            let mut grade = match tokio::time::timeout(self.timeout, run).await {
                 Err(_) => Grade::error(format!(
                     "grader `{name}` did not finish within {}s",
                     self.timeout.as_secs_f64()
                 )),
                 Ok(Err(e)) => Grade::error(format!("cannot run grader `{name}`: {e}")),
                 Ok(Ok(output)) => self.read(&output),
-            }
+            };
+            // The program's stdout and stderr end up in the reason: it inherits the keys in the
+            // environment and may print one.
+            grade.reason = crate::secrets::redact(&grade.reason);
+            grade
         })
     }
 }

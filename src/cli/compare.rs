@@ -117,6 +117,8 @@ pub(crate) fn load_baseline(
 /// (metrics recomputed at the gate's confidence), then the comparison rules; the comparison and
 /// the merged verdict are stored in `head`.
 pub(crate) fn judge(head: &mut Results, base: &Results, gate_config: &GateConfig, source: &str) {
+    // Everything the verdict rests on is recomputed from the calls, never trusted from the file.
+    head.summary = aggregate::summarize(&head.results);
     head.metrics = aggregate::metrics(&head.results, gate_config.confidence);
     let absolute = gate::evaluate(gate_config, &head.summary, &head.metrics);
     let outcome = compare::compare(base, head, gate_config, source);

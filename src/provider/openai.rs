@@ -101,6 +101,21 @@ impl Provider for OpenAi {
                 Some(Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
             };
+            let finish = choice.get("finish_reason").and_then(Value::as_str);
+            // No answer at all because the model ran out of tokens (a reasoning model spending
+            // `max_tokens` on thinking) or was filtered is a setup problem, not a bad answer.
+            if output.is_empty()
+                && let Some(why @ ("length" | "content_filter")) = finish
+            {
+                let hint = if why == "length" {
+                    "raise `max_tokens`: the model used them all before answering"
+                } else {
+                    "the provider's content filter removed the answer"
+                };
+                return Err(ProviderError::Decode(format!(
+                    "empty answer with finish_reason `{why}`: {hint}"
+                )));
+            }
             let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
             Ok(Completion {
                 output,
@@ -577,6 +592,22 @@ mod tests {
             let err = attempted.result.expect_err("decode");
             assert!(matches!(err, ProviderError::Decode(_)), "{err}");
             assert!(err.to_string().contains("proxy login"), "{err}");
+        }
+
+        #[tokio::test]
+        async fn an_empty_answer_cut_by_the_token_limit_is_an_error_not_a_bad_answer() {
+            let server = MockServer::start().await;
+            let mut body = completion_body("");
+            body["choices"][0]["finish_reason"] = json!("length");
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body))
+                .mount(&server)
+                .await;
+            let err = call(&server, 0, Duration::from_secs(5))
+                .await
+                .result
+                .expect_err("no answer");
+            assert!(err.to_string().contains("raise `max_tokens`"), "{err}");
         }
 
         #[tokio::test]

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::results::{
     CaseChange, CaseComparison, CellChange, Comparison, MetricComparison, QuantityComparison,
-    Results, RuleOutcome, Side, Status,
+    Results, RuleOutcome, Side, Status, TestMethod,
 };
 
 /// GitHub rejects a comment body longer than this many characters.
@@ -746,6 +746,37 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
         if let Some(rule) = floor {
             threshold.push(format!("min {}", format_percent(rule.threshold)));
         }
+        let threshold = if threshold.is_empty() {
+            "–".to_owned()
+        } else {
+            threshold.join(", ")
+        };
+        let name = inline(&m.metric);
+        let pairs = format_count(m.pairs);
+        if m.method == TestMethod::None {
+            // Fewer than two paired cases: there is no interval to show, and nothing was shown.
+            let status = match floor {
+                Some(rule) => {
+                    let (emoji, word) = status_badge(rule.status);
+                    format!("{emoji} {}, not compared", word.to_ascii_lowercase())
+                }
+                None => "⚪ not compared: fewer than 2 paired cases".to_owned(),
+            };
+            let side = |v: f64| {
+                if m.pairs == 0 {
+                    "–".to_owned()
+                } else {
+                    format_percent(v)
+                }
+            };
+            let _ = writeln!(
+                text,
+                "| {name} (n={pairs}) | {} | {} | – | {threshold} | {status} |",
+                side(m.base),
+                side(m.head)
+            );
+            continue;
+        }
         let status = worst(m.status, floor.map(|r| r.status));
         let (emoji, word) = status_badge(status);
         // The p-value the decision used: Holm-adjusted across the gated metrics when given.
@@ -754,21 +785,20 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
             .or(m.p_value)
             .map(|p| format!(" (p={})", format_p(p)))
             .unwrap_or_default();
+        // A metric with its own confidence says so: the header names the first one's.
+        let level = if m.confidence == confidence {
+            String::new()
+        } else {
+            format!(" at {}", format_confidence(m.confidence))
+        };
         let _ = writeln!(
             text,
-            "| {} (n={}) | {} | {} | {} ({} to {}) | {} | {emoji} {}{p} |",
-            inline(&m.metric),
-            format_count(m.pairs),
+            "| {name} (n={pairs}) | {} | {} | {} ({} to {}{level}) | {threshold} | {emoji} {}{p} |",
             format_percent(m.base),
             format_percent(m.head),
             format_pp(m.delta),
             format_pp(m.ci_low),
             format_pp(m.ci_high),
-            if threshold.is_empty() {
-                "–".to_owned()
-            } else {
-                threshold.join(", ")
-            },
             word.to_ascii_lowercase()
         );
     }
@@ -1401,6 +1431,25 @@ mod tests {
         );
         assert_eq!(md.matches("<details><summary>❌").count(), 3);
         insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn a_metric_with_too_few_pairs_shows_no_interval_and_says_it_was_not_compared() {
+        let mut results = fixtures::fail_by_confident_drop();
+        let comparison = results.comparison.as_mut().expect("comparison");
+        let m = &mut comparison.metrics[0];
+        m.method = TestMethod::None;
+        m.pairs = 0;
+        m.status = Status::Pass;
+        let metric = m.metric.clone();
+        let md = render(&results, &opts());
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} (n=0)", inline(&metric))))
+            .expect("the metric's row");
+        // Base, head and Δ are blank; the floor's own status stands, marked as not compared.
+        assert!(row.contains("| – | – | – |"), "{row}");
+        assert!(row.ends_with("| ✅ pass, not compared |"), "{row}");
     }
 
     #[test]

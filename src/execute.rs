@@ -167,6 +167,18 @@ pub async fn execute(
             }
         }
     }
+    // Calls in flight across all models, grading included. A graded call gives its model's permit
+    // back before grading, and replayed calls need no permit at all, so without this bound a warm
+    // cache would start every case's grading (and every `command` grader's process) at once.
+    let in_flight_limit = shared
+        .suite
+        .models
+        .iter()
+        .map(|m| m.concurrency)
+        .sum::<usize>()
+        .saturating_mul(2)
+        .max(32);
+    let in_flight = Arc::new(Semaphore::new(in_flight_limit));
     let mut drivers = tokio::task::JoinSet::new();
     for (model, items) in items_by_model.into_iter().enumerate() {
         if items.is_empty() {
@@ -174,12 +186,16 @@ pub async fn execute(
         }
         let shared = Arc::clone(&shared);
         let tx = tx.clone();
+        let in_flight = Arc::clone(&in_flight);
         drivers.spawn(async move {
             let semaphore = shared.endpoints[model]
                 .as_ref()
                 .map(|e| Arc::clone(&e.semaphore));
             let mut tasks = tokio::task::JoinSet::new();
             for item in items {
+                // The run-wide slot first, then the model's permit: a task waiting for a judge's
+                // permit holds only a slot, never another model's permit.
+                let slot = Arc::clone(&in_flight).acquire_owned().await.ok();
                 let permit = match &semaphore {
                     Some(s) => Arc::clone(s).acquire_owned().await.ok(),
                     None => None,
@@ -205,6 +221,7 @@ pub async fn execute(
                             )
                         });
                     let _ = tx.send((item.index, result)).await;
+                    drop(slot);
                 });
                 // Reap finished tasks as we go so the set stays small.
                 while tasks.try_join_next().is_some() {}

@@ -788,3 +788,43 @@ fn a_suite_of_only_grader_models_is_a_config_error() {
         stderr(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_graders_run_in_bounded_numbers() {
+    // 80 cases of a model with concurrency 2: graders may overlap, but never more than the run's
+    // in-flight bound (32 here), however fast the answers come back.
+    let server = crate::fixtures::echo_server().await;
+    let suite = crate::fixtures::echo_suite(
+        &server.uri(),
+        80,
+        "\n[[checks]]\ntype = \"command\"\ncommand = [\"sh\", \"grader.sh\"]\n",
+    );
+    suite.file(
+        "grader.sh",
+        "cat >/dev/null\nmkdir -p running\ntouch running/$$\nls running | wc -l >> counts.txt\nsleep 0.1\nrm -f running/$$\necho '{\"pass\": true}'\n",
+    );
+    let toml = std::fs::read_to_string(suite.path().join("evalgate.toml")).expect("read");
+    let toml = toml.replace(
+        "model = \"test-model\"",
+        "model = \"test-model\"\nconcurrency = 2",
+    );
+    std::fs::write(suite.path().join("evalgate.toml"), toml).expect("write");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        crate::fixtures::stderr(&output)
+    );
+    let counts = std::fs::read_to_string(suite.path().join("counts.txt")).expect("counts");
+    let max = counts
+        .lines()
+        .filter_map(|l| l.trim().parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(max <= 32, "{max} graders ran at once");
+}

@@ -596,11 +596,15 @@ pub fn format_p(p: f64) -> String {
     }
 }
 
+/// A total per case, counting only the calls that were answered: errored calls cost nothing, so
+/// an outage in one run must not make the other look more expensive per case.
 fn per_case(total: f64, summary: &Summary) -> f64 {
-    if summary.cases == 0 {
+    let answered = summary.calls.saturating_sub(summary.errored);
+    if summary.cases == 0 || answered == 0 {
         0.0
     } else {
-        total / summary.cases as f64
+        let calls_per_case = summary.calls as f64 / summary.cases as f64;
+        total / answered as f64 * calls_per_case
     }
 }
 

@@ -551,3 +551,31 @@ fn points_format_with_a_true_minus() {
     assert_eq!(format_p(0.0004), "< 0.001");
     assert_eq!(format_p(0.0312), "0.031");
 }
+
+#[test]
+fn per_case_usage_counts_only_answered_calls() {
+    // 50 cases, 40 of them errored at $0: the 10 answered cost $0.10 each.
+    let outage = Summary {
+        cases: 50,
+        calls: 50,
+        errored: 40,
+        cost_usd: 1.0,
+        ..Summary::default()
+    };
+    let healthy = Summary {
+        cases: 50,
+        calls: 50,
+        cost_usd: 5.0,
+        ..Summary::default()
+    };
+    assert!((super::per_case(outage.cost_usd, &outage) - 0.1).abs() < 1e-12);
+    assert!((super::per_case(healthy.cost_usd, &healthy) - 0.1).abs() < 1e-12);
+    // Repeats: 10 cases × 3 calls, all answered, $3 in all → $0.30 per case.
+    let repeated = Summary {
+        cases: 10,
+        calls: 30,
+        cost_usd: 3.0,
+        ..Summary::default()
+    };
+    assert!((super::per_case(repeated.cost_usd, &repeated) - 0.3).abs() < 1e-12);
+}

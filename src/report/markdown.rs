@@ -853,6 +853,22 @@ fn floor_rule<'a>(results: &'a Results, metric: &str) -> Option<&'a RuleOutcome>
 }
 
 fn min_detectable_drop(comparison: &Comparison) -> String {
+    let mut text = min_detectable_drop_line(comparison);
+    if comparison.unpaired_errored > 0 {
+        let _ = write!(
+            text,
+            "**{} not compared**: a call errored in the base or the head run. An outage is never counted as a regression, nor as a pass.\n\n",
+            if comparison.unpaired_errored == 1 {
+                "1 case".to_owned()
+            } else {
+                format!("{} cases", format_count(comparison.unpaired_errored))
+            }
+        );
+    }
+    text
+}
+
+fn min_detectable_drop_line(comparison: &Comparison) -> String {
     let known: Vec<&MetricComparison> = comparison
         .metrics
         .iter()
@@ -1431,6 +1447,21 @@ mod tests {
         );
         assert_eq!(md.matches("<details><summary>❌").count(), 3);
         insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn cases_left_unpaired_by_an_outage_are_said_so() {
+        let mut results = fixtures::fail_by_confident_drop();
+        results
+            .comparison
+            .as_mut()
+            .expect("comparison")
+            .unpaired_errored = 40;
+        let md = render(&results, &opts());
+        assert!(
+            md.contains("**40 cases not compared**: a call errored"),
+            "{md}"
+        );
     }
 
     #[test]

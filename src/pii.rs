@@ -86,7 +86,12 @@ fn patterns() -> &'static Patterns {
             phone: re(
                 r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\b\d{3}[.-]\d{3}[.-]\d{4})\b",
             ),
-            card: re(r"\b\d(?:[ -]?\d){12,18}\b"),
+            // 13–19 digits in one run, or grouped as cards are printed: fours (the last group
+            // shorter), or American Express's 4-6-5. Ungrouped digits in other shapes (dates,
+            // phone-like runs) are not card numbers.
+            card: re(
+                r"\b(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,4})?|\d{4}[ -]\d{6}[ -]\d{4,5})\b",
+            ),
             iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"),
             ssn: re(r"\b(\d{3})-(\d{2})-(\d{4})\b"),
             api_key: re(concat!(
@@ -123,15 +128,33 @@ pub fn find(text: &str, kinds: &[PiiKind]) -> Vec<Found> {
             }
             PiiKind::Card => {
                 for m in p.card.find_iter(text) {
-                    let digits: Vec<u8> = digits_of(m.as_str());
-                    if (13..=19).contains(&digits.len()) && luhn_valid(&digits) {
+                    // Card numbers start with 2–6 (Mastercard, Amex, Visa, Discover, ...): a
+                    // 13-digit run starting with 1 is a millisecond timestamp far more often.
+                    if !matches!(m.as_str().as_bytes().first(), Some(b'2'..=b'6')) {
+                        continue;
+                    }
+                    // A grouped number may be followed by a CVV or an expiry group: the card is
+                    // any whole-group prefix of 13–19 digits that passes Luhn.
+                    let mut digits = Vec::new();
+                    let found = m.as_str().split([' ', '-']).any(|group| {
+                        digits.extend(digits_of(group));
+                        (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+                    });
+                    if found {
                         push(m.start(), m.end());
                     }
                 }
             }
             PiiKind::Iban => {
                 for m in p.iban.find_iter(text) {
-                    if iban_valid(m.as_str()) {
+                    // Likewise an IBAN followed by another group of four: any whole-group
+                    // prefix that passes mod 97.
+                    let mut prefix = String::new();
+                    let found = m.as_str().split(' ').any(|group| {
+                        prefix.push_str(group);
+                        iban_valid(&prefix)
+                    });
+                    if found {
                         push(m.start(), m.end());
                     }
                 }
@@ -254,6 +277,15 @@ mod tests {
         assert_eq!(kinds_in("call +44 20 7946 0958 now"), ["phone"]);
         assert_eq!(kinds_in("call (415) 555-2671"), ["phone"]);
         assert_eq!(kinds_in("card 4111 1111 1111 1111 ok"), ["card"]);
+        // With a CVV or an expiry after it.
+        assert_eq!(kinds_in("card 4111 1111 1111 1111 123"), ["card"]);
+        assert_eq!(kinds_in("4111-1111-1111-1111 05 27"), ["card"]);
+        // Not cards: a millisecond timestamp (Luhn-valid), two ISO dates.
+        assert!(luhn_valid(&digits_of("1732492807000")));
+        assert!(kinds_in(r#"{"created_ms": 1732492807000}"#).is_empty());
+        assert!(kinds_in("from 2024-01-15 2024-06-28").is_empty());
+        // An IBAN followed by another group.
+        assert_eq!(kinds_in("BE68 5390 0754 7034 2024"), ["iban"]);
         assert_eq!(kinds_in("IBAN GB82 WEST 1234 5698 7654 32."), ["iban"]);
         assert_eq!(kinds_in("IBAN DE89370400440532013000"), ["iban"]);
         assert_eq!(kinds_in("ssn 123-45-6789"), ["ssn"]);
@@ -332,7 +364,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn luhn_valid_card_numbers_are_found(body in proptest::collection::vec(0u8..10, 12..=18), sep in prop_oneof![Just(""), Just(" "), Just("-")]) {
+        fn luhn_valid_card_numbers_are_found(first in 2u8..=6, rest in proptest::collection::vec(0u8..10, 11..=17), sep in prop_oneof![Just(""), Just(" "), Just("-")]) {
+            let mut body = vec![first];
+            body.extend(rest);
             let digits = with_check_digit(&body);
             let plain = text_of(&digits);
             let grouped: Vec<String> = plain.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();

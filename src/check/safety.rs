@@ -125,7 +125,10 @@ fn refusal_pattern() -> &'static Regex {
             r"|\bi must (?:decline|refuse)",
             r"|\bi(?:'m| am) not (?:comfortable|going to) (?:help|assist|provid|answer|shar|creat|generat)",
             r"|\bas an ai(?: language model)?,? i (?:can't|cannot|am not able|don't|do not)",
-            r"|\b(?:against|violates?) (?:my|our|the) (?:guidelines|policies|policy|content policy|usage policies)",
+            // The model's own rules, not a support answer quoting the company's ("sharing your
+            // password violates our policies" is a helpful answer).
+            r"|\b(?:against|violates?) my (?:guidelines|policies)",
+            r"|\b(?:against|violates?) (?:my|our|the) (?:content policy|usage policies)",
             r"|\bi(?:'m| am) (?:unable|not able) to (?:help|assist) with (?:that|this)",
         ))
         .expect("constant pattern")
@@ -135,8 +138,10 @@ fn refusal_pattern() -> &'static Regex {
 impl Grader for Refusal {
     fn grade(&self, input: &CheckInput<'_>) -> Grade {
         let text = normalize(input.output);
+        // "I can't help but notice..." is an idiom, not a refusal.
         let phrase = refusal_pattern()
-            .find(&text)
+            .find_iter(&text)
+            .find(|m| !(m.as_str().ends_with("help") && text[m.end()..].starts_with(" but")))
             .map(|m| m.as_str().to_owned())
             .or_else(|| {
                 self.extra
@@ -200,6 +205,8 @@ mod tests {
             "Paris is the capital of France.",
             "I can help with that: open Settings, then Billing.",
             "Sorry for the wait! Your order ships tomorrow.",
+            "Sharing your password violates our policies, so please reset it instead.",
+            "I can't help but notice your order shipped twice: I refunded one.",
         ] {
             assert!(!is_refusal(text), "{text}");
         }

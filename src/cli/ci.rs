@@ -247,7 +247,7 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     })?;
     let inputs = Inputs::resolve(args)?;
     let mode = inputs.cache_mode();
-    let mut notes = Notes::default();
+    let notes = Notes::default();
 
     // A fork's pull request, and Dependabot's, run with a read-only token and no secrets.
     if let Some(pr) = &env.pull_request
@@ -256,20 +256,6 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     {
         return neutral_for_fork(&env, stdout);
     }
-
-    let suite = crate::config::load(&inputs.config)?;
-    crate::redact::set_log_redactor(suite.redactor.clone());
-    let state_dir = suite.dir.join(".evalgate");
-    let options = RunOptions {
-        concurrency: inputs.extra.concurrency,
-        repeats: inputs.extra.repeats,
-        filters: inputs.extra.filters.clone(),
-        mode,
-        progress: true,
-        cache_dir: None,
-        audit_path: None,
-        shard: None,
-    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -286,15 +272,47 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
         }
         None => None,
     };
-    let baseline = resolve_baseline(
-        &runtime,
+    let judged = judge_change(
         &env,
         &inputs,
+        &runtime,
         client.as_ref(),
-        &suite,
-        &options,
-        &mut notes,
-    )?;
+        notes,
+        color,
+        stdout,
+    );
+    if let Err(err) = &judged {
+        report_failure(&env, &inputs, &runtime, client.as_ref(), err, stdout);
+    }
+    judged
+}
+
+/// Everything after the setup: baseline, run, comparison, override, reports, publishing.
+fn judge_change(
+    env: &ActionsEnv,
+    inputs: &Inputs,
+    runtime: &tokio::runtime::Runtime,
+    client: Option<&github::Client>,
+    mut notes: Notes,
+    color: bool,
+    stdout: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let mode = inputs.cache_mode();
+    let suite = crate::config::load(&inputs.config)?;
+    crate::redact::set_log_redactor(suite.redactor.clone());
+    let state_dir = suite.dir.join(".evalgate");
+    let options = RunOptions {
+        concurrency: inputs.extra.concurrency,
+        repeats: inputs.extra.repeats,
+        filters: inputs.extra.filters.clone(),
+        mode,
+        progress: true,
+        cache_dir: None,
+        audit_path: None,
+        shard: None,
+    };
+
+    let baseline = resolve_baseline(runtime, env, inputs, client, &suite, &options, &mut notes)?;
 
     let gate = gate_config(&suite.gate);
     // Who may accept a regression is decided by the base branch: a pull request must not be able
@@ -451,7 +469,7 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
         (_, status) => status.as_str(),
     };
     set_outputs(
-        &env,
+        env,
         &[
             ("verdict", verdict.to_owned()),
             ("pass_rate", format!("{}", results.summary.pass_rate)),
@@ -463,6 +481,63 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliEr
     )?;
     let _ = writeln!(stdout, "results: {}", results_path.display());
     Ok(exit_code(&results.verdict, inputs.fail_on))
+}
+
+/// When the run cannot finish, the pull request must not keep showing an older verdict: the
+/// sticky comment and the job summary say what went wrong instead (best effort; the error itself
+/// is what the step reports).
+fn report_failure(
+    env: &ActionsEnv,
+    inputs: &Inputs,
+    runtime: &tokio::runtime::Runtime,
+    client: Option<&github::Client>,
+    err: &CliError,
+    stdout: &mut dyn Write,
+) {
+    let message = crate::secrets::redact(&err.to_string());
+    let first = message.lines().next().unwrap_or_default();
+    let mut text = format!(
+        "### ⚠️ evalgate ERROR: the gate could not run\n\n{}\n",
+        markdown::inline(first)
+    );
+    if let Some(hint) = err.hint() {
+        text.push_str(&format!(
+            "\n{}\n",
+            markdown::inline(&crate::secrets::redact(hint))
+        ));
+    }
+    if let Some(url) = env.run_url() {
+        text.push_str(&format!("\nDetails in the [CI run]({url}).\n"));
+    }
+    if let Some(summary) = &env.step_summary {
+        let _ = workflow::append_summary(summary, &text);
+    }
+    let _ = set_outputs(env, &[("verdict", "error".to_owned())]);
+    // The comment is found by the suite's name, read from the file as it is (it may not load).
+    let name = std::fs::read_to_string(&inputs.config)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("suite")?.get("name")?.as_str().map(str::to_owned));
+    if let (Some(pr), Some(client), Some(name)) = (&env.pull_request, client, name)
+        && inputs.comment != CommentMode::Off
+    {
+        let body = format!("<!-- {} -->\n{text}", comment::marker_text(&name));
+        let mode = match inputs.comment {
+            CommentMode::New => comment::Mode::New,
+            _ => comment::Mode::Update,
+        };
+        let published = runtime.block_on(comment::publish(
+            client,
+            &env.repository,
+            pr.number,
+            &comment::marker(&name),
+            &body,
+            mode,
+        ));
+        if published.is_ok() {
+            let _ = writeln!(stdout, "comment: updated with the error");
+        }
+    }
 }
 
 /// The exit code under `fail_on`. An infrastructure error is never a pass, whatever `fail_on`.

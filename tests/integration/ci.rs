@@ -213,6 +213,10 @@ struct Run {
 }
 
 fn ci(repo: &Path, scratch: &Path, event: &Path, github: &str) -> Run {
+    ci_with_args(repo, scratch, event, github, "")
+}
+
+fn ci_with_args(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -> Run {
     let outputs = scratch.join("github_output");
     let summary = scratch.join("step_summary.md");
     let _ = std::fs::remove_file(&outputs);
@@ -237,7 +241,7 @@ fn ci(repo: &Path, scratch: &Path, event: &Path, github: &str) -> Run {
         .env("INPUT_BASELINE", "auto")
         .env("INPUT_COMMENT", "update")
         .env("INPUT_FAIL_ON", "regression")
-        .env("INPUT_ARGS", "")
+        .env("INPUT_ARGS", args)
         .arg("ci");
     let output = cmd.output().expect("run");
     Run {
@@ -501,4 +505,74 @@ impl Respond for Events {
     fn respond(&self, _request: &Request) -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(Value::Array(self.0.lock().expect("lock").clone()))
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_finish_replaces_the_old_verdict_in_the_comment() {
+    let model = echo_server().await;
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let (repo, base, head) = repository(&model.uri());
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let event = event(scratch.path(), &base, &head, REPO);
+    let (repo_path, scratch_path, event_path, github_uri) = (
+        repo.path().to_owned(),
+        scratch.path().to_owned(),
+        event.clone(),
+        github.uri(),
+    );
+    let first = tokio::task::spawn_blocking(move || {
+        ci(&repo_path, &scratch_path, &event_path, &github_uri)
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        first.output.status.code(),
+        Some(0),
+        "{}",
+        stderr(&first.output)
+    );
+    assert!(
+        comments.list()[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("evalgate PASS"))
+    );
+
+    // A filter that matches nothing: a usage error, and the PASS must not linger.
+    let (repo_path, scratch_path, github_uri) = (
+        repo.path().to_owned(),
+        scratch.path().to_owned(),
+        github.uri(),
+    );
+    let broken = tokio::task::spawn_blocking(move || {
+        ci_with_args(
+            &repo_path,
+            &scratch_path,
+            &event,
+            &github_uri,
+            "--filter no-such-case",
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        broken.output.status.code(),
+        Some(2),
+        "{}",
+        stdout(&broken.output)
+    );
+    let list = comments.list();
+    assert_eq!(list.len(), 1, "the same comment is edited");
+    let body = list[0]["body"].as_str().expect("body");
+    assert!(
+        body.contains("evalgate ERROR: the gate could not run"),
+        "{body}"
+    );
+    assert!(!body.contains("evalgate PASS"), "{body}");
+    assert!(broken.outputs.contains("\nerror\n"), "{}", broken.outputs);
+    assert!(
+        broken.summary.contains("no case matches"),
+        "{}",
+        broken.summary
+    );
 }

@@ -178,24 +178,15 @@ fn repository_with(base_toml: &str, head_toml: &str) -> (tempfile::TempDir, Stri
     (dir, base, head)
 }
 
+/// A `pull_request` payload. Its label list stays empty: who labelled the pull request is read
+/// from the event history, as on a re-run, whose payload is the original one.
 fn event(dir: &Path, base: &str, head: &str, head_repo: &str) -> std::path::PathBuf {
-    event_with_labels(dir, base, head, head_repo, &[])
-}
-
-fn event_with_labels(
-    dir: &Path,
-    base: &str,
-    head: &str,
-    head_repo: &str,
-    labels: &[&str],
-) -> std::path::PathBuf {
-    let labels: Vec<Value> = labels.iter().map(|l| json!({"name": l})).collect();
     let payload = json!({
         "action": "synchronize",
         "number": 7,
         "pull_request": {
             "number": 7,
-            "labels": labels,
+            "labels": [],
             "base": {"ref": "main", "sha": base, "repo": {"full_name": REPO}},
             "head": {"ref": "tweak", "sha": head, "repo": {"full_name": head_repo}}
         },
@@ -212,11 +203,20 @@ struct Run {
     summary: String,
 }
 
-fn ci(repo: &Path, scratch: &Path, event: &Path, github: &str) -> Run {
-    ci_with_args(repo, scratch, event, github, "")
+async fn ci(repo: &Path, scratch: &Path, event: &Path, github: &str) -> Run {
+    ci_with_args(repo, scratch, event, github, "").await
 }
 
-fn ci_with_args(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -> Run {
+/// `evalgate ci` as the Action runs it, off the async test's threads (the fakes answer there).
+async fn ci_with_args(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -> Run {
+    let (repo, scratch, event) = (repo.to_owned(), scratch.to_owned(), event.to_owned());
+    let (github, args) = (github.to_owned(), args.to_owned());
+    tokio::task::spawn_blocking(move || run_ci(&repo, &scratch, &event, &github, &args))
+        .await
+        .expect("join")
+}
+
+fn run_ci(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -> Run {
     let outputs = scratch.join("github_output");
     let summary = scratch.join("step_summary.md");
     let _ = std::fs::remove_file(&outputs);
@@ -260,14 +260,7 @@ async fn a_pull_request_is_judged_against_a_rerun_base_and_commented_once() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let event = event(scratch.path(), &base, &head, REPO);
 
-    let repo_path = repo.path().to_owned();
-    let (scratch_path, event_path, github_uri) =
-        (scratch.path().to_owned(), event.clone(), github.uri());
-    let first = tokio::task::spawn_blocking(move || {
-        ci(&repo_path, &scratch_path, &event_path, &github_uri)
-    })
-    .await
-    .expect("join");
+    let first = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(
         first.output.status.code(),
         Some(0),
@@ -311,14 +304,7 @@ async fn a_pull_request_is_judged_against_a_rerun_base_and_commented_once() {
     assert!(stdout(&first.output).contains("comment: created"));
 
     // Again, as a re-run of the job: everything is cached, the same comment is edited.
-    let repo_path = repo.path().to_owned();
-    let (scratch_path, event_path, github_uri) =
-        (scratch.path().to_owned(), event.clone(), github.uri());
-    let second = tokio::task::spawn_blocking(move || {
-        ci(&repo_path, &scratch_path, &event_path, &github_uri)
-    })
-    .await
-    .expect("join");
+    let second = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(
         second.output.status.code(),
         Some(0),
@@ -350,12 +336,7 @@ async fn a_fork_pull_request_is_neutral_and_calls_nothing() {
     let (repo, base, head) = repository(&model.uri());
     let scratch = tempfile::tempdir().expect("tempdir");
     let event = event(scratch.path(), &base, &head, "mallory/support-bot");
-    let repo_path = repo.path().to_owned();
-    let (scratch_path, github_uri) = (scratch.path().to_owned(), github.uri());
-    let run =
-        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &event, &github_uri))
-            .await
-            .expect("join");
+    let run = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(run.output.status.code(), Some(0), "{}", stderr(&run.output));
     assert!(run.outputs.contains("\nneutral\n"), "{}", run.outputs);
     assert!(run.summary.contains("NEUTRAL"), "{}", run.summary);
@@ -400,17 +381,8 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
     let scratch = tempfile::tempdir().expect("tempdir");
 
     // Without the label: exit 1.
-    let unlabeled = event(scratch.path(), &base, &head, REPO);
-    let plain = unlabeled.clone();
-    let (repo_path, scratch_path, github_uri) = (
-        repo.path().to_owned(),
-        scratch.path().to_owned(),
-        github.uri(),
-    );
-    let failed =
-        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &unlabeled, &github_uri))
-            .await
-            .expect("join");
+    let plain = event(scratch.path(), &base, &head, REPO);
+    let failed = ci(repo.path(), scratch.path(), &plain, &github.uri()).await;
     assert_eq!(
         failed.output.status.code(),
         Some(1),
@@ -426,16 +398,7 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
 
     // Labelled by alice, whom only the pull request's own suite allows: the failure stands.
     events.label_by("alice", label);
-    let (repo_path, scratch_path, github_uri, replay) = (
-        repo.path().to_owned(),
-        scratch.path().to_owned(),
-        github.uri(),
-        plain.clone(),
-    );
-    let refused =
-        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &replay, &github_uri))
-            .await
-            .expect("join");
+    let refused = ci(repo.path(), scratch.path(), &plain, &github.uri()).await;
     assert_eq!(
         refused.output.status.code(),
         Some(1),
@@ -451,16 +414,7 @@ async fn a_regression_fails_until_an_allowed_user_accepts_it_by_label() {
     // Then by an allowed user: accepted, exit 0, on record. The replayed payload of a re-run
     // still lists no label; the event history is what counts.
     events.label_by("release-manager", label);
-    let labeled = plain;
-    let (repo_path, scratch_path, github_uri) = (
-        repo.path().to_owned(),
-        scratch.path().to_owned(),
-        github.uri(),
-    );
-    let accepted =
-        tokio::task::spawn_blocking(move || ci(&repo_path, &scratch_path, &labeled, &github_uri))
-            .await
-            .expect("join");
+    let accepted = ci(repo.path(), scratch.path(), &plain, &github.uri()).await;
     assert_eq!(
         accepted.output.status.code(),
         Some(0),
@@ -515,17 +469,7 @@ async fn a_run_that_cannot_finish_replaces_the_old_verdict_in_the_comment() {
     let (repo, base, head) = repository(&model.uri());
     let scratch = tempfile::tempdir().expect("tempdir");
     let event = event(scratch.path(), &base, &head, REPO);
-    let (repo_path, scratch_path, event_path, github_uri) = (
-        repo.path().to_owned(),
-        scratch.path().to_owned(),
-        event.clone(),
-        github.uri(),
-    );
-    let first = tokio::task::spawn_blocking(move || {
-        ci(&repo_path, &scratch_path, &event_path, &github_uri)
-    })
-    .await
-    .expect("join");
+    let first = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(
         first.output.status.code(),
         Some(0),
@@ -539,22 +483,14 @@ async fn a_run_that_cannot_finish_replaces_the_old_verdict_in_the_comment() {
     );
 
     // A filter that matches nothing: a usage error, and the PASS must not linger.
-    let (repo_path, scratch_path, github_uri) = (
-        repo.path().to_owned(),
-        scratch.path().to_owned(),
-        github.uri(),
-    );
-    let broken = tokio::task::spawn_blocking(move || {
-        ci_with_args(
-            &repo_path,
-            &scratch_path,
-            &event,
-            &github_uri,
-            "--filter no-such-case",
-        )
-    })
-    .await
-    .expect("join");
+    let broken = ci_with_args(
+        repo.path(),
+        scratch.path(),
+        &event,
+        &github.uri(),
+        "--filter no-such-case",
+    )
+    .await;
     assert_eq!(
         broken.output.status.code(),
         Some(2),

@@ -2,7 +2,8 @@ use super::*;
 use crate::aggregate::tests::{call, check, errored};
 use crate::aggregate::{metrics, summarize, summarize_by_cell};
 use crate::gate::{CostGate, LatencyGate, MetricGate};
-use crate::results::{CellSummary, RunInfo, SCHEMA_VERSION, Verdict};
+use crate::report::fixtures;
+use crate::results::{RunInfo, SCHEMA_VERSION, Verdict};
 
 /// A results file around `calls`, as `evalgate run` would write it (no verdict rules).
 pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
@@ -11,36 +12,15 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
     let cells = summarize_by_cell(&calls)
         .into_iter()
         .map(|(id, summary)| {
-            let (prompt, model) = id.split_once('/').unwrap_or((&id, ""));
-            CellSummary {
-                prompt: prompt.to_owned(),
-                model: model.to_owned(),
-                provider: "openai".to_owned(),
-                model_name: "gpt-4.1-mini".to_owned(),
-                fingerprint: format!("fp-{id}"),
-                id,
-                summary,
-                reused: false,
-            }
+            let fingerprint = format!("fp-{id}");
+            fixtures::cell_summary(id, summary, fingerprint)
         })
         .collect();
     Results {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {
-            evalgate_version: "0.1.0".to_owned(),
-            suite: "support-bot".to_owned(),
-            config_path: "evalgate.toml".to_owned(),
-            started_at: "2025-01-01T00:00:00Z".to_owned(),
-            finished_at: "2025-01-01T00:00:04Z".to_owned(),
             duration_ms: 4_000,
-            git: None,
-            config_fingerprint: "beef".to_owned(),
-            repeats: 1,
-            filter: None,
-            cache: "rw".to_owned(),
-            gate: None,
-            redacted: vec![],
-            shard: None,
+            ..fixtures::run_info()
         },
         summary,
         metrics,

@@ -15,6 +15,45 @@ use crate::results::{
 
 pub(crate) const CELLS: [&str; 2] = ["answer/mini", "answer/local"];
 
+/// The run metadata every fabricated results file shares; callers change what their test needs.
+pub(crate) fn run_info() -> RunInfo {
+    RunInfo {
+        evalgate_version: "0.1.0".to_owned(),
+        suite: "support-bot".to_owned(),
+        config_path: "evalgate.toml".to_owned(),
+        started_at: "2025-01-01T00:00:00Z".to_owned(),
+        finished_at: "2025-01-01T00:00:04Z".to_owned(),
+        duration_ms: 4_210,
+        git: None,
+        config_fingerprint: "beef".to_owned(),
+        repeats: 1,
+        filter: None,
+        cache: "rw".to_owned(),
+        gate: None,
+        redacted: vec![],
+        shard: None,
+    }
+}
+
+/// A cell `PROMPT/MODEL` of the OpenAI `gpt-4.1-mini` model with its summary.
+pub(crate) fn cell_summary(
+    id: String,
+    summary: crate::results::Summary,
+    fingerprint: String,
+) -> CellSummary {
+    let (prompt, model) = id.split_once('/').unwrap_or((&id, ""));
+    CellSummary {
+        prompt: prompt.to_owned(),
+        model: model.to_owned(),
+        provider: "openai".to_owned(),
+        model_name: "gpt-4.1-mini".to_owned(),
+        fingerprint,
+        summary,
+        reused: false,
+        id,
+    }
+}
+
 /// Results from `calls`, with the verdict folded from `rules` (as the gate would).
 pub(crate) fn results(
     calls: Vec<CallResult>,
@@ -33,40 +72,21 @@ pub(crate) fn results(
     let cells = ids
         .into_iter()
         .map(|id| {
-            let (prompt, model) = id.split_once('/').unwrap_or((&id, ""));
-            CellSummary {
-                prompt: prompt.to_owned(),
-                model: model.to_owned(),
-                provider: "openai".to_owned(),
-                model_name: "gpt-4.1-mini".to_owned(),
-                fingerprint: format!("fp-{model}"),
-                summary: by_cell.get(&id).cloned().unwrap_or_default(),
-                reused: false,
-                id,
-            }
+            let model = id.split_once('/').map_or("", |(_, m)| m);
+            let fingerprint = format!("fp-{model}");
+            let summary = by_cell.get(&id).cloned().unwrap_or_default();
+            cell_summary(id, summary, fingerprint)
         })
         .collect();
     Results {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {
-            evalgate_version: "0.1.0".to_owned(),
-            suite: "support-bot".to_owned(),
-            config_path: "evalgate.toml".to_owned(),
-            started_at: "2025-01-01T00:00:00Z".to_owned(),
-            finished_at: "2025-01-01T00:00:04Z".to_owned(),
-            duration_ms: 4_210,
             git: Some(GitInfo {
                 sha: "a1b2c3d4e5f6".to_owned(),
                 branch: Some("prompt-tweak".to_owned()),
                 dirty: false,
             }),
-            config_fingerprint: "beef".to_owned(),
-            repeats: 1,
-            filter: None,
-            cache: "rw".to_owned(),
-            gate: None,
-            redacted: vec![],
-            shard: None,
+            ..run_info()
         },
         summary,
         metrics,

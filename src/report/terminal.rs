@@ -358,7 +358,7 @@ mod tests {
     use crate::aggregate::tests::{call, check, errored};
     use crate::aggregate::{metrics, summarize, summarize_by_cell};
     use crate::gate::{GateConfig, evaluate};
-    use crate::results::{CellSummary, RunInfo, SCHEMA_VERSION};
+    use crate::results::{RunInfo, SCHEMA_VERSION};
 
     fn fabricate(calls: Vec<CallResult>, config: &GateConfig) -> Results {
         let summary = summarize(&calls);
@@ -367,36 +367,14 @@ mod tests {
         let cells = summarize_by_cell(&calls)
             .into_iter()
             .map(|(id, summary)| {
-                let (prompt, model) = id.split_once('/').unwrap_or((&id, ""));
-                CellSummary {
-                    prompt: prompt.to_owned(),
-                    model: model.to_owned(),
-                    provider: "openai".to_owned(),
-                    model_name: "gpt-4.1-mini".to_owned(),
-                    fingerprint: "f00d".to_owned(),
-                    id,
-                    summary,
-                    reused: false,
-                }
+                crate::report::fixtures::cell_summary(id, summary, "f00d".to_owned())
             })
             .collect();
         Results {
             schema_version: SCHEMA_VERSION,
             run: RunInfo {
-                evalgate_version: "0.1.0".to_owned(),
-                suite: "support-bot".to_owned(),
-                config_path: "evalgate.toml".to_owned(),
-                started_at: "2025-01-01T00:00:00Z".to_owned(),
-                finished_at: "2025-01-01T00:00:04Z".to_owned(),
-                duration_ms: 4_210,
-                git: None,
-                config_fingerprint: "beef".to_owned(),
                 repeats: 2,
-                filter: None,
-                cache: "rw".to_owned(),
-                gate: None,
-                redacted: vec![],
-                shard: None,
+                ..crate::report::fixtures::run_info()
             },
             summary,
             metrics,

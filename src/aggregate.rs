@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::DEFAULT_METRIC;
-use crate::results::{CallResult, MetricSummary, Summary};
+use crate::results::{CallResult, MetricSummary, PASS_RATE_METRIC, Summary};
+use crate::stats::wilson;
 
 /// Counts, rates, cost, tokens and latency over `results` (any subset: a run, a cell, a shard).
 ///
@@ -84,7 +84,7 @@ pub fn summarize_by_cell(results: &[CallResult]) -> BTreeMap<String, Summary> {
 pub fn metrics(results: &[CallResult], confidence: f64) -> BTreeMap<String, MetricSummary> {
     // metric → case (cell, case id) → accumulated repeats.
     let mut acc: BTreeMap<&str, BTreeMap<(&str, &str), Cluster>> = BTreeMap::new();
-    acc.insert(DEFAULT_METRIC, BTreeMap::new());
+    acc.insert(PASS_RATE_METRIC, BTreeMap::new());
     for call in results.iter().filter(|call| !call.is_errored()) {
         let case = (call.cell.as_str(), call.case_id.as_str());
         for (metric, passed, score) in call_metrics(call) {
@@ -109,7 +109,7 @@ pub fn call_metrics(call: &CallResult) -> Vec<(&str, bool, f64)> {
     for check in call
         .checks
         .iter()
-        .filter(|check| check.metric != DEFAULT_METRIC)
+        .filter(|check| check.metric != PASS_RATE_METRIC)
     {
         let entry = per_metric
             .entry(check.metric.as_str())
@@ -120,7 +120,7 @@ pub fn call_metrics(call: &CallResult) -> Vec<(&str, bool, f64)> {
         entry.3 += check.score;
         entry.4 += 1;
     }
-    let mut out = vec![(DEFAULT_METRIC, call.passed, call.score)];
+    let mut out = vec![(PASS_RATE_METRIC, call.passed, call.score)];
     for (metric, (passed, weighted, weights, plain, count)) in per_metric {
         // Zero total weight would make the weighted mean undefined: fall back to the plain mean.
         let score = if weights > 0.0 {
@@ -131,84 +131,6 @@ pub fn call_metrics(call: &CallResult) -> Vec<(&str, bool, f64)> {
         out.push((metric, passed, score));
     }
     out
-}
-
-/// The Wilson score interval for `successes` out of `n` at two-sided `confidence`.
-///
-/// `successes` may be fractional (a mean over clusters times the number of clusters). `n = 0`
-/// gives (0, 1): nothing is known. A confidence outside (0, 1) is clamped to the degenerate
-/// limits: ≥ 1 gives (0, 1), ≤ 0 gives the point estimate.
-pub fn wilson(successes: f64, n: f64, confidence: f64) -> (f64, f64) {
-    if n <= 0.0 || !n.is_finite() || confidence.is_nan() || confidence >= 1.0 {
-        return (0.0, 1.0);
-    }
-    let p = (successes / n).clamp(0.0, 1.0);
-    if confidence <= 0.0 {
-        return (p, p);
-    }
-    crate::stats::wilson_z(
-        successes,
-        n,
-        normal_quantile(1.0 - (1.0 - confidence) / 2.0),
-    )
-}
-
-/// The standard normal quantile Φ⁻¹(p), by Acklam's rational approximation (relative error
-/// below 1.2e-9, far finer than any interval shown). `p` outside (0, 1) gives ±infinity.
-pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969_683_028_665_376e1,
-        2.209_460_984_245_205e2,
-        -2.759_285_104_469_687e2,
-        1.383_577_518_672_69e2,
-        -3.066_479_806_614_716e1,
-        2.506_628_277_459_239,
-    ];
-    const B: [f64; 5] = [
-        -5.447_609_879_822_406e1,
-        1.615_858_368_580_409e2,
-        -1.556_989_798_598_866e2,
-        6.680_131_188_771_972e1,
-        -1.328_068_155_288_572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784_894_002_430_293e-3,
-        -3.223_964_580_411_365e-1,
-        -2.400_758_277_161_838,
-        -2.549_732_539_343_734,
-        4.374_664_141_464_968,
-        2.938_163_982_698_783,
-    ];
-    const D: [f64; 4] = [
-        7.784_695_709_041_462e-3,
-        3.224_671_290_700_398e-1,
-        2.445_134_137_142_996,
-        3.754_408_661_907_416,
-    ];
-    const P_LOW: f64 = 0.02425;
-    if p.is_nan() {
-        return f64::NAN;
-    }
-    if p <= 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if p >= 1.0 {
-        return f64::INFINITY;
-    }
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p < P_LOW {
-        tail((-2.0 * p.ln()).sqrt())
-    } else if p <= 1.0 - P_LOW {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    } else {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    }
 }
 
 /// One case's graded repeats for one metric.
@@ -269,90 +191,12 @@ fn nearest_rank(sorted: &[u64], percent: usize) -> u64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::results::{CheckResult, Tokens};
-
-    pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> CallResult {
-        CallResult {
-            cell: cell.to_owned(),
-            case_id: case_id.to_owned(),
-            repeat,
-            vars: serde_json::json!({}),
-            expected: None,
-            tags: vec![],
-            messages: vec![],
-            output: Some(format!("answer to {case_id}")),
-            finish_reason: None,
-            checks: vec![],
-            score: if passed { 1.0 } else { 0.0 },
-            passed,
-            error: None,
-            latency_ms: 100,
-            tokens: Tokens {
-                input: 10,
-                output: 5,
-                cached_input: 0,
-            },
-            cost_usd: 0.01,
-            cached: false,
-            attempts: 1,
-            judge: Default::default(),
-        }
-    }
-
-    pub(crate) fn errored(cell: &str, case_id: &str, repeat: u32, error: &str) -> CallResult {
-        CallResult {
-            output: None,
-            score: 0.0,
-            passed: false,
-            error: Some(error.to_owned()),
-            tokens: Tokens::default(),
-            cost_usd: 0.0,
-            ..call(cell, case_id, repeat, false)
-        }
-    }
-
-    pub(crate) fn check(metric: &str, passed: bool, score: f64, weight: f64) -> CheckResult {
-        CheckResult {
-            kind: "contains".to_owned(),
-            metric: metric.to_owned(),
-            weight,
-            score,
-            passed,
-            reason: if passed {
-                "found".to_owned()
-            } else {
-                "expected the answer to contain \"30 days\"".to_owned()
-            },
-            errored: false,
-            judge: None,
-        }
-    }
+    use crate::test_helpers::{call, check, errored};
 
     fn close(actual: f64, expected: f64) -> bool {
         (actual - expected).abs() < 1e-4
-    }
-
-    #[test]
-    fn wilson_matches_known_values() {
-        let (low, high) = wilson(8.0, 10.0, 0.95);
-        assert!(close(low, 0.4902) && close(high, 0.9433), "{low} {high}");
-        // 0 of 10 at 95%: 0–0.2775.
-        let (low, high) = wilson(0.0, 10.0, 0.95);
-        assert!(close(low, 0.0) && close(high, 0.2775), "{low} {high}");
-        // 50 of 100 at 90%: 0.4188–0.5812.
-        let (low, high) = wilson(50.0, 100.0, 0.90);
-        assert!(close(low, 0.4188) && close(high, 0.5812), "{low} {high}");
-        assert_eq!(wilson(0.0, 0.0, 0.95), (0.0, 1.0));
-    }
-
-    #[test]
-    fn normal_quantile_matches_tables() {
-        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-6);
-        assert!((normal_quantile(0.95) - 1.644_854).abs() < 1e-6);
-        assert!((normal_quantile(0.005) + 2.575_829).abs() < 1e-6);
-        assert!(normal_quantile(0.5).abs() < 1e-12);
     }
 
     #[test]

@@ -10,15 +10,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::aggregate::call_metrics;
-use crate::check::DEFAULT_METRIC;
-use crate::gate::{GateConfig, Policy};
-use crate::report::{format_confidence, format_count, format_percent, format_usd};
+use crate::results::PASS_RATE_METRIC;
+use crate::results::gate::{GateConfig, Policy};
 use crate::results::{
     BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, Comparison,
     FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, Side, Status, Summary,
     TestMethod,
 };
 use crate::stats::{self, PairedEstimate};
+use crate::support::fmt::{
+    format_confidence, format_count, format_percent, format_points, format_usd, p_clause,
+};
 
 /// A comparison and the gate rules it decided, in the order they are listed in the verdict.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,12 +342,12 @@ fn flaky_cases(base: &CaseIndex<'_>, head: &CaseIndex<'_>) -> Vec<FlakyCase> {
 
 /// `pass_rate` first, then the gated metrics in configuration order.
 fn metric_names(gate: &GateConfig) -> Vec<&str> {
-    let mut names = vec![DEFAULT_METRIC];
+    let mut names = vec![PASS_RATE_METRIC];
     names.extend(
         gate.metrics
             .keys()
             .map(String::as_str)
-            .filter(|name| *name != DEFAULT_METRIC),
+            .filter(|name| *name != PASS_RATE_METRIC),
     );
     names
 }
@@ -457,7 +459,7 @@ fn compare_metrics(
             p_adjusted: test.max_drop.map(|_| p_adjusted),
             mcnemar_p: est.mcnemar_p,
             max_drop: test.max_drop,
-            policy: policy_name(test.policy).to_owned(),
+            policy: test.policy.as_str().to_owned(),
             min_detectable_drop: mdd,
             status,
         });
@@ -487,24 +489,6 @@ fn min_detectable_drop(
         TestMethod::PairedT | TestMethod::PairedBootstrap => {
             stats::mdd_mean(est.noise, est.n, margin, alpha, repeats)
         }
-    }
-}
-
-pub fn policy_name(policy: Policy) -> &'static str {
-    match policy {
-        Policy::ConfidentDrop => "confident-drop",
-        Policy::NonInferiority => "non-inferiority",
-    }
-}
-
-/// A difference of shares in percentage points, one decimal, with a true minus sign:
-/// `-0.0912` → `−9.1`.
-pub fn format_points(delta: f64) -> String {
-    let text = format!("{:.1}", delta * 100.0);
-    match text.strip_prefix('-') {
-        Some("0.0") => "0.0".to_owned(),
-        Some(rest) => format!("\u{2212}{rest}"),
-        None => text,
     }
 }
 
@@ -575,24 +559,6 @@ fn metric_message(
             "{change} ({ci}), not confidently within the {tolerated} tolerated (non-inferiority, {})",
             p_clause(p_adjusted)
         ),
-    }
-}
-
-/// `p = 0.031`, or `p < 0.001`.
-fn p_clause(p: f64) -> String {
-    if p < 0.001 {
-        "p < 0.001".to_owned()
-    } else {
-        format!("p = {}", format_p(p))
-    }
-}
-
-/// p-values for readers: three decimals, `< 0.001` below that.
-pub fn format_p(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".to_owned()
-    } else {
-        format!("{p:.3}")
     }
 }
 

@@ -20,18 +20,18 @@ use futures_util::FutureExt;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::audit::{AuditLog, AuditRecord, CiContext, Purpose, Source};
 use crate::check::{Answer, Caller, CheckInput, Grade};
 use crate::config::{Case, Dataset, Model, Suite};
-use crate::fingerprint::hash_json;
 use crate::plan::Plan;
+use crate::privacy::audit::{AuditLog, AuditRecord, CiContext, Purpose, Source};
+use crate::privacy::secrets::redact;
 use crate::progress::Progress;
 use crate::provider::ratelimit::RateLimiter;
 use crate::provider::retry::{RetryPolicy, complete_with_retries};
 use crate::provider::{BoxFuture, ChatRequest, Completion, Message, Provider, ProviderKind, Role};
 use crate::results::{CallResult, CheckResult, JudgeUsage, Tokens};
-use crate::secrets::redact;
 use crate::store::{Entry, Store};
+use crate::support::fingerprint::hash_json;
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,7 +480,7 @@ impl CallCtx<'_> {
             ),
         };
         log.record(&AuditRecord {
-            time: crate::audit::now(),
+            time: crate::privacy::audit::now(),
             suite: suite.name.clone(),
             cell: self.cell.to_owned(),
             case: self.case.id.clone(),
@@ -823,5 +823,8 @@ pub fn journal_path(state_dir: &std::path::Path, plan: &Plan, filters: &[String]
     let key = hash_json(
         &json!({"plan": plan.config_fingerprint, "repeats": plan.repeats, "filters": filters}),
     );
-    state_dir.join(format!("journal-{}.jsonl", crate::fingerprint::short(&key)))
+    state_dir.join(format!(
+        "journal-{}.jsonl",
+        crate::support::fingerprint::short(&key)
+    ))
 }

@@ -7,87 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
-
-use crate::check::DEFAULT_METRIC;
-use crate::report::{format_confidence, format_count, format_percent, format_usd};
+use crate::results::PASS_RATE_METRIC;
+use crate::results::gate::GateConfig;
 use crate::results::{MetricSummary, RuleOutcome, Status, Summary, Verdict};
-
-/// The `[gate]` table, validated. Stored in the results file (`run.gate`) so a comparison can
-/// be judged from the files alone; missing fields read as their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GateConfig {
-    /// Floor on the pass rate's point estimate.
-    pub min_pass_rate: Option<f64>,
-    /// Share of errored calls tolerated; beyond it the verdict is `error`, never a regression.
-    pub max_error_rate: f64,
-    /// Two-sided confidence for intervals and comparisons, in (0, 1).
-    pub confidence: f64,
-    /// Gated metrics, in configuration order (which is the order their rules are listed in).
-    pub metrics: IndexMap<String, MetricGate>,
-    pub cost: CostGate,
-    pub latency: LatencyGate,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            min_pass_rate: None,
-            max_error_rate: 0.0,
-            confidence: 0.95,
-            metrics: IndexMap::new(),
-            cost: CostGate::default(),
-            latency: LatencyGate::default(),
-        }
-    }
-}
-
-/// `[gate.metrics.NAME]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MetricGate {
-    /// Floor on the metric's point estimate.
-    pub min: Option<f64>,
-    /// Drop tolerated against the baseline (applied by the comparison, not here).
-    pub max_drop: Option<f64>,
-    pub policy: Policy,
-    /// Overrides the gate's confidence for this metric.
-    pub confidence: Option<f64>,
-}
-
-/// How a drop against the baseline is judged (DESIGN.md §8).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// Fail when confident the drop exceeds `max_drop`.
-    #[default]
-    ConfidentDrop,
-    /// Pass only when confident the drop is below `max_drop`.
-    NonInferiority,
-}
-
-/// `[gate.cost]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CostGate {
-    /// Ceiling on the run's cost at the configured prices, cached calls included: the gate must
-    /// not depend on what happened to be in the cache.
-    pub max_usd: Option<f64>,
-    /// Per-case cost increase tolerated against the baseline (applied by the comparison).
-    pub max_increase: Option<f64>,
-}
-
-/// `[gate.latency]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LatencyGate {
-    /// Ceiling on the p95 latency of calls actually made.
-    pub max_p95_ms: Option<u64>,
-    /// p95 increase tolerated against the baseline (applied by the comparison).
-    pub max_increase: Option<f64>,
-}
+use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
 
 /// Applies the absolute rules to a run's aggregates.
 ///
@@ -201,7 +124,7 @@ fn pass_rate_rule(
     metrics: &BTreeMap<String, MetricSummary>,
     min: f64,
 ) -> RuleOutcome {
-    let (mean, n) = match metrics.get(DEFAULT_METRIC) {
+    let (mean, n) = match metrics.get(PASS_RATE_METRIC) {
         Some(metric) if metric.n > 0 => (metric.mean, metric.n),
         _ => (summary.pass_rate, summary.passed + summary.failed),
     };
@@ -246,7 +169,7 @@ fn metric_rule(
 
 /// A floor on a point estimate, reported with its Wilson interval.
 fn floor_rule(rule: &str, what: &str, mean: f64, n: u64, min: f64, confidence: f64) -> RuleOutcome {
-    let (low, high) = crate::aggregate::wilson(mean * n as f64, n as f64, confidence);
+    let (low, high) = crate::stats::wilson(mean * n as f64, n as f64, confidence);
     let below = mean < min;
     let verb = if below { "is below" } else { "meets" };
     RuleOutcome {
@@ -318,9 +241,10 @@ fn latency_rule(summary: &Summary, max: u64) -> RuleOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::tests::{call, check, errored};
     use crate::aggregate::{metrics, summarize};
     use crate::results::CallResult;
+    use crate::results::gate::{CostGate, LatencyGate, MetricGate};
+    use crate::test_helpers::{call, check, errored};
 
     /// 10 cases: `passing` pass, the rest fail; each carries an `accuracy` check that agrees.
     fn run(passing: usize) -> Vec<CallResult> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::gate::GateConfig;
+use crate::results::gate::GateConfig;
 use crate::results::{CallResult, Results};
 use crate::{aggregate, gate};
 
@@ -388,8 +388,8 @@ fn span(shards: &[ShardFile]) -> (String, String, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::tests::call;
     use crate::results::ShardInfo;
+    use crate::test_helpers::call;
 
     /// A shard holding `cases` (cell, case id, position), two repeats each, that ran from
     /// `start` to `end` (seconds past midnight).
@@ -398,7 +398,7 @@ mod tests {
             .iter()
             .flat_map(|&(cell, id, _)| (0..2).map(move |r| call(cell, id, r, r == 0)))
             .collect();
-        let mut results = crate::report::fixtures::results(calls, vec![], None);
+        let mut results = crate::test_helpers::results(calls, vec![], None);
         // Every shard lists every cell of the suite, in suite order; merge recomputes summaries.
         results.cells = ["p/a", "p/b"]
             .into_iter()

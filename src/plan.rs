@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::Suite;
-use crate::fingerprint::hash_json;
+use crate::support::fingerprint::hash_json;
 
 /// One (prompt × model) pair and the cases it evaluates.
 #[derive(Debug, Clone)]

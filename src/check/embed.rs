@@ -9,7 +9,7 @@ use super::{
     model_ref, render, string_value, unit_threshold,
 };
 use crate::provider::{BoxFuture, ProviderKind};
-use crate::template::TemplateStr;
+use crate::support::template::TemplateStr;
 
 #[derive(Debug)]
 struct Similar {

@@ -89,7 +89,8 @@ impl AsyncGrader for CommandCheck {
             });
             let name = &self.argv[0];
             let payload = payload.to_string();
-            let run = crate::process::run_with_input(&self.argv, &self.cwd, payload.as_bytes());
+            let run =
+                crate::support::process::run_with_input(&self.argv, &self.cwd, payload.as_bytes());
             let mut grade = match tokio::time::timeout(self.timeout, run).await {
                 Err(_) => Grade::error(format!(
                     "grader `{name}` did not finish within {}s",
@@ -100,7 +101,7 @@ impl AsyncGrader for CommandCheck {
             };
             // The program's stdout and stderr end up in the reason: it inherits the keys in the
             // environment and may print one.
-            grade.reason = crate::secrets::redact(&grade.reason);
+            grade.reason = crate::privacy::secrets::redact(&grade.reason);
             grade
         })
     }

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::provider::{BoxFuture, Message, Role};
 use crate::results::{JudgeRecord, JudgeSample};
-use crate::template::TemplateStr;
+use crate::support::template::TemplateStr;
 
 /// How the judge scores, and how that maps to [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +253,7 @@ impl AsyncGrader for Judge {
 
 fn clip(text: &str, max: usize) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    crate::report::truncate(&one_line, max).into_owned()
+    crate::support::text::truncate(&one_line, max).into_owned()
 }
 
 /// Tags the prompt wraps each part in. An occurrence inside untrusted text is escaped.

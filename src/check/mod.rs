@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::provider::{BoxFuture, Message, ProviderKind};
-use crate::results::JudgeRecord;
-use crate::template::{TemplateStr, Templates};
+use crate::results::{JudgeRecord, PASS_RATE_METRIC};
+use crate::support::template::{TemplateStr, Templates};
 
 pub use safety::parse_kinds as parse_pii_kinds;
 
@@ -117,9 +117,6 @@ pub struct CheckSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
 }
-
-/// The metric a check feeds when it names none.
-pub const DEFAULT_METRIC: &str = "pass_rate";
 
 /// Every check type, for "did you mean" suggestions and the docs.
 pub const CHECK_TYPES: &[&str] = &[
@@ -303,7 +300,7 @@ impl Check {
         let kind = spec.kind.as_str();
         let Some(allowed) = allowed_fields(kind) else {
             let message =
-                match crate::config::error::did_you_mean(kind, CHECK_TYPES.iter().copied()) {
+                match crate::support::suggest::did_you_mean(kind, CHECK_TYPES.iter().copied()) {
                     Some(best) => format!("unknown check type `{kind}`; did you mean `{best}`?"),
                     None => format!(
                         "unknown check type `{kind}`; expected one of {}",
@@ -341,7 +338,7 @@ impl Check {
         let metric = spec
             .metric
             .clone()
-            .unwrap_or_else(|| DEFAULT_METRIC.to_owned());
+            .unwrap_or_else(|| PASS_RATE_METRIC.to_owned());
         if metric.trim().is_empty() {
             return Err(CheckConfigError {
                 field: "metric".into(),
@@ -500,7 +497,7 @@ pub(crate) fn model_ref(
         return Ok(*kind);
     }
     let known = ctx.models.iter().map(|(m, _)| m.as_str());
-    let message = match crate::config::error::did_you_mean(id, known) {
+    let message = match crate::support::suggest::did_you_mean(id, known) {
         Some(best) => format!("unknown model `{id}`; did you mean `{best}`?"),
         None => format!(
             "unknown model `{id}`; configured models: {}",

@@ -8,7 +8,7 @@ use super::{
     CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render, short,
     string_value,
 };
-use crate::template::TemplateStr;
+use crate::support::template::TemplateStr;
 
 #[derive(Debug)]
 struct Numeric {

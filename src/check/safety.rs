@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::{CheckConfigError, CheckInput, CheckSpec, Grade, Grader};
-use crate::pii::{self, PiiKind};
+use crate::privacy::pii::{self, PiiKind};
 
 #[derive(Debug)]
 struct NoPii {
@@ -24,14 +24,14 @@ pub fn parse_kinds(field: &str, names: &[String]) -> Result<Vec<PiiKind>, CheckC
             }
             None => {
                 let known: Vec<&str> = PiiKind::names().collect();
-                let message = match crate::config::error::did_you_mean(name, known.iter().copied())
-                {
-                    Some(best) => format!("unknown kind `{name}`; did you mean `{best}`?"),
-                    None => format!(
-                        "unknown kind `{name}`; expected one of {}",
-                        known.join(", ")
-                    ),
-                };
+                let message =
+                    match crate::support::suggest::did_you_mean(name, known.iter().copied()) {
+                        Some(best) => format!("unknown kind `{name}`; did you mean `{best}`?"),
+                        None => format!(
+                            "unknown kind `{name}`; expected one of {}",
+                            known.join(", ")
+                        ),
+                    };
                 return Err(CheckConfigError {
                     field: format!("{field}[{i}]"),
                     message,
@@ -168,7 +168,7 @@ mod tests {
             extra: vec![],
         };
         let ctx = minijinja::Value::UNDEFINED;
-        let templates = crate::template::Templates::new();
+        let templates = crate::support::template::Templates::new();
         let vars = serde_json::Map::new();
         r.grade(&CheckInput {
             output: text,

@@ -4,7 +4,7 @@ use super::{
     CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render,
     string_value,
 };
-use crate::template::TemplateStr;
+use crate::support::template::TemplateStr;
 
 #[derive(Debug)]
 struct Similarity {

@@ -6,7 +6,7 @@ use super::{
     CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render, short,
     string_value, template_field,
 };
-use crate::template::TemplateStr;
+use crate::support::template::TemplateStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {

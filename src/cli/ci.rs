@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::run::{CacheArg, Executed, RunOptions, execute_suite, gate_config, write_results};
+use super::run::{CacheArg, Executed, RunOptions, execute_suite, write_results};
 use super::{CliError, compare};
 use crate::config::{DEFAULT_CONFIG, Suite};
 use crate::execute::CacheMode;
 use crate::github::{self, comment, env::ActionsEnv, workflow};
+use crate::privacy::secrets::Secret;
 use crate::report::markdown::{self, MarkdownOptions};
 use crate::results::{Acceptance, CaseChange, Results, Status, Verdict};
-use crate::secrets::Secret;
 use crate::{exit_codes, git};
 
 /// Flags win over the Action's `INPUT_*` variables, which win over the defaults.
@@ -299,7 +299,7 @@ fn judge_change(
 ) -> Result<u8, CliError> {
     let mode = inputs.cache_mode();
     let suite = crate::config::load(&inputs.config)?;
-    crate::redact::set_log_redactor(suite.redactor.clone());
+    crate::privacy::redact::set_log_redactor(suite.redactor.clone());
     let state_dir = suite.dir.join(".evalgate");
     let options = RunOptions {
         concurrency: inputs.extra.concurrency,
@@ -314,7 +314,7 @@ fn judge_change(
 
     let baseline = resolve_baseline(runtime, env, inputs, client, &suite, &options, &mut notes)?;
 
-    let gate = gate_config(&suite.gate);
+    let gate = suite.gate.clone();
     // Who may accept a regression is decided by the base branch: a pull request must not be able
     // to add its own author to `allowed`.
     let override_rule = match &env.pull_request {
@@ -494,7 +494,7 @@ fn report_failure(
     err: &CliError,
     stdout: &mut dyn Write,
 ) {
-    let message = crate::secrets::redact(&err.to_string());
+    let message = crate::privacy::secrets::redact(&err.to_string());
     let first = message.lines().next().unwrap_or_default();
     let mut text = format!(
         "### ⚠️ evalgate ERROR: the gate could not run\n\n{}\n",
@@ -503,7 +503,7 @@ fn report_failure(
     if let Some(hint) = err.hint() {
         text.push_str(&format!(
             "\n{}\n",
-            markdown::inline(&crate::secrets::redact(hint))
+            markdown::inline(&crate::privacy::secrets::redact(hint))
         ));
     }
     if let Some(url) = env.run_url() {
@@ -583,7 +583,7 @@ fn annotation_lines(results: &Results) -> Vec<String> {
             });
             (
                 format!("evalgate: {} {} regressed", c.cell, c.case_id),
-                crate::report::truncate(&why, 300).into_owned(),
+                crate::support::text::truncate(&why, 300).into_owned(),
             )
         })
         .collect();
@@ -754,8 +754,8 @@ fn base_override(
     suite: &Suite,
     pr: &github::env::PullRequest,
     notes: &mut Notes,
-) -> Option<crate::config::raw::RawOverride> {
-    suite.gate.override_label.as_ref()?;
+) -> Option<crate::config::GateOverride> {
+    suite.gate_override.as_ref()?;
     let repo = git::toplevel(suite.dir_or_dot())?;
     let relative = absolute(&suite.path)
         .strip_prefix(absolute(&repo))
@@ -769,7 +769,7 @@ fn base_override(
     let text = git::show(&repo, &pr.base_sha, &relative)?;
     let table: toml::Table = toml::from_str(&text).ok()?;
     let rule = table.get("gate")?.get("override")?;
-    let found = crate::config::raw::RawOverride {
+    let found = crate::config::GateOverride {
         label: rule.get("label")?.as_str()?.to_owned(),
         allowed: rule
             .get("allowed")?

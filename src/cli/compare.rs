@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::CliError;
-use crate::gate::GateConfig;
-use crate::results::{Results, Status, read_results};
+use crate::results::gate::GateConfig;
+use crate::results::{Results, Status};
 use crate::{aggregate, compare, exit_codes, gate};
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +31,7 @@ pub fn compare(args: CompareArgs, color: bool, stdout: &mut dyn Write) -> Result
     let mut head = read(&args.head)?;
     let base = load_baseline(&args.base, &head.run.suite, &args.head)?;
     let gate_config = match &args.config {
-        Some(path) => super::run::gate_config(&crate::config::load(path)?.gate),
+        Some(path) => crate::config::load(path)?.gate,
         None => match &head.run.gate {
             Some(gate) => gate.clone(),
             None => {
@@ -86,10 +86,7 @@ pub(crate) fn exit_code(status: Status) -> u8 {
 }
 
 fn read(path: &Path) -> Result<Results, CliError> {
-    read_results(path).map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        hint: None,
-    })
+    Ok(crate::results::file::read(path)?)
 }
 
 /// Reads a baseline and checks it is a run of the same suite as `head_path`'s.

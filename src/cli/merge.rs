@@ -32,11 +32,11 @@ pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8,
     for path in &args.shards {
         shards.push(ShardFile {
             path: path.display().to_string(),
-            results: super::report::read_results(path)?,
+            results: crate::results::file::read(path)?,
         });
     }
     let gate_override = match &args.config {
-        Some(path) => Some(super::run::gate_config(&crate::config::load(path)?.gate)),
+        Some(path) => Some(crate::config::load(path)?.gate),
         None => None,
     };
     let mut results = merge_shards(shards, gate_override).map_err(|e| CliError::Usage {

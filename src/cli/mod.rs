@@ -93,6 +93,23 @@ pub enum CliError {
     Interrupted { hint: String },
 }
 
+impl From<crate::results::file::ResultsFileError> for CliError {
+    fn from(e: crate::results::file::ResultsFileError) -> Self {
+        let hint = e.hint().map(str::to_owned);
+        if e.is_write() {
+            CliError::Infra {
+                message: e.to_string(),
+                hint,
+            }
+        } else {
+            CliError::Usage {
+                message: e.to_string(),
+                hint,
+            }
+        }
+    }
+}
+
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
@@ -150,7 +167,7 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
                 CliError::Config(errors) => errors.to_string(),
                 other => format!("error: {other}"),
             };
-            let _ = writeln!(stderr, "{}", crate::secrets::redact(&text));
+            let _ = writeln!(stderr, "{}", crate::privacy::secrets::redact(&text));
             if let Some(hint) = err.hint() {
                 let _ = writeln!(stderr, "  = hint: {hint}");
             }
@@ -181,7 +198,7 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Redacts secrets and `[redact]` matches from every line.
-        .with_writer(crate::redact::LogWriter)
+        .with_writer(crate::privacy::redact::LogWriter)
         .with_target(false)
         .try_init();
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::CliError;
 use crate::report::{junit, markdown};
-use crate::results::{Results, SCHEMA_VERSION};
+use crate::results::Results;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -40,59 +40,18 @@ pub fn report(args: ReportArgs, stdout: &mut dyn Write) -> Result<u8, CliError> 
             hint: Some("pass --junit FILE, --markdown FILE, or both".to_owned()),
         });
     }
-    let results = read_results(&args.results)?;
+    let results = crate::results::file::read(&args.results)?;
     for line in write_reports(&results, &args.outputs)? {
         let _ = writeln!(stdout, "{line}");
     }
     Ok(crate::exit_codes::PASS)
 }
 
-/// Reads and checks a results file. Every problem is a usage error naming the file.
-pub fn read_results(path: &Path) -> Result<Results, CliError> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage {
-        message: format!("cannot read the results file {shown}: {e}"),
-        hint: Some("pass the results file that `evalgate run` wrote (by default .evalgate/results.json next to the suite file)".to_owned()),
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| CliError::Usage {
-        message: format!("{shown} is not valid JSON: {e}"),
-        hint: None,
-    })?;
-    match value
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64)
-    {
-        Some(version) if version == u64::from(SCHEMA_VERSION) => {}
-        Some(version) => {
-            return Err(CliError::Usage {
-                message: format!(
-                    "{shown} has results schema_version {version}, and this evalgate reads version {SCHEMA_VERSION}"
-                ),
-                hint: Some(
-                    "render it with the evalgate version that wrote it, or run the suite again with this one".to_owned(),
-                ),
-            });
-        }
-        None => {
-            return Err(CliError::Usage {
-                message: format!(
-                    "{shown} is not an evalgate results file: it has no numeric `schema_version`"
-                ),
-                hint: None,
-            });
-        }
-    }
-    serde_json::from_value(value).map_err(|e| CliError::Usage {
-        message: format!("{shown} is not a valid evalgate results file: {e}"),
-        hint: None,
-    })
-}
-
 /// Writes the reports `outputs` asks for; returns one `KIND: PATH` line per file written.
 pub fn write_reports(results: &Results, outputs: &ReportOutputs) -> Result<Vec<String>, CliError> {
     let mut written = Vec::new();
     if let Some(path) = &outputs.junit {
-        write_atomically(path, &junit::render(results))?;
+        write_report(path, &junit::render(results))?;
         written.push(format!("junit: {}", path.display()));
     }
     if let Some(path) = &outputs.markdown {
@@ -100,24 +59,15 @@ pub fn write_reports(results: &Results, outputs: &ReportOutputs) -> Result<Vec<S
             run_url: outputs.run_url.clone(),
             ..markdown::MarkdownOptions::default()
         };
-        write_atomically(path, &markdown::render(results, &opts))?;
+        write_report(path, &markdown::render(results, &opts))?;
         written.push(format!("markdown: {}", path.display()));
     }
     Ok(written)
 }
 
-/// A reader (a CI step uploading the report) never sees half a file.
-fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::Infra {
+fn write_report(path: &Path, text: &str) -> Result<(), CliError> {
+    crate::support::fs::write_text_atomic(path, text).map_err(|e| CliError::Infra {
         message: format!("cannot write the report {}: {e}", path.display()),
         hint: None,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    })
 }

@@ -9,13 +9,12 @@ use std::time::Instant;
 use clap::ValueEnum;
 
 use super::{CliError, ConfigArg};
-use crate::config::{Model, Suite, raw::RawGate};
+use crate::config::{Model, Suite};
 use crate::execute::{self, CacheMode, Endpoint, ExecOptions};
-use crate::gate::{CostGate, GateConfig, LatencyGate, MetricGate, Policy};
+use crate::privacy::secrets::Secret;
 use crate::progress::{Progress, ProgressMode};
 use crate::provider::{self, ProviderConfig};
 use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
-use crate::secrets::Secret;
 use crate::store::Store;
 use crate::{aggregate, gate};
 
@@ -73,7 +72,7 @@ pub(crate) enum CacheArg {
 
 pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliError> {
     let suite = crate::config::load(&args.config.config)?;
-    crate::redact::set_log_redactor(suite.redactor.clone());
+    crate::privacy::redact::set_log_redactor(suite.redactor.clone());
     // A broken baseline is found before any call is paid for.
     let baseline = match &args.baseline {
         Some(path) => Some(super::compare::load_baseline(
@@ -111,7 +110,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, Cli
         suite_calls,
     } = execute_suite(suite, &options, None)?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        let gate_config = gate_config(&suite.gate);
+        let gate_config = suite.gate.clone();
         super::compare::judge(
             &mut results,
             base,
@@ -192,7 +191,7 @@ pub(crate) fn execute_suite(
     reuse: Option<&Results>,
 ) -> Result<Executed, CliError> {
     let started = Instant::now();
-    let started_at = crate::audit::now();
+    let started_at = crate::privacy::audit::now();
     if let Some(n) = options.concurrency {
         for model in &mut suite.models {
             model.concurrency = n as usize;
@@ -250,7 +249,7 @@ pub(crate) fn execute_suite(
         }
     }
     let mode = options.mode;
-    let gate_config = gate_config(&suite.gate);
+    let gate_config = suite.gate.clone();
     let state_dir = suite.dir.join(".evalgate");
 
     let client = provider::http_client().map_err(|e| CliError::Infra {
@@ -333,19 +332,20 @@ pub(crate) fn execute_suite(
             message: format!("cannot start the async runtime: {e}"),
             hint: None,
         })?;
-    let audit = crate::audit::AuditLog::open(&suite.audit.path).map_err(|e| CliError::Infra {
-        message: format!(
-            "cannot open the audit log {}: {e}",
-            suite.audit.path.display()
-        ),
-        hint: Some("set `[audit] path` to a writable file".into()),
-    })?;
+    let audit =
+        crate::privacy::audit::AuditLog::open(&suite.audit.path).map_err(|e| CliError::Infra {
+            message: format!(
+                "cannot open the audit log {}: {e}",
+                suite.audit.path.display()
+            ),
+            hint: Some("set `[audit] path` to a writable file".into()),
+        })?;
     let opts = ExecOptions {
         cache: mode,
         cache_store,
         journal,
         audit: Some(audit),
-        ci: crate::audit::CiContext::from_env(),
+        ci: crate::privacy::audit::CiContext::from_env(),
     };
     let outcome = runtime.block_on(execute::execute(
         Arc::clone(&suite),
@@ -414,7 +414,7 @@ pub(crate) fn execute_suite(
             suite: suite.name.clone(),
             config_path: suite.path.display().to_string(),
             started_at,
-            finished_at: crate::audit::now(),
+            finished_at: crate::privacy::audit::now(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             git: crate::git::info(suite.dir_or_dot()),
             config_fingerprint: plan.config_fingerprint.clone(),
@@ -509,7 +509,7 @@ fn expand_env(value: &str) -> Result<String, String> {
             Ok(v) => {
                 // The variable alone is a secret too: a server may echo the token without the
                 // "Bearer " the header put in front of it.
-                crate::secrets::register(&v);
+                crate::privacy::secrets::register(&v);
                 out.push_str(&v);
             }
             Err(_) => return Err(name.to_owned()),
@@ -520,58 +520,9 @@ fn expand_env(value: &str) -> Result<String, String> {
     Ok(out)
 }
 
-pub(crate) fn gate_config(raw: &RawGate) -> GateConfig {
-    let defaults = GateConfig::default();
-    GateConfig {
-        min_pass_rate: raw.min_pass_rate,
-        max_error_rate: raw.max_error_rate.unwrap_or(defaults.max_error_rate),
-        confidence: raw.confidence.unwrap_or(defaults.confidence),
-        metrics: raw
-            .metrics
-            .iter()
-            .map(|(name, m)| {
-                let policy = match m.policy.as_deref() {
-                    Some("non-inferiority") => Policy::NonInferiority,
-                    _ => Policy::ConfidentDrop,
-                };
-                (
-                    name.clone(),
-                    MetricGate {
-                        min: m.min,
-                        max_drop: m.max_drop,
-                        policy,
-                        confidence: m.confidence,
-                    },
-                )
-            })
-            .collect(),
-        cost: CostGate {
-            max_usd: raw.cost.max_usd,
-            max_increase: raw.cost.max_increase,
-        },
-        latency: LatencyGate {
-            max_p95_ms: raw.latency.max_p95_ms,
-            max_increase: raw.latency.max_increase,
-        },
-    }
-}
-
 /// Writes the results atomically: a reader never sees half a file.
 pub(crate) fn write_results(path: &Path, results: &Results) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::Infra {
-        message: format!("cannot write the results file {}: {e}", path.display()),
-        hint: None,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let file = std::fs::File::create(&tmp).map_err(fail)?;
-    let mut writer = std::io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut writer, results).map_err(|e| fail(e.into()))?;
-    writer.write_all(b"\n").map_err(fail)?;
-    writer.into_inner().map_err(|e| fail(e.into_error()))?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    Ok(crate::results::file::write(path, results)?)
 }
 
 #[cfg(test)]

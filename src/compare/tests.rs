@@ -1,9 +1,9 @@
 use super::*;
-use crate::aggregate::tests::{call, check, errored};
 use crate::aggregate::{metrics, summarize, summarize_by_cell};
-use crate::gate::{CostGate, LatencyGate, MetricGate};
-use crate::report::fixtures;
+use crate::results::gate::{CostGate, LatencyGate, MetricGate};
 use crate::results::{RunInfo, SCHEMA_VERSION, Verdict};
+use crate::test_helpers;
+use crate::test_helpers::{call, check, errored};
 
 /// A results file around `calls`, as `evalgate run` would write it (no verdict rules).
 pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
@@ -13,14 +13,14 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
         .into_iter()
         .map(|(id, summary)| {
             let fingerprint = format!("fp-{id}");
-            fixtures::cell_summary(id, summary, fingerprint)
+            test_helpers::cell_summary(id, summary, fingerprint)
         })
         .collect();
     Results {
         schema_version: SCHEMA_VERSION,
         run: RunInfo {
             duration_ms: 4_000,
-            ..fixtures::run_info()
+            ..test_helpers::run_info()
         },
         summary,
         metrics,
@@ -521,15 +521,6 @@ fn same_inputs_give_byte_identical_output() {
     assert_eq!(first, second);
     let json = |o: &Outcome| serde_json::to_string(&(&o.comparison, &o.rules)).expect("json");
     assert_eq!(json(&first), json(&second));
-}
-
-#[test]
-fn points_format_with_a_true_minus() {
-    assert_eq!(format_points(-0.0912), "\u{2212}9.1");
-    assert_eq!(format_points(0.034), "3.4");
-    assert_eq!(format_points(-0.0001), "0.0");
-    assert_eq!(format_p(0.0004), "< 0.001");
-    assert_eq!(format_p(0.0312), "0.031");
 }
 
 #[test]

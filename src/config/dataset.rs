@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::error::ConfigError;
 use crate::check::{Check, CheckSpec, CompileCtx};
-use crate::template::Templates;
+use crate::support::template::Templates;
 
 /// One test case.
 #[derive(Debug)]
@@ -289,7 +289,7 @@ pub fn case_context(
 pub fn hash_id(vars: &Map<String, Value>) -> String {
     use sha2::Digest;
     let mut canonical = String::new();
-    crate::fingerprint::write_canonical(&Value::Object(vars.clone()), &mut canonical);
+    crate::support::fingerprint::write_canonical(&Value::Object(vars.clone()), &mut canonical);
     let digest = sha2::Sha256::digest(canonical.as_bytes());
     hex::encode(&digest[..6])
 }

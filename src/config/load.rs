@@ -7,12 +7,15 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use super::dataset::{self, RowOrigin};
-use super::error::{ConfigError, ConfigErrors, did_you_mean};
+use super::error::{ConfigError, ConfigErrors};
 use super::raw::{RawDataset, RawModel, RawPrompt, RawSuite};
-use super::{Dataset, Defaults, Model, Price, Prompt, Suite};
-use crate::check::{Check, CompileCtx, DEFAULT_METRIC};
+use super::{Dataset, Defaults, GateOverride, Model, Price, Prompt, Suite};
+use crate::check::{Check, CompileCtx};
 use crate::provider::{CallParams, HttpSpec, ProviderKind, Role};
-use crate::template::Templates;
+use crate::results::PASS_RATE_METRIC;
+use crate::results::gate::Policy;
+use crate::support::suggest::did_you_mean;
+use crate::support::template::Templates;
 
 /// Loads and validates the suite at `path`.
 pub fn load(path: &Path) -> Result<Suite, ConfigErrors> {
@@ -170,7 +173,7 @@ impl Loader<'_> {
         let cache_dir = self
             .dir
             .join(raw.cache.dir.as_deref().unwrap_or(".evalgate/cache"));
-        let audit = crate::audit::AuditSettings {
+        let audit = crate::privacy::audit::AuditSettings {
             path: self
                 .dir
                 .join(raw.audit.path.as_deref().unwrap_or(".evalgate/audit.jsonl")),
@@ -190,7 +193,11 @@ impl Loader<'_> {
             checks,
             check_specs: raw.checks,
             templates,
-            gate: raw.gate,
+            gate: super::gate::gate_config(&raw.gate),
+            gate_override: raw.gate.override_label.as_ref().map(|o| GateOverride {
+                label: o.label.clone(),
+                allowed: o.allowed.clone(),
+            }),
             cache_dir,
             audit,
             redactor,
@@ -198,11 +205,11 @@ impl Loader<'_> {
     }
 
     /// Compiles `[redact]`: known kinds (or `all`) and valid regexes.
-    fn redactor(&mut self, raw: &super::raw::RawRedact) -> crate::redact::Redactor {
+    fn redactor(&mut self, raw: &super::raw::RawRedact) -> crate::privacy::redact::Redactor {
         let mut kinds = Vec::new();
         for (i, name) in raw.kinds.iter().enumerate() {
             if name == "all" {
-                kinds = crate::pii::PiiKind::ALL.to_vec();
+                kinds = crate::privacy::pii::PiiKind::ALL.to_vec();
                 continue;
             }
             match crate::check::parse_pii_kinds("redact.kinds", std::slice::from_ref(name)) {
@@ -241,7 +248,7 @@ impl Loader<'_> {
                 }
             }
         }
-        crate::redact::Redactor::new(kinds, patterns)
+        crate::privacy::redact::Redactor::new(kinds, patterns)
     }
 
     /// Compiles a list of checks declared at `field` (`checks`, `datasets.faq.checks`).
@@ -1022,7 +1029,7 @@ impl Loader<'_> {
             );
             self.push(e);
         }
-        let mut fed: BTreeSet<&str> = BTreeSet::from([DEFAULT_METRIC]);
+        let mut fed: BTreeSet<&str> = BTreeSet::from([PASS_RATE_METRIC]);
         fed.extend(checks.iter().map(|c| c.metric.as_str()));
         for d in datasets {
             fed.extend(d.checks.iter().map(|c| c.metric.as_str()));
@@ -1058,16 +1065,20 @@ impl Loader<'_> {
                 self.push(e);
             }
             if let Some(policy) = &m.policy
-                && !matches!(policy.as_str(), "confident-drop" | "non-inferiority")
+                && Policy::from_name(policy).is_none()
             {
                 let mut e = self.err(
                     &format!("{field}.policy"),
                     format!("unknown policy `{policy}`"),
                 );
                 e = e.help(
-                    match did_you_mean(policy, ["confident-drop", "non-inferiority"]) {
+                    match did_you_mean(policy, Policy::ALL.map(Policy::as_str)) {
                         Some(best) => format!("did you mean `{best}`?"),
-                        None => "expected `confident-drop` or `non-inferiority`".to_owned(),
+                        None => format!(
+                            "expected `{}` or `{}`",
+                            Policy::ConfidentDrop.as_str(),
+                            Policy::NonInferiority.as_str()
+                        ),
                     },
                 );
                 self.push(e);

@@ -7,6 +7,7 @@
 
 mod dataset;
 pub mod error;
+mod gate;
 mod load;
 pub mod raw;
 
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 use crate::check::{Check, CheckSpec};
 use crate::provider::{CallParams, ProviderKind, Role};
-use crate::template::{TemplateStr, Templates};
+use crate::results::gate::GateConfig;
+use crate::support::template::{TemplateStr, Templates};
 
 /// A loaded, validated suite.
 #[derive(Debug)]
@@ -38,12 +40,22 @@ pub struct Suite {
     pub checks: Vec<Check>,
     pub check_specs: Vec<CheckSpec>,
     pub templates: Templates,
-    pub gate: raw::RawGate,
+    pub gate: GateConfig,
+    /// `[gate.override]`: who may accept a failed gate, and with which label.
+    pub gate_override: Option<GateOverride>,
     pub cache_dir: PathBuf,
     /// `[audit]`: where every model call is recorded.
-    pub audit: crate::audit::AuditSettings,
+    pub audit: crate::privacy::audit::AuditSettings,
     /// `[redact]`: what is masked in results, reports and the audit log.
-    pub redactor: crate::redact::Redactor,
+    pub redactor: crate::privacy::redact::Redactor,
+}
+
+/// `[gate.override]`: a pull request label that one of the `allowed` logins applies to accept a
+/// failed gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateOverride {
+    pub label: String,
+    pub allowed: Vec<String>,
 }
 
 impl Suite {

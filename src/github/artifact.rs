@@ -152,7 +152,7 @@ async fn download(client: &Client, repo: &str, id: u64) -> Result<Vec<u8>, GitHu
         .octocrab
         ._get(client.url(&format!("/repos/{repo}/actions/artifacts/{id}/zip")))
         .await
-        .map_err(|e| transport(crate::secrets::error_chain(&e)))?;
+        .map_err(|e| transport(crate::privacy::secrets::error_chain(&e)))?;
     let status = response.status().as_u16();
     let location = response
         .headers()
@@ -174,12 +174,12 @@ async fn download(client: &Client, repo: &str, id: u64) -> Result<Vec<u8>, GitHu
     let blob = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
         .build()
-        .map_err(|e| transport(crate::secrets::error_chain(&e)))?
+        .map_err(|e| transport(crate::privacy::secrets::error_chain(&e)))?
         .get(&location)
         .send()
         .await
         // The signed URL carries its own credential: keep it out of the error text.
-        .map_err(|e| transport(crate::secrets::error_chain(&e.without_url())))?;
+        .map_err(|e| transport(crate::privacy::secrets::error_chain(&e.without_url())))?;
     if !blob.status().is_success() {
         return Err(GitHubError::Status {
             action: action.into(),
@@ -190,7 +190,7 @@ async fn download(client: &Client, repo: &str, id: u64) -> Result<Vec<u8>, GitHu
     Ok(blob
         .bytes()
         .await
-        .map_err(|e| transport(crate::secrets::error_chain(&e.without_url())))?
+        .map_err(|e| transport(crate::privacy::secrets::error_chain(&e.without_url())))?
         .to_vec())
 }
 
@@ -238,7 +238,7 @@ fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::Secret;
+    use crate::privacy::secrets::Secret;
     use serde_json::json;
     use std::io::Write;
     use wiremock::matchers::{header, method, path, query_param};

@@ -44,10 +44,10 @@ pub fn marker_text(suite: &str) -> String {
         safe.push(c);
     }
     // Names that reduce to the same safe text ("support bot", "support/bot") stay apart.
-    let digest = crate::fingerprint::hash_json(&serde_json::json!(suite));
+    let digest = crate::support::fingerprint::hash_json(&serde_json::json!(suite));
     format!(
         "evalgate:sticky-comment suite={safe} id={}",
-        crate::fingerprint::short(&digest)
+        crate::support::fingerprint::short(&digest)
     )
 }
 
@@ -212,7 +212,7 @@ mod tests {
         //! Against a fake GitHub that answers as the REST reference documents.
         use super::super::*;
         use crate::github::{Client, GitHubError};
-        use crate::secrets::Secret;
+        use crate::privacy::secrets::Secret;
         use serde_json::{Value, json};
         use wiremock::matchers::{body_json, header, method, path, query_param};
         use wiremock::{Mock, MockServer, ResponseTemplate};

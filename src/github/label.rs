@@ -81,7 +81,7 @@ pub async fn last_labeled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::Secret;
+    use crate::privacy::secrets::Secret;
     use serde_json::{Value, json};
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};

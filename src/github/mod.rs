@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::secrets::Secret;
+use crate::privacy::secrets::Secret;
 
 /// What a failed GitHub API call means for the user.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,7 @@ impl Client {
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(30)))
             .build()
-            .map_err(|e| transport(crate::secrets::redact(&e.to_string())))?;
+            .map_err(|e| transport(crate::privacy::secrets::redact(&e.to_string())))?;
         Ok(Client {
             octocrab,
             api_url: api_url.trim_end_matches('/').to_owned(),
@@ -170,7 +170,7 @@ impl Client {
 fn classify(err: octocrab::Error, action: &str, permission: &'static str) -> GitHubError {
     let action = action.to_owned();
     let octocrab::Error::GitHub { source, .. } = err else {
-        let message = crate::secrets::error_chain(&err);
+        let message = crate::privacy::secrets::error_chain(&err);
         return match err {
             octocrab::Error::Serde { .. } | octocrab::Error::Json { .. } => {
                 GitHubError::Decode { action, message }
@@ -179,7 +179,7 @@ fn classify(err: octocrab::Error, action: &str, permission: &'static str) -> Git
         };
     };
     let status = source.status_code.as_u16();
-    let message = crate::secrets::redact(source.message.trim());
+    let message = crate::privacy::secrets::redact(source.message.trim());
     let header = |name: &str| {
         source
             .headers

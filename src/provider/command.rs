@@ -57,7 +57,7 @@ impl Provider for CommandProvider {
             let mut input = serde_json::to_vec(&input)
                 .map_err(|e| ProviderError::Command(format!("cannot encode the request: {e}")))?;
             input.push(b'\n');
-            let output = crate::process::run_with_input(&self.argv, &self.cwd, &input)
+            let output = crate::support::process::run_with_input(&self.argv, &self.cwd, &input)
                 .await
                 .map_err(|e| {
                     ProviderError::Command(format!("cannot start `{}`: {e}", self.program()))
@@ -73,10 +73,9 @@ impl Provider for CommandProvider {
                 } else {
                     format!("stderr ends: {stderr}")
                 };
-                return Err(ProviderError::Command(crate::secrets::redact(&format!(
-                    "`{}` exited with {status}; {detail}",
-                    self.program()
-                ))));
+                return Err(ProviderError::Command(crate::privacy::secrets::redact(
+                    &format!("`{}` exited with {status}; {detail}", self.program()),
+                )));
             }
             let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
             if text.ends_with('\n') {

@@ -210,7 +210,7 @@ impl Provider for HttpProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::Secret;
+    use crate::privacy::secrets::Secret;
     use std::time::Duration;
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -222,7 +222,8 @@ pub(super) struct JsonAnswer {
 pub(super) async fn send_json(
     request: reqwest::RequestBuilder,
 ) -> Result<JsonAnswer, ProviderError> {
-    let connect = |e: reqwest::Error| ProviderError::Connect(crate::secrets::error_chain(&e));
+    let connect =
+        |e: reqwest::Error| ProviderError::Connect(crate::privacy::secrets::error_chain(&e));
     let response = request.send().await.map_err(connect)?;
     let status = response.status();
     let headers = response.headers().clone();
@@ -240,7 +241,7 @@ pub(super) async fn send_json(
 
 pub(super) fn decode_error(what: &str, body: &[u8]) -> ProviderError {
     let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    ProviderError::Decode(crate::secrets::redact(&format!(
+    ProviderError::Decode(crate::privacy::secrets::redact(&format!(
         "{what}; body starts {excerpt:?}"
     )))
 }
@@ -288,7 +289,7 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
     ProviderError::Status {
         status,
         code,
-        message: crate::secrets::redact(message.trim()),
+        message: crate::privacy::secrets::redact(message.trim()),
         retry_after,
         should_retry,
     }
@@ -402,9 +403,9 @@ mod tests {
         //! The provider and the shared retry loop against a fake server that answers with the
         //! bodies and headers of OpenAI's API reference.
         use super::super::*;
+        use crate::privacy::secrets::Secret;
         use crate::provider::ratelimit::RateLimiter;
         use crate::provider::retry::{Attempted, RetryPolicy, complete_with_retries};
-        use crate::secrets::Secret;
         use serde_json::json;
         use wiremock::matchers::{body_partial_json, header, method, path};
         use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -125,7 +125,7 @@ fn status(repeats: &[&CallResult]) -> CaseStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::tests::{call, errored};
+    use crate::test_helpers::{call, errored};
 
     fn status_of(calls: Vec<CallResult>) -> CaseStatus {
         let refs: Vec<_> = calls.iter().collect();

@@ -2,16 +2,18 @@
 //! table with intervals, the regressed cases with both outputs, and what the suite can detect.
 //!
 //! Same layout as the run summary ([`super::terminal`]): a right-aligned label column, one
-//! untrusted value per line made safe by [`super::sanitize_for_log`] and cut to length.
+//! untrusted value per line made safe by [`crate::support::text::sanitize_for_log`] and cut to length.
 
 use std::fmt::{self, Write};
 
 use super::terminal::{TerminalOptions, Writer, more, one_line};
-use super::{format_confidence, format_count, format_percent, format_usd};
-use crate::compare::{format_p, format_points};
+use crate::results::gate::Policy;
 use crate::results::{
     CaseChange, CaseComparison, CellChange, Comparison, MetricComparison, QuantityComparison, Side,
     Status, TestMethod,
+};
+use crate::support::fmt::{
+    format_confidence, format_count, format_p, format_percent, format_points, format_usd,
 };
 
 /// Longest output shown for a regressed case; the results file has it whole.
@@ -181,13 +183,15 @@ fn write_mdd(w: &mut Writer<'_>, metrics: &[MetricComparison]) -> fmt::Result {
             w.continuation()?;
         }
         match m.min_detectable_drop {
-            Some(mdd) if m.max_drop.is_some() && m.policy == "non-inferiority" => writeln!(
-                w.out,
-                "{}: an unchanged metric passes non-inferiority 80% of the time only with a max drop of {} points or more ({} paired cases)",
-                one_line(&m.metric),
-                format_points(mdd),
-                format_count(m.pairs)
-            )?,
+            Some(mdd) if m.max_drop.is_some() && m.policy == Policy::NonInferiority.as_str() => {
+                writeln!(
+                    w.out,
+                    "{}: an unchanged metric passes non-inferiority 80% of the time only with a max drop of {} points or more ({} paired cases)",
+                    one_line(&m.metric),
+                    format_points(mdd),
+                    format_count(m.pairs)
+                )?
+            }
             Some(mdd) => writeln!(
                 w.out,
                 "{}: a true drop of {} points or more is caught 80% of the time ({} paired cases)",
@@ -238,7 +242,7 @@ fn write_regressed(w: &mut Writer<'_>, cases: &[CaseComparison]) -> fmt::Result 
                 writeln!(
                     w.out,
                     "  {side}: {}",
-                    super::truncate(&text, MAX_OUTPUT_CHARS)
+                    crate::support::text::truncate(&text, MAX_OUTPUT_CHARS)
                 )?;
             }
         }
@@ -329,7 +333,7 @@ fn write_usage(w: &mut Writer<'_>, c: &Comparison) -> fmt::Result {
 mod tests {
     use super::*;
     use crate::compare::tests::{accuracy_gate, fabricate, suite_run};
-    use crate::gate::Policy;
+    use crate::results::gate::Policy;
 
     fn render(c: &Comparison, opts: &TerminalOptions) -> String {
         let mut out = String::new();

@@ -25,8 +25,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use super::cases::{CaseStatus, CaseView, cases};
-use super::{format_usd, sanitize_for_log, truncate};
 use crate::results::{CaseChange, CaseComparison, Results, Status};
+use crate::support::fmt::format_usd;
+use crate::support::text::{sanitize_for_log, truncate};
 
 /// Longest model output written per repeat; the results file keeps it whole. Test reporters
 /// load the whole file into memory, and a suite of thousands of long answers would otherwise
@@ -603,8 +604,8 @@ impl UniqueNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{self, have_tool};
     use crate::report::xml_tree::{Element, parse};
+    use crate::test_helpers::{self, have_tool};
 
     /// The Jenkins xunit plugin's JUnit schema (MIT), vendored so the check needs no network.
     const XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas/junit-10.xsd");
@@ -683,7 +684,7 @@ mod tests {
 
     #[test]
     fn passing_run_has_a_gate_suite_and_a_suite_per_cell() {
-        let (xml, root) = checked(&fixtures::pass());
+        let (xml, root) = checked(&test_helpers::pass());
         let names: Vec<_> = suites(&root).iter().map(|s| s.attr("name")).collect();
         assert_eq!(
             names,
@@ -713,7 +714,7 @@ mod tests {
 
     #[test]
     fn floor_failure_fails_the_rule_and_the_failing_cases() {
-        let (xml, root) = checked(&fixtures::fail_by_floor());
+        let (xml, root) = checked(&test_helpers::fail_by_floor());
         let gate = suites(&root)[0];
         let rule = gate
             .children_named("testcase")
@@ -754,7 +755,7 @@ mod tests {
 
     #[test]
     fn confident_drop_marks_regressed_cases() {
-        let (xml, root) = checked(&fixtures::fail_by_confident_drop());
+        let (xml, root) = checked(&test_helpers::fail_by_confident_drop());
         let failures = root.descendants("failure");
         let regressed: Vec<_> = failures
             .iter()
@@ -772,7 +773,7 @@ mod tests {
 
     #[test]
     fn noise_passes_with_regression_noted() {
-        let (xml, root) = checked(&fixtures::pass_despite_noise());
+        let (xml, root) = checked(&test_helpers::pass_despite_noise());
         let gate = suites(&root)[0];
         assert_eq!(gate.attr("failures"), Some("0"));
         assert!(xml.contains("baseline: improved, score 0.00 → 1.00"));
@@ -781,7 +782,7 @@ mod tests {
 
     #[test]
     fn infrastructure_errors_are_errors_not_failures() {
-        let (xml, root) = checked(&fixtures::infra_error());
+        let (xml, root) = checked(&test_helpers::infra_error());
         // 6 errored cases + the error-rate rule; nothing is a quality failure.
         assert_eq!(count(&root, "error"), 7);
         assert_eq!(count(&root, "failure"), 0);
@@ -800,7 +801,7 @@ mod tests {
 
     #[test]
     fn flaky_cases_are_marked() {
-        let (xml, root) = checked(&fixtures::flaky());
+        let (xml, root) = checked(&test_helpers::flaky());
         let cases: Vec<_> = suites(&root)[1].children_named("testcase").collect();
         assert_eq!(cases.len(), 3, "repeats fold into one testcase");
         // 2 of 3 passed: a pass with one flakyFailure for the failed repeat.
@@ -824,7 +825,7 @@ mod tests {
 
     #[test]
     fn new_and_removed_cases_and_cells() {
-        let (xml, root) = checked(&fixtures::new_and_removed());
+        let (xml, root) = checked(&test_helpers::new_and_removed());
         let names: Vec<_> = suites(&root).iter().map(|s| s.attr("name")).collect();
         assert_eq!(
             names,
@@ -845,7 +846,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_cases_validate_and_count() {
-        let results = fixtures::huge();
+        let results = test_helpers::huge();
         let (_, root) = checked(&results);
         assert_eq!(root.attr("tests"), Some("10002"));
         assert_eq!(root.attr("failures"), Some("3001"));
@@ -853,7 +854,7 @@ mod tests {
 
     #[test]
     fn hostile_output_stays_valid_xml() {
-        let results = fixtures::hostile();
+        let results = test_helpers::hostile();
         let (xml, root) = checked(&results);
         for bad in [
             '\0', '\x07', '\x0b', '\x0c', '\x1b', '\u{7f}', '\u{9b}', '\u{FFFE}', '\u{FFFF}',
@@ -905,7 +906,7 @@ mod tests {
 
     #[test]
     fn duplicate_ids_get_distinct_names() {
-        let mut results = fixtures::fail_by_floor();
+        let mut results = test_helpers::fail_by_floor();
         // Two ids that differ only by an escape sequence sanitise to the same name.
         results.results[1].case_id = "refund-0\x1b[0m".to_owned();
         // And two that differ by a line break, which an attribute shows as a space.

@@ -20,13 +20,14 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::cases::{CaseStatus, CaseView, cases};
-use super::{
-    format_confidence, format_count, format_percent, format_usd, sanitize_for_log, truncate,
-};
 use crate::results::{
     CaseChange, CaseComparison, CellChange, Comparison, MetricComparison, QuantityComparison,
     Results, RuleOutcome, Side, Status, TestMethod,
 };
+use crate::support::fmt::{
+    format_confidence, format_count, format_percent, format_signed_points, format_usd, p_clause,
+};
+use crate::support::text::{sanitize_for_log, truncate};
 
 /// GitHub rejects a comment body longer than this many characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
@@ -733,14 +734,14 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
         let floor = floor_rule(results, &m.metric);
         let mut threshold = Vec::new();
         if let Some(drop) = m.max_drop {
-            let word = if m.policy == "non-inferiority" {
+            let word = if m.policy == crate::results::gate::Policy::NonInferiority.as_str() {
                 "non-inferior within"
             } else {
                 "max drop"
             };
             threshold.push(format!(
                 "{word} {}",
-                format_pp(drop).trim_start_matches('+')
+                format_signed_points(drop).trim_start_matches('+')
             ));
         }
         if let Some(rule) = floor {
@@ -783,7 +784,7 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
         let p = m
             .p_adjusted
             .or(m.p_value)
-            .map(|p| format!(" (p={})", format_p(p)))
+            .map(|p| format!(" ({})", p_clause(p)))
             .unwrap_or_default();
         // A metric with its own confidence says so: the header names the first one's.
         let level = if m.confidence == confidence {
@@ -796,9 +797,9 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
             "| {name} (n={pairs}) | {} | {} | {} ({} to {}{level}) | {threshold} | {emoji} {}{p} |",
             format_percent(m.base),
             format_percent(m.head),
-            format_pp(m.delta),
-            format_pp(m.ci_low),
-            format_pp(m.ci_high),
+            format_signed_points(m.delta),
+            format_signed_points(m.ci_low),
+            format_signed_points(m.ci_high),
             word.to_ascii_lowercase()
         );
     }
@@ -844,7 +845,7 @@ fn single_metric_table(results: &Results) -> String {
 
 /// The floor rule of a metric: `min_pass_rate` for `pass_rate`, `metrics.NAME.min` otherwise.
 fn floor_rule<'a>(results: &'a Results, metric: &str) -> Option<&'a RuleOutcome> {
-    let name = if metric == crate::check::DEFAULT_METRIC {
+    let name = if metric == crate::results::PASS_RATE_METRIC {
         "min_pass_rate".to_owned()
     } else {
         format!("metrics.{metric}.min")
@@ -883,7 +884,8 @@ fn min_detectable_drop_line(comparison: &Comparison) -> String {
             format!(
                 "{} {} (n={})",
                 inline(&m.metric),
-                format_pp(m.min_detectable_drop.unwrap_or_default()).trim_start_matches('+'),
+                format_signed_points(m.min_detectable_drop.unwrap_or_default())
+                    .trim_start_matches('+'),
                 format_count(m.pairs)
             )
         })
@@ -1278,27 +1280,6 @@ fn short_sha(sha: &str) -> String {
     inline(&sha.chars().take(7).collect::<String>())
 }
 
-/// A difference of shares in percentage points with an explicit sign: `+1.5pp`, `−25.0pp`.
-fn format_pp(delta: f64) -> String {
-    let points = delta * 100.0;
-    if points.abs() < 0.05 {
-        return "±0.0pp".to_owned();
-    }
-    let sign = if points > 0.0 { '+' } else { '−' };
-    format!("{sign}{:.1}pp", points.abs())
-}
-
-/// A p-value with two significant digits, or `<0.001`.
-fn format_p(p: f64) -> String {
-    if p < 0.001 {
-        "<0.001".to_owned()
-    } else if p < 0.01 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.2}")
-    }
-}
-
 fn status_badge(status: Status) -> (&'static str, &'static str) {
     match status {
         Status::Pass => ("✅", "PASS"),
@@ -1322,7 +1303,7 @@ fn worst(a: Status, b: Option<Status>) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{self, have_tool};
+    use crate::test_helpers::{self, have_tool};
 
     const RUN_URL: &str = "https://ci.example/runs/42";
 
@@ -1431,7 +1412,7 @@ mod tests {
 
     #[test]
     fn pass_snapshot() {
-        let md = checked(&fixtures::pass(), &opts());
+        let md = checked(&test_helpers::pass(), &opts());
         assert!(md.starts_with("<!-- evalgate-report:support-bot -->\n### ✅ evalgate PASS: all 3 gate rules passed\n"), "{md}");
         assert!(md.contains(&format!("[CI run]({RUN_URL})")));
         insta::assert_snapshot!(md);
@@ -1439,7 +1420,7 @@ mod tests {
 
     #[test]
     fn fail_by_floor_snapshot() {
-        let md = checked(&fixtures::fail_by_floor(), &MarkdownOptions::default());
+        let md = checked(&test_helpers::fail_by_floor(), &MarkdownOptions::default());
         assert!(md.starts_with("### ❌ evalgate FAIL: pass rate 62.5% \\(95% CI 30.6%–86.3%\\) is below the minimum 90.0%\n"), "{md}");
         assert!(
             md.contains("| pass\\_rate | 62.5% | 30.6%–86.3% | 8 | min 90.0% | ❌ fail |"),
@@ -1451,7 +1432,7 @@ mod tests {
 
     #[test]
     fn cases_left_unpaired_by_an_outage_are_said_so() {
-        let mut results = fixtures::fail_by_confident_drop();
+        let mut results = test_helpers::fail_by_confident_drop();
         results
             .comparison
             .as_mut()
@@ -1466,7 +1447,7 @@ mod tests {
 
     #[test]
     fn a_metric_with_too_few_pairs_shows_no_interval_and_says_it_was_not_compared() {
-        let mut results = fixtures::fail_by_confident_drop();
+        let mut results = test_helpers::fail_by_confident_drop();
         let comparison = results.comparison.as_mut().expect("comparison");
         let m = &mut comparison.metrics[0];
         m.method = TestMethod::None;
@@ -1485,12 +1466,12 @@ mod tests {
 
     #[test]
     fn confident_drop_snapshot() {
-        let md = checked(&fixtures::fail_by_confident_drop(), &opts());
+        let md = checked(&test_helpers::fail_by_confident_drop(), &opts());
         assert!(
             md.contains("### ❌ evalgate FAIL: metric \\`accuracy\\` dropped by 25.0pp"),
             "{md}"
         );
-        assert!(md.contains("| accuracy (n=8) | 100.0% | 75.0% | −25.0pp (−43.0pp to −7.0pp) | max drop 2.0pp | ❌ fail (p=0.06) |"), "{md}");
+        assert!(md.contains("| accuracy (n=8) | 100.0% | 75.0% | −25.0pp (−43.0pp to −7.0pp) | max drop 2.0pp | ❌ fail (p = 0.060) |"), "{md}");
         assert!(md.contains("#### Regressed cases (2)"));
         assert!(md.contains("- You can return items within 30 days of delivery.\n+ You can return items within a reasonable time.\n  Refunds go"), "{md}");
         insta::assert_snapshot!(md);
@@ -1498,7 +1479,7 @@ mod tests {
 
     #[test]
     fn pass_despite_noise_snapshot() {
-        let md = checked(&fixtures::pass_despite_noise(), &opts());
+        let md = checked(&test_helpers::pass_despite_noise(), &opts());
         assert!(md.contains("### ✅ evalgate PASS"));
         assert!(md.contains("#### Improved cases (1)"));
         assert!(
@@ -1510,7 +1491,7 @@ mod tests {
 
     #[test]
     fn infrastructure_error_snapshot() {
-        let md = checked(&fixtures::infra_error(), &opts());
+        let md = checked(&test_helpers::infra_error(), &opts());
         assert!(
             md.contains("### ⚠️ evalgate ERROR: error rate 75.0% \\(6 of 8 calls\\)"),
             "{md}"
@@ -1522,7 +1503,7 @@ mod tests {
 
     #[test]
     fn flaky_snapshot() {
-        let md = checked(&fixtures::flaky(), &opts());
+        let md = checked(&test_helpers::flaky(), &opts());
         assert!(md.contains("#### Flaky cases (3)"));
         assert!(
             md.contains("answer/mini · refund-1: head passed 2 of 3 repeats"),
@@ -1533,7 +1514,7 @@ mod tests {
 
     #[test]
     fn new_and_removed_snapshot() {
-        let md = checked(&fixtures::new_and_removed(), &opts());
+        let md = checked(&test_helpers::new_and_removed(), &opts());
         assert!(md.contains("#### New cases (2)"));
         assert!(md.contains("#### Removed cases (2)"));
         assert!(
@@ -1549,7 +1530,7 @@ mod tests {
 
     #[test]
     fn huge_suite_fits_with_verdict_and_table() {
-        let results = fixtures::huge();
+        let results = test_helpers::huge();
         let md = checked(&results, &opts());
         let len = md.chars().count();
         assert!(len <= DEFAULT_MAX_CHARS, "{len}");
@@ -1558,7 +1539,7 @@ mod tests {
             "the budget is used: {len}"
         );
         assert!(md.contains("### ❌ evalgate FAIL: metric \\`accuracy\\` dropped by 20.0pp"));
-        assert!(md.contains("| accuracy (n=10,000) | 90.0% | 70.0% | −20.0pp (−21.2pp to −18.8pp) | max drop 2.0pp | ❌ fail (p=0.06) |"));
+        assert!(md.contains("| accuracy (n=10,000) | 90.0% | 70.0% | −20.0pp (−21.2pp to −18.8pp) | max drop 2.0pp | ❌ fail (p = 0.060) |"));
         // Improvements go first, then regressed bodies from the end; the first bodies stay.
         assert!(
             !md.contains("#### Improved cases (1,000)\n\n- ✅"),
@@ -1580,7 +1561,7 @@ mod tests {
             max_chars: 6_000,
             ..opts()
         };
-        let md = checked(&fixtures::huge(), &small);
+        let md = checked(&test_helpers::huge(), &small);
         assert!(md.chars().count() <= 6_000);
         assert!(md.contains("| accuracy (n=10,000) |"));
         insta::assert_snapshot!(md);
@@ -1588,7 +1569,7 @@ mod tests {
 
     #[test]
     fn improvements_are_cut_before_regressions() {
-        let mut results = fixtures::pass_despite_noise();
+        let mut results = test_helpers::pass_despite_noise();
         let comparison = results.comparison.as_mut().expect("comparison");
         for i in 0..100 {
             let mut improved = comparison.cases[1].clone();
@@ -1618,7 +1599,7 @@ mod tests {
 
     #[test]
     fn hostile_text_is_inert() {
-        let results = fixtures::hostile();
+        let results = test_helpers::hostile();
         let md = checked(
             &results,
             &MarkdownOptions {
@@ -1671,25 +1652,20 @@ mod tests {
         );
         assert_eq!(safe_url("javascript:alert(1)"), None);
         assert_eq!(safe_url("https://x/a)(b"), None);
-        assert_eq!(format_pp(-0.25), "−25.0pp");
-        assert_eq!(format_pp(0.015), "+1.5pp");
-        assert_eq!(format_p(0.0004), "<0.001");
-        assert_eq!(format_p(0.0042), "0.004");
-        assert_eq!(format_p(0.06), "0.06");
     }
 
     #[test]
     fn an_error_verdict_leads_with_the_error() {
-        let mut results = fixtures::infra_error();
+        let mut results = test_helpers::infra_error();
         results.verdict = crate::gate::verdict_from_rules(vec![
-            fixtures::rule(
+            test_helpers::rule(
                 "min_pass_rate",
                 Status::Fail,
                 0.5,
                 0.9,
                 "pass rate is below",
             ),
-            fixtures::rule(
+            test_helpers::rule(
                 "max_error_rate",
                 Status::Error,
                 0.75,
@@ -1708,7 +1684,7 @@ mod tests {
     fn a_limit_below_the_fixed_text_still_holds_and_closes_blocks() {
         for max in [300, 700, 1_500, 2_500] {
             let md = checked(
-                &fixtures::fail_by_confident_drop(),
+                &test_helpers::fail_by_confident_drop(),
                 &MarkdownOptions {
                     max_chars: max,
                     ..opts()
@@ -1726,7 +1702,7 @@ mod tests {
     #[test]
     fn marker_cannot_end_early() {
         let md = render(
-            &fixtures::pass(),
+            &test_helpers::pass(),
             &MarkdownOptions {
                 marker: Some("x --> <b>y</b>".to_owned()),
                 ..MarkdownOptions::default()

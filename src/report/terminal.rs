@@ -8,10 +8,9 @@
 
 use std::fmt::{self, Write};
 
-use super::{
-    format_confidence, format_count, format_percent, format_usd, sanitize_for_log, truncate,
-};
 use crate::results::{CallResult, Results, Status, Summary};
+use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
+use crate::support::text::{sanitize_for_log, truncate};
 
 /// Longest single value (a reason, an error, an id) printed before it is cut.
 pub const MAX_VALUE_CHARS: usize = 200;
@@ -355,10 +354,11 @@ fn format_duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::tests::{call, check, errored};
     use crate::aggregate::{metrics, summarize, summarize_by_cell};
-    use crate::gate::{GateConfig, evaluate};
+    use crate::gate::evaluate;
+    use crate::results::gate::GateConfig;
     use crate::results::{RunInfo, SCHEMA_VERSION};
+    use crate::test_helpers::{call, check, errored};
 
     fn fabricate(calls: Vec<CallResult>, config: &GateConfig) -> Results {
         let summary = summarize(&calls);
@@ -366,15 +366,13 @@ mod tests {
         let verdict = evaluate(config, &summary, &metrics);
         let cells = summarize_by_cell(&calls)
             .into_iter()
-            .map(|(id, summary)| {
-                crate::report::fixtures::cell_summary(id, summary, "f00d".to_owned())
-            })
+            .map(|(id, summary)| crate::test_helpers::cell_summary(id, summary, "f00d".to_owned()))
             .collect();
         Results {
             schema_version: SCHEMA_VERSION,
             run: RunInfo {
                 repeats: 2,
-                ..crate::report::fixtures::run_info()
+                ..crate::test_helpers::run_info()
             },
             summary,
             metrics,

@@ -354,3 +354,29 @@ fn bootstrap_agrees_with_its_interval_at_very_high_confidence_and_ignores_order(
     diffs.reverse();
     assert_eq!(bootstrap(&diffs, 0.02, 0.95, BOOTSTRAP_SEED), forward);
 }
+
+/// Within the four decimals the reference tables print.
+fn near(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() < 1e-4
+}
+
+#[test]
+fn wilson_matches_known_values() {
+    let (low, high) = wilson(8.0, 10.0, 0.95);
+    assert!(near(low, 0.4902) && near(high, 0.9433), "{low} {high}");
+    // 0 of 10 at 95%: 0–0.2775.
+    let (low, high) = wilson(0.0, 10.0, 0.95);
+    assert!(near(low, 0.0) && near(high, 0.2775), "{low} {high}");
+    // 50 of 100 at 90%: 0.4188–0.5812.
+    let (low, high) = wilson(50.0, 100.0, 0.90);
+    assert!(near(low, 0.4188) && near(high, 0.5812), "{low} {high}");
+    assert_eq!(wilson(0.0, 0.0, 0.95), (0.0, 1.0));
+}
+
+#[test]
+fn normal_quantile_matches_tables() {
+    assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-6);
+    assert!((normal_quantile(0.95) - 1.644_854).abs() < 1e-6);
+    assert!((normal_quantile(0.005) + 2.575_829).abs() < 1e-6);
+    assert!(normal_quantile(0.5).abs() < 1e-12);
+}

@@ -260,7 +260,8 @@ fn compare_rejects_an_unknown_schema_version() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "error: base.json has results schema version 99, but this evalgate reads version 1\n"
+        "error: base.json has results schema version 99, but this evalgate reads version 1\n  \
+         = hint: read it with the evalgate version that wrote it, or run the suite again with this one\n"
     );
 }
 

@@ -90,7 +90,7 @@ fn unreadable_or_foreign_results_files_are_usage_errors_naming_the_file() {
     let err = report_error(&suite, "future.json");
     assert!(
         err.contains(
-            "future.json has results schema_version 99, and this evalgate reads version 1"
+            "future.json has results schema version 99, but this evalgate reads version 1"
         ),
         "{err}"
     );

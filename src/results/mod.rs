@@ -7,8 +7,13 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::gate::GateConfig;
 use crate::provider::Message;
+
+pub mod file;
+pub mod gate;
+
+/// The metric every call feeds: whether the case passed. Always present in `metrics`.
+pub const PASS_RATE_METRIC: &str = "pass_rate";
 
 /// Bumped on any change a reader of an older version would misread.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -52,7 +57,7 @@ pub struct RunInfo {
     /// The `[gate]` this run was judged by, so `evalgate compare` can judge from the files
     /// alone. Absent in files written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gate: Option<GateConfig>,
+    pub gate: Option<gate::GateConfig>,
     /// What `[redact]` masked in this file's free text: kind names and `pattern:REGEX`. Empty
     /// when nothing is redacted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -503,56 +508,4 @@ pub struct QuantityComparison {
     pub head: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<f64>,
-}
-
-/// Why a results file could not be used. Each message names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ResultsFileError {
-    #[error("cannot read the results file {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid evalgate results file: {source}")]
-    Invalid {
-        path: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error(
-        "{path} has results schema version {found}, but this evalgate reads version {SCHEMA_VERSION}"
-    )]
-    Schema { path: String, found: u64 },
-}
-
-/// Reads and checks a results file: readable, JSON of the current schema version.
-///
-/// The version is checked before the full parse, so a file from a newer evalgate says so instead
-/// of failing on whichever field changed.
-pub fn read_results(path: &std::path::Path) -> Result<Results, ResultsFileError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ResultsFileError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    #[derive(Deserialize)]
-    struct Version {
-        schema_version: u64,
-    }
-    let version: Version =
-        serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
-            path: shown.clone(),
-            source,
-        })?;
-    if version.schema_version != u64::from(SCHEMA_VERSION) {
-        return Err(ResultsFileError::Schema {
-            path: shown,
-            found: version.schema_version,
-        });
-    }
-    serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
-        path: shown,
-        source,
-    })
 }

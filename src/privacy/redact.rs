@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::pii::{self, PiiKind};
+use crate::privacy::pii::{self, PiiKind};
 use crate::results::Results;
 
 /// A compiled `[redact]` table. The default masks nothing.
@@ -173,7 +173,7 @@ impl Write for LogWriter {
     /// two writes.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        let text = crate::secrets::redact(&text);
+        let text = crate::privacy::secrets::redact(&text);
         let text = match LOG_REDACTOR.get() {
             Some(r) => r.redact(&text).into_owned(),
             None => text,

@@ -1,17 +1,74 @@
-//! Hand-built results (with comparisons) for the report tests: every situation a reviewer or a
-//! test reporter must read right, and hostile model output. The comparison engine lives on its
+//! The one home of test builders: calls, checks and run metadata for any test that needs
+//! results, and hand-built results (with comparisons) for every situation a reviewer or a test
+//! reporter must read right, hostile model output included. The comparison engine lives on its
 //! own; these fixtures fill its types by hand so the reports are tested against the contract.
 
 use serde_json::json;
 
-use crate::aggregate::tests::{call, check, errored};
 use crate::aggregate::{metrics, summarize, summarize_by_cell};
 use crate::gate::verdict_from_rules;
 use crate::results::{
     BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, CellSummary,
-    Comparison, FlakyCase, GitInfo, MetricComparison, QuantityComparison, Results, RuleOutcome,
-    RunInfo, SCHEMA_VERSION, Side, Status, TestMethod,
+    CheckResult, Comparison, FlakyCase, GitInfo, MetricComparison, QuantityComparison, Results,
+    RuleOutcome, RunInfo, SCHEMA_VERSION, Side, Status, TestMethod, Tokens,
 };
+
+pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> CallResult {
+    CallResult {
+        cell: cell.to_owned(),
+        case_id: case_id.to_owned(),
+        repeat,
+        vars: serde_json::json!({}),
+        expected: None,
+        tags: vec![],
+        messages: vec![],
+        output: Some(format!("answer to {case_id}")),
+        finish_reason: None,
+        checks: vec![],
+        score: if passed { 1.0 } else { 0.0 },
+        passed,
+        error: None,
+        latency_ms: 100,
+        tokens: Tokens {
+            input: 10,
+            output: 5,
+            cached_input: 0,
+        },
+        cost_usd: 0.01,
+        cached: false,
+        attempts: 1,
+        judge: Default::default(),
+    }
+}
+
+pub(crate) fn errored(cell: &str, case_id: &str, repeat: u32, error: &str) -> CallResult {
+    CallResult {
+        output: None,
+        score: 0.0,
+        passed: false,
+        error: Some(error.to_owned()),
+        tokens: Tokens::default(),
+        cost_usd: 0.0,
+        ..call(cell, case_id, repeat, false)
+    }
+}
+
+pub(crate) fn check(metric: &str, passed: bool, score: f64, weight: f64) -> CheckResult {
+    CheckResult {
+        kind: "contains".to_owned(),
+        metric: metric.to_owned(),
+        weight,
+        score,
+        passed,
+        reason: if passed {
+            "found".to_owned()
+        } else {
+            "expected the answer to contain \"30 days\"".to_owned()
+        },
+        errored: false,
+        judge: None,
+    }
+}
 
 pub(crate) const CELLS: [&str; 2] = ["answer/mini", "answer/local"];
 

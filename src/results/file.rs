@@ -1,0 +1,174 @@
+//! The one way results files are read and written: checked against the schema version on the
+//! way in, written atomically on the way out.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::error::Category;
+
+use super::{Results, SCHEMA_VERSION};
+
+/// Why a results file could not be used. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsFileError {
+    #[error("cannot read the results file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} is not an evalgate results file: it has no numeric `schema_version`")]
+    NotResults { path: String },
+    #[error(
+        "{path} has results schema version {found}, but this evalgate reads version {SCHEMA_VERSION}"
+    )]
+    Schema { path: String, found: u64 },
+    #[error("{path} is not a valid evalgate results file: {source}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the results file {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ResultsFileError {
+    /// What to do about it, where there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ResultsFileError::Read { .. } => Some(
+                "pass the results file that `evalgate run` wrote (by default .evalgate/results.json next to the suite file)",
+            ),
+            ResultsFileError::Schema { .. } => Some(
+                "read it with the evalgate version that wrote it, or run the suite again with this one",
+            ),
+            _ => None,
+        }
+    }
+
+    /// A results file that cannot be written is an infrastructure problem; one that cannot be
+    /// read was named by the user.
+    pub fn is_write(&self) -> bool {
+        matches!(self, ResultsFileError::Write { .. })
+    }
+}
+
+/// Reads and checks a results file: readable, JSON, of the current schema version.
+///
+/// The version is checked before the full parse, so a file from a newer evalgate says so instead
+/// of failing on whichever field changed.
+pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ResultsFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(default)]
+        schema_version: Option<serde_json::Value>,
+    }
+    if !text.trim_start().starts_with('{') {
+        // Valid JSON of another shape (an array, a string) is not a results file either.
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            Ok(_) => ResultsFileError::NotResults { path: shown },
+            Err(source) => ResultsFileError::Json {
+                path: shown,
+                source,
+            },
+        });
+    }
+    let version = match serde_json::from_str::<Version>(&text) {
+        Ok(version) => version.schema_version.and_then(|v| v.as_u64()),
+        Err(source) if matches!(source.classify(), Category::Syntax | Category::Eof) => {
+            return Err(ResultsFileError::Json {
+                path: shown,
+                source,
+            });
+        }
+        Err(_) => None,
+    };
+    match version {
+        None => return Err(ResultsFileError::NotResults { path: shown }),
+        Some(found) if found != u64::from(SCHEMA_VERSION) => {
+            return Err(ResultsFileError::Schema { path: shown, found });
+        }
+        Some(_) => {}
+    }
+    serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
+        path: shown,
+        source,
+    })
+}
+
+/// Writes the results file atomically: a reader never sees half a file.
+pub fn write(path: &Path, results: &Results) -> Result<(), ResultsFileError> {
+    crate::support::fs::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, results)?;
+        std::io::Write::write_all(w, b"\n")
+    })
+    .map_err(|source| ResultsFileError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(text: &str) -> Result<Results, ResultsFileError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, text).expect("write");
+        read(&path)
+    }
+
+    #[test]
+    fn each_kind_of_bad_file_gets_its_own_error() {
+        assert!(matches!(
+            read(Path::new("/nonexistent/r.json")),
+            Err(ResultsFileError::Read { .. })
+        ));
+        assert!(matches!(
+            read_text("{\"schema_version\": 1,"),
+            Err(ResultsFileError::Json { .. })
+        ));
+        assert!(matches!(
+            read_text("{\"name\": \"x\"}"),
+            Err(ResultsFileError::NotResults { .. })
+        ));
+        assert!(matches!(
+            read_text("[1, 2]"),
+            Err(ResultsFileError::NotResults { .. })
+        ));
+        assert!(matches!(
+            read_text("{\"schema_version\": 99}"),
+            Err(ResultsFileError::Schema { found: 99, .. })
+        ));
+        assert!(matches!(
+            read_text("{\"schema_version\": 1}"),
+            Err(ResultsFileError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn written_results_read_back_equal() {
+        let results = crate::test_helpers::pass();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out/results.json");
+        write(&path, &results).expect("write");
+        assert_eq!(read(&path).expect("read"), results);
+    }
+}

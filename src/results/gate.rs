@@ -1,0 +1,97 @@
+//! The `[gate]` table as the results file records it (`run.gate`), so a comparison can be judged
+//! from the files alone. `config` validates it; `gate` and `compare` apply it.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// The `[gate]` table, validated. Stored in the results file (`run.gate`) so a comparison can
+/// be judged from the files alone; missing fields read as their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GateConfig {
+    /// Floor on the pass rate's point estimate.
+    pub min_pass_rate: Option<f64>,
+    /// Share of errored calls tolerated; beyond it the verdict is `error`, never a regression.
+    pub max_error_rate: f64,
+    /// Two-sided confidence for intervals and comparisons, in (0, 1).
+    pub confidence: f64,
+    /// Gated metrics, in configuration order (which is the order their rules are listed in).
+    pub metrics: IndexMap<String, MetricGate>,
+    pub cost: CostGate,
+    pub latency: LatencyGate,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            min_pass_rate: None,
+            max_error_rate: 0.0,
+            confidence: 0.95,
+            metrics: IndexMap::new(),
+            cost: CostGate::default(),
+            latency: LatencyGate::default(),
+        }
+    }
+}
+
+/// `[gate.metrics.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricGate {
+    /// Floor on the metric's point estimate.
+    pub min: Option<f64>,
+    /// Drop tolerated against the baseline (applied by the comparison, not here).
+    pub max_drop: Option<f64>,
+    pub policy: Policy,
+    /// Overrides the gate's confidence for this metric.
+    pub confidence: Option<f64>,
+}
+
+/// How a drop against the baseline is judged (DESIGN.md §8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Fail when confident the drop exceeds `max_drop`.
+    #[default]
+    ConfidentDrop,
+    /// Pass only when confident the drop is below `max_drop`.
+    NonInferiority,
+}
+
+impl Policy {
+    /// Every policy, in the order the docs list them.
+    pub const ALL: [Policy; 2] = [Policy::ConfidentDrop, Policy::NonInferiority];
+
+    /// The name the suite file, the results file and every message use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::ConfidentDrop => "confident-drop",
+            Policy::NonInferiority => "non-inferiority",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Policy> {
+        Policy::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// `[gate.cost]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CostGate {
+    /// Ceiling on the run's cost at the configured prices, cached calls included: the gate must
+    /// not depend on what happened to be in the cache.
+    pub max_usd: Option<f64>,
+    /// Per-case cost increase tolerated against the baseline (applied by the comparison).
+    pub max_increase: Option<f64>,
+}
+
+/// `[gate.latency]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LatencyGate {
+    /// Ceiling on the p95 latency of calls actually made.
+    pub max_p95_ms: Option<u64>,
+    /// p95 increase tolerated against the baseline (applied by the comparison).
+    pub max_increase: Option<f64>,
+}

@@ -1,0 +1,114 @@
+//! Numbers as every report prints them: one format for each kind of number, so the terminal,
+//! the markdown comment and the gate's messages never print the same value two ways.
+
+/// A share in [0, 1] as a percentage with one decimal: `0.714` → `71.4%`.
+pub fn format_percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// A confidence level without needless decimals: `0.95` → `95%`, `0.975` → `97.5%`.
+pub fn format_confidence(confidence: f64) -> String {
+    let percent = format!("{:.2}", confidence * 100.0);
+    let trimmed = percent.trim_end_matches('0').trim_end_matches('.');
+    format!("{trimmed}%")
+}
+
+/// Dollars with two to four decimals, so small per-run costs stay visible: `2` → `$2.00`,
+/// `0.0012` → `$0.0012`, `2.004` → `$2.004`; amounts below $0.0001 show as `<$0.0001`.
+pub fn format_usd(usd: f64) -> String {
+    if usd > 0.0 && usd < 0.000_05 {
+        return "<$0.0001".to_owned();
+    }
+    if usd.abs() >= 100.0 {
+        return format!("${usd:.2}");
+    }
+    let text = format!("{usd:.4}");
+    let trimmed = text.trim_end_matches('0');
+    let decimals = trimmed.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals >= 2 {
+        format!("${trimmed}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// An integer with thousands separators: `1234567` → `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A difference of shares in percentage points, one decimal, with a true minus sign:
+/// `-0.0912` → `−9.1`.
+pub fn format_points(delta: f64) -> String {
+    let text = format!("{:.1}", delta * 100.0);
+    match text.strip_prefix('-') {
+        Some("0.0") => "0.0".to_owned(),
+        Some(rest) => format!("\u{2212}{rest}"),
+        None => text,
+    }
+}
+
+/// A difference of shares in percentage points with an explicit sign: `+1.5pp`, `−25.0pp`.
+pub fn format_signed_points(delta: f64) -> String {
+    let points = delta * 100.0;
+    if points.abs() < 0.05 {
+        return "±0.0pp".to_owned();
+    }
+    let sign = if points > 0.0 { '+' } else { '−' };
+    format!("{sign}{:.1}pp", points.abs())
+}
+
+/// p-values for readers: three decimals, `< 0.001` below that.
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".to_owned()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// `p = 0.031`, or `p < 0.001`.
+pub fn p_clause(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_owned()
+    } else {
+        format!("p = {}", format_p(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format_for_readers() {
+        assert_eq!(format_percent(0.714_28), "71.4%");
+        assert_eq!(format_confidence(0.95), "95%");
+        assert_eq!(format_confidence(0.975), "97.5%");
+        assert_eq!(format_usd(2.0), "$2.00");
+        assert_eq!(format_usd(0.0012), "$0.0012");
+        assert_eq!(format_usd(2.004), "$2.004");
+        assert_eq!(format_usd(0.0), "$0.00");
+        assert_eq!(format_usd(0.000_01), "<$0.0001");
+        assert_eq!(format_usd(1234.5), "$1234.50");
+        assert_eq!(format_count(1_234_567), "1,234,567");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_points(-0.0912), "\u{2212}9.1");
+        assert_eq!(format_points(0.034), "3.4");
+        assert_eq!(format_points(-0.0001), "0.0");
+        assert_eq!(format_signed_points(-0.25), "−25.0pp");
+        assert_eq!(format_signed_points(0.015), "+1.5pp");
+        assert_eq!(format_p(0.0004), "< 0.001");
+        assert_eq!(format_p(0.0312), "0.031");
+        assert_eq!(p_clause(0.0004), "p < 0.001");
+        assert_eq!(p_clause(0.0634), "p = 0.063");
+    }
+}

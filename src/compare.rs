@@ -14,8 +14,8 @@ use crate::results::PASS_RATE_METRIC;
 use crate::results::gate::{GateConfig, Policy};
 use crate::results::{
     BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, Comparison,
-    FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, Side, Status, Summary,
-    TestMethod,
+    FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, RuleScope, Side, Status,
+    Summary, TestMethod,
 };
 use crate::stats::{self, PairedEstimate};
 use crate::support::fmt::{
@@ -438,6 +438,7 @@ fn compare_metrics(
         let mdd = min_detectable_drop(test, est, family_size, repeats[i]);
         if let Some(max_drop) = test.max_drop {
             rules.push(RuleOutcome {
+                scope: RuleScope::Baseline,
                 rule: format!("metrics.{name}.max_drop"),
                 status,
                 actual: -est.delta,
@@ -594,6 +595,7 @@ fn cost_rule(cost: &QuantityComparison, max: f64) -> RuleOutcome {
     let rule = "cost.max_increase".to_owned();
     let Some(change) = cost.change else {
         return RuleOutcome {
+            scope: RuleScope::Baseline,
             rule,
             status: Status::Pass,
             actual: 0.0,
@@ -606,6 +608,7 @@ fn cost_rule(cost: &QuantityComparison, max: f64) -> RuleOutcome {
     };
     let over = change > max;
     RuleOutcome {
+        scope: RuleScope::Baseline,
         rule,
         status: if over { Status::Fail } else { Status::Pass },
         actual: change,
@@ -631,6 +634,7 @@ fn latency_rule(latency: &QuantityComparison, max: f64) -> RuleOutcome {
     };
     let (Some(change), None) = (latency.change, missing) else {
         return RuleOutcome {
+            scope: RuleScope::Baseline,
             rule,
             status: Status::Pass,
             actual: 0.0,
@@ -644,6 +648,7 @@ fn latency_rule(latency: &QuantityComparison, max: f64) -> RuleOutcome {
     };
     let over = change > max;
     RuleOutcome {
+        scope: RuleScope::Baseline,
         rule,
         status: if over { Status::Fail } else { Status::Pass },
         actual: change,

@@ -9,8 +9,24 @@ use std::collections::BTreeMap;
 
 use crate::results::PASS_RATE_METRIC;
 use crate::results::gate::GateConfig;
-use crate::results::{MetricSummary, RuleOutcome, Status, Summary, Verdict};
+use crate::results::{MetricSummary, Results, RuleOutcome, RuleScope, Status, Summary, Verdict};
 use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
+
+/// Judges `head` against `base` under `gate_config`: the absolute rules on head's own numbers
+/// (metrics recomputed at the gate's confidence), then the comparison rules; the comparison and
+/// the merged verdict are stored in `head`. `source` says where the baseline came from.
+pub fn apply_baseline(head: &mut Results, base: &Results, gate_config: &GateConfig, source: &str) {
+    // Everything the verdict rests on is recomputed from the calls, never trusted from the file.
+    head.summary = crate::aggregate::summarize(&head.results);
+    head.metrics = crate::aggregate::metrics(&head.results, gate_config.confidence);
+    let absolute = evaluate(gate_config, &head.summary, &head.metrics);
+    let outcome = crate::compare::compare(base, head, gate_config, source);
+    let mut rules = absolute.rules;
+    rules.extend(outcome.rules);
+    head.verdict = verdict_from_rules(rules);
+    head.comparison = Some(outcome.comparison);
+    head.run.gate = Some(gate_config.clone());
+}
 
 /// Applies the absolute rules to a run's aggregates.
 ///
@@ -43,6 +59,7 @@ pub fn evaluate(
             )
         };
         rules.push(RuleOutcome {
+            scope: RuleScope::Absolute,
             rule: "graded".to_owned(),
             status: Status::Error,
             actual: 0.0,
@@ -102,6 +119,7 @@ fn error_rate_rule(config: &GateConfig, summary: &Summary) -> RuleOutcome {
     );
     let verb = if breached { "exceeds" } else { "is within" };
     RuleOutcome {
+        scope: RuleScope::Absolute,
         rule: "max_error_rate".to_owned(),
         status: if breached {
             Status::Error
@@ -155,6 +173,7 @@ fn metric_rule(
             confidence,
         ),
         _ => RuleOutcome {
+            scope: RuleScope::Absolute,
             rule,
             status: Status::Fail,
             actual: 0.0,
@@ -173,6 +192,7 @@ fn floor_rule(rule: &str, what: &str, mean: f64, n: u64, min: f64, confidence: f
     let below = mean < min;
     let verb = if below { "is below" } else { "meets" };
     RuleOutcome {
+        scope: RuleScope::Absolute,
         rule: rule.to_owned(),
         status: if below { Status::Fail } else { Status::Pass },
         actual: mean,
@@ -192,6 +212,7 @@ fn cost_rule(summary: &Summary, max: f64) -> RuleOutcome {
     let over = summary.cost_usd > max;
     let verb = if over { "exceeds" } else { "is within" };
     RuleOutcome {
+        scope: RuleScope::Absolute,
         rule: "cost.max_usd".to_owned(),
         status: if over { Status::Fail } else { Status::Pass },
         actual: summary.cost_usd,
@@ -214,6 +235,7 @@ fn latency_rule(summary: &Summary, max: u64) -> RuleOutcome {
         .saturating_sub(summary.errored);
     if measured == 0 && summary.latency_p95_ms == 0 {
         return RuleOutcome {
+            scope: RuleScope::Absolute,
             rule,
             status: Status::Pass,
             actual: 0.0,
@@ -226,6 +248,7 @@ fn latency_rule(summary: &Summary, max: u64) -> RuleOutcome {
     let over = summary.latency_p95_ms > max;
     let verb = if over { "exceeds" } else { "is within" };
     RuleOutcome {
+        scope: RuleScope::Absolute,
         rule,
         status: if over { Status::Fail } else { Status::Pass },
         actual: summary.latency_p95_ms as f64,
@@ -486,6 +509,7 @@ mod tests {
     fn verdict_reasons_keep_rule_order() {
         let verdict = verdict_from_rules(vec![
             RuleOutcome {
+                scope: RuleScope::Absolute,
                 rule: "a".to_owned(),
                 status: Status::Fail,
                 actual: 0.0,
@@ -493,6 +517,7 @@ mod tests {
                 message: "first".to_owned(),
             },
             RuleOutcome {
+                scope: RuleScope::Absolute,
                 rule: "b".to_owned(),
                 status: Status::Pass,
                 actual: 0.0,
@@ -500,6 +525,7 @@ mod tests {
                 message: "fine".to_owned(),
             },
             RuleOutcome {
+                scope: RuleScope::Absolute,
                 rule: "c".to_owned(),
                 status: Status::Error,
                 actual: 0.0,

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod check;
+pub mod ci;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod gate;
 pub mod git;
 pub mod github;
 pub mod merge;
+pub mod pipeline;
 pub mod plan;
 pub mod privacy;
 pub mod progress;

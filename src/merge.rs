@@ -97,6 +97,27 @@ pub enum MergeError {
     DifferentGates { first: String, path: String },
 }
 
+impl MergeError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        use MergeError as E;
+        match self {
+            E::MissingShards { .. } | E::DuplicateShard { .. } | E::Empty => {
+                "pass the results file of each shard 1..N once"
+            }
+            E::NotAShard { .. } => {
+                "pass the files that `evalgate run --shard I/N --results FILE` wrote"
+            }
+            E::NoGate { .. } | E::DifferentGates { .. } => {
+                "pass the suite file with `-c FILE` to use its [gate] table"
+            }
+            _ => {
+                "merge the shards of one run: the same suite, configuration, --filter and shard count"
+            }
+        }
+    }
+}
+
 fn missing_message(missing: &[u32], count: u32) -> String {
     match missing {
         [one] => format!("shard {one} of {count} is missing"),

@@ -10,7 +10,7 @@ use crate::gate::verdict_from_rules;
 use crate::results::{
     BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, CellSummary,
     CheckResult, Comparison, FlakyCase, GitInfo, MetricComparison, QuantityComparison, Results,
-    RuleOutcome, RunInfo, SCHEMA_VERSION, Side, Status, TestMethod, Tokens,
+    RuleOutcome, RuleScope, RunInfo, SCHEMA_VERSION, Side, Status, TestMethod, Tokens,
 };
 
 pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> CallResult {
@@ -178,6 +178,7 @@ pub(crate) fn rule(
     message: &str,
 ) -> RuleOutcome {
     RuleOutcome {
+        scope: RuleScope::Absolute,
         rule: rule.to_owned(),
         status,
         actual,

@@ -1,13 +1,10 @@
-//! `evalgate compare BASE HEAD`: the gate decision from two results files, with no model call;
-//! and the baseline half of `evalgate run --baseline`.
+//! `evalgate compare BASE HEAD`: the gate decision from two results files, with no model call.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::CliError;
-use crate::results::gate::GateConfig;
-use crate::results::{Results, Status};
-use crate::{aggregate, compare, exit_codes, gate};
+use super::{CliError, Outcome};
+use crate::results::file;
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
@@ -27,34 +24,33 @@ pub struct CompareArgs {
     reports: super::report::ReportOutputs,
 }
 
-pub fn compare(args: CompareArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliError> {
-    let mut head = read(&args.head)?;
-    let base = load_baseline(&args.base, &head.run.suite, &args.head)?;
+pub fn compare(
+    args: CompareArgs,
+    color: bool,
+    stdout: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let mut head = file::read(&args.head)?;
+    let base = file::read_baseline(&args.base, &head.run.suite, &args.head)?;
     let gate_config = match &args.config {
         Some(path) => crate::config::load(path)?.gate,
-        None => match &head.run.gate {
-            Some(gate) => gate.clone(),
-            None => {
-                return Err(CliError::Usage {
-                    message: format!(
-                        "{} does not record the gate it was run with, so there is nothing to compare against",
-                        args.head.display()
-                    ),
-                    hint: Some(
-                        "pass the suite file with `-c FILE` to use its [gate] table".to_owned(),
-                    ),
-                });
-            }
-        },
+        None => head.run.gate.clone().ok_or_else(|| {
+            CliError::usage(
+                format!(
+                    "{} does not record the gate it was run with, so there is nothing to compare against",
+                    args.head.display()
+                ),
+                Some("pass the suite file with `-c FILE` to use its [gate] table"),
+            )
+        })?,
     };
-    judge(
+    crate::gate::apply_baseline(
         &mut head,
         &base,
         &gate_config,
         &args.base.display().to_string(),
     );
     if let Some(path) = &args.results {
-        super::run::write_results(path, &head)?;
+        file::write(path, &head)?;
     }
 
     let mut text = String::new();
@@ -74,54 +70,5 @@ pub fn compare(args: CompareArgs, color: bool, stdout: &mut dyn Write) -> Result
     for line in super::report::write_reports(&head, &args.reports)? {
         let _ = writeln!(stdout, "{line}");
     }
-    Ok(exit_code(head.verdict.status))
-}
-
-pub(crate) fn exit_code(status: Status) -> u8 {
-    match status {
-        Status::Pass => exit_codes::PASS,
-        Status::Fail => exit_codes::GATE_FAILED,
-        Status::Error => exit_codes::INFRA,
-    }
-}
-
-fn read(path: &Path) -> Result<Results, CliError> {
-    Ok(crate::results::file::read(path)?)
-}
-
-/// Reads a baseline and checks it is a run of the same suite as `head_path`'s.
-pub(crate) fn load_baseline(
-    path: &Path,
-    suite: &str,
-    head_path: &Path,
-) -> Result<Results, CliError> {
-    let base = read(path)?;
-    if base.run.suite != suite {
-        return Err(CliError::Usage {
-            message: format!(
-                "{} is a run of suite `{}`, but {} is a run of suite `{suite}`",
-                path.display(),
-                base.run.suite,
-                head_path.display()
-            ),
-            hint: Some("compare two runs of the same suite".to_owned()),
-        });
-    }
-    Ok(base)
-}
-
-/// Judges `head` against `base` under `gate_config`: the absolute rules on head's own numbers
-/// (metrics recomputed at the gate's confidence), then the comparison rules; the comparison and
-/// the merged verdict are stored in `head`.
-pub(crate) fn judge(head: &mut Results, base: &Results, gate_config: &GateConfig, source: &str) {
-    // Everything the verdict rests on is recomputed from the calls, never trusted from the file.
-    head.summary = aggregate::summarize(&head.results);
-    head.metrics = aggregate::metrics(&head.results, gate_config.confidence);
-    let absolute = gate::evaluate(gate_config, &head.summary, &head.metrics);
-    let outcome = compare::compare(base, head, gate_config, source);
-    let mut rules = absolute.rules;
-    rules.extend(outcome.rules);
-    head.verdict = gate::verdict_from_rules(rules);
-    head.comparison = Some(outcome.comparison);
-    head.run.gate = Some(gate_config.clone());
+    Ok(Outcome::Verdict(head.verdict.status))
 }

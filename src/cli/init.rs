@@ -4,8 +4,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::CliError;
-use crate::exit_codes;
+use super::{CliError, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
@@ -46,7 +45,7 @@ const FILES: &[Scaffold] = &[
     },
 ];
 
-pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
+pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
     // Every file is checked before any is written: init writes all of them or nothing.
     let existing: Vec<PathBuf> = FILES
@@ -98,7 +97,7 @@ pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
         written.push(path);
     }
     let _ = summary(&dir, stdout);
-    Ok(exit_codes::PASS)
+    Ok(Outcome::Done)
 }
 
 /// `dir/relative`, shown without a leading `./` when `dir` is the current directory.

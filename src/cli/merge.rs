@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::CliError;
+use super::{CliError, Outcome};
 use crate::merge::{ShardFile, merge as merge_shards};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +27,7 @@ pub struct MergeArgs {
 
 /// Exit code like `run`'s: 0 pass, 1 gate failed, 3 the gate could not decide; after the merged
 /// file and the reports are written.
-pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8, CliError> {
+pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
     let mut shards = Vec::with_capacity(args.shards.len());
     for path in &args.shards {
         shards.push(ShardFile {
@@ -39,23 +39,20 @@ pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8,
         Some(path) => Some(crate::config::load(path)?.gate),
         None => None,
     };
-    let mut results = merge_shards(shards, gate_override).map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        hint: Some(hint(&e).to_owned()),
-    })?;
+    let mut results = merge_shards(shards, gate_override)?;
     if let Some(path) = &args.baseline {
         // A baseline of another suite is named against the shards, which exist; OUT does not yet.
         let shard = args.shards.first().unwrap_or(&args.results);
-        let base = super::compare::load_baseline(path, &results.run.suite, shard)?;
+        let base = crate::results::file::read_baseline(path, &results.run.suite, shard)?;
         let gate_config = results.run.gate.clone().unwrap_or_default();
-        super::compare::judge(
+        crate::gate::apply_baseline(
             &mut results,
             &base,
             &gate_config,
             &path.display().to_string(),
         );
     }
-    super::run::write_results(&args.results, &results)?;
+    crate::results::file::write(&args.results, &results)?;
 
     super::print_summary(stdout, &results, color);
     let _ = writeln!(
@@ -68,21 +65,5 @@ pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<u8,
     for line in super::report::write_reports(&results, &args.reports)? {
         let _ = writeln!(stdout, "{line}");
     }
-    Ok(super::compare::exit_code(results.verdict.status))
-}
-
-fn hint(error: &crate::merge::MergeError) -> &'static str {
-    use crate::merge::MergeError as E;
-    match error {
-        E::MissingShards { .. } | E::DuplicateShard { .. } | E::Empty => {
-            "pass the results file of each shard 1..N once"
-        }
-        E::NotAShard { .. } => {
-            "pass the files that `evalgate run --shard I/N --results FILE` wrote"
-        }
-        E::NoGate { .. } | E::DifferentGates { .. } => {
-            "pass the suite file with `-c FILE` to use its [gate] table"
-        }
-        _ => "merge the shards of one run: the same suite, configuration, --filter and shard count",
-    }
+    Ok(Outcome::Verdict(results.verdict.status))
 }

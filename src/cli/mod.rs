@@ -3,6 +3,7 @@
 
 mod ci;
 mod compare;
+mod error;
 mod init;
 mod merge;
 mod report;
@@ -13,7 +14,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::config::{ConfigErrors, DEFAULT_CONFIG};
+pub use error::{CliError, Outcome, exit_code};
+
+use crate::config::DEFAULT_CONFIG;
 use crate::exit_codes;
 
 #[derive(Debug, Parser)]
@@ -72,62 +75,6 @@ struct ConfigArg {
     config: PathBuf,
 }
 
-/// Everything that stops a command, with the exit code it maps to.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Config(#[from] ConfigErrors),
-    /// A usage problem with a hint of what to do.
-    #[error("{message}")]
-    Usage {
-        message: String,
-        hint: Option<String>,
-    },
-    /// The gate could not run to the end.
-    #[error("{message}")]
-    Infra {
-        message: String,
-        hint: Option<String>,
-    },
-    #[error("interrupted")]
-    Interrupted { hint: String },
-}
-
-impl From<crate::results::file::ResultsFileError> for CliError {
-    fn from(e: crate::results::file::ResultsFileError) -> Self {
-        let hint = e.hint().map(str::to_owned);
-        if e.is_write() {
-            CliError::Infra {
-                message: e.to_string(),
-                hint,
-            }
-        } else {
-            CliError::Usage {
-                message: e.to_string(),
-                hint,
-            }
-        }
-    }
-}
-
-impl CliError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Config(_) | CliError::Usage { .. } => exit_codes::USAGE,
-            CliError::Infra { .. } => exit_codes::INFRA,
-            CliError::Interrupted { .. } => exit_codes::INTERRUPTED,
-        }
-    }
-
-    fn hint(&self) -> Option<&str> {
-        match self {
-            CliError::Usage { hint, .. } | CliError::Infra { hint, .. } => hint.as_deref(),
-            CliError::Interrupted { hint } => Some(hint),
-            CliError::Config(_) => None,
-        }
-    }
-}
-
 /// Parses the arguments, runs the command, and returns the process exit code. `stdout` gets
 /// what a user may pipe (summaries); errors go to `stderr`.
 pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
@@ -160,20 +107,17 @@ pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Command::Report(args) => report::report(args, stdout),
         Command::Init(args) => init::init(args, stdout),
     };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            let text = match &err {
-                CliError::Config(errors) => errors.to_string(),
-                other => format!("error: {other}"),
-            };
-            let _ = writeln!(stderr, "{}", crate::privacy::secrets::redact(&text));
-            if let Some(hint) = err.hint() {
-                let _ = writeln!(stderr, "  = hint: {hint}");
-            }
-            err.exit_code()
+    if let Err(err) = &result {
+        let text = match err {
+            CliError::Config(errors) => errors.to_string(),
+            other => format!("error: {other}"),
+        };
+        let _ = writeln!(stderr, "{}", crate::privacy::secrets::redact(&text));
+        if let Some(hint) = err.hint() {
+            let _ = writeln!(stderr, "  = hint: {hint}");
         }
     }
+    exit_code(&result)
 }
 
 /// The terminal summary of a run, on stdout (the part of the output a user may pipe).

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::CliError;
+use super::{CliError, Outcome};
 use crate::report::{junit, markdown};
 use crate::results::Results;
 
@@ -33,18 +33,18 @@ pub struct ReportOutputs {
 
 /// Exit code 0 once the reports are written, whatever the verdict: this command renders a
 /// decision made earlier, it does not make one.
-pub fn report(args: ReportArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
+pub fn report(args: ReportArgs, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
     if args.outputs.junit.is_none() && args.outputs.markdown.is_none() {
-        return Err(CliError::Usage {
-            message: "nothing to write".to_owned(),
-            hint: Some("pass --junit FILE, --markdown FILE, or both".to_owned()),
-        });
+        return Err(CliError::usage(
+            "nothing to write",
+            Some("pass --junit FILE, --markdown FILE, or both"),
+        ));
     }
     let results = crate::results::file::read(&args.results)?;
     for line in write_reports(&results, &args.outputs)? {
         let _ = writeln!(stdout, "{line}");
     }
-    Ok(crate::exit_codes::PASS)
+    Ok(Outcome::Done)
 }
 
 /// Writes the reports `outputs` asks for; returns one `KIND: PATH` line per file written.
@@ -66,8 +66,10 @@ pub fn write_reports(results: &Results, outputs: &ReportOutputs) -> Result<Vec<S
 }
 
 fn write_report(path: &Path, text: &str) -> Result<(), CliError> {
-    crate::support::fs::write_text_atomic(path, text).map_err(|e| CliError::Infra {
-        message: format!("cannot write the report {}: {e}", path.display()),
-        hint: None,
+    crate::support::fs::write_text_atomic(path, text).map_err(|e| {
+        CliError::infra(
+            format!("cannot write the report {}: {e}", path.display()),
+            None,
+        )
     })
 }

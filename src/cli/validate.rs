@@ -2,8 +2,7 @@
 
 use std::io::Write;
 
-use super::{CliError, ConfigArg};
-use crate::exit_codes;
+use super::{CliError, ConfigArg, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -11,7 +10,7 @@ pub struct ValidateArgs {
     config: ConfigArg,
 }
 
-pub fn validate(args: ValidateArgs, stdout: &mut dyn Write) -> Result<u8, CliError> {
+pub fn validate(args: ValidateArgs, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
     let suite = crate::config::load(&args.config.config)?;
     let cases: usize = suite.datasets.iter().map(|d| d.cases.len()).sum();
     let plan = crate::plan::plan(&suite, suite.defaults.repeats, &[]);
@@ -26,5 +25,5 @@ pub fn validate(args: ValidateArgs, stdout: &mut dyn Write) -> Result<u8, CliErr
         plan.cells.len(),
         plan.calls()
     );
-    Ok(exit_codes::PASS)
+    Ok(Outcome::Done)
 }

@@ -35,6 +35,13 @@ pub enum ResultsFileError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path} is a run of suite `{found}`, but {other} is a run of suite `{expected}`")]
+    OtherSuite {
+        path: String,
+        found: String,
+        other: String,
+        expected: String,
+    },
     #[error("cannot write the results file {path}: {source}")]
     Write {
         path: String,
@@ -53,6 +60,7 @@ impl ResultsFileError {
             ResultsFileError::Schema { .. } => Some(
                 "read it with the evalgate version that wrote it, or run the suite again with this one",
             ),
+            ResultsFileError::OtherSuite { .. } => Some("compare two runs of the same suite"),
             _ => None,
         }
     }
@@ -110,6 +118,21 @@ pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
         path: shown,
         source,
     })
+}
+
+/// Reads a baseline and checks it is a run of `suite`, the suite of `other` (the run it is to be
+/// compared with, named in the error).
+pub fn read_baseline(path: &Path, suite: &str, other: &Path) -> Result<Results, ResultsFileError> {
+    let base = read(path)?;
+    if base.run.suite != suite {
+        return Err(ResultsFileError::OtherSuite {
+            path: path.display().to_string(),
+            found: base.run.suite,
+            other: other.display().to_string(),
+            expected: suite.to_owned(),
+        });
+    }
+    Ok(base)
 }
 
 /// Writes the results file atomically: a reader never sees half a file.

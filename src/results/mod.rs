@@ -230,10 +230,26 @@ pub struct Acceptance {
     pub at: String,
 }
 
+/// What a gate rule looks at: `fail_on: threshold` fails only on absolute rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleScope {
+    /// A floor or ceiling on this run alone (`min_pass_rate`, `metrics.NAME.min`,
+    /// `max_error_rate`, `cost.max_usd`, `latency.max_p95_ms`).
+    #[default]
+    Absolute,
+    /// The change against the baseline (`metrics.NAME.max_drop`, `cost.max_increase`,
+    /// `latency.max_increase`).
+    Baseline,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleOutcome {
     /// e.g. `min_pass_rate`, `metrics.accuracy.min`, `max_error_rate`, `cost.max_usd`.
     pub rule: String,
+    /// Whether the rule judged this run alone or its change against the baseline.
+    #[serde(default)]
+    pub scope: RuleScope,
     pub status: Status,
     pub actual: f64,
     pub threshold: f64,

@@ -1,0 +1,404 @@
+//! The library's "run a suite": plan → execute → aggregate → gate, assembled into a
+//! [`Results`]. `evalgate run`, `evalgate ci` and the base-branch re-run all go through
+//! [`run_suite`]; the CLI only parses flags, shows progress and prints.
+//!
+//! What [`run_suite`] returns is judged by the absolute gate rules but neither compared with a
+//! baseline ([`crate::compare::apply_baseline`]) nor redacted nor written: the callers decide
+//! those, in that order, so grading and the comparison see the raw text.
+
+pub mod endpoints;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Suite;
+use crate::execute::{self, CacheMode, ExecOptions};
+use crate::plan::{Plan, Shard};
+use crate::privacy::audit::{self, AuditLog};
+use crate::progress::{Progress, ProgressMode};
+use crate::provider;
+use crate::results::{CallResult, CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
+use crate::store::{Store, StoreError};
+use crate::{aggregate, gate};
+
+pub use endpoints::EndpointError;
+
+/// How `--cache` asks to use the response cache (`--offline` is a flag of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheChoice {
+    /// Read hits and write new responses (default).
+    Rw,
+    /// Call every time and store the new responses.
+    Refresh,
+    /// Neither read nor write the cache.
+    Off,
+}
+
+/// The cache mode of `--offline` and `--cache`, for `run` and the `args` input of `ci` alike.
+pub fn cache_mode(offline: bool, cache: Option<CacheChoice>) -> CacheMode {
+    match (offline, cache) {
+        (true, _) => CacheMode::Offline,
+        (false, None | Some(CacheChoice::Rw)) => CacheMode::ReadWrite,
+        (false, Some(CacheChoice::Refresh)) => CacheMode::Refresh,
+        (false, Some(CacheChoice::Off)) => CacheMode::Off,
+    }
+}
+
+/// The knobs of a run, shared by `evalgate run` and `evalgate ci`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Replaces every model's `concurrency`.
+    pub concurrency: Option<u32>,
+    /// Replaces `[defaults] repeats`.
+    pub repeats: Option<u32>,
+    /// Only cases whose `PROMPT/MODEL/CASE_ID` contains one of these, or tagged with one.
+    pub filters: Vec<String>,
+    pub mode: CacheMode,
+    /// Replaces the suite's cache folder: a re-run of the base branch in another work tree
+    /// shares the head's cache, so what both branches ask is paid for once.
+    pub cache_dir: Option<PathBuf>,
+    /// Replaces the suite's audit log, for the same reason.
+    pub audit_path: Option<PathBuf>,
+    /// Only this shard's share of the cases.
+    pub shard: Option<Shard>,
+}
+
+impl RunOptions {
+    /// A whole run of the suite as configured, in `mode`.
+    pub fn new(mode: CacheMode) -> Self {
+        RunOptions {
+            concurrency: None,
+            repeats: None,
+            filters: Vec::new(),
+            mode,
+            cache_dir: None,
+            audit_path: None,
+            shard: None,
+        }
+    }
+}
+
+/// A finished run: results judged by the absolute gate rules, not yet compared, redacted or
+/// written.
+#[derive(Debug)]
+pub struct Executed {
+    pub suite: Arc<Suite>,
+    pub results: Results,
+    /// The journal of this run's responses; the caller removes it once the results file is
+    /// written, since the file then holds everything the journal did.
+    pub journal_path: PathBuf,
+    /// Calls this run planned, and calls the whole suite would make (they differ for a shard).
+    pub calls: usize,
+    pub suite_calls: usize,
+}
+
+/// Why a run could not finish. The results of every call answered before an interruption are
+/// in the journal, and the same run resumes from it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no case matches --filter {}", .filters.join(", "))]
+    NoCaseMatches { filters: Vec<String> },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("cannot set up the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    #[error("cannot open {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot open the audit log {}: {source}", .path.display())]
+    Audit {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("interrupted")]
+    Interrupted { journal: PathBuf },
+}
+
+impl RunError {
+    /// What to do about it, where there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RunError::NoCaseMatches { .. } => {
+                Some("a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into())
+            }
+            RunError::Endpoint(e) => e.hint(),
+            RunError::Audit { .. } => Some("set `[audit] path` to a writable file".into()),
+            RunError::Interrupted { journal } => Some(format!(
+                "every response received so far is saved in {}; run the same command again to resume without paying for them",
+                journal.display()
+            )),
+            RunError::HttpClient(_) | RunError::Store(_) | RunError::Runtime(_) => None,
+        }
+    }
+
+    /// A problem with what the user asked for (flags, keys, the suite), as opposed to one with
+    /// the machine or a service.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RunError::NoCaseMatches { .. } | RunError::Endpoint(_))
+    }
+}
+
+/// Plans, executes, aggregates and applies the absolute gate.
+///
+/// Cells whose fingerprint equals a cell of `reuse` (the baseline) are not run when that copy is
+/// complete and healthy (see [`reuse_cells`]): their results are taken from it, since nothing
+/// they depend on changed.
+pub fn run_suite(
+    mut suite: Suite,
+    options: &RunOptions,
+    reuse: Option<&Results>,
+    progress: ProgressMode,
+) -> Result<Executed, RunError> {
+    let started = Instant::now();
+    let started_at = audit::now();
+    apply_overrides(&mut suite, options);
+    let repeats = options.repeats.unwrap_or(suite.defaults.repeats);
+    let mut plan = crate::plan::plan(&suite, repeats, &options.filters);
+    if plan.calls() == 0 {
+        return Err(RunError::NoCaseMatches {
+            filters: options.filters.clone(),
+        });
+    }
+    // After the filter check: a shard that holds none of the filtered cases is not a usage error.
+    let suite_calls = plan.calls();
+    if let Some(shard) = options.shard {
+        crate::plan::keep_shard(&mut plan, &suite, shard);
+    }
+    let calls = plan.calls();
+    let reused = reuse_cells(&plan, reuse, options, repeats);
+    // Reused cells keep their place in the plan but have nothing left to call.
+    for (cell, reused) in plan.cells.iter_mut().zip(&reused) {
+        if *reused {
+            cell.cases.clear();
+        }
+    }
+
+    let client = provider::http_client().map_err(RunError::HttpClient)?;
+    // Models the plan evaluates, and models the checks call (judges, embedding models).
+    let called_by_checks = suite.models_called_by_checks();
+    let used: Vec<bool> = (0..suite.models.len())
+        .map(|m| {
+            called_by_checks[m]
+                || plan
+                    .cells
+                    .iter()
+                    .any(|c| c.model == m && !c.cases.is_empty())
+        })
+        .collect();
+    let endpoints =
+        endpoints::build_endpoints(&suite, &used, &called_by_checks, options.mode, &client)?;
+    let stores = open_stores(&suite, &plan, options)?;
+    let journal_path = stores.journal_path.clone();
+    let mut progress = Progress::new(progress, plan.calls() as u64);
+
+    let suite = Arc::new(suite);
+    let plan = Arc::new(plan);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    let opts = ExecOptions {
+        cache: options.mode,
+        cache_store: stores.cache,
+        journal: stores.journal,
+        audit: Some(stores.audit),
+        ci: audit::CiContext::from_env(),
+    };
+    let executed = runtime
+        .block_on(execute::execute(
+            Arc::clone(&suite),
+            Arc::clone(&plan),
+            endpoints,
+            opts,
+            &mut progress,
+        ))
+        .map_err(|execute::ExecError::Interrupted| RunError::Interrupted {
+            journal: journal_path.clone(),
+        })?;
+    let calls_in_order = merge_reused(&plan, &reused, executed, reuse);
+    let run = RunInfo {
+        evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),
+        suite: suite.name.clone(),
+        config_path: suite.path.display().to_string(),
+        started_at,
+        finished_at: audit::now(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        git: crate::git::info(suite.dir_or_dot()),
+        config_fingerprint: plan.config_fingerprint.clone(),
+        repeats,
+        filter: (!options.filters.is_empty()).then(|| options.filters.join(",")),
+        cache: options.mode.as_str().to_owned(),
+        gate: Some(suite.gate.clone()),
+        redacted: suite.redactor.describe(),
+        shard: options.shard.map(|shard| ShardInfo {
+            index: shard.index,
+            count: shard.count,
+            positions: crate::plan::case_positions(&suite, &plan),
+        }),
+    };
+    let results = assemble_results(&suite, &plan, &reused, run, calls_in_order);
+    Ok(Executed {
+        suite,
+        results,
+        journal_path,
+        calls,
+        suite_calls,
+    })
+}
+
+/// The flags that replace suite settings for this run.
+fn apply_overrides(suite: &mut Suite, options: &RunOptions) {
+    if let Some(n) = options.concurrency {
+        for model in &mut suite.models {
+            model.concurrency = n as usize;
+        }
+    }
+    if let Some(dir) = &options.cache_dir {
+        suite.cache_dir = dir.clone();
+    }
+    if let Some(path) = &options.audit_path {
+        suite.audit.path = path.clone();
+    }
+}
+
+/// Which cells of `plan` the baseline `reuse` can stand in for, by cell index.
+///
+/// Only a complete, healthy copy stands in for a run: this run must be whole (no filter, no
+/// shard), and the baseline must cover every case and repeat of the cell (no filter, no shard,
+/// the same repeats) with the same fingerprint and no errored call, or an old outage or a
+/// partial run would be judged as this run's result.
+pub fn reuse_cells(
+    plan: &Plan,
+    reuse: Option<&Results>,
+    options: &RunOptions,
+    repeats: u32,
+) -> Vec<bool> {
+    plan.cells
+        .iter()
+        .map(|c| {
+            reuse.is_some_and(|base| {
+                let calls: Vec<_> = base.results.iter().filter(|r| r.cell == c.id).collect();
+                options.filters.is_empty()
+                    && options.shard.is_none()
+                    && base.run.repeats == repeats
+                    && base.run.filter.is_none()
+                    && base.run.shard.is_none()
+                    && base
+                        .cells
+                        .iter()
+                        .any(|b| b.id == c.id && b.fingerprint == c.fingerprint)
+                    && calls.len() == c.cases.len() * repeats as usize
+                    && calls.iter().all(|r| !r.is_errored())
+            })
+        })
+        .collect()
+}
+
+/// The cache, this run's journal and the audit log, opened.
+struct Stores {
+    cache: Option<Store>,
+    journal: Store,
+    journal_path: PathBuf,
+    audit: AuditLog,
+}
+
+fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Stores, RunError> {
+    // Shards of one suite run in the same folder keep separate journals.
+    let mut journal_key = options.filters.clone();
+    if let Some(shard) = options.shard {
+        journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
+    }
+    let journal_path = execute::journal_path(&suite.dir.join(".evalgate"), plan, &journal_key);
+    let journal = Store::open(&journal_path)?;
+    if !journal.is_empty() {
+        tracing::info!(
+            responses = journal.len(),
+            "resuming an interrupted run from its journal"
+        );
+    }
+    let cache = match options.mode {
+        CacheMode::Off => None,
+        _ => Some(Store::open(&suite.cache_dir.join("responses.jsonl"))?),
+    };
+    let audit = AuditLog::open(&suite.audit.path).map_err(|source| RunError::Audit {
+        path: suite.audit.path.clone(),
+        source,
+    })?;
+    Ok(Stores {
+        cache,
+        journal,
+        journal_path,
+        audit,
+    })
+}
+
+/// The calls in plan order, reused cells' calls taken from the baseline in their place.
+fn merge_reused(
+    plan: &Plan,
+    reused: &[bool],
+    executed: Vec<CallResult>,
+    reuse: Option<&Results>,
+) -> Vec<CallResult> {
+    let Some(base) = reuse.filter(|_| reused.iter().any(|r| *r)) else {
+        return executed;
+    };
+    let mut executed = executed.into_iter().peekable();
+    let mut ordered = Vec::new();
+    for (cell, reused) in plan.cells.iter().zip(reused) {
+        if *reused {
+            ordered.extend(base.results.iter().filter(|r| r.cell == cell.id).cloned());
+        } else {
+            while let Some(r) = executed.next_if(|r| r.cell == cell.id) {
+                ordered.push(r);
+            }
+        }
+    }
+    ordered.extend(executed);
+    ordered
+}
+
+/// Aggregates the calls, applies the absolute gate and assembles the results file's content.
+pub fn assemble_results(
+    suite: &Suite,
+    plan: &Plan,
+    reused: &[bool],
+    run: RunInfo,
+    calls: Vec<CallResult>,
+) -> Results {
+    let gate_config = &suite.gate;
+    let summary = aggregate::summarize(&calls);
+    let metrics = aggregate::metrics(&calls, gate_config.confidence);
+    let by_cell = aggregate::summarize_by_cell(&calls);
+    let verdict = gate::evaluate(gate_config, &summary, &metrics);
+    let cells = plan
+        .cells
+        .iter()
+        .zip(reused)
+        .map(|(c, reused)| {
+            let model = &suite.models[c.model];
+            CellSummary {
+                id: c.id.clone(),
+                prompt: suite.prompts[c.prompt].id.clone(),
+                model: model.id.clone(),
+                provider: model.kind.as_str().to_owned(),
+                model_name: model.model.clone(),
+                fingerprint: c.fingerprint.clone(),
+                summary: by_cell.get(&c.id).cloned().unwrap_or_default(),
+                reused: *reused,
+            }
+        })
+        .collect();
+    Results {
+        schema_version: SCHEMA_VERSION,
+        run,
+        summary,
+        metrics,
+        cells,
+        verdict,
+        comparison: None,
+        results: calls,
+    }
+}

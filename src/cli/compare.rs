@@ -59,7 +59,7 @@ pub fn compare(
         ..Default::default()
     };
     if let Some(comparison) = &head.comparison {
-        let _ = crate::report::compare::write_comparison(&mut text, comparison, &opts);
+        let _ = crate::report::terminal::comparison::write_comparison(&mut text, comparison, &opts);
     }
     let _ = crate::report::terminal::write_verdict(&mut text, &head.verdict, &opts);
     let _ = write!(stdout, "{text}");

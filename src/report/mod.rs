@@ -2,7 +2,6 @@
 //! printed through [`crate::support::text`] and [`crate::support::fmt`], the same way in every view.
 
 pub mod cases;
-pub mod compare;
 pub mod junit;
 pub mod markdown;
 pub mod terminal;

@@ -1,12 +1,12 @@
 //! The terminal view of a baseline comparison: what changed against the base run, the metric
 //! table with intervals, the regressed cases with both outputs, and what the suite can detect.
 //!
-//! Same layout as the run summary ([`super::terminal`]): a right-aligned label column, one
+//! Same layout as the run summary ([`super`]): a right-aligned label column, one
 //! untrusted value per line made safe by [`crate::support::text::sanitize_for_log`] and cut to length.
 
 use std::fmt::{self, Write};
 
-use super::terminal::{TerminalOptions, Writer, more, one_line};
+use super::{TerminalOptions, Writer, more, one_line};
 use crate::results::gate::Policy;
 use crate::results::{
     CaseChange, CaseComparison, CellChange, Comparison, MetricComparison, QuantityComparison, Side,

@@ -5,6 +5,11 @@
 //! failed, errored cases), which are selections of the calls. Model output, check reasons and
 //! provider errors are untrusted: each value goes through [`sanitize_for_log`], is flattened to
 //! one line and cut to [`MAX_VALUE_CHARS`].
+//!
+//! With a baseline, the [`comparison`] is printed between the summary and the verdict, in the
+//! same layout and with the same helpers.
+
+pub mod comparison;
 
 use std::fmt::{self, Write};
 
@@ -19,7 +24,7 @@ pub const MAX_VALUE_CHARS: usize = 200;
 const SLOWEST_LISTED: usize = 3;
 
 /// Width of the right-aligned label column, as in cargo's `   Compiling`.
-pub(super) const LABEL_WIDTH: usize = 12;
+const LABEL_WIDTH: usize = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalOptions {
@@ -66,7 +71,7 @@ pub fn write_summary(
     write_errored(&mut w, &results.results)?;
 
     if let Some(comparison) = &results.comparison {
-        super::compare::write_comparison(w.out, comparison, opts)?;
+        comparison::write_comparison(w.out, comparison, opts)?;
     }
     write_verdict(w.out, &results.verdict, opts)
 }
@@ -102,14 +107,14 @@ pub fn write_verdict(
     Ok(())
 }
 
-pub(super) struct Writer<'a> {
-    pub(super) out: &'a mut dyn Write,
-    pub(super) opts: &'a TerminalOptions,
+struct Writer<'a> {
+    out: &'a mut dyn Write,
+    opts: &'a TerminalOptions,
 }
 
 impl Writer<'_> {
     /// Writes `text` right-aligned in the label column, coloured as `status` when colour is on.
-    pub(super) fn label(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
+    fn label(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
         write!(
             self.out,
             "{:width$}",
@@ -121,16 +126,16 @@ impl Writer<'_> {
     }
 
     /// Indents a line that continues the previous label's section.
-    pub(super) fn continuation(&mut self) -> fmt::Result {
+    fn continuation(&mut self) -> fmt::Result {
         write!(self.out, "{:width$} ", "", width = LABEL_WIDTH)
     }
 
-    pub(super) fn status_word(&mut self, status: Status) -> fmt::Result {
+    fn status_word(&mut self, status: Status) -> fmt::Result {
         let word = status.as_str().to_ascii_uppercase();
         self.colored(&word, Some(status))
     }
 
-    pub(super) fn colored(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
+    fn colored(&mut self, text: &str, status: Option<Status>) -> fmt::Result {
         match status.filter(|_| self.opts.color) {
             Some(status) => {
                 let code = match status {
@@ -305,7 +310,7 @@ fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
     more(w, errored.len(), "errored")
 }
 
-pub(super) fn more(w: &mut Writer<'_>, total: usize, what: &str) -> fmt::Result {
+fn more(w: &mut Writer<'_>, total: usize, what: &str) -> fmt::Result {
     let hidden = total.saturating_sub(w.opts.max_listed);
     if hidden > 0 {
         w.continuation()?;
@@ -335,7 +340,7 @@ fn counts(s: &Summary) -> String {
 
 /// An untrusted value made safe ([`sanitize_for_log`]), on one line (line breaks shown as ` ⏎ `,
 /// tabs as spaces) and cut to [`MAX_VALUE_CHARS`].
-pub(super) fn one_line(value: &str) -> String {
+fn one_line(value: &str) -> String {
     let safe = sanitize_for_log(value);
     let flat = safe.trim().replace('\n', " ⏎ ").replace('\t', " ");
     truncate(&flat, MAX_VALUE_CHARS).into_owned()

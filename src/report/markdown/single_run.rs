@@ -1,0 +1,221 @@
+//! The body of a report without a baseline: the metric table with Wilson intervals, the failed
+//! cases with their input and output, the flaky cases, cost and usage, and a table per cell.
+
+use std::fmt::Write;
+
+use super::escape::{html_line, inline, pre};
+use super::page::{Page, cut};
+use super::{
+    MAX_DETAILED, MAX_LISTED, errored_section, floor_rule, more_line, pretty, status_badge,
+};
+use crate::report::cases::{CaseStatus, CaseView, cases};
+use crate::results::Results;
+use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
+
+pub(super) fn single_run_body(page: &mut Page, results: &Results) {
+    page.fixed(single_metric_table(results));
+    let views = cases(results);
+
+    let failed: Vec<&CaseView<'_>> = views
+        .iter()
+        .filter(|v| {
+            matches!(
+                v.status,
+                CaseStatus::Fail
+                    | CaseStatus::Flaky {
+                        passed_majority: false
+                    }
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        page.fixed(format!(
+            "#### Failed cases ({})\n\n",
+            format_count(failed.len() as u64)
+        ));
+        for (i, view) in failed.iter().take(MAX_LISTED).enumerate() {
+            let line = format!(
+                "- ❌ {} · {}: {}\n",
+                inline(view.cell),
+                inline(view.case_id),
+                inline(&first_failure(view))
+            );
+            if i < MAX_DETAILED {
+                page.shrinkable(
+                    failed_details(view),
+                    line,
+                    cut::BODIES,
+                    cut::KEY_LINES,
+                    "failed cases",
+                );
+            } else {
+                page.item(line, cut::KEY_LINES, "failed cases");
+            }
+        }
+        more_line(page, failed.len(), "failed cases");
+        page.fixed("\n");
+    }
+
+    errored_section(page, &views);
+
+    let flaky: Vec<&CaseView<'_>> = views
+        .iter()
+        .filter(|v| matches!(v.status, CaseStatus::Flaky { .. }))
+        .collect();
+    if !flaky.is_empty() {
+        page.fixed(format!(
+            "#### Flaky cases ({})\n\n",
+            format_count(flaky.len() as u64)
+        ));
+        for view in flaky.iter().take(MAX_LISTED) {
+            page.item(
+                format!(
+                    "- 🎲 {} · {}: passed {} of {} repeats\n",
+                    inline(view.cell),
+                    inline(view.case_id),
+                    view.passed(),
+                    view.graded()
+                ),
+                cut::LISTS,
+                "flaky cases",
+            );
+        }
+        more_line(page, flaky.len(), "flaky cases");
+        page.fixed("\n");
+    }
+
+    let s = &results.summary;
+    let mut usage = String::from("#### Cost and usage\n\n");
+    let _ = write!(usage, "Cost {}", format_usd(s.cost_usd));
+    if s.spent_usd != s.cost_usd {
+        let _ = write!(
+            usage,
+            " ({} spent, the rest replayed from the cache)",
+            format_usd(s.spent_usd)
+        );
+    }
+    let _ = writeln!(
+        usage,
+        " · tokens {} input, {} output ({} cached input) · latency p50 {} ms, p95 {} ms · cache hits {} of {} calls\n",
+        format_count(s.input_tokens),
+        format_count(s.output_tokens),
+        format_count(s.cached_input_tokens),
+        format_count(s.latency_p50_ms),
+        format_count(s.latency_p95_ms),
+        format_count(s.cache_hits),
+        format_count(s.calls)
+    );
+    page.fixed(usage);
+
+    if !results.cells.is_empty() {
+        let mut table = String::from(
+            "<details><summary>Cells</summary>\n\n| Cell | Model | Passed | Failed | Errored | Pass rate | Cost |\n|---|---|---:|---:|---:|---:|---:|\n",
+        );
+        for cell in &results.cells {
+            let s = &cell.summary;
+            let _ = writeln!(
+                table,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                inline(&cell.id),
+                inline(&cell.model_name),
+                format_count(s.passed),
+                format_count(s.failed),
+                format_count(s.errored),
+                if s.passed + s.failed == 0 {
+                    "–".to_owned()
+                } else {
+                    format_percent(s.pass_rate)
+                },
+                format_usd(s.cost_usd)
+            );
+        }
+        table.push_str("\n</details>\n\n");
+        page.item(table, cut::CONTEXT, "cell tables");
+    }
+}
+
+fn single_metric_table(results: &Results) -> String {
+    let confidence = results
+        .metrics
+        .values()
+        .next()
+        .map_or(0.95, |m| m.confidence);
+    let mut text = format!(
+        "| Metric | Value | {} CI (Wilson) | n | Threshold | Status |\n|---|---:|---|---:|---|---|\n",
+        format_confidence(confidence)
+    );
+    for (name, m) in &results.metrics {
+        let floor = floor_rule(results, name);
+        let (threshold, status) = match floor {
+            Some(rule) => {
+                let (emoji, word) = status_badge(rule.status);
+                (
+                    format!("min {}", format_percent(rule.threshold)),
+                    format!("{emoji} {}", word.to_ascii_lowercase()),
+                )
+            }
+            None => ("–".to_owned(), "–".to_owned()),
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {}–{} | {} | {threshold} | {status} |",
+            inline(name),
+            format_percent(m.mean),
+            format_percent(m.ci_low),
+            format_percent(m.ci_high),
+            format_count(m.n)
+        );
+    }
+    text.push('\n');
+    text
+}
+
+fn failed_details(view: &CaseView<'_>) -> String {
+    let mut text = format!(
+        "<details><summary>❌ {} · {}: score {:.2}, passed {} of {} repeats</summary>\n\n",
+        html_line(view.cell),
+        html_line(view.case_id),
+        view.score(),
+        view.passed(),
+        view.repeats.len()
+    );
+    let reasons: Vec<String> = view
+        .repeats
+        .iter()
+        .filter(|c| !c.passed)
+        .flat_map(|c| c.checks.iter().filter(|k| !k.passed))
+        .take(10)
+        .map(|k| format!("- {}: {}\n", inline(&k.kind), inline(&k.reason)))
+        .collect();
+    if !reasons.is_empty() {
+        text.push_str("**Failed checks**\n\n");
+        text.push_str(&reasons.concat());
+        text.push('\n');
+    }
+    if let Some(first) = view.repeats.first() {
+        text.push_str("**Input**\n\n");
+        text.push_str(&pre(&pretty(&first.vars)));
+        if let Some(expected) = &first.expected {
+            text.push_str("**Expected**\n\n");
+            text.push_str(&pre(&pretty(expected)));
+        }
+    }
+    if let Some(call) = view.repeats.iter().find(|c| !c.passed) {
+        let _ = writeln!(text, "**Output** (repeat {})\n", call.repeat);
+        text.push_str(&pre(call.output.as_deref().unwrap_or("")));
+    }
+    text.push_str("</details>\n\n");
+    text
+}
+
+fn first_failure(view: &CaseView<'_>) -> String {
+    view.repeats
+        .iter()
+        .filter(|c| !c.passed)
+        .flat_map(|c| c.checks.iter().filter(|k| !k.passed))
+        .next()
+        .map_or_else(
+            || format!("score {:.2} is below the case threshold", view.score()),
+            |k| format!("{}: {}", k.kind, k.reason),
+        )
+}

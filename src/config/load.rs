@@ -1,19 +1,18 @@
-//! Validation of the raw suite into [`Suite`].
+//! Validation of the raw suite into [`Suite`]: the [`Loader`] that collects every error, and the
+//! suite's own settings, prompts, datasets and cases. `[models]` and `[gate]` have their own
+//! modules.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
 use super::dataset::{self, RowOrigin};
 use super::error::{ConfigError, ConfigErrors};
-use super::raw::{RawDataset, RawModel, RawPrompt, RawSuite};
-use super::{Dataset, Defaults, GateOverride, Model, Price, Prompt, Suite};
+use super::raw::{RawDataset, RawPrompt, RawSuite};
+use super::{Dataset, Defaults, GateOverride, Model, Prompt, Suite};
 use crate::check::{Check, CompileCtx};
-use crate::provider::{CallParams, HttpSpec, ProviderKind, Role};
-use crate::results::PASS_RATE_METRIC;
-use crate::results::gate::Policy;
+use crate::provider::{ProviderKind, Role};
 use crate::support::suggest::did_you_mean;
 use crate::support::template::Templates;
 
@@ -87,18 +86,20 @@ fn rephrase_serde(message: &str) -> (String, Option<String>) {
     (message.to_owned(), None)
 }
 
-struct Loader<'a> {
-    path: &'a Path,
+/// Validates the suite part by part, collecting every error instead of stopping at the first, so
+/// that one `validate` run lists them all.
+pub(super) struct Loader<'a> {
+    pub(super) path: &'a Path,
     source: &'a str,
     dir: &'a Path,
-    errors: Vec<ConfigError>,
+    pub(super) errors: Vec<ConfigError>,
     model_refs: Vec<(String, ProviderKind)>,
 }
 
 impl Loader<'_> {
     /// An error about `field` (a dotted path such as `models.mini.price`), pointed at its value in
     /// the suite file when it can be found there.
-    fn err(&self, field: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn err(&self, field: &str, message: impl Into<String>) -> ConfigError {
         let err = ConfigError::new(self.path, message).field(field);
         match locate(self.source, field) {
             Some(span) => err.span(self.source, span),
@@ -106,7 +107,7 @@ impl Loader<'_> {
         }
     }
 
-    fn push(&mut self, err: ConfigError) {
+    pub(super) fn push(&mut self, err: ConfigError) {
         self.errors.push(err);
     }
 
@@ -149,7 +150,7 @@ impl Loader<'_> {
             &checks,
             raw.checks.is_empty(),
         );
-        self.validate_gate(&raw, &checks, &datasets);
+        self.validate_gate(&raw.gate, &checks, &datasets);
         let redactor = self.redactor(&raw.redact);
         if let Some(center) = &raw.audit.cost_center
             && center.trim().is_empty()
@@ -278,7 +279,7 @@ impl Loader<'_> {
         checks
     }
 
-    fn check_range(&mut self, field: &str, value: Option<f64>, min: f64, max: f64) {
+    pub(super) fn check_range(&mut self, field: &str, value: Option<f64>, min: f64, max: f64) {
         if let Some(v) = value
             && !(v >= min && v <= max)
         {
@@ -287,31 +288,7 @@ impl Loader<'_> {
         }
     }
 
-    fn models(&mut self, raw: &RawSuite) -> Vec<Model> {
-        if raw.models.is_empty() {
-            let e = ConfigError::new(self.path, "the suite has no models")
-                .help("add a `[models.NAME]` table with `provider` and `model`");
-            self.push(e);
-        }
-        let mut models = Vec::new();
-        for (id, m) in &raw.models {
-            self.check_id("models", id);
-            if let Some(model) = self.model(id, m, raw) {
-                models.push(model);
-            }
-        }
-        if !raw.models.is_empty() && raw.models.values().all(|m| m.grader_only == Some(true)) {
-            let e = ConfigError::new(
-                self.path,
-                "every model is `grader_only`: nothing to evaluate",
-            )
-            .help("remove `grader_only = true` from the model(s) whose answers you want graded");
-            self.push(e);
-        }
-        models
-    }
-
-    fn check_id(&mut self, table: &str, id: &str) {
+    pub(super) fn check_id(&mut self, table: &str, id: &str) {
         if id.is_empty()
             || !id
                 .chars()
@@ -323,266 +300,6 @@ impl Loader<'_> {
             );
             self.push(e);
         }
-    }
-
-    fn model(&mut self, id: &str, m: &RawModel, raw: &RawSuite) -> Option<Model> {
-        let field = |name: &str| format!("models.{id}.{name}");
-        let kind = m.provider;
-        let before = self.errors.len();
-
-        // Keys that belong to another provider kind are mistakes, not options to ignore.
-        let http_only = [
-            ("url", m.url.is_some()),
-            ("method", m.method.is_some()),
-            ("body", m.body.is_some()),
-            ("output_pointer", m.output_pointer.is_some()),
-            ("input_tokens_pointer", m.input_tokens_pointer.is_some()),
-            ("output_tokens_pointer", m.output_tokens_pointer.is_some()),
-        ];
-        for (key, present) in http_only {
-            if present && kind != ProviderKind::Http {
-                let e = self.err(
-                    &field(key),
-                    format!("`{key}` applies only to `provider = \"http\"`"),
-                );
-                self.push(e);
-            }
-        }
-        if m.command.is_some() && kind != ProviderKind::Command {
-            let e = self.err(
-                &field("command"),
-                "`command` applies only to `provider = \"command\"`",
-            );
-            self.push(e);
-        }
-        if kind == ProviderKind::Command {
-            // A program gets no HTTP request, so these would be silently ignored.
-            for (key, present) in [
-                ("headers", !m.headers.is_empty()),
-                ("query", !m.query.is_empty()),
-                ("extra_body", m.extra_body.is_some()),
-                ("api_key_env", m.api_key_env.is_some()),
-            ] {
-                if present {
-                    let e = self
-                        .err(
-                            &field(key),
-                            format!("`{key}` does not apply to `provider = \"command\"`"),
-                        )
-                        .help("the program inherits evalgate's environment: read keys from it");
-                    self.push(e);
-                }
-            }
-        }
-        if m.base_url.is_some() && matches!(kind, ProviderKind::Http | ProviderKind::Command) {
-            let e = self
-                .err(
-                    &field("base_url"),
-                    format!(
-                        "`base_url` does not apply to `provider = \"{}\"`",
-                        kind.as_str()
-                    ),
-                )
-                .help(if kind == ProviderKind::Http {
-                    "use `url`"
-                } else {
-                    "remove it"
-                });
-            self.push(e);
-        }
-        let model_name = match (&m.model, kind) {
-            (Some(name), _) if !name.trim().is_empty() => name.clone(),
-            (_, ProviderKind::Http | ProviderKind::Command) => id.to_owned(),
-            _ => {
-                let e = self
-                    .err(
-                        &format!("models.{id}"),
-                        format!("model `{id}` needs `model`, the model name the API expects"),
-                    )
-                    .help("for example `model = \"gpt-4.1-mini\"`");
-                self.push(e);
-                String::new()
-            }
-        };
-        if kind == ProviderKind::OpenaiCompatible && m.base_url.is_none() {
-            let e = self
-                .err(
-                    &format!("models.{id}"),
-                    format!("model `{id}` (openai-compatible) needs `base_url`"),
-                )
-                .help(
-                    "for example `base_url = \"http://localhost:8080/v1\"` for a llama.cpp server",
-                );
-            self.push(e);
-        }
-        if let Some(url) = &m.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            let e = self.err(&field("base_url"), format!("`{url}` is not an http(s) URL"));
-            self.push(e);
-        }
-        let http = if kind == ProviderKind::Http {
-            match (&m.url, &m.output_pointer) {
-                (Some(url), Some(pointer)) => {
-                    if !pointer.is_empty() && !pointer.starts_with('/') {
-                        let e = self
-                            .err(
-                                &field("output_pointer"),
-                                format!("`{pointer}` is not a JSON pointer"),
-                            )
-                            .help(
-                                "a JSON pointer starts with `/`, e.g. `/choices/0/message/content`",
-                            );
-                        self.push(e);
-                    }
-                    Some(HttpSpec {
-                        url: url.clone(),
-                        method: m
-                            .method
-                            .clone()
-                            .unwrap_or_else(|| "POST".into())
-                            .to_ascii_uppercase(),
-                        body: m
-                            .body
-                            .clone()
-                            .unwrap_or_else(|| serde_json::json!({"messages": "{{ messages }}"})),
-                        output_pointer: pointer.clone(),
-                        input_tokens_pointer: m.input_tokens_pointer.clone(),
-                        output_tokens_pointer: m.output_tokens_pointer.clone(),
-                    })
-                }
-                _ => {
-                    let e = self.err(&format!("models.{id}"), format!("model `{id}` (http) needs `url` and `output_pointer`"))
-                        .help("`output_pointer` is the JSON pointer of the answer in the response, e.g. `/answer`");
-                    self.push(e);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let command = if kind == ProviderKind::Command {
-            match &m.command {
-                Some(argv) if !argv.is_empty() && !argv[0].is_empty() => Some(argv.clone()),
-                _ => {
-                    let e = self
-                        .err(
-                            &format!("models.{id}"),
-                            format!("model `{id}` (command) needs `command`, a non-empty list"),
-                        )
-                        .help("for example `command = [\"python3\", \"my_model.py\"]`");
-                    self.push(e);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        if let Some(price) = m.price {
-            for (key, v) in [
-                ("input_per_mtok", Some(price.input_per_mtok)),
-                ("output_per_mtok", Some(price.output_per_mtok)),
-                ("cached_input_per_mtok", price.cached_input_per_mtok),
-            ] {
-                if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
-                    let e = self.err(
-                        &format!("models.{id}.price.{key}"),
-                        "prices must be zero or positive",
-                    );
-                    self.push(e);
-                }
-            }
-        }
-        self.check_range(&field("temperature"), m.temperature, 0.0, 2.0);
-        self.check_range(&field("top_p"), m.top_p, 0.0, 1.0);
-        if m.concurrency == Some(0) {
-            let e = self.err(&field("concurrency"), "`concurrency` must be at least 1");
-            self.push(e);
-        }
-        if m.rpm == Some(0) || m.tpm == Some(0) {
-            let e = self.err(
-                &format!("models.{id}"),
-                "`rpm` and `tpm` must be at least 1 (leave them out for no limit)",
-            );
-            self.push(e);
-        }
-        if m.timeout_s.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
-            let e = self.err(
-                &field("timeout_s"),
-                "`timeout_s` must be a positive number of seconds",
-            );
-            self.push(e);
-        }
-        if self.errors.len() > before {
-            return None;
-        }
-
-        let d = &raw.defaults;
-        let (api_key_env, key_required) = match (&m.api_key_env, kind) {
-            (Some(name), _) => (
-                Some(name.clone()),
-                !matches!(kind, ProviderKind::OpenaiCompatible),
-            ),
-            (None, ProviderKind::Openai) => (Some("OPENAI_API_KEY".to_owned()), true),
-            (None, ProviderKind::Anthropic) => (Some("ANTHROPIC_API_KEY".to_owned()), true),
-            (None, _) => (None, false),
-        };
-        Some(Model {
-            id: id.to_owned(),
-            kind,
-            model: model_name,
-            base_url: m
-                .base_url
-                .as_ref()
-                .map(|u| u.trim_end_matches('/').to_owned()),
-            api_key_env,
-            key_required,
-            headers: m
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            query: m
-                .query
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            params: CallParams {
-                temperature: m.temperature.or(d.temperature),
-                max_tokens: m.max_tokens.or(d.max_tokens),
-                top_p: m.top_p.or(d.top_p),
-                stop: m
-                    .stop
-                    .clone()
-                    .or_else(|| d.stop.clone())
-                    .unwrap_or_default(),
-                seed: m.seed.or(d.seed),
-                extra: m.extra_body.clone().unwrap_or_default(),
-            },
-            price: m.price.map(|p| Price {
-                input_per_mtok: p.input_per_mtok,
-                output_per_mtok: p.output_per_mtok,
-                cached_input_per_mtok: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
-            }),
-            rpm: m.rpm,
-            tpm: m.tpm,
-            concurrency: m
-                .concurrency
-                .or(d.concurrency)
-                .unwrap_or(super::DEFAULT_CONCURRENCY),
-            timeout: Duration::from_secs_f64(
-                m.timeout_s
-                    .or(d.timeout_s)
-                    .unwrap_or(super::DEFAULT_TIMEOUT_S),
-            ),
-            max_retries: m
-                .max_retries
-                .or(d.max_retries)
-                .unwrap_or(super::DEFAULT_MAX_RETRIES),
-            http,
-            command,
-            grader_only: m.grader_only.unwrap_or(false),
-        })
     }
 
     fn prompts(
@@ -998,95 +715,6 @@ impl Loader<'_> {
                     }
                 }
             }
-        }
-    }
-
-    fn validate_gate(&mut self, raw: &RawSuite, checks: &[Check], datasets: &[Dataset]) {
-        let g = &raw.gate;
-        if let Some(o) = &g.override_label {
-            if o.label.trim().is_empty() {
-                let e = self.err("gate.override.label", "`label` must not be empty");
-                self.push(e);
-            }
-            if o.allowed.iter().all(|u| u.trim().is_empty()) {
-                let e = self
-                    .err(
-                        "gate.override.allowed",
-                        "`allowed` must name at least one GitHub login",
-                    )
-                    .help("for example `allowed = [\"release-manager\"]`; nobody else can accept a failed gate");
-                self.push(e);
-            }
-        }
-        self.check_range("gate.min_pass_rate", g.min_pass_rate, 0.0, 1.0);
-        self.check_range("gate.max_error_rate", g.max_error_rate, 0.0, 1.0);
-        if let Some(c) = g.confidence
-            && !(c > 0.5 && c < 1.0)
-        {
-            let e = self.err(
-                "gate.confidence",
-                format!("`confidence` must be between 0.5 and 1 (exclusive), found {c}"),
-            );
-            self.push(e);
-        }
-        let mut fed: BTreeSet<&str> = BTreeSet::from([PASS_RATE_METRIC]);
-        fed.extend(checks.iter().map(|c| c.metric.as_str()));
-        for d in datasets {
-            fed.extend(d.checks.iter().map(|c| c.metric.as_str()));
-            for case in &d.cases {
-                fed.extend(case.checks.iter().map(|c| c.metric.as_str()));
-            }
-        }
-        for (name, m) in &g.metrics {
-            let field = format!("gate.metrics.{name}");
-            if !fed.contains(name.as_str()) {
-                let mut e = self.err(&field, format!("no check feeds metric `{name}`"));
-                e = e.help(match did_you_mean(name, fed.iter().copied()) {
-                    Some(best) => format!("did you mean `{best}`?"),
-                    None => format!(
-                        "metrics fed by checks: {}",
-                        fed.iter()
-                            .map(|m| format!("`{m}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-                self.push(e);
-            }
-            self.check_range(&format!("{field}.min"), m.min, 0.0, 1.0);
-            self.check_range(&format!("{field}.max_drop"), m.max_drop, 0.0, 1.0);
-            if let Some(c) = m.confidence
-                && !(c > 0.5 && c < 1.0)
-            {
-                let e = self.err(
-                    &format!("{field}.confidence"),
-                    format!("`confidence` must be between 0.5 and 1 (exclusive), found {c}"),
-                );
-                self.push(e);
-            }
-            if let Some(policy) = &m.policy
-                && Policy::from_name(policy).is_none()
-            {
-                let mut e = self.err(
-                    &format!("{field}.policy"),
-                    format!("unknown policy `{policy}`"),
-                );
-                e = e.help(
-                    match did_you_mean(policy, Policy::ALL.map(Policy::as_str)) {
-                        Some(best) => format!("did you mean `{best}`?"),
-                        None => format!(
-                            "expected `{}` or `{}`",
-                            Policy::ConfidentDrop.as_str(),
-                            Policy::NonInferiority.as_str()
-                        ),
-                    },
-                );
-                self.push(e);
-            }
-        }
-        if g.cost.max_usd.is_some_and(|v| v.is_nan() || v < 0.0) {
-            let e = self.err("gate.cost.max_usd", "`max_usd` must be zero or positive");
-            self.push(e);
         }
     }
 }

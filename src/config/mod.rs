@@ -9,6 +9,7 @@ mod dataset;
 pub mod error;
 mod gate;
 mod load;
+mod model;
 pub mod raw;
 
 pub use dataset::Case;

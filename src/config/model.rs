@@ -1,0 +1,391 @@
+//! `[models.NAME]` as written → a [`Model`]: which keys each provider kind takes, what each kind
+//! requires, and the checks every model shares.
+
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::load::Loader;
+use super::raw::{RawDefaults, RawModel, RawPrice, RawSuite};
+use super::{Model, Price};
+use crate::provider::{CallParams, HttpSpec, ProviderKind};
+
+const KINDS: [ProviderKind; 5] = [
+    ProviderKind::Openai,
+    ProviderKind::OpenaiCompatible,
+    ProviderKind::Anthropic,
+    ProviderKind::Http,
+    ProviderKind::Command,
+];
+
+/// The keys of [`kind_keys`] that `kind` takes. Every other key (call parameters, price, limits,
+/// `model`, `grader_only`) applies to every kind.
+fn allowed_keys(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic => {
+            &["headers", "query", "extra_body", "api_key_env", "base_url"]
+        }
+        ProviderKind::Http => &[
+            "url",
+            "method",
+            "body",
+            "output_pointer",
+            "input_tokens_pointer",
+            "output_tokens_pointer",
+            "headers",
+            "query",
+            "extra_body",
+            "api_key_env",
+        ],
+        ProviderKind::Command => &["command"],
+    }
+}
+
+/// Whether the kind calls a hosted chat API, which must be told the model name; an http endpoint
+/// or a program is named after its table.
+fn is_chat_api(kind: ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic
+    )
+}
+
+/// The variable holding the key when the table names none: the one each vendor's own SDK reads.
+fn default_key_env(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::Openai => Some("OPENAI_API_KEY"),
+        ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+        ProviderKind::OpenaiCompatible | ProviderKind::Http | ProviderKind::Command => None,
+    }
+}
+
+/// The keys only some kinds take, whether the table sets each, in the order their misuse is
+/// reported.
+fn kind_keys(m: &RawModel) -> [(&'static str, bool); 12] {
+    [
+        ("url", m.url.is_some()),
+        ("method", m.method.is_some()),
+        ("body", m.body.is_some()),
+        ("output_pointer", m.output_pointer.is_some()),
+        ("input_tokens_pointer", m.input_tokens_pointer.is_some()),
+        ("output_tokens_pointer", m.output_tokens_pointer.is_some()),
+        ("command", m.command.is_some()),
+        ("headers", !m.headers.is_empty()),
+        ("query", !m.query.is_empty()),
+        ("extra_body", m.extra_body.is_some()),
+        ("api_key_env", m.api_key_env.is_some()),
+        ("base_url", m.base_url.is_some()),
+    ]
+}
+
+/// The message and help for `key` on a model of `kind`, which does not take it. A key that only
+/// one kind takes names that kind: the user most likely meant it.
+fn misplaced_key(kind: ProviderKind, key: &str) -> (String, Option<&'static str>) {
+    let owners: Vec<ProviderKind> = KINDS
+        .into_iter()
+        .filter(|k| allowed_keys(*k).contains(&key))
+        .collect();
+    if let [owner] = owners[..] {
+        let message = format!(
+            "`{key}` applies only to `provider = \"{}\"`",
+            owner.as_str()
+        );
+        return (message, None);
+    }
+    let help = match (kind, key) {
+        (ProviderKind::Http, "base_url") => "use `url`",
+        // A program gets no HTTP request: what these would carry, keys above all, it reads from
+        // the environment instead.
+        (ProviderKind::Command, "headers" | "query" | "extra_body" | "api_key_env") => {
+            "the program inherits evalgate's environment: read keys from it"
+        }
+        _ => "remove it",
+    };
+    let message = format!(
+        "`{key}` does not apply to `provider = \"{}\"`",
+        kind.as_str()
+    );
+    (message, Some(help))
+}
+
+impl Loader<'_> {
+    pub(super) fn models(&mut self, raw: &RawSuite) -> Vec<Model> {
+        if raw.models.is_empty() {
+            let e = ConfigError::new(self.path, "the suite has no models")
+                .help("add a `[models.NAME]` table with `provider` and `model`");
+            self.push(e);
+        }
+        let mut models = Vec::new();
+        for (id, m) in &raw.models {
+            self.check_id("models", id);
+            if let Some(model) = self.model(id, m, &raw.defaults) {
+                models.push(model);
+            }
+        }
+        if !raw.models.is_empty() && raw.models.values().all(|m| m.grader_only == Some(true)) {
+            let e = ConfigError::new(
+                self.path,
+                "every model is `grader_only`: nothing to evaluate",
+            )
+            .help("remove `grader_only = true` from the model(s) whose answers you want graded");
+            self.push(e);
+        }
+        models
+    }
+
+    /// One model table, or `None` once any of its problems is reported; every problem is
+    /// reported, not only the first.
+    fn model(&mut self, id: &str, m: &RawModel, defaults: &RawDefaults) -> Option<Model> {
+        let before = self.errors.len();
+        self.misplaced_keys(id, m);
+        let model_name = self.model_name(id, m);
+        self.base_url(id, m);
+        let http = self.http_spec(id, m);
+        let command = self.command_argv(id, m);
+        self.common_fields(id, m);
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(build_model(id, m, defaults, model_name, http, command))
+    }
+
+    /// Keys that belong to another provider kind are mistakes, not options to ignore.
+    fn misplaced_keys(&mut self, id: &str, m: &RawModel) {
+        let allowed = allowed_keys(m.provider);
+        for (key, present) in kind_keys(m) {
+            if present && !allowed.contains(&key) {
+                let (message, help) = misplaced_key(m.provider, key);
+                let mut e = self.err(&format!("models.{id}.{key}"), message);
+                if let Some(help) = help {
+                    e = e.help(help);
+                }
+                self.push(e);
+            }
+        }
+    }
+
+    fn model_name(&mut self, id: &str, m: &RawModel) -> String {
+        match &m.model {
+            Some(name) if !name.trim().is_empty() => name.clone(),
+            _ if !is_chat_api(m.provider) => id.to_owned(),
+            _ => {
+                let e = self
+                    .err(
+                        &format!("models.{id}"),
+                        format!("model `{id}` needs `model`, the model name the API expects"),
+                    )
+                    .help("for example `model = \"gpt-4.1-mini\"`");
+                self.push(e);
+                String::new()
+            }
+        }
+    }
+
+    /// An openai-compatible server can be anywhere, so it must say where; any `base_url` must be
+    /// an http(s) URL, even on a kind that does not take one.
+    fn base_url(&mut self, id: &str, m: &RawModel) {
+        if m.provider == ProviderKind::OpenaiCompatible && m.base_url.is_none() {
+            let e = self
+                .err(
+                    &format!("models.{id}"),
+                    format!("model `{id}` (openai-compatible) needs `base_url`"),
+                )
+                .help(
+                    "for example `base_url = \"http://localhost:8080/v1\"` for a llama.cpp server",
+                );
+            self.push(e);
+        }
+        if let Some(url) = &m.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            let e = self.err(
+                &format!("models.{id}.base_url"),
+                format!("`{url}` is not an http(s) URL"),
+            );
+            self.push(e);
+        }
+    }
+
+    /// The request of an `http` model; `None` for other kinds.
+    fn http_spec(&mut self, id: &str, m: &RawModel) -> Option<HttpSpec> {
+        if m.provider != ProviderKind::Http {
+            return None;
+        }
+        let (Some(url), Some(pointer)) = (&m.url, &m.output_pointer) else {
+            let e = self.err(&format!("models.{id}"), format!("model `{id}` (http) needs `url` and `output_pointer`"))
+                .help("`output_pointer` is the JSON pointer of the answer in the response, e.g. `/answer`");
+            self.push(e);
+            return None;
+        };
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            let e = self
+                .err(
+                    &format!("models.{id}.output_pointer"),
+                    format!("`{pointer}` is not a JSON pointer"),
+                )
+                .help("a JSON pointer starts with `/`, e.g. `/choices/0/message/content`");
+            self.push(e);
+        }
+        Some(HttpSpec {
+            url: url.clone(),
+            method: m
+                .method
+                .clone()
+                .unwrap_or_else(|| "POST".into())
+                .to_ascii_uppercase(),
+            body: m
+                .body
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"messages": "{{ messages }}"})),
+            output_pointer: pointer.clone(),
+            input_tokens_pointer: m.input_tokens_pointer.clone(),
+            output_tokens_pointer: m.output_tokens_pointer.clone(),
+        })
+    }
+
+    /// The program and arguments of a `command` model; `None` for other kinds.
+    fn command_argv(&mut self, id: &str, m: &RawModel) -> Option<Vec<String>> {
+        if m.provider != ProviderKind::Command {
+            return None;
+        }
+        match &m.command {
+            Some(argv) if !argv.is_empty() && !argv[0].is_empty() => Some(argv.clone()),
+            _ => {
+                let e = self
+                    .err(
+                        &format!("models.{id}"),
+                        format!("model `{id}` (command) needs `command`, a non-empty list"),
+                    )
+                    .help("for example `command = [\"python3\", \"my_model.py\"]`");
+                self.push(e);
+                None
+            }
+        }
+    }
+
+    /// Price, call parameters and limits, which every kind takes.
+    fn common_fields(&mut self, id: &str, m: &RawModel) {
+        let field = |name: &str| format!("models.{id}.{name}");
+        if let Some(price) = m.price {
+            self.check_price(id, price);
+        }
+        self.check_range(&field("temperature"), m.temperature, 0.0, 2.0);
+        self.check_range(&field("top_p"), m.top_p, 0.0, 1.0);
+        if m.concurrency == Some(0) {
+            let e = self.err(&field("concurrency"), "`concurrency` must be at least 1");
+            self.push(e);
+        }
+        if m.rpm == Some(0) || m.tpm == Some(0) {
+            let e = self.err(
+                &format!("models.{id}"),
+                "`rpm` and `tpm` must be at least 1 (leave them out for no limit)",
+            );
+            self.push(e);
+        }
+        if m.timeout_s.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+            let e = self.err(
+                &field("timeout_s"),
+                "`timeout_s` must be a positive number of seconds",
+            );
+            self.push(e);
+        }
+    }
+
+    fn check_price(&mut self, id: &str, price: RawPrice) {
+        for (key, v) in [
+            ("input_per_mtok", Some(price.input_per_mtok)),
+            ("output_per_mtok", Some(price.output_per_mtok)),
+            ("cached_input_per_mtok", price.cached_input_per_mtok),
+        ] {
+            if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                let e = self.err(
+                    &format!("models.{id}.price.{key}"),
+                    "prices must be zero or positive",
+                );
+                self.push(e);
+            }
+        }
+    }
+}
+
+/// A model table that passed every check, with the suite's defaults filled in.
+fn build_model(
+    id: &str,
+    m: &RawModel,
+    d: &RawDefaults,
+    model_name: String,
+    http: Option<HttpSpec>,
+    command: Option<Vec<String>>,
+) -> Model {
+    let (api_key_env, key_required) = api_key(m);
+    Model {
+        id: id.to_owned(),
+        kind: m.provider,
+        model: model_name,
+        base_url: m
+            .base_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_owned()),
+        api_key_env,
+        key_required,
+        headers: m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        query: m
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        params: call_params(m, d),
+        price: m.price.map(|p| Price {
+            input_per_mtok: p.input_per_mtok,
+            output_per_mtok: p.output_per_mtok,
+            cached_input_per_mtok: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
+        }),
+        rpm: m.rpm,
+        tpm: m.tpm,
+        concurrency: m
+            .concurrency
+            .or(d.concurrency)
+            .unwrap_or(super::DEFAULT_CONCURRENCY),
+        timeout: Duration::from_secs_f64(
+            m.timeout_s
+                .or(d.timeout_s)
+                .unwrap_or(super::DEFAULT_TIMEOUT_S),
+        ),
+        max_retries: m
+            .max_retries
+            .or(d.max_retries)
+            .unwrap_or(super::DEFAULT_MAX_RETRIES),
+        http,
+        command,
+        grader_only: m.grader_only.unwrap_or(false),
+    }
+}
+
+/// The variable holding the key, and whether a missing key is an error.
+fn api_key(m: &RawModel) -> (Option<String>, bool) {
+    let env = m
+        .api_key_env
+        .clone()
+        .or_else(|| default_key_env(m.provider).map(str::to_owned));
+    // An openai-compatible server is usually local and keyless: a named key is used when set.
+    let required = env.is_some() && m.provider != ProviderKind::OpenaiCompatible;
+    (env, required)
+}
+
+fn call_params(m: &RawModel, d: &RawDefaults) -> CallParams {
+    CallParams {
+        temperature: m.temperature.or(d.temperature),
+        max_tokens: m.max_tokens.or(d.max_tokens),
+        top_p: m.top_p.or(d.top_p),
+        stop: m
+            .stop
+            .clone()
+            .or_else(|| d.stop.clone())
+            .unwrap_or_default(),
+        seed: m.seed.or(d.seed),
+        extra: m.extra_body.clone().unwrap_or_default(),
+    }
+}

@@ -8,6 +8,7 @@ mod compare;
 mod fixtures;
 mod init;
 mod judges;
+mod layering;
 mod providers;
 mod report;
 mod resume;

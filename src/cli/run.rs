@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
+use super::progress::{Progress, ProgressMode};
 use super::{CliError, ConfigArg};
 use crate::config::{Model, Suite};
+use crate::execute::store::Store;
 use crate::execute::{self, CacheMode, Endpoint, ExecOptions};
 use crate::privacy::secrets::Secret;
-use crate::progress::{Progress, ProgressMode};
 use crate::provider::{self, ProviderConfig};
 use crate::results::{CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
-use crate::store::Store;
 use crate::{aggregate, gate};
 
 #[derive(Debug, clap::Args)]
@@ -293,7 +293,7 @@ pub(crate) fn execute_suite(
         });
     }
 
-    let store_err = |e: crate::store::StoreError| CliError::Infra {
+    let store_err = |e: crate::execute::store::StoreError| CliError::Infra {
         message: format!("cannot open {e}"),
         hint: None,
     };

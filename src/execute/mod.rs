@@ -12,6 +12,8 @@
 //! graded call's concurrency permit is released before grading, so a judge that is also a graded
 //! model can never wait on a permit its own callers hold.
 
+pub mod store;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -21,17 +23,17 @@ use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::check::{Answer, Caller, CheckInput, Grade};
+use crate::cli::progress::Progress;
 use crate::config::{Case, Dataset, Model, Suite};
 use crate::plan::Plan;
 use crate::privacy::audit::{AuditLog, AuditRecord, CiContext, Purpose, Source};
 use crate::privacy::secrets::redact;
-use crate::progress::Progress;
 use crate::provider::ratelimit::RateLimiter;
 use crate::provider::retry::{RetryPolicy, complete_with_retries};
 use crate::provider::{BoxFuture, ChatRequest, Completion, Message, Provider, ProviderKind, Role};
 use crate::results::{CallResult, CheckResult, JudgeUsage, Tokens};
-use crate::store::{Entry, Store};
 use crate::support::fingerprint::hash_json;
+use store::{Entry, Store};
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

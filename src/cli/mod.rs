@@ -5,7 +5,7 @@ mod ci;
 mod compare;
 mod init;
 mod merge;
-pub(crate) mod progress;
+mod progress;
 mod report;
 mod run;
 mod validate;

@@ -1,9 +1,11 @@
-//! Progress of a run on stderr: a bar on a terminal, a line every few seconds otherwise (CI logs
-//! are files, and a redrawn bar would fill them with noise).
+//! Progress of a run on stderr, drawn from the executor's events: a bar on a terminal, a line
+//! every few seconds otherwise (CI logs are files, and a redrawn bar would fill them with noise).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::time::{Duration, Instant};
+
+use crate::execute::ExecEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -50,7 +52,14 @@ impl Progress {
         }
     }
 
-    pub fn record(&mut self, errored: bool) {
+    pub fn on_event(&mut self, event: ExecEvent) {
+        match event {
+            ExecEvent::CallDone { errored } => self.record(errored),
+            ExecEvent::Finished => self.finish(),
+        }
+    }
+
+    fn record(&mut self, errored: bool) {
         self.done += 1;
         self.errored += u64::from(errored);
         match self.mode {
@@ -81,7 +90,7 @@ impl Progress {
         );
     }
 
-    pub fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -352,7 +352,7 @@ pub(crate) fn execute_suite(
         Arc::clone(&plan),
         endpoints,
         opts,
-        &mut progress,
+        &mut |event| progress.on_event(event),
     ));
     let executed = match outcome {
         Ok(results) => results,

@@ -101,11 +101,6 @@ impl<'a> ItemCaller<'a> {
         }
     }
 
-    /// What the checks' calls used, once grading is done.
-    pub fn into_usage(self) -> JudgeUsage {
-        self.usage.into_inner().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn model(&self, id: &str) -> Result<usize, String> {
         self.ctx
             .shared
@@ -206,5 +201,9 @@ impl Caller for ItemCaller<'_> {
                 .await?;
             crate::provider::embeddings::parse_vector(&output)
         })
+    }
+
+    fn usage(&self) -> JudgeUsage {
+        *self.usage.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -8,11 +8,11 @@ use super::caller::{CallCtx, ItemCaller};
 use super::keys::request_key;
 use super::store::Entry;
 use super::{Item, Shared};
-use crate::check::{CheckInput, Grade};
+use crate::check::{CheckInput, Graded, grade_call};
 use crate::config::{Case, Dataset, Model};
 use crate::privacy::audit::{Purpose, Source};
 use crate::provider::{ChatRequest, Completion, Message};
-use crate::results::{CallResult, CheckResult, JudgeUsage, Tokens};
+use crate::results::{CallResult, JudgeUsage, Tokens};
 
 /// `permit` is the model's concurrency permit, taken by the driver before it started this task.
 pub(super) async fn run_item(
@@ -120,56 +120,20 @@ async fn graded(
         vars: &case.vars,
         expected: case.expected.as_ref(),
     };
-    let caller = ItemCaller::new(ctx);
-    let mut checks = Vec::with_capacity(suite.checks.len() + case.checks.len());
-    let mut weighted = 0.0;
-    let mut weights = 0.0;
-    let mut all_passed = true;
-    let mut check_error = None;
-    for check in suite
+    let checks: Vec<_> = suite
         .checks
         .iter()
         .chain(&dataset.checks)
         .chain(&case.checks)
-    {
-        let Grade {
-            score,
-            passed,
-            reason,
-            errored,
-            judge,
-        } = check.grade_with(&input, &caller).await;
-        weighted += check.weight * score;
-        weights += check.weight;
-        all_passed &= passed;
-        if errored && check_error.is_none() {
-            check_error = Some(format!(
-                "check `{}` could not run: {reason}",
-                check.type_name
-            ));
-        }
-        checks.push(CheckResult {
-            kind: check.type_name.clone(),
-            metric: check.metric.clone(),
-            weight: check.weight,
-            score,
-            passed,
-            reason,
-            errored,
-            judge,
-        });
-    }
-    let judge = caller.into_usage();
-    let score = if weights > 0.0 {
-        weighted / weights
-    } else {
-        1.0
-    };
-    let passed = check_error.is_none()
-        && match case.threshold.or(suite.defaults.threshold) {
-            Some(threshold) => score >= threshold,
-            None => all_passed,
-        };
+        .collect();
+    let threshold = case.threshold.or(suite.defaults.threshold);
+    let Graded {
+        checks,
+        score,
+        passed,
+        error,
+        judge,
+    } = grade_call(&checks, threshold, &input, &ItemCaller::new(ctx)).await;
     CallResult {
         cell: ctx.cell.to_owned(),
         case_id: case.id.clone(),
@@ -183,7 +147,7 @@ async fn graded(
         checks,
         score,
         passed,
-        error: check_error,
+        error,
         latency_ms: entry.latency_ms,
         tokens: Tokens {
             input: usage.input_tokens,

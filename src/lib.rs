@@ -16,12 +16,10 @@ pub mod merge;
 pub mod pipeline;
 pub mod plan;
 pub mod privacy;
-pub mod progress;
 pub mod provider;
 pub mod report;
 pub mod results;
 pub mod stats;
-pub mod store;
 pub mod support;
 
 #[cfg(test)]

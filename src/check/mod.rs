@@ -8,9 +8,12 @@
 //! [`AsyncGrader`] instead: the executor hands them a [`Caller`] through which every model call
 //! goes the same way as the graded call (journal, cache, retries, rate limits, audit log), so a
 //! check never talks to a provider itself and stays testable with a fake caller.
+//!
+//! [`grade_call`] grades one answer with all its checks, for the executor.
 
 mod embed;
 mod external;
+mod grade;
 mod json;
 mod judge;
 mod numeric;
@@ -23,9 +26,10 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::provider::{BoxFuture, Message, ProviderKind};
-use crate::results::{JudgeRecord, PASS_RATE_METRIC};
+use crate::results::{JudgeRecord, JudgeUsage, PASS_RATE_METRIC};
 use crate::support::template::{TemplateStr, Templates};
 
+pub use grade::{Graded, grade_call};
 pub use safety::parse_kinds as parse_pii_kinds;
 
 /// A check as written in the suite file or a dataset row. Which fields apply depends on `type`;
@@ -263,6 +267,10 @@ pub trait Caller: Send + Sync {
     /// The embedding of `text` from model `model`'s `/embeddings` endpoint.
     fn embed<'a>(&'a self, model: &'a str, text: String)
     -> BoxFuture<'a, Result<Vec<f64>, String>>;
+
+    /// What the calls made through this caller so far used, reported as the graded call's judge
+    /// usage.
+    fn usage(&self) -> JudgeUsage;
 }
 
 /// A chat answer given to a check.

@@ -311,7 +311,12 @@ fn rerun_base(
         "re-running the suite at {} to get a baseline",
         short(&pr.base_sha)
     );
-    let executed = crate::pipeline::run_suite(base_suite, &base_options, None, ctx.progress)?;
+    let executed = crate::pipeline::run_suite(
+        base_suite,
+        &base_options,
+        None,
+        &mut *ctx.on_event.borrow_mut(),
+    )?;
     let mut results = executed.results;
     executed.suite.redactor.apply(&mut results);
     let record = suite.dir.join(".evalgate").join("baseline.json");

@@ -10,14 +10,14 @@ pub mod baseline;
 pub mod inputs;
 mod publish;
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::ConfigErrors;
-use crate::execute::CacheMode;
+use crate::execute::{CacheMode, ExecEvent};
 use crate::github::{self, comment, env::ActionsEnv};
 use crate::pipeline::{Executed, RunError, RunOptions};
-use crate::progress::ProgressMode;
 use crate::report::markdown::{self, MarkdownOptions};
 use crate::results::file::{self, ResultsFileError};
 use crate::results::{Acceptance, Results, RuleScope, Status, Verdict};
@@ -77,7 +77,8 @@ pub(crate) struct Context<'a> {
     env: &'a ActionsEnv,
     runtime: &'a tokio::runtime::Runtime,
     client: Option<&'a github::Client>,
-    progress: ProgressMode,
+    /// Hears of the progress of every run: the head's, and a re-run of the base branch.
+    on_event: RefCell<&'a mut dyn FnMut(ExecEvent)>,
 }
 
 /// A baseline and where it came from.
@@ -122,7 +123,7 @@ impl Notes {
 pub fn run(
     env: &ActionsEnv,
     inputs: &Inputs,
-    progress: ProgressMode,
+    on_event: &mut dyn FnMut(ExecEvent),
     color: bool,
     out: &mut dyn Write,
 ) -> Result<CiOutcome, CiError> {
@@ -155,7 +156,7 @@ pub fn run(
         env,
         runtime: &runtime,
         client: client.as_ref(),
-        progress,
+        on_event: RefCell::new(on_event),
     };
     let judged = judge_change(&ctx, inputs, color, out);
     if let Err(err) = &judged {
@@ -197,7 +198,7 @@ fn judge_change(
         suite,
         &options,
         baseline.as_ref().map(|b| &b.results),
-        ctx.progress,
+        &mut *ctx.on_event.borrow_mut(),
     )?;
     note_reused(&results, &mut notes);
     if let Some(base) = &baseline {

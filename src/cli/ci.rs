@@ -51,9 +51,11 @@ pub fn ci(args: CiArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome, 
         run_args: args.run_args,
     };
     let inputs = Inputs::resolve(requested, |name| std::env::var(name).ok())?;
-    let progress = super::run::progress_mode(true);
-    Ok(match ci::run(&env, &inputs, progress, color, stdout)? {
-        CiOutcome::Neutral => Outcome::Done,
-        CiOutcome::Judged { step, .. } => Outcome::Verdict(step),
-    })
+    let mut progress = super::progress::Progress::new(super::run::progress_mode(true));
+    Ok(
+        match ci::run(&env, &inputs, &mut |e| progress.on_event(e), color, stdout)? {
+            CiOutcome::Neutral => Outcome::Done,
+            CiOutcome::Judged { step, .. } => Outcome::Verdict(step),
+        },
+    )
 }

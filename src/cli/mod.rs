@@ -6,6 +6,7 @@ mod compare;
 mod error;
 mod init;
 mod merge;
+mod progress;
 mod report;
 mod run;
 mod validate;

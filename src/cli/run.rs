@@ -4,9 +4,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use super::progress::{Progress, ProgressMode};
 use super::{CliError, ConfigArg, Outcome};
 use crate::pipeline::{CacheChoice, Executed, RunOptions, cache_mode};
-use crate::progress::ProgressMode;
 use crate::results::file;
 
 #[derive(Debug, clap::Args)]
@@ -70,13 +70,14 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         shard: args.shard,
         ..RunOptions::new(cache_mode(args.offline, args.cache))
     };
+    let mut progress = Progress::new(progress_mode(!args.no_progress));
     let Executed {
         suite,
         mut results,
         journal_path,
         calls,
         suite_calls,
-    } = crate::pipeline::run_suite(suite, &options, None, progress_mode(!args.no_progress))?;
+    } = crate::pipeline::run_suite(suite, &options, None, &mut |e| progress.on_event(e))?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         crate::gate::apply_baseline(&mut results, base, &suite.gate, &path.display().to_string());
     }

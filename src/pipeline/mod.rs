@@ -13,13 +13,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Suite;
-use crate::execute::{self, CacheMode, ExecOptions};
+use crate::execute::store::{Store, StoreError};
+use crate::execute::{self, CacheMode, ExecEvent, ExecOptions};
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
-use crate::progress::{Progress, ProgressMode};
 use crate::provider;
 use crate::results::{CallResult, CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
-use crate::store::{Store, StoreError};
 use crate::{aggregate, gate};
 
 pub use endpoints::EndpointError;
@@ -141,7 +140,8 @@ impl RunError {
     }
 }
 
-/// Plans, executes, aggregates and applies the absolute gate.
+/// Plans, executes, aggregates and applies the absolute gate. `on_event` hears of the run's
+/// progress (see [`ExecEvent`]).
 ///
 /// Cells whose fingerprint equals a cell of `reuse` (the baseline) are not run when that copy is
 /// complete and healthy (see [`reuse_cells`]): their results are taken from it, since nothing
@@ -150,7 +150,7 @@ pub fn run_suite(
     mut suite: Suite,
     options: &RunOptions,
     reuse: Option<&Results>,
-    progress: ProgressMode,
+    on_event: &mut dyn FnMut(ExecEvent),
 ) -> Result<Executed, RunError> {
     let started = Instant::now();
     let started_at = audit::now();
@@ -192,7 +192,6 @@ pub fn run_suite(
         endpoints::build_endpoints(&suite, &used, &called_by_checks, options.mode, &client)?;
     let stores = open_stores(&suite, &plan, options)?;
     let journal_path = stores.journal_path.clone();
-    let mut progress = Progress::new(progress, plan.calls() as u64);
 
     let suite = Arc::new(suite);
     let plan = Arc::new(plan);
@@ -213,7 +212,7 @@ pub fn run_suite(
             Arc::clone(&plan),
             endpoints,
             opts,
-            &mut progress,
+            on_event,
         ))
         .map_err(|execute::ExecError::Interrupted| RunError::Interrupted {
             journal: journal_path.clone(),

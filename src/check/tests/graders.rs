@@ -59,6 +59,12 @@ impl Caller for Script {
                 .ok_or_else(|| format!("HTTP 500: no embedding for {text:?}"))
         })
     }
+
+    // These tests grade one check at a time; what its calls cost is tested with the grading of
+    // a whole call, in `check::grade`.
+    fn usage(&self) -> crate::results::JudgeUsage {
+        crate::results::JudgeUsage::default()
+    }
 }
 
 fn judge_spec() -> serde_json::Value {

@@ -1,9 +1,11 @@
-//! Progress of a run on stderr: a bar on a terminal, a line every few seconds otherwise (CI logs
-//! are files, and a redrawn bar would fill them with noise).
+//! Progress of a run on stderr, drawn from the executor's events: a bar on a terminal, a line
+//! every few seconds otherwise (CI logs are files, and a redrawn bar would fill them with noise).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::time::{Duration, Instant};
+
+use crate::execute::ExecEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -26,8 +28,23 @@ pub struct Progress {
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
 impl Progress {
-    pub fn new(mode: ProgressMode, total: u64) -> Self {
-        let bar = (mode == ProgressMode::Bar).then(|| {
+    /// A display that shows nothing until a run starts.
+    pub fn new(mode: ProgressMode) -> Self {
+        let now = Instant::now();
+        Progress {
+            mode,
+            bar: None,
+            total: 0,
+            done: 0,
+            errored: 0,
+            started: now,
+            last_line: now,
+        }
+    }
+
+    fn start(&mut self, total: u64) {
+        self.finish();
+        self.bar = (self.mode == ProgressMode::Bar).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(
@@ -39,18 +56,22 @@ impl Progress {
             bar
         });
         let now = Instant::now();
-        Progress {
-            mode,
-            bar,
-            total,
-            done: 0,
-            errored: 0,
-            started: now,
-            last_line: now,
+        self.total = total;
+        self.done = 0;
+        self.errored = 0;
+        self.started = now;
+        self.last_line = now;
+    }
+
+    pub fn on_event(&mut self, event: ExecEvent) {
+        match event {
+            ExecEvent::Started { calls } => self.start(calls),
+            ExecEvent::CallDone { errored } => self.record(errored),
+            ExecEvent::Finished => self.finish(),
         }
     }
 
-    pub fn record(&mut self, errored: bool) {
+    fn record(&mut self, errored: bool) {
         self.done += 1;
         self.errored += u64::from(errored);
         match self.mode {
@@ -81,7 +102,7 @@ impl Progress {
         );
     }
 
-    pub fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

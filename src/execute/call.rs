@@ -1,0 +1,157 @@
+//! One model call, graded or made by a check: the run's journal first (a resumed run pays for
+//! nothing twice), then the response cache, then the provider, whose answer is persisted before
+//! anyone grades it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Shared;
+use super::store::{Entry, Store};
+use crate::privacy::audit::Source;
+use crate::privacy::secrets::redact;
+use crate::provider::ChatRequest;
+use crate::provider::retry::complete_with_retries;
+
+/// Which endpoint of a model a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Api {
+    Chat,
+    Embeddings,
+}
+
+/// Who holds the model's concurrency permit while a call is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Permit {
+    /// The driver took it before starting the graded call, and gives it back before grading.
+    HeldByDriver,
+    /// The call takes it for its own duration: a check's call, so a judge is held to its own
+    /// model's concurrency limit however many graded calls are being graded at once.
+    Acquire,
+}
+
+/// What became of one call.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// Answered now or replayed.
+    Answered { entry: Entry, source: Source },
+    /// Called, and failed after its retries; the message is free of secrets.
+    Failed { error: String, attempts: u32 },
+    /// Never sent: offline without a cached response, or the model already failed fatally.
+    NotCalled(String),
+}
+
+/// Makes one call to model `mi` (or replays it): journal first, then the cache, then the
+/// provider with retries and rate limits.
+pub(super) async fn call(
+    shared: &Shared,
+    mi: usize,
+    request: &ChatRequest,
+    key: &str,
+    api: Api,
+    permit: Permit,
+) -> Outcome {
+    let model = &shared.suite.models[mi];
+    if let Some(entry) = shared.opts.journal.get(key) {
+        return Outcome::Answered {
+            entry,
+            source: Source::Journal,
+        };
+    }
+    if shared.opts.cache.reads()
+        && let Some(entry) = shared.opts.cache_store.as_ref().and_then(|c| c.get(key))
+    {
+        return Outcome::Answered {
+            entry,
+            source: Source::Cache,
+        };
+    }
+    let Some(endpoint) = &shared.endpoints[mi] else {
+        return Outcome::NotCalled(format!(
+            "no cached response for this call and --offline forbids calling model `{}`",
+            model.id
+        ));
+    };
+    let provider = match api {
+        Api::Chat => endpoint.provider.as_ref(),
+        Api::Embeddings => match &endpoint.embeddings {
+            Some(p) => p.as_ref(),
+            None => {
+                return Outcome::NotCalled(format!(
+                    "model `{}` has no embeddings endpoint",
+                    model.id
+                ));
+            }
+        },
+    };
+    let _permit = match permit {
+        Permit::Acquire => Arc::clone(&endpoint.semaphore).acquire_owned().await.ok(),
+        Permit::HeldByDriver => None,
+    };
+    if let Some(reason) = endpoint.fatal.get() {
+        return Outcome::NotCalled(format!(
+            "not called: an earlier call to model `{}` failed: {reason}",
+            model.id
+        ));
+    }
+
+    let estimate = request
+        .messages
+        .iter()
+        .map(|m| m.content.len() as u64 / 4)
+        .sum::<u64>()
+        + u64::from(model.params.max_tokens.unwrap_or(256));
+    let attempted = complete_with_retries(
+        provider,
+        request,
+        &endpoint.retry,
+        &endpoint.limiter,
+        model.timeout,
+        estimate,
+    )
+    .await;
+    match attempted.result {
+        Ok(completion) => {
+            let entry = Entry {
+                key: key.to_owned(),
+                completion,
+                latency_ms: duration_ms(attempted.latency),
+                attempts: attempted.attempts,
+            };
+            // Persist before grading: grading can be redone, a paid response cannot.
+            persist(shared, &shared.opts.journal, &entry);
+            if shared.opts.cache.writes()
+                && let Some(cache) = &shared.opts.cache_store
+            {
+                persist(shared, cache, &entry);
+            }
+            Outcome::Answered {
+                entry,
+                source: Source::Provider,
+            }
+        }
+        Err(err) => {
+            let message = redact(&err.to_string());
+            if err.is_fatal_for_model() {
+                let _ = endpoint.fatal.set(message.clone());
+            }
+            Outcome::Failed {
+                error: message,
+                attempts: attempted.attempts,
+            }
+        }
+    }
+}
+
+fn persist(shared: &Shared, store: &Store, entry: &Entry) {
+    if let Err(err) = store.put(entry)
+        && !shared
+            .store_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!("cannot save responses, a resumed run may pay for some calls again: {err}");
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

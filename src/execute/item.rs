@@ -1,0 +1,194 @@
+//! One planned call from prompt to result: render the prompt, make (or replay) the call, give the
+//! model's permit back, grade the answer.
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::call::{Api, Outcome, Permit, call};
+use super::caller::{CallCtx, ItemCaller};
+use super::keys::request_key;
+use super::store::Entry;
+use super::{Item, Shared};
+use crate::check::{CheckInput, Graded, grade_call};
+use crate::config::{Case, Dataset, Model};
+use crate::privacy::audit::{Purpose, Source};
+use crate::provider::{ChatRequest, Completion, Message};
+use crate::results::{CallResult, JudgeUsage, Tokens};
+
+/// `permit` is the model's concurrency permit, taken by the driver before it started this task.
+pub(super) async fn run_item(
+    shared: &Shared,
+    item: Item,
+    permit: Option<OwnedSemaphorePermit>,
+) -> CallResult {
+    let suite = &shared.suite;
+    let cell = &shared.plan.cells[item.cell];
+    let model = &suite.models[cell.model];
+    let prompt = &suite.prompts[cell.prompt];
+    let dataset = &suite.datasets[item.case.0];
+    let case = &dataset.cases[item.case.1];
+
+    let mut messages = Vec::with_capacity(prompt.messages.len());
+    for (role, template) in &prompt.messages {
+        match suite.templates.render(template, &case.ctx) {
+            Ok(content) => messages.push(Message {
+                role: *role,
+                content,
+            }),
+            Err(e) => {
+                let error = format!("prompt `{}` failed to render: {e}", prompt.id);
+                return errored(&cell.id, case, item.repeat, messages, error, 0);
+            }
+        }
+    }
+    let request = ChatRequest {
+        messages,
+        params: model.params.clone(),
+        vars: serde_json::Value::Object(case.vars.clone()),
+        case_id: case.id.clone(),
+    };
+    let key = request_key(model, &request, item.repeat);
+    let ctx = CallCtx {
+        shared,
+        cell: &cell.id,
+        case,
+        repeat: item.repeat,
+    };
+    let outcome = call(
+        shared,
+        cell.model,
+        &request,
+        &key,
+        Api::Chat,
+        Permit::HeldByDriver,
+    )
+    .await;
+    // Given back before grading, so a judge that is also a graded model can never wait on a
+    // permit its own callers hold.
+    drop(permit);
+    ctx.audit(model, &key, &outcome, Purpose::Eval, None);
+    match outcome {
+        Outcome::Answered { entry, source } => {
+            graded(
+                &ctx,
+                model,
+                dataset,
+                request.messages,
+                entry,
+                source == Source::Cache,
+            )
+            .await
+        }
+        Outcome::Failed { error, attempts } => errored(
+            &cell.id,
+            case,
+            item.repeat,
+            request.messages,
+            error,
+            attempts,
+        ),
+        Outcome::NotCalled(error) => {
+            errored(&cell.id, case, item.repeat, request.messages, error, 0)
+        }
+    }
+}
+
+/// Grades an answer with the suite's, the dataset's and the case's checks.
+async fn graded(
+    ctx: &CallCtx<'_>,
+    model: &Model,
+    dataset: &Dataset,
+    messages: Vec<Message>,
+    entry: Entry,
+    cached: bool,
+) -> CallResult {
+    let suite = &ctx.shared.suite;
+    let case = ctx.case;
+    let Completion {
+        output,
+        usage,
+        finish_reason,
+        ..
+    } = entry.completion;
+    let cost_usd = model.price.map_or(0.0, |p| p.cost(&usage));
+    let input = CheckInput {
+        output: &output,
+        ctx: &case.ctx,
+        templates: &suite.templates,
+        latency_ms: entry.latency_ms,
+        cost_usd,
+        messages: &messages,
+        vars: &case.vars,
+        expected: case.expected.as_ref(),
+    };
+    let checks: Vec<_> = suite
+        .checks
+        .iter()
+        .chain(&dataset.checks)
+        .chain(&case.checks)
+        .collect();
+    let threshold = case.threshold.or(suite.defaults.threshold);
+    let Graded {
+        checks,
+        score,
+        passed,
+        error,
+        judge,
+    } = grade_call(&checks, threshold, &input, &ItemCaller::new(ctx)).await;
+    CallResult {
+        cell: ctx.cell.to_owned(),
+        case_id: case.id.clone(),
+        repeat: ctx.repeat,
+        vars: serde_json::Value::Object(case.vars.clone()),
+        expected: case.expected.clone(),
+        tags: case.tags.clone(),
+        messages,
+        output: Some(output),
+        finish_reason,
+        checks,
+        score,
+        passed,
+        error,
+        latency_ms: entry.latency_ms,
+        tokens: Tokens {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+            cached_input: usage.cached_input_tokens,
+        },
+        cost_usd,
+        cached,
+        attempts: if cached { 0 } else { entry.attempts },
+        judge,
+    }
+}
+
+/// The result of a call that has no answer to grade.
+pub(super) fn errored(
+    cell: &str,
+    case: &Case,
+    repeat: u32,
+    messages: Vec<Message>,
+    error: String,
+    attempts: u32,
+) -> CallResult {
+    CallResult {
+        cell: cell.to_owned(),
+        case_id: case.id.clone(),
+        repeat,
+        vars: serde_json::Value::Object(case.vars.clone()),
+        expected: case.expected.clone(),
+        tags: case.tags.clone(),
+        messages,
+        output: None,
+        finish_reason: None,
+        checks: Vec::new(),
+        score: 0.0,
+        passed: false,
+        error: Some(error),
+        latency_ms: 0,
+        tokens: Tokens::default(),
+        cost_usd: 0.0,
+        cached: false,
+        attempts,
+        judge: JudgeUsage::default(),
+    }
+}

@@ -1,0 +1,265 @@
+//! Execution: make every planned call (or replay it), persist each response the moment it
+//! arrives, grade it, and hand back results in plan order.
+//!
+//! Each model has its own driver, concurrency limit and rate limiter, so a slow model never holds
+//! back a fast one. Per call: the run's journal is consulted first (a resumed run pays for nothing
+//! twice), then the response cache, then the provider. A model that fails in a way no retry can
+//! fix (bad key, unknown model, exhausted quota) is not called again: its remaining cases are
+//! errored with the first failure's reason.
+//!
+//! Model-graded checks (llm-judge, similar) call models too. They get a [`Caller`] whose calls
+//! take exactly the same path (journal, cache, the judge model's own concurrency limit, rate
+//! limiter and retries), are recorded in the audit log, and are counted as judge usage. The
+//! graded call's concurrency permit is released before grading, so a judge that is also a graded
+//! model can never wait on a permit its own callers hold.
+//!
+//! The run reports its progress as [`ExecEvent`]s; showing them is the caller's business.
+//!
+//! [`Caller`]: crate::check::Caller
+
+mod call;
+mod caller;
+mod events;
+mod item;
+mod keys;
+pub mod store;
+
+use std::sync::{Arc, OnceLock};
+
+use futures_util::FutureExt;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::config::{Model, Suite};
+use crate::plan::Plan;
+use crate::privacy::audit::{AuditLog, CiContext};
+use crate::provider::Provider;
+use crate::provider::ratelimit::RateLimiter;
+use crate::provider::retry::RetryPolicy;
+use crate::results::CallResult;
+use item::{errored, run_item};
+use store::Store;
+
+pub use events::ExecEvent;
+pub use keys::{journal_path, request_key};
+
+/// How the response cache is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Read hits, write new responses (default).
+    ReadWrite,
+    /// Call every time, overwrite with new responses.
+    Refresh,
+    /// Neither read nor write.
+    Off,
+    /// Replay only: a miss is an error, nothing is called.
+    Offline,
+}
+
+impl CacheMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::ReadWrite => "rw",
+            CacheMode::Refresh => "refresh",
+            CacheMode::Off => "off",
+            CacheMode::Offline => "offline",
+        }
+    }
+    fn reads(self) -> bool {
+        matches!(self, CacheMode::ReadWrite | CacheMode::Offline)
+    }
+    fn writes(self) -> bool {
+        matches!(self, CacheMode::ReadWrite | CacheMode::Refresh)
+    }
+}
+
+/// A model ready to call.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub provider: Box<dyn Provider>,
+    /// The model's `/embeddings` endpoint, for `similar` checks that name it.
+    pub embeddings: Option<Box<dyn Provider>>,
+    pub limiter: RateLimiter,
+    pub semaphore: Arc<Semaphore>,
+    pub retry: RetryPolicy,
+    /// The first unrecoverable failure, after which the model is not called again.
+    fatal: OnceLock<String>,
+}
+
+impl Endpoint {
+    pub fn new(provider: Box<dyn Provider>, model: &Model, concurrency: usize) -> Self {
+        Endpoint {
+            provider,
+            embeddings: None,
+            limiter: RateLimiter::new(model.rpm, model.tpm),
+            semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
+            retry: RetryPolicy {
+                max_retries: model.max_retries,
+                ..RetryPolicy::default()
+            },
+            fatal: OnceLock::new(),
+        }
+    }
+
+    /// Adds the embeddings endpoint; it shares the model's limits and retry policy.
+    pub fn with_embeddings(mut self, embeddings: Box<dyn Provider>) -> Self {
+        self.embeddings = Some(embeddings);
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct ExecOptions {
+    pub cache: CacheMode,
+    pub cache_store: Option<Store>,
+    pub journal: Store,
+    /// Where every call is recorded; `None` records nothing.
+    pub audit: Option<AuditLog>,
+    /// Written on every audit line.
+    pub ci: CiContext,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("interrupted")]
+    Interrupted,
+}
+
+struct Shared {
+    suite: Arc<Suite>,
+    plan: Arc<Plan>,
+    endpoints: Vec<Option<Endpoint>>,
+    opts: ExecOptions,
+    store_warned: std::sync::atomic::AtomicBool,
+}
+
+/// One planned call.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    index: usize,
+    cell: usize,
+    case: (usize, usize),
+    repeat: u32,
+}
+
+/// Runs the plan. `endpoints[m]` is the callable model `m` (None in offline mode).
+pub async fn execute(
+    suite: Arc<Suite>,
+    plan: Arc<Plan>,
+    endpoints: Vec<Option<Endpoint>>,
+    opts: ExecOptions,
+    on_event: &mut dyn FnMut(ExecEvent),
+) -> Result<Vec<CallResult>, ExecError> {
+    let total = plan.calls();
+    on_event(ExecEvent::Started {
+        calls: total as u64,
+    });
+    let shared = Arc::new(Shared {
+        suite,
+        plan,
+        endpoints,
+        opts,
+        store_warned: Default::default(),
+    });
+    let (tx, mut rx) = mpsc::channel::<(usize, CallResult)>(1024);
+
+    // One driver per model, so a slow model never holds back a fast one.
+    let mut items_by_model: Vec<Vec<Item>> =
+        (0..shared.suite.models.len()).map(|_| Vec::new()).collect();
+    let mut index = 0;
+    for (ci, cell) in shared.plan.cells.iter().enumerate() {
+        for &case in &cell.cases {
+            for repeat in 0..shared.plan.repeats {
+                items_by_model[cell.model].push(Item {
+                    index,
+                    cell: ci,
+                    case,
+                    repeat,
+                });
+                index += 1;
+            }
+        }
+    }
+    // Calls in flight across all models, grading included. A graded call gives its model's permit
+    // back before grading, and replayed calls need no permit at all, so without this bound a warm
+    // cache would start every case's grading (and every `command` grader's process) at once.
+    let in_flight_limit = shared
+        .suite
+        .models
+        .iter()
+        .map(|m| m.concurrency)
+        .sum::<usize>()
+        .saturating_mul(2)
+        .max(32);
+    let in_flight = Arc::new(Semaphore::new(in_flight_limit));
+    let mut drivers = tokio::task::JoinSet::new();
+    for (model, items) in items_by_model.into_iter().enumerate() {
+        if items.is_empty() {
+            continue;
+        }
+        let shared = Arc::clone(&shared);
+        let tx = tx.clone();
+        let in_flight = Arc::clone(&in_flight);
+        drivers.spawn(async move {
+            let semaphore = shared.endpoints[model]
+                .as_ref()
+                .map(|e| Arc::clone(&e.semaphore));
+            let mut tasks = tokio::task::JoinSet::new();
+            for item in items {
+                // The run-wide slot first, then the model's permit: a task waiting for a judge's
+                // permit holds only a slot, never another model's permit.
+                let slot = Arc::clone(&in_flight).acquire_owned().await.ok();
+                let permit = match &semaphore {
+                    Some(s) => Arc::clone(s).acquire_owned().await.ok(),
+                    None => None,
+                };
+                let shared = Arc::clone(&shared);
+                let tx = tx.clone();
+                tasks.spawn(async move {
+                    // A bug that panics while one call is handled must not drop that case from
+                    // the results (a missing case could let a gate pass): it becomes an error.
+                    let result = std::panic::AssertUnwindSafe(run_item(&shared, item, permit))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            let cell = &shared.plan.cells[item.cell];
+                            let case = &shared.suite.datasets[item.case.0].cases[item.case.1];
+                            errored(
+                                &cell.id,
+                                case,
+                                item.repeat,
+                                Vec::new(),
+                                "internal error while handling this call (a bug in evalgate: please report it)".to_owned(),
+                                0,
+                            )
+                        });
+                    let _ = tx.send((item.index, result)).await;
+                    drop(slot);
+                });
+                // Reap finished tasks as we go so the set stays small.
+                while tasks.try_join_next().is_some() {}
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    }
+    drop(tx);
+
+    let mut slots: Vec<Option<CallResult>> = (0..total).map(|_| None).collect();
+    let collect = async {
+        while let Some((index, result)) = rx.recv().await {
+            on_event(ExecEvent::CallDone {
+                errored: result.is_errored(),
+            });
+            slots[index] = Some(result);
+        }
+    };
+    tokio::select! {
+        () = collect => {}
+        _ = tokio::signal::ctrl_c() => {
+            drivers.abort_all();
+            return Err(ExecError::Interrupted);
+        }
+    }
+    while drivers.join_next().await.is_some() {}
+    on_event(ExecEvent::Finished);
+    Ok(slots.into_iter().flatten().collect())
+}

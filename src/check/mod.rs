@@ -390,6 +390,7 @@ impl Check {
 
     /// Grades without outside calls. A check that needs them ([`Check::is_async`]) is errored
     /// here: use [`Check::grade_with`].
+    #[cfg(test)]
     pub fn grade(&self, input: &CheckInput<'_>) -> Grade {
         match &self.grader {
             GraderImpl::Sync(g) => g.grade(input),
@@ -408,6 +409,7 @@ impl Check {
         }
     }
 
+    #[cfg(test)]
     pub fn is_async(&self) -> bool {
         matches!(self.grader, GraderImpl::Async(_))
     }

@@ -90,8 +90,6 @@ pub struct ExtraArgs {
 /// The inputs, resolved.
 #[derive(Debug)]
 pub struct Inputs {
-    /// The working directory: the suite file and a baseline path are relative to it.
-    pub dir: PathBuf,
     pub config: PathBuf,
     pub baseline: BaselineSource,
     pub comment: CommentMode,
@@ -144,7 +142,6 @@ impl Inputs {
         Ok(Inputs {
             config: dir.join(config),
             baseline: BaselineSource::parse(&baseline, &dir),
-            dir,
             comment: choice(
                 input(requested.comment, "COMMENT"),
                 "comment",

@@ -23,8 +23,6 @@ use crate::results::file::{self, ResultsFileError};
 use crate::results::{Acceptance, Results, RuleScope, Status, Verdict};
 use inputs::{FailOn, Inputs};
 
-pub use baseline::COMMITTED_BASELINE;
-
 /// Why `evalgate ci` could not finish. The pull request's comment and the job summary say so.
 #[derive(Debug, thiserror::Error)]
 pub enum CiError {

@@ -76,16 +76,25 @@ struct ConfigArg {
     config: PathBuf,
 }
 
-/// Parses the arguments, runs the command, and returns the process exit code. `stdout` gets
-/// what a user may pipe (summaries); errors go to `stderr`.
-pub fn main(stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
-    let cli = match Cli::try_parse() {
+/// Parses `args` (the program name first, as [`std::env::args_os`] gives them), runs the
+/// command, and returns the process exit code. `stdout` gets what a user may pipe (summaries,
+/// `--help`); errors go to `stderr`.
+pub fn main<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
-            let _ = err.print();
+            // `--help` and `--version` are what the user asked for, on stdout; usage errors
+            // go to stderr.
+            let text = err.render().to_string();
             return if err.use_stderr() {
+                let _ = write!(stderr, "{text}");
                 exit_codes::USAGE
             } else {
+                let _ = write!(stdout, "{text}");
                 exit_codes::PASS
             };
         }
@@ -146,4 +155,60 @@ fn init_tracing(verbose: u8) {
         .with_writer(crate::privacy::redact::LogWriter)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> (u8, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = main(
+            std::iter::once("evalgate").chain(args.iter().copied()),
+            &mut out,
+            &mut err,
+        );
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_default();
+        (code, text(out), text(err))
+    }
+
+    #[test]
+    fn version_and_help_go_to_stdout() {
+        let (code, out, err) = run(&["--version"]);
+        assert_eq!(code, exit_codes::PASS);
+        assert_eq!(
+            out.trim(),
+            format!("evalgate {}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(err, "");
+        let (code, out, _) = run(&["compare", "--help"]);
+        assert_eq!(code, exit_codes::PASS);
+        assert!(out.contains("Usage: evalgate compare"), "{out}");
+    }
+
+    #[test]
+    fn usage_errors_go_to_stderr_with_exit_2() {
+        let (code, out, err) = run(&["frobnicate"]);
+        assert_eq!(code, exit_codes::USAGE);
+        assert_eq!(out, "");
+        assert!(
+            err.contains("unrecognized subcommand 'frobnicate'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn command_errors_print_the_message_and_hint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("results.json");
+        let missing = missing.to_string_lossy();
+        let (code, out, err) = run(&["report", &missing, "--junit", "j.xml"]);
+        assert_eq!(code, exit_codes::USAGE);
+        assert_eq!(out, "");
+        assert!(
+            err.starts_with(&format!("error: cannot read the results file {missing}: ")),
+            "{err}"
+        );
+        assert!(err.contains("\n  = hint: pass the results file"), "{err}");
+    }
 }

@@ -13,7 +13,7 @@ mod model;
 pub mod raw;
 
 pub use dataset::Case;
-pub use error::{ConfigError, ConfigErrors};
+pub use error::ConfigErrors;
 pub use load::load;
 
 use std::path::PathBuf;

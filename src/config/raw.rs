@@ -35,7 +35,9 @@ pub struct RawSuite {
 #[serde(deny_unknown_fields)]
 pub struct RawSuiteMeta {
     pub name: String,
+    /// For people reading the suite file; accepted so that it is not an unknown key.
     #[serde(default)]
+    #[expect(dead_code, reason = "read by people, not by evalgate")]
     pub description: Option<String>,
 }
 

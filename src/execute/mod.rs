@@ -40,7 +40,7 @@ use item::{errored, run_item};
 use store::Store;
 
 pub use events::ExecEvent;
-pub use keys::{journal_path, request_key};
+pub use keys::journal_path;
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

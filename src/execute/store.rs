@@ -113,10 +113,6 @@ impl Store {
             .is_empty()
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The entry stored under `key`, by this run or an earlier one.
     pub fn get(&self, key: &str) -> Option<Entry> {
         let (offset, len) = *self

@@ -7,7 +7,6 @@
 //! fork when its head repository differs from its base repository: it then gets a read-only
 //! token and no secrets.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -171,14 +170,14 @@ fn pull_request(path: &Path) -> Result<Option<PullRequest>, EventError> {
     }))
 }
 
-/// A map-backed environment for tests and for `evalgate ci --event` replays.
-pub fn from_map(vars: &BTreeMap<String, String>) -> Result<ActionsEnv, EventError> {
-    from_vars(|name| vars.get(name).cloned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    fn from_map(vars: &BTreeMap<String, String>) -> Result<ActionsEnv, EventError> {
+        from_vars(|name| vars.get(name).cloned())
+    }
 
     fn fixture(name: &str) -> String {
         format!(

@@ -104,7 +104,6 @@ fn provider_config(model: &Model, suite: &Suite) -> Result<ProviderConfig, Endpo
         api_key,
         headers,
         query: model.query.iter().cloned().collect(),
-        timeout: model.timeout,
         http: model.http.clone(),
         command: model.command.as_ref().map(|argv| provider::CommandSpec {
             argv: argv.clone(),

@@ -401,3 +401,216 @@ pub fn assemble_results(
         results: calls,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_helpers::{call, errored, run_info};
+
+    /// Two cells (`a/m`, `b/m`) over three cases, loaded from a suite file as a user writes it.
+    fn suite() -> (tempfile::TempDir, Suite) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("evalgate.toml"),
+            r#"
+[suite]
+name = "s"
+
+[models.m]
+provider = "command"
+command = ["cat"]
+
+[prompts.a]
+user = "{{ q }}"
+
+[prompts.b]
+user = "Q: {{ q }}"
+
+[datasets.d]
+cases = [
+  { id = "c1", vars = { q = "x" } },
+  { id = "c2", vars = { q = "y" } },
+  { id = "c3", vars = { q = "z" } },
+]
+
+[[checks]]
+type = "contains"
+value = "x"
+
+[gate]
+min_pass_rate = 0.5
+"#,
+        )
+        .expect("write suite");
+        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        (dir, suite)
+    }
+
+    /// A complete, healthy baseline of `plan`: every cell and case answered once.
+    fn baseline(suite: &Suite, plan: &Plan) -> Results {
+        let calls: Vec<CallResult> = plan
+            .cells
+            .iter()
+            .flat_map(|cell| ["c1", "c2", "c3"].map(|case| call(&cell.id, case, 0, true)))
+            .collect();
+        let reused = vec![false; plan.cells.len()];
+        assemble_results(suite, plan, &reused, run_info(), calls)
+    }
+
+    #[test]
+    fn only_a_complete_healthy_copy_of_an_unchanged_cell_is_reused() {
+        let (_dir, suite) = suite();
+        let plan = crate::plan::plan(&suite, 1, &[]);
+        let whole = RunOptions::new(CacheMode::ReadWrite);
+        let base = baseline(&suite, &plan);
+        assert_eq!(reuse_cells(&plan, None, &whole, 1), [false, false]);
+        assert_eq!(reuse_cells(&plan, Some(&base), &whole, 1), [true, true]);
+
+        // A changed cell (another fingerprint) runs again; the other is still reused.
+        let mut changed = base.clone();
+        changed.cells[0].fingerprint = "edited".into();
+        assert_eq!(reuse_cells(&plan, Some(&changed), &whole, 1), [false, true]);
+
+        // An errored call in the baseline, or a missing case, is no stand-in for a run.
+        let mut outage = base.clone();
+        outage.results[4] = errored("b/m", "c2", 0, "timeout");
+        assert_eq!(reuse_cells(&plan, Some(&outage), &whole, 1), [true, false]);
+        let mut partial = base.clone();
+        partial.results.remove(0);
+        assert_eq!(reuse_cells(&plan, Some(&partial), &whole, 1), [false, true]);
+
+        // Nor is any copy when this run is partial, or ran with other repeats.
+        let filtered = RunOptions {
+            filters: vec!["c1".into()],
+            ..whole.clone()
+        };
+        assert_eq!(
+            reuse_cells(&plan, Some(&base), &filtered, 1),
+            [false, false]
+        );
+        assert_eq!(reuse_cells(&plan, Some(&base), &whole, 2), [false, false]);
+        let mut base_filtered = base.clone();
+        base_filtered.run.filter = Some("c1".into());
+        assert_eq!(
+            reuse_cells(&plan, Some(&base_filtered), &whole, 1),
+            [false, false]
+        );
+    }
+
+    #[test]
+    fn reused_calls_take_their_cells_place_in_plan_order() {
+        let (_dir, suite) = suite();
+        let plan = crate::plan::plan(&suite, 1, &[]);
+        let base = baseline(&suite, &plan);
+        // The first cell was reused; the executor answered only the second.
+        let executed: Vec<CallResult> = ["c1", "c2", "c3"]
+            .map(|case| call("b/m", case, 0, false))
+            .into();
+        let merged = merge_reused(&plan, &[true, false], executed.clone(), Some(&base));
+        let order: Vec<(&str, &str, bool)> = merged
+            .iter()
+            .map(|c| (c.cell.as_str(), c.case_id.as_str(), c.passed))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("a/m", "c1", true),
+                ("a/m", "c2", true),
+                ("a/m", "c3", true),
+                ("b/m", "c1", false),
+                ("b/m", "c2", false),
+                ("b/m", "c3", false),
+            ]
+        );
+        // Nothing reused: the executor's calls as they are.
+        assert_eq!(
+            merge_reused(&plan, &[false, false], executed.clone(), Some(&base)),
+            executed
+        );
+    }
+
+    #[test]
+    fn assembled_results_carry_cells_aggregates_and_the_absolute_verdict() {
+        let (_dir, suite) = suite();
+        let plan = crate::plan::plan(&suite, 1, &[]);
+        let calls: Vec<CallResult> = plan
+            .cells
+            .iter()
+            .flat_map(|cell| ["c1", "c2", "c3"].map(|case| call(&cell.id, case, 0, case == "c1")))
+            .collect();
+        let results = assemble_results(&suite, &plan, &[true, false], run_info(), calls);
+        assert_eq!(results.schema_version, SCHEMA_VERSION);
+        assert_eq!(results.summary.passed, 2);
+        assert_eq!(results.summary.failed, 4);
+        let cells: Vec<(&str, &str, &str, bool)> = results
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.prompt.as_str(),
+                    c.provider.as_str(),
+                    c.reused,
+                )
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("a/m", "a", "command", true),
+                ("b/m", "b", "command", false)
+            ]
+        );
+        assert_eq!(results.cells[1].summary.cases, 3);
+        // 2 of 6 passed, under the suite's 50% floor.
+        assert_eq!(results.verdict.status, crate::results::Status::Fail);
+        assert!(results.comparison.is_none());
+    }
+
+    #[test]
+    fn a_filter_matching_nothing_is_a_usage_error_before_any_call() {
+        let (_dir, suite) = suite();
+        let options = RunOptions {
+            filters: vec!["no-such-case".into()],
+            ..RunOptions::new(CacheMode::Offline)
+        };
+        let err = run_suite(suite, &options, None, &mut |_| {}).expect_err("no match");
+        assert!(matches!(err, RunError::NoCaseMatches { .. }));
+        assert!(err.is_usage());
+        assert_eq!(err.to_string(), "no case matches --filter no-such-case");
+    }
+
+    #[test]
+    fn a_suite_runs_in_process_and_reports_its_progress() {
+        // The command model answers with its own request (`cat`): only case c1, whose question
+        // is "x", contains "x", in both cells.
+        let (dir, suite) = suite();
+        let mut events = Vec::new();
+        let executed = run_suite(suite, &RunOptions::new(CacheMode::Off), None, &mut |e| {
+            events.push(e)
+        })
+        .expect("run");
+        assert_eq!(executed.calls, 6);
+        assert_eq!(executed.suite_calls, 6);
+        let results = &executed.results;
+        assert_eq!(results.results.len(), 6);
+        assert_eq!(results.summary.errored, 0, "{:?}", results.results[0].error);
+        let passed: Vec<(&str, &str)> = results
+            .results
+            .iter()
+            .filter(|c| c.passed)
+            .map(|c| (c.cell.as_str(), c.case_id.as_str()))
+            .collect();
+        assert_eq!(passed, [("a/m", "c1"), ("b/m", "c1")]);
+        assert_eq!(events.first(), Some(&ExecEvent::Started { calls: 6 }));
+        assert_eq!(events.last(), Some(&ExecEvent::Finished));
+        let done = events
+            .iter()
+            .filter(|e| matches!(e, ExecEvent::CallDone { errored: false }))
+            .count();
+        assert_eq!(done, 6);
+        // The journal holds every answer until the caller has written the results file.
+        assert!(executed.journal_path.starts_with(dir.path()));
+        assert!(executed.journal_path.exists());
+    }
+}

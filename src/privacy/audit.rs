@@ -149,10 +149,6 @@ impl AuditLog {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends one line. A failed write is logged once and does not stop the run: the results
     /// file still records every call.
     pub fn record(&self, record: &AuditRecord) {

@@ -187,7 +187,6 @@ mod tests {
             api_key: Some(Secret::new("sk-ant-test-0123456789".into())),
             headers: BTreeMap::new(),
             query: BTreeMap::new(),
-            timeout: Duration::from_secs(5),
             http: None,
             command: None,
         }

@@ -108,7 +108,6 @@ fn tail(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn provider(script: &str) -> CommandProvider {
         let config = ProviderConfig {
@@ -119,7 +118,6 @@ mod tests {
             api_key: None,
             headers: BTreeMap::new(),
             query: BTreeMap::new(),
-            timeout: Duration::from_secs(5),
             http: None,
             command: Some(CommandSpec {
                 argv: vec!["sh".into(), "-c".into(), script.into()],

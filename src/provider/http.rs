@@ -211,7 +211,6 @@ impl Provider for HttpProvider {
 mod tests {
     use super::*;
     use crate::privacy::secrets::Secret;
-    use std::time::Duration;
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -229,7 +228,6 @@ mod tests {
             api_key: None,
             headers,
             query: BTreeMap::from([("v".to_owned(), "2".to_owned())]),
-            timeout: Duration::from_secs(5),
             http: Some(HttpSpec {
                 url: format!("{}/answer", server.uri()),
                 method: "POST".into(),
@@ -345,7 +343,6 @@ mod tests {
             api_key: None,
             headers: BTreeMap::new(),
             query: BTreeMap::new(),
-            timeout: Duration::from_secs(1),
             http: None,
             command: None,
         };

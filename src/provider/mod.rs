@@ -261,7 +261,6 @@ pub struct ProviderConfig {
     pub headers: BTreeMap<String, Secret>,
     /// Extra query parameters (e.g. Azure's `api-version`).
     pub query: BTreeMap<String, String>,
-    pub timeout: Duration,
     pub http: Option<HttpSpec>,
     pub command: Option<CommandSpec>,
 }

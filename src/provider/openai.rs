@@ -446,7 +446,6 @@ mod tests {
                 api_key: Some(Secret::new("sk-proj-wiretest-0123456789".into())),
                 headers: BTreeMap::new(),
                 query: BTreeMap::new(),
-                timeout,
                 http: None,
                 command: None,
             };

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::results::{CallResult, CaseChange, CaseComparison, Results};
+use crate::results::{CallResult, CaseComparison, Results};
 
 /// How a case fared over its repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +62,6 @@ impl CaseView<'_> {
 
     pub fn latency_ms(&self) -> u64 {
         self.repeats.iter().map(|c| c.latency_ms).sum()
-    }
-
-    pub fn is_regressed(&self) -> bool {
-        self.change
-            .is_some_and(|c| c.change == CaseChange::Regressed)
     }
 }
 

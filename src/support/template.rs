@@ -92,12 +92,4 @@ impl Templates {
             .flat_map(|(_, t)| t.undeclared_variables(false))
             .collect()
     }
-
-    /// Evaluates a single expression such as `messages` or `vars.question | upper`.
-    pub fn eval_expression(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-        Ok(self
-            .env
-            .compile_expression_owned(expr.to_owned())?
-            .eval(ctx)?)
-    }
 }

@@ -122,6 +122,14 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// Untrusted text as one safe line of at most `max` characters: sanitised (see
+/// [`sanitize_for_log`]), trimmed, line breaks shown as ` ⏎ `, tabs as spaces.
+pub fn one_line(text: &str, max: usize) -> String {
+    let safe = sanitize_for_log(text);
+    let flat = safe.trim().replace('\n', " ⏎ ").replace('\t', " ");
+    truncate(&flat, max).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +166,13 @@ mod tests {
             sanitize_for_log("plain: text ## [x]"),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn one_line_flattens_sanitises_and_cuts() {
+        assert_eq!(one_line("  a\nb\tc  ", 20), "a ⏎ b c");
+        assert_eq!(one_line("::error::x\n\x1b[31mred", 20), ": :error::x ⏎ red");
+        assert_eq!(one_line("abcdefgh", 5), "abcd…");
     }
 
     #[test]

@@ -115,11 +115,9 @@ fn escape_html_into(out: &mut String, text: &str) {
     }
 }
 
-/// Sanitised, on one line (line breaks as ` ⏎ `), cut to [`MAX_INLINE_CHARS`].
+/// One safe line of at most [`MAX_INLINE_CHARS`] characters.
 fn one_line(text: &str) -> String {
-    let safe = sanitize_for_log(text);
-    let flat = safe.trim().replace('\n', " ⏎ ").replace('\t', " ");
-    truncate(&flat, MAX_INLINE_CHARS).into_owned()
+    crate::support::text::one_line(text, MAX_INLINE_CHARS)
 }
 
 /// A link target we wrote ourselves from the command line: `http(s)` only, and nothing that

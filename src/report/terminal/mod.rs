@@ -3,8 +3,8 @@
 //!
 //! Everything shown comes from the [`Results`]; nothing is recomputed except the lists (slowest,
 //! failed, errored cases), which are selections of the calls. Model output, check reasons and
-//! provider errors are untrusted: each value goes through [`sanitize_for_log`], is flattened to
-//! one line and cut to [`MAX_VALUE_CHARS`].
+//! provider errors are untrusted: each value is made safe, flattened to one line and cut to
+//! [`MAX_VALUE_CHARS`] by [`crate::support::text::one_line`].
 //!
 //! With a baseline, the [`comparison`] is printed between the summary and the verdict, in the
 //! same layout and with the same helpers.
@@ -15,7 +15,6 @@ use std::fmt::{self, Write};
 
 use crate::results::{CallResult, Results, Status, Summary};
 use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
-use crate::support::text::{sanitize_for_log, truncate};
 
 /// Longest single value (a reason, an error, an id) printed before it is cut.
 pub const MAX_VALUE_CHARS: usize = 200;
@@ -338,12 +337,9 @@ fn counts(s: &Summary) -> String {
     )
 }
 
-/// An untrusted value made safe ([`sanitize_for_log`]), on one line (line breaks shown as ` ⏎ `,
-/// tabs as spaces) and cut to [`MAX_VALUE_CHARS`].
+/// One safe line of at most [`MAX_VALUE_CHARS`] characters.
 fn one_line(value: &str) -> String {
-    let safe = sanitize_for_log(value);
-    let flat = safe.trim().replace('\n', " ⏎ ").replace('\t', " ");
-    truncate(&flat, MAX_VALUE_CHARS).into_owned()
+    crate::support::text::one_line(value, MAX_VALUE_CHARS)
 }
 
 fn format_duration(ms: u64) -> String {
@@ -363,6 +359,7 @@ mod tests {
     use crate::gate::evaluate;
     use crate::results::gate::GateConfig;
     use crate::results::{RunInfo, SCHEMA_VERSION};
+    use crate::support::text::sanitize_for_log;
     use crate::test_helpers::{call, check, errored};
 
     fn fabricate(calls: Vec<CallResult>, config: &GateConfig) -> Results {

@@ -101,7 +101,7 @@ impl AsyncGrader for CommandCheck {
             };
             // The program's stdout and stderr end up in the reason: it inherits the keys in the
             // environment and may print one.
-            grade.reason = crate::privacy::secrets::redact(&grade.reason);
+            grade.reason = crate::privacy::secrets::scrub(&grade.reason);
             grade
         })
     }

@@ -128,7 +128,7 @@ pub(super) fn report_failure(
     err: &CiError,
     out: &mut dyn Write,
 ) {
-    let message = crate::privacy::secrets::redact(&err.to_string());
+    let message = crate::privacy::secrets::scrub(&err.to_string());
     let first = message.lines().next().unwrap_or_default();
     let mut text = format!(
         "### ⚠️ evalgate ERROR: the gate could not run\n\n{}\n",
@@ -137,7 +137,7 @@ pub(super) fn report_failure(
     if let Some(hint) = err.hint() {
         text.push_str(&format!(
             "\n{}\n",
-            markdown::inline(&crate::privacy::secrets::redact(&hint))
+            markdown::inline(&crate::privacy::secrets::scrub(&hint))
         ));
     }
     if let Some(url) = ctx.env.run_url() {

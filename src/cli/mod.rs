@@ -122,7 +122,7 @@ where
             CliError::Config(errors) => errors.to_string(),
             other => format!("error: {other}"),
         };
-        let _ = writeln!(stderr, "{}", crate::privacy::secrets::redact(&text));
+        let _ = writeln!(stderr, "{}", crate::privacy::secrets::scrub(&text));
         if let Some(hint) = err.hint() {
             let _ = writeln!(stderr, "  = hint: {hint}");
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Shared;
 use super::store::{Entry, Store};
 use crate::privacy::audit::Source;
-use crate::privacy::secrets::redact;
+use crate::privacy::secrets::scrub;
 use crate::provider::ChatRequest;
 use crate::provider::retry::complete_with_retries;
 
@@ -130,7 +130,7 @@ pub(super) async fn call(
             }
         }
         Err(err) => {
-            let message = redact(&err.to_string());
+            let message = scrub(&err.to_string());
             if err.is_fatal_for_model() {
                 let _ = endpoint.fatal.set(message.clone());
             }

@@ -12,7 +12,7 @@ use super::keys::check_call_key;
 use crate::check::{Answer, Caller};
 use crate::config::{Case, Model};
 use crate::privacy::audit::{AuditRecord, Purpose, Source};
-use crate::privacy::secrets::redact;
+use crate::privacy::secrets::scrub;
 use crate::provider::{BoxFuture, ChatRequest, Message, Role};
 use crate::results::JudgeUsage;
 
@@ -56,7 +56,7 @@ impl CallCtx<'_> {
                 0,
                 *attempts,
                 Source::Provider,
-                Some(suite.redactor.redact(&redact(error)).into_owned()),
+                Some(suite.redactor.redact(&scrub(error)).into_owned()),
             ),
         };
         log.record(&AuditRecord {

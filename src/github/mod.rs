@@ -115,7 +115,7 @@ impl Client {
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(30)))
             .build()
-            .map_err(|e| transport(crate::privacy::secrets::redact(&e.to_string())))?;
+            .map_err(|e| transport(crate::privacy::secrets::scrub(&e.to_string())))?;
         Ok(Client {
             octocrab,
             api_url: api_url.trim_end_matches('/').to_owned(),
@@ -179,7 +179,7 @@ fn classify(err: octocrab::Error, action: &str, permission: &'static str) -> Git
         };
     };
     let status = source.status_code.as_u16();
-    let message = crate::privacy::secrets::redact(source.message.trim());
+    let message = crate::privacy::secrets::scrub(source.message.trim());
     let header = |name: &str| {
         source
             .headers

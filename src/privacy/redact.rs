@@ -173,7 +173,7 @@ impl Write for LogWriter {
     /// two writes.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        let text = crate::privacy::secrets::redact(&text);
+        let text = crate::privacy::secrets::scrub(&text);
         let text = match LOG_REDACTOR.get() {
             Some(r) => r.redact(&text).into_owned(),
             None => text,

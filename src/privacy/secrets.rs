@@ -37,7 +37,7 @@ fn registry() -> &'static Mutex<Vec<String>> {
     SECRETS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// Remembers a secret value so that [`redact`] removes it. Values shorter than 8 characters are
+/// Remembers a secret value so that [`scrub`] removes it. Values shorter than 8 characters are
 /// not registered: masking every "abc" in a model answer would corrupt outputs, and such short
 /// values are not real keys.
 pub fn register(value: &str) {
@@ -54,7 +54,7 @@ pub fn register(value: &str) {
 ///
 /// Providers sometimes echo the key they were sent in an error body; this is the last line of
 /// defence that keeps it out of errors, logs and results.
-pub fn redact(text: &str) -> String {
+pub fn scrub(text: &str) -> String {
     let secrets = registry().lock().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_owned();
     for secret in secrets.iter() {
@@ -78,7 +78,7 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         }
         source = inner.source();
     }
-    redact(&text)
+    scrub(&text)
 }
 
 #[cfg(test)]
@@ -96,7 +96,7 @@ mod tests {
     fn redact_removes_registered_values() {
         register("tok-redact-me-please");
         assert_eq!(
-            redact("bad key tok-redact-me-please given"),
+            scrub("bad key tok-redact-me-please given"),
             "bad key *** given"
         );
     }
@@ -104,6 +104,6 @@ mod tests {
     #[test]
     fn short_values_are_not_registered() {
         register("abc");
-        assert_eq!(redact("abc"), "abc");
+        assert_eq!(scrub("abc"), "abc");
     }
 }

@@ -73,7 +73,7 @@ impl Provider for CommandProvider {
                 } else {
                     format!("stderr ends: {stderr}")
                 };
-                return Err(ProviderError::Command(crate::privacy::secrets::redact(
+                return Err(ProviderError::Command(crate::privacy::secrets::scrub(
                     &format!("`{}` exited with {status}; {detail}", self.program()),
                 )));
             }

@@ -241,7 +241,7 @@ pub(super) async fn send_json(
 
 pub(super) fn decode_error(what: &str, body: &[u8]) -> ProviderError {
     let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    ProviderError::Decode(crate::privacy::secrets::redact(&format!(
+    ProviderError::Decode(crate::privacy::secrets::scrub(&format!(
         "{what}; body starts {excerpt:?}"
     )))
 }
@@ -289,7 +289,7 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
     ProviderError::Status {
         status,
         code,
-        message: crate::privacy::secrets::redact(message.trim()),
+        message: crate::privacy::secrets::scrub(message.trim()),
         retry_after,
         should_retry,
     }

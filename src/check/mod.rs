@@ -122,30 +122,123 @@ pub struct CheckSpec {
     pub metric: Option<String>,
 }
 
-/// Every check type, for "did you mean" suggestions and the docs.
-pub const CHECK_TYPES: &[&str] = &[
-    "equals",
-    "contains",
-    "icontains",
-    "not-contains",
-    "not-icontains",
-    "starts-with",
-    "regex",
-    "not-regex",
-    "is-json",
-    "json-schema",
-    "json-path",
-    "similarity",
-    "numeric",
-    "length",
-    "latency",
-    "cost",
-    "no-pii",
-    "refusal",
-    "llm-judge",
-    "similar",
-    "command",
+/// Every check type: its name, the fields it takes besides `type`, `weight` and `metric`, and
+/// how it compiles, in the order the docs list them. Adding a check type is one row here and one
+/// module with its grader.
+const CHECKS: &[CheckType] = &[
+    sync("equals", &["value", "ignore_case", "trim"], text::compile),
+    sync(
+        "contains",
+        &["value", "values", "mode", "ignore_case"],
+        text::compile,
+    ),
+    sync("icontains", &["value", "values", "mode"], text::compile),
+    sync(
+        "not-contains",
+        &["value", "values", "mode", "ignore_case"],
+        text::compile,
+    ),
+    sync("not-icontains", &["value", "values", "mode"], text::compile),
+    sync(
+        "starts-with",
+        &["value", "ignore_case", "trim"],
+        text::compile,
+    ),
+    sync("regex", &["pattern"], text::compile_regex),
+    sync("not-regex", &["pattern"], text::compile_regex),
+    sync("is-json", &["schema", "schema_file"], json::compile),
+    sync("json-schema", &["schema", "schema_file"], json::compile),
+    sync("json-path", &["path", "value"], json::compile),
+    sync(
+        "similarity",
+        &["value", "threshold", "method", "ignore_case", "trim"],
+        |_, spec, ctx| similarity::compile(spec, ctx),
+    ),
+    sync("numeric", &["value", "tolerance"], numeric::compile),
+    sync("length", &["min", "max", "unit"], numeric::compile),
+    sync("latency", &["max_ms"], |kind, spec, _| {
+        perf::compile(kind, spec)
+    }),
+    sync("cost", &["max_usd"], |kind, spec, _| {
+        perf::compile(kind, spec)
+    }),
+    sync("no-pii", &["kinds"], |_, spec, _| {
+        safety::compile_no_pii(spec)
+    }),
+    sync("refusal", &["expect", "values"], |_, spec, _| {
+        safety::compile_refusal(spec)
+    }),
+    CheckType {
+        name: "llm-judge",
+        fields: &[
+            "judge",
+            "rubric",
+            "reference",
+            "scale",
+            "threshold",
+            "samples",
+        ],
+        compile: Compiler::Calling(|_, spec, ctx| {
+            let (grader, model) = judge::compile(spec, ctx)?;
+            Ok((grader, Some(model)))
+        }),
+    },
+    CheckType {
+        name: "similar",
+        fields: &["model", "value", "threshold"],
+        compile: Compiler::Calling(|_, spec, ctx| {
+            let (grader, model) = embed::compile(spec, ctx)?;
+            Ok((grader, Some(model)))
+        }),
+    },
+    CheckType {
+        name: "command",
+        fields: &["command", "timeout_s", "threshold"],
+        compile: Compiler::Calling(|_, spec, ctx| Ok((external::compile(spec, ctx)?, None))),
+    },
 ];
+
+/// Every check type's name, in the order the docs list them.
+pub fn check_types() -> impl Iterator<Item = &'static str> {
+    CHECKS.iter().map(|c| c.name)
+}
+
+/// A row of [`CHECKS`].
+struct CheckType {
+    name: &'static str,
+    fields: &'static [&'static str],
+    compile: Compiler,
+}
+
+/// How a check type builds its grader from a spec (the type's name is passed along, for the
+/// modules that compile several types).
+enum Compiler {
+    /// A grader that needs nothing but the answer.
+    Pure(CompilePure),
+    /// A grader that calls out (a judge, an embedding model, a program), with the suite model
+    /// it calls, if any.
+    Calling(CompileCalling),
+}
+
+type CompilePure =
+    fn(&str, &CheckSpec, &mut CompileCtx<'_>) -> Result<Box<dyn Grader>, CheckConfigError>;
+type CompileCalling = fn(
+    &str,
+    &CheckSpec,
+    &mut CompileCtx<'_>,
+) -> Result<(Box<dyn AsyncGrader>, Option<String>), CheckConfigError>;
+
+const fn sync(
+    name: &'static str,
+    fields: &'static [&'static str],
+    compile: CompilePure,
+) -> CheckType {
+    CheckType {
+        name,
+        fields,
+        compile: Compiler::Pure(compile),
+    }
+}
 
 /// A check configuration problem. `field` is relative to the check (`pattern`, `values[1]`); the
 /// caller prefixes it with where the check was declared.
@@ -306,20 +399,20 @@ impl Check {
     /// compiled once.
     pub fn compile(spec: &CheckSpec, ctx: &mut CompileCtx<'_>) -> Result<Check, CheckConfigError> {
         let kind = spec.kind.as_str();
-        let Some(allowed) = allowed_fields(kind) else {
-            let message =
-                match crate::support::suggest::did_you_mean(kind, CHECK_TYPES.iter().copied()) {
-                    Some(best) => format!("unknown check type `{kind}`; did you mean `{best}`?"),
-                    None => format!(
-                        "unknown check type `{kind}`; expected one of {}",
-                        CHECK_TYPES.join(", ")
-                    ),
-                };
+        let Some(row) = CHECKS.iter().find(|c| c.name == kind) else {
+            let message = match crate::support::suggest::did_you_mean(kind, check_types()) {
+                Some(best) => format!("unknown check type `{kind}`; did you mean `{best}`?"),
+                None => format!(
+                    "unknown check type `{kind}`; expected one of {}",
+                    check_types().collect::<Vec<_>>().join(", ")
+                ),
+            };
             return Err(CheckConfigError {
                 field: "type".into(),
                 message,
             });
         };
+        let allowed = row.fields;
         for (field, present) in present_fields(spec) {
             if present && !allowed.contains(&field) && !COMMON.contains(&field) {
                 return Err(CheckConfigError {
@@ -353,31 +446,14 @@ impl Check {
                 message: "`metric` must not be empty".into(),
             });
         }
-        let mut models = Vec::new();
-        let grader = match kind {
-            "equals" | "starts-with" | "contains" | "icontains" | "not-contains"
-            | "not-icontains" => GraderImpl::Sync(text::compile(kind, spec, ctx)?),
-            "regex" | "not-regex" => GraderImpl::Sync(text::compile_regex(kind, spec, ctx)?),
-            "is-json" | "json-schema" | "json-path" => {
-                GraderImpl::Sync(json::compile(kind, spec, ctx)?)
+        let (grader, model) = match row.compile {
+            Compiler::Pure(compile) => (GraderImpl::Sync(compile(kind, spec, ctx)?), None),
+            Compiler::Calling(compile) => {
+                let (grader, model) = compile(kind, spec, ctx)?;
+                (GraderImpl::Async(grader), model)
             }
-            "similarity" => GraderImpl::Sync(similarity::compile(spec, ctx)?),
-            "numeric" | "length" => GraderImpl::Sync(numeric::compile(kind, spec, ctx)?),
-            "no-pii" => GraderImpl::Sync(safety::compile_no_pii(spec)?),
-            "refusal" => GraderImpl::Sync(safety::compile_refusal(spec)?),
-            "llm-judge" => {
-                let (grader, model) = judge::compile(spec, ctx)?;
-                models.push(model);
-                GraderImpl::Async(grader)
-            }
-            "similar" => {
-                let (grader, model) = embed::compile(spec, ctx)?;
-                models.push(model);
-                GraderImpl::Async(grader)
-            }
-            "command" => GraderImpl::Async(external::compile(spec, ctx)?),
-            _ => GraderImpl::Sync(perf::compile(kind, spec)?),
         };
+        let models = model.into_iter().collect();
         Ok(Check {
             type_name: kind.to_owned(),
             metric,
@@ -421,37 +497,6 @@ impl Check {
 }
 
 const COMMON: &[&str] = &["weight", "metric"];
-
-/// The fields each check type accepts besides `type`, `weight` and `metric`.
-fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "equals" | "starts-with" => &["value", "ignore_case", "trim"],
-        "contains" | "not-contains" => &["value", "values", "mode", "ignore_case"],
-        "icontains" | "not-icontains" => &["value", "values", "mode"],
-        "regex" | "not-regex" => &["pattern"],
-        "is-json" => &["schema", "schema_file"],
-        "json-schema" => &["schema", "schema_file"],
-        "json-path" => &["path", "value"],
-        "similarity" => &["value", "threshold", "method", "ignore_case", "trim"],
-        "numeric" => &["value", "tolerance"],
-        "length" => &["min", "max", "unit"],
-        "latency" => &["max_ms"],
-        "cost" => &["max_usd"],
-        "no-pii" => &["kinds"],
-        "refusal" => &["expect", "values"],
-        "llm-judge" => &[
-            "judge",
-            "rubric",
-            "reference",
-            "scale",
-            "threshold",
-            "samples",
-        ],
-        "similar" => &["model", "value", "threshold"],
-        "command" => &["command", "timeout_s", "threshold"],
-        _ => return None,
-    })
-}
 
 fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 27] {
     [

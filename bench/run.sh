@@ -5,12 +5,17 @@
 #   bench/run.sh [N=10000] [LATENCY_MS=20] [CONCURRENCY=100]
 #
 # Prints wall time, its ratio to the bound, peak RSS and CPU time per case (GNU time).
+# EVALGATE_BIN=PATH measures that binary instead of building this checkout's (bench/ab.sh uses
+# it to compare two commits in the same session).
 set -euo pipefail
 n=${1:-10000}; latency=${2:-20}; concurrency=${3:-100}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-cargo build --release -q --bin evalgate
+if [ -z "${EVALGATE_BIN:-}" ]; then
+  cargo build --release -q --bin evalgate
+  EVALGATE_BIN="$root/target/release/evalgate"
+fi
 cargo build --release -q --manifest-path bench/fake-openai/Cargo.toml --target-dir target
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -61,7 +66,7 @@ type = "length"
 max = 200
 TOML
 
-/usr/bin/time -v -o "$work/time" target/release/evalgate run -c "$work/evalgate.toml" \
+/usr/bin/time -v -o "$work/time" "$EVALGATE_BIN" run -c "$work/evalgate.toml" \
   --cache off --concurrency "$concurrency" --no-progress >"$work/out" 2>"$work/err" || {
   echo "evalgate exited $?"; tail -20 "$work/err"; tail -20 "$work/out"; exit 1; }
 

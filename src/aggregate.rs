@@ -43,6 +43,7 @@ pub fn summarize(results: &[CallResult]) -> Summary {
             }
         }
         summary.judge.add(&call.judge);
+        summary.rate_limited.add(&call.rate_limited);
         summary.cost_usd += call.judge.cost_usd;
         summary.spent_usd += call.judge.spent_usd;
         summary.input_tokens += call.tokens.input;

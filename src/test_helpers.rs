@@ -38,6 +38,7 @@ pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> Call
         cached: false,
         attempts: 1,
         judge: Default::default(),
+        rate_limited: Default::default(),
     }
 }
 

@@ -135,6 +135,7 @@ impl Loader<'_> {
             );
             self.push(e);
         }
+        self.check_rate_limit_wait("defaults.rate_limit_wait_s", d.rate_limit_wait_s);
 
         let mut templates = Templates::new();
         let models = self.models(&raw);

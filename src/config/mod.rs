@@ -116,6 +116,8 @@ pub struct Model {
     pub concurrency: usize,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// How long one call keeps retrying after rate limits (429s) before it errors.
+    pub rate_limit_wait: Duration,
     pub http: Option<crate::provider::HttpSpec>,
     pub command: Option<Vec<String>>,
     /// Only grades (judge, embeddings): never a cell unless a prompt lists it.
@@ -167,3 +169,5 @@ pub const DEFAULT_CONFIG: &str = "evalgate.toml";
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_TIMEOUT_S: f64 = 60.0;
 pub const DEFAULT_MAX_RETRIES: u32 = 4;
+/// The longest `rate_limit_wait_s` and `timeout_s` taken: a day.
+pub const MAX_WAIT_S: f64 = 86_400.0;

@@ -288,6 +288,18 @@ impl Loader<'_> {
             );
             self.push(e);
         }
+        self.check_rate_limit_wait(&field("rate_limit_wait_s"), m.rate_limit_wait_s);
+    }
+
+    /// `rate_limit_wait_s`: zero (a 429 is an error at once) up to a day.
+    pub(super) fn check_rate_limit_wait(&mut self, field: &str, value: Option<f64>) {
+        if value.is_some_and(|s| !(0.0..=super::MAX_WAIT_S).contains(&s)) {
+            let e = self.err(
+                field,
+                "`rate_limit_wait_s` must be a number of seconds from 0 to 86400",
+            );
+            self.push(e);
+        }
     }
 
     fn check_price(&mut self, id: &str, price: RawPrice) {
@@ -358,6 +370,14 @@ fn build_model(
             .max_retries
             .or(d.max_retries)
             .unwrap_or(super::DEFAULT_MAX_RETRIES),
+        rate_limit_wait: m
+            .rate_limit_wait_s
+            .or(d.rate_limit_wait_s)
+            .filter(|s| (0.0..=super::MAX_WAIT_S).contains(s))
+            .map_or(
+                crate::provider::retry::DEFAULT_RATE_LIMIT_WAIT,
+                Duration::from_secs_f64,
+            ),
         http,
         command,
         grader_only: m.grader_only.unwrap_or(false),

@@ -54,6 +54,7 @@ pub struct RawDefaults {
     pub timeout_s: Option<f64>,
     pub concurrency: Option<usize>,
     pub max_retries: Option<u32>,
+    pub rate_limit_wait_s: Option<f64>,
     /// Default case threshold: a case passes when its weighted check score reaches it.
     pub threshold: Option<f64>,
 }
@@ -80,6 +81,7 @@ pub struct RawModel {
     pub seed: Option<u64>,
     pub timeout_s: Option<f64>,
     pub max_retries: Option<u32>,
+    pub rate_limit_wait_s: Option<f64>,
     pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
     // provider = "http"
     pub url: Option<String>,

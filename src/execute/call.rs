@@ -2,15 +2,16 @@
 //! nothing twice), then the response cache, then the provider, whose answer is persisted before
 //! anyone grades it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
 use super::store::{Entry, Store};
+use super::ticket::Ticket;
 use crate::privacy::audit::Source;
 use crate::privacy::secrets::scrub;
 use crate::provider::ChatRequest;
 use crate::provider::retry::complete_with_retries;
+use crate::results::RateLimited;
 
 /// Which endpoint of a model a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +21,12 @@ pub(super) enum Api {
 }
 
 /// Who holds the model's concurrency permit while a call is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Permit {
-    /// The driver took it before starting the graded call, and gives it back before grading.
-    HeldByDriver,
+#[derive(Debug)]
+pub(super) enum Permit<'a> {
+    /// The driver took it (and a run-wide slot) before starting the graded call; the call gives
+    /// them back while it waits to retry, and the graded call gives the permit back before
+    /// grading.
+    HeldByDriver(&'a mut Ticket),
     /// The call takes it for its own duration: a check's call, so a judge is held to its own
     /// model's concurrency limit however many graded calls are being graded at once.
     Acquire,
@@ -33,11 +36,29 @@ pub(super) enum Permit {
 #[derive(Debug)]
 pub(super) enum Outcome {
     /// Answered now or replayed.
-    Answered { entry: Entry, source: Source },
+    Answered {
+        entry: Entry,
+        source: Source,
+        limited: RateLimited,
+    },
     /// Called, and failed after its retries; the message is free of secrets.
-    Failed { error: String, attempts: u32 },
+    Failed {
+        error: String,
+        attempts: u32,
+        limited: RateLimited,
+    },
     /// Never sent: offline without a cached response, or the model already failed fatally.
     NotCalled(String),
+}
+
+impl Outcome {
+    /// How much rate limits held this call back.
+    pub fn limited(&self) -> RateLimited {
+        match self {
+            Outcome::Answered { limited, .. } | Outcome::Failed { limited, .. } => *limited,
+            Outcome::NotCalled(_) => RateLimited::default(),
+        }
+    }
 }
 
 /// Makes one call to model `mi` (or replays it): journal first, then the cache, then the
@@ -48,13 +69,14 @@ pub(super) async fn call(
     request: &ChatRequest,
     key: &str,
     api: Api,
-    permit: Permit,
+    permit: Permit<'_>,
 ) -> Outcome {
     let model = &shared.suite.models[mi];
     if let Some(entry) = shared.opts.journal.get(key) {
         return Outcome::Answered {
             entry,
             source: Source::Journal,
+            limited: RateLimited::default(),
         };
     }
     if shared.opts.cache.reads()
@@ -63,6 +85,7 @@ pub(super) async fn call(
         return Outcome::Answered {
             entry,
             source: Source::Cache,
+            limited: RateLimited::default(),
         };
     }
     let Some(endpoint) = &shared.endpoints[mi] else {
@@ -83,9 +106,13 @@ pub(super) async fn call(
             }
         },
     };
-    let _permit = match permit {
-        Permit::Acquire => Arc::clone(&endpoint.semaphore).acquire_owned().await.ok(),
-        Permit::HeldByDriver => None,
+    let mut own;
+    let ticket: &mut Ticket = match permit {
+        Permit::Acquire => {
+            own = Ticket::permit_of(&endpoint.semaphore).await;
+            &mut own
+        }
+        Permit::HeldByDriver(ticket) => ticket,
     };
     if let Some(reason) = endpoint.fatal.get() {
         return Outcome::NotCalled(format!(
@@ -107,8 +134,13 @@ pub(super) async fn call(
         &endpoint.limiter,
         model.timeout,
         estimate,
+        ticket,
     )
     .await;
+    let limited = RateLimited {
+        rejected: u64::from(attempted.rate_limited),
+        waited_ms: duration_ms(attempted.waited),
+    };
     match attempted.result {
         Ok(completion) => {
             let entry = Entry {
@@ -127,6 +159,7 @@ pub(super) async fn call(
             Outcome::Answered {
                 entry,
                 source: Source::Provider,
+                limited,
             }
         }
         Err(err) => {
@@ -137,6 +170,7 @@ pub(super) async fn call(
             Outcome::Failed {
                 error: message,
                 attempts: attempted.attempts,
+                limited,
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::config::{Case, Model};
 use crate::privacy::audit::{AuditRecord, Purpose, Source};
 use crate::privacy::secrets::scrub;
 use crate::provider::{BoxFuture, ChatRequest, Message, Role};
-use crate::results::JudgeUsage;
+use crate::results::{JudgeUsage, RateLimited};
 
 /// The graded call a model call belongs to, for the audit log and judge usage.
 pub(super) struct CallCtx<'a> {
@@ -40,7 +40,7 @@ impl CallCtx<'_> {
         let suite = &self.shared.suite;
         let (usage, latency_ms, attempts, source, error) = match outcome {
             Outcome::NotCalled(_) => return,
-            Outcome::Answered { entry, source } => (
+            Outcome::Answered { entry, source, .. } => (
                 entry.completion.usage,
                 entry.latency_ms,
                 if *source == Source::Provider {
@@ -51,7 +51,9 @@ impl CallCtx<'_> {
                 *source,
                 None,
             ),
-            Outcome::Failed { error, attempts } => (
+            Outcome::Failed {
+                error, attempts, ..
+            } => (
                 Default::default(),
                 0,
                 *attempts,
@@ -91,6 +93,7 @@ impl CallCtx<'_> {
 pub(super) struct ItemCaller<'a> {
     ctx: &'a CallCtx<'a>,
     usage: Mutex<JudgeUsage>,
+    rate_limited: Mutex<RateLimited>,
 }
 
 impl<'a> ItemCaller<'a> {
@@ -98,7 +101,13 @@ impl<'a> ItemCaller<'a> {
         ItemCaller {
             ctx,
             usage: Mutex::default(),
+            rate_limited: Mutex::default(),
         }
+    }
+
+    /// How much rate limits held the checks' calls back.
+    pub fn rate_limited(&self) -> RateLimited {
+        *self.rate_limited.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn model(&self, id: &str) -> Result<usize, String> {
@@ -125,9 +134,13 @@ impl<'a> ItemCaller<'a> {
         let model = &shared.suite.models[mi];
         let outcome = call(shared, mi, &request, &key, api, Permit::Acquire).await;
         self.ctx.audit(model, &key, &outcome, purpose, sample);
+        self.rate_limited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&outcome.limited());
         let mut usage = JudgeUsage::default();
         let result = match outcome {
-            Outcome::Answered { entry, source } => {
+            Outcome::Answered { entry, source, .. } => {
                 let cost = model.price.map_or(0.0, |p| p.cost(&entry.completion.usage));
                 usage.calls = 1;
                 usage.cache_hits = u64::from(source == Source::Cache);

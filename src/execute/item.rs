@@ -1,25 +1,21 @@
 //! One planned call from prompt to result: render the prompt, make (or replay) the call, give the
 //! model's permit back, grade the answer.
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use super::call::{Api, Outcome, Permit, call};
 use super::caller::{CallCtx, ItemCaller};
 use super::keys::request_key;
 use super::store::Entry;
+use super::ticket::Ticket;
 use super::{Item, Shared};
 use crate::check::{CheckInput, Graded, grade_call};
 use crate::config::{Case, Dataset, Model};
 use crate::privacy::audit::{Purpose, Source};
 use crate::provider::{ChatRequest, Completion, Message};
-use crate::results::{CallResult, JudgeUsage, Tokens};
+use crate::results::{CallResult, JudgeUsage, RateLimited, Tokens};
 
-/// `permit` is the model's concurrency permit, taken by the driver before it started this task.
-pub(super) async fn run_item(
-    shared: &Shared,
-    item: Item,
-    permit: Option<OwnedSemaphorePermit>,
-) -> CallResult {
+/// `ticket` holds the run-wide slot and the model's concurrency permit that the driver took
+/// before it started this task.
+pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -> CallResult {
     let suite = &shared.suite;
     let cell = &shared.plan.cells[item.cell];
     let model = &suite.models[cell.model];
@@ -59,15 +55,16 @@ pub(super) async fn run_item(
         &request,
         &key,
         Api::Chat,
-        Permit::HeldByDriver,
+        Permit::HeldByDriver(ticket),
     )
     .await;
     // Given back before grading, so a judge that is also a graded model can never wait on a
     // permit its own callers hold.
-    drop(permit);
+    ticket.release_permit();
+    let limited = outcome.limited();
     ctx.audit(model, &key, &outcome, Purpose::Eval, None);
-    match outcome {
-        Outcome::Answered { entry, source } => {
+    let mut result = match outcome {
+        Outcome::Answered { entry, source, .. } => {
             graded(
                 &ctx,
                 model,
@@ -78,7 +75,9 @@ pub(super) async fn run_item(
             )
             .await
         }
-        Outcome::Failed { error, attempts } => errored(
+        Outcome::Failed {
+            error, attempts, ..
+        } => errored(
             &cell.id,
             case,
             item.repeat,
@@ -89,7 +88,12 @@ pub(super) async fn run_item(
         Outcome::NotCalled(error) => {
             errored(&cell.id, case, item.repeat, request.messages, error, 0)
         }
-    }
+    };
+    result.rate_limited.add(&RateLimited {
+        rejected: limited.rejected,
+        waited_ms: limited.waited_ms,
+    });
+    result
 }
 
 /// Grades an answer with the suite's, the dataset's and the case's checks.
@@ -127,13 +131,14 @@ async fn graded(
         .chain(&case.checks)
         .collect();
     let threshold = case.threshold.or(suite.defaults.threshold);
+    let caller = ItemCaller::new(ctx);
     let Graded {
         checks,
         score,
         passed,
         error,
         judge,
-    } = grade_call(&checks, threshold, &input, &ItemCaller::new(ctx)).await;
+    } = grade_call(&checks, threshold, &input, &caller).await;
     CallResult {
         cell: ctx.cell.to_owned(),
         case_id: case.id.clone(),
@@ -158,6 +163,8 @@ async fn graded(
         cached,
         attempts: if cached { 0 } else { entry.attempts },
         judge,
+        // The checks' calls; the graded call's own is added by the caller.
+        rate_limited: caller.rate_limited(),
     }
 }
 
@@ -190,5 +197,6 @@ pub(super) fn errored(
         cached: false,
         attempts,
         judge: JudgeUsage::default(),
+        rate_limited: RateLimited::default(),
     }
 }

@@ -23,6 +23,7 @@ mod events;
 mod item;
 mod keys;
 pub mod store;
+mod ticket;
 
 use std::sync::{Arc, OnceLock};
 
@@ -38,6 +39,7 @@ use crate::provider::retry::RetryPolicy;
 use crate::results::CallResult;
 use item::{errored, run_item};
 use store::Store;
+use ticket::Ticket;
 
 pub use events::ExecEvent;
 pub use keys::journal_path;
@@ -94,6 +96,7 @@ impl Endpoint {
             semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
             retry: RetryPolicy {
                 max_retries: model.max_retries,
+                rate_limit_wait: model.rate_limit_wait,
                 ..RetryPolicy::default()
             },
             fatal: OnceLock::new(),
@@ -212,12 +215,13 @@ pub async fn execute(
                     Some(s) => Arc::clone(s).acquire_owned().await.ok(),
                     None => None,
                 };
+                let mut ticket = Ticket::held(&in_flight, slot, semaphore.as_ref(), permit);
                 let shared = Arc::clone(&shared);
                 let tx = tx.clone();
                 tasks.spawn(async move {
                     // A bug that panics while one call is handled must not drop that case from
                     // the results (a missing case could let a gate pass): it becomes an error.
-                    let result = std::panic::AssertUnwindSafe(run_item(&shared, item, permit))
+                    let result = std::panic::AssertUnwindSafe(run_item(&shared, item, &mut ticket))
                         .catch_unwind()
                         .await
                         .unwrap_or_else(|_| {
@@ -233,7 +237,8 @@ pub async fn execute(
                             )
                         });
                     let _ = tx.send((item.index, result)).await;
-                    drop(slot);
+                    // The run-wide slot is held through grading and given back here.
+                    drop(ticket);
                 });
                 // Reap finished tasks as we go so the set stays small.
                 while tasks.try_join_next().is_some() {}

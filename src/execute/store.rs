@@ -177,7 +177,7 @@ mod tests {
                     cached_input_tokens: 0,
                 },
                 finish_reason: Some("stop".into()),
-                throttle: None,
+                limits: Default::default(),
             },
             latency_ms: 12,
             attempts: 1,

@@ -7,11 +7,10 @@
 //! `input_tokens`, `cache_creation_input_tokens` and `cache_read_input_tokens`, and the cached
 //! part is `cache_read_input_tokens`.
 
-use std::time::Duration;
-
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
+use super::limits::ServerLimits;
 use super::openai::{JsonAnswer, build_error, decode_error, extra_headers, send_json, sensitive};
 use super::*;
 
@@ -145,30 +144,10 @@ impl Provider for Anthropic {
                     .get("stop_reason")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                throttle: throttle(&headers),
+                limits: ServerLimits::from_headers(&headers),
             })
         })
     }
-}
-
-/// When `anthropic-ratelimit-requests-remaining` says no request is left, the wait until
-/// `anthropic-ratelimit-requests-reset` (an RFC 3339 time).
-fn throttle(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let remaining: u64 = header("anthropic-ratelimit-requests-remaining")?
-        .trim()
-        .parse()
-        .ok()?;
-    if remaining > 0 {
-        return None;
-    }
-    let reset = time::OffsetDateTime::parse(
-        header("anthropic-ratelimit-requests-reset")?.trim(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()?;
-    let wait = reset - time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(wait).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -331,6 +310,59 @@ mod tests {
         assert!(!err.is_retryable() && err.is_fatal_for_model());
     }
 
+    /// A 429 as Anthropic sends it when the request budget is spent, then the answer: the retry
+    /// loop waits out `retry-after` and the limiter paces at the stated requests per minute.
+    #[tokio::test]
+    async fn a_rate_limit_with_anthropic_headers_is_waited_out_and_its_rate_learned() {
+        use crate::provider::ratelimit::{HEADROOM, RateLimiter};
+        use crate::provider::retry::{NoParking, RetryPolicy, complete_with_retries};
+        let server = MockServer::start().await;
+        let reset = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format");
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "0")
+                    .insert_header("anthropic-ratelimit-requests-limit", "3000")
+                    .insert_header("anthropic-ratelimit-requests-remaining", "12")
+                    .insert_header("anthropic-ratelimit-requests-reset", reset.as_str())
+                    .set_body_json(json!({
+                        "type": "error",
+                        "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded your per-minute rate limit"}
+                    })),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("anthropic-ratelimit-requests-limit", "3000")
+                    .insert_header("anthropic-ratelimit-requests-remaining", "11")
+                    .set_body_json(message_body()),
+            )
+            .mount(&server)
+            .await;
+        let provider =
+            Anthropic::new(&config(&server), http_client().expect("client")).expect("build");
+        let limiter = RateLimiter::new(None, None);
+        let out = complete_with_retries(
+            &provider,
+            &request(),
+            &RetryPolicy::default(),
+            &limiter,
+            Duration::from_secs(5),
+            10,
+            &mut NoParking,
+        )
+        .await;
+        assert_eq!(out.result.expect("answered").output, "Paris.");
+        assert_eq!((out.attempts, out.rate_limited), (2, 1));
+        // 3,000 per minute is 50 per second, paced just under.
+        assert_eq!(limiter.rate(), Some(50.0 * HEADROOM));
+    }
+
     #[tokio::test]
     async fn a_body_without_content_is_a_decode_error() {
         let server = MockServer::start().await;
@@ -360,12 +392,14 @@ mod tests {
             "anthropic-ratelimit-requests-reset",
             HeaderValue::from_str(&reset).expect("header"),
         );
-        let wait = throttle(&headers).expect("throttled");
+        let wait = ServerLimits::from_headers(&headers)
+            .exhausted_for()
+            .expect("throttled");
         assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30));
         headers.insert(
             "anthropic-ratelimit-requests-remaining",
             HeaderValue::from_static("5"),
         );
-        assert_eq!(throttle(&headers), None);
+        assert_eq!(ServerLimits::from_headers(&headers).exhausted_for(), None);
     }
 }

@@ -88,7 +88,7 @@ impl Provider for CommandProvider {
                 output: text,
                 usage: Usage::default(),
                 finish_reason: None,
-                throttle: None,
+                limits: Default::default(),
             })
         })
     }

@@ -68,7 +68,7 @@ impl Provider for Embeddings {
                     cached_input_tokens: 0,
                 },
                 finish_reason: None,
-                throttle: None,
+                limits: Default::default(),
             })
         })
     }

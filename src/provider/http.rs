@@ -201,7 +201,7 @@ impl Provider for HttpProvider {
                     cached_input_tokens: 0,
                 },
                 finish_reason: None,
-                throttle: None,
+                limits: Default::default(),
             })
         })
     }

@@ -7,6 +7,7 @@ pub mod anthropic;
 pub mod command;
 pub mod embeddings;
 pub mod http;
+pub mod limits;
 pub mod openai;
 pub mod ratelimit;
 pub mod retry;
@@ -93,10 +94,9 @@ pub struct Completion {
     pub usage: Usage,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finish_reason: Option<String>,
-    /// How long the provider asked us to hold off before the next request (rate-limit headers
-    /// reporting zero remaining). Not persisted.
+    /// What the response's headers said about the server's rate limits. Not persisted.
     #[serde(skip)]
-    pub throttle: Option<Duration>,
+    pub limits: limits::ServerLimits,
 }
 
 /// Why one attempt failed. `Display` never includes a secret: messages come from the server's
@@ -114,6 +114,8 @@ pub enum ProviderError {
         retry_after: Option<Duration>,
         /// From `x-should-retry`, which overrides the status-based decision when present.
         should_retry: Option<bool>,
+        /// What the error's headers said about the server's rate limits.
+        limits: limits::ServerLimits,
     },
     /// No connection could be made, or it broke before a full response arrived.
     #[error("connection failed: {0}")]

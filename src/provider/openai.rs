@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
+use super::limits::ServerLimits;
 use super::*;
 
 #[derive(Debug)]
@@ -128,11 +129,7 @@ impl Provider for OpenAi {
                     .get("finish_reason")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                throttle: throttle(
-                    &headers,
-                    "x-ratelimit-remaining-requests",
-                    "x-ratelimit-reset-requests",
-                ),
+                limits: ServerLimits::from_headers(&headers),
             })
         })
     }
@@ -292,6 +289,7 @@ pub(super) fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Pro
         message: crate::privacy::secrets::scrub(message.trim()),
         retry_after,
         should_retry,
+        limits: ServerLimits::from_headers(headers),
     }
 }
 
@@ -315,56 +313,9 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// When the server says no requests remain, how long until its window resets.
-pub(super) fn throttle(headers: &HeaderMap, remaining: &str, reset: &str) -> Option<Duration> {
-    let remaining: u64 = headers.get(remaining)?.to_str().ok()?.trim().parse().ok()?;
-    if remaining > 0 {
-        return None;
-    }
-    parse_go_duration(headers.get(reset)?.to_str().ok()?)
-}
-
-/// Durations as OpenAI writes them in rate-limit headers: `20ms`, `1s`, `6m0s`, `1h2m3.5s`.
-fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut total = 0.0;
-    let mut number = String::new();
-    let mut chars = text.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let value: f64 = number.parse().ok()?;
-        number.clear();
-        let unit = match c {
-            'h' => 3600.0,
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                0.001
-            }
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return None,
-        };
-        total += value * unit;
-    }
-    if !number.is_empty() {
-        total += number.parse::<f64>().ok()?;
-    }
-    seconds(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
-        assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("x"), None);
-    }
 
     #[test]
     fn error_bodies_of_both_vendors_are_classified() {
@@ -396,7 +347,6 @@ mod tests {
         absurd.insert("retry-after", HeaderValue::from_static("1e20"));
         absurd.insert("retry-after-ms", HeaderValue::from_static("1e300"));
         assert_eq!(status_error(503, &absurd, b"").retry_after(), None);
-        assert_eq!(parse_go_duration("99999999999999999999h"), None);
     }
 
     mod wire {
@@ -475,6 +425,7 @@ mod tests {
                 &RateLimiter::new(None, None),
                 timeout,
                 10,
+                &mut crate::provider::retry::NoParking,
             )
             .await
         }
@@ -610,6 +561,79 @@ mod tests {
             assert!(err.to_string().contains("raise `max_tokens`"), "{err}");
         }
 
+        /// OpenAI's 429 for a requests-per-minute limit, with the headers its reference lists,
+        /// retried past `max_retries` (rate limits have a time budget, not a count), and the
+        /// limiter paced at the stated rate and the token budget.
+        #[tokio::test]
+        async fn rate_limits_beyond_the_retry_count_are_waited_out_and_the_limits_learned() {
+            use crate::provider::ratelimit::HEADROOM;
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .respond_with(
+                    ResponseTemplate::new(429)
+                        .insert_header("retry-after-ms", "5")
+                        .insert_header("x-ratelimit-limit-requests", "1200")
+                        .insert_header("x-ratelimit-limit-tokens", "600000")
+                        .insert_header("x-ratelimit-remaining-requests", "3")
+                        .insert_header("x-ratelimit-remaining-tokens", "599000")
+                        .insert_header("x-ratelimit-reset-requests", "50ms")
+                        .insert_header("x-ratelimit-reset-tokens", "100ms")
+                        .set_body_json(error_body(
+                            "Rate limit reached for gpt-4.1-mini in organization org-x on requests per min (RPM): Limit 1200, Used 1200, Requested 1.",
+                            "requests",
+                            "rate_limit_exceeded",
+                        )),
+                )
+                .up_to_n_times(3)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(completion_body("hello")))
+                .mount(&server)
+                .await;
+            let config = ProviderConfig {
+                model_id: "mini".into(),
+                kind: ProviderKind::Openai,
+                model: "gpt-4.1-mini".into(),
+                base_url: Some(format!("{}/v1", server.uri())),
+                api_key: Some(Secret::new("sk-proj-wiretest-0123456789".into())),
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                http: None,
+                command: None,
+            };
+            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+            let limiter = RateLimiter::new(None, None);
+            let request = ChatRequest {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: "hi".into(),
+                }],
+                params: CallParams::default(),
+                vars: json!({}),
+                case_id: "c1".into(),
+            };
+            let policy = RetryPolicy {
+                max_retries: 1,
+                ..RetryPolicy::default()
+            };
+            let attempted = complete_with_retries(
+                &provider,
+                &request,
+                &policy,
+                &limiter,
+                Duration::from_secs(5),
+                10,
+                &mut crate::provider::retry::NoParking,
+            )
+            .await;
+            assert_eq!(attempted.result.expect("served").output, "hello");
+            assert_eq!((attempted.attempts, attempted.rate_limited), (4, 3));
+            assert_eq!(limiter.rate(), Some(20.0 * HEADROOM));
+        }
+
         #[tokio::test]
         async fn zero_remaining_requests_asks_the_runner_to_hold_off() {
             let server = MockServer::start().await;
@@ -625,7 +649,11 @@ mod tests {
                 .await;
             let attempted = call(&server, 0, Duration::from_secs(5)).await;
             let completion = attempted.result.expect("served");
-            assert_eq!(completion.throttle, Some(Duration::from_millis(1500)));
+            assert_eq!(
+                completion.limits.exhausted_for(),
+                Some(Duration::from_millis(1500))
+            );
+            assert_eq!(completion.limits.requests.per_minute, Some(500.0));
         }
     }
 }

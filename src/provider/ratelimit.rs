@@ -1,6 +1,18 @@
-//! Per-model rate limits: `rpm` and `tpm` as token buckets that refill continuously, plus a
-//! model-wide pause when the server asks for one (a 429 with `retry-after`, or rate-limit headers
-//! reporting nothing left), so in-flight calls slow down together instead of all hitting 429.
+//! Per-endpoint rate control: the send rate held just under what the server allows, learned as
+//! the run goes, so that calls wait their turn instead of being rejected.
+//!
+//! Three limits apply, the tightest wins:
+//! - **configured** `rpm`/`tpm`: hard ceilings, as token buckets that hold one second of burst
+//!   and start almost empty (a bucket that starts full sends a whole minute's budget at once);
+//! - **stated by the server**: the per-minute limits in OpenAI's `x-ratelimit-*` and Anthropic's
+//!   `anthropic-ratelimit-*` headers, paced at [`HEADROOM`] of the stated rate, and a hold of
+//!   every call until the reset when a response says nothing is left;
+//! - **learned from rejections**, for servers that say only "429": when at least half of the
+//!   answers in a stretch of [`EPISODE`] are 429s, the send rate is set just under the rate the
+//!   server accepted meanwhile; further 429s lower it by [`DECREASE`] (at most once a second),
+//!   each quiet second raises it by [`PROBE`], and after [`FORGET`] without a 429 the limit is
+//!   dropped and full speed resumes. A few random 429s among many answers (an overloaded
+//!   replica, not a limit) do not slow the run: each such call waits its own `retry-after`.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,18 +20,57 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::limits::ServerLimits;
+
+/// Share of a server-stated rate that is used: room for the clocks of client and server to
+/// disagree, and for calls made by other processes with the same key.
+pub const HEADROOM: f64 = 0.95;
+/// How long rejections are watched before deciding whether they mean a limit.
+const EPISODE: Duration = Duration::from_millis(500);
+/// Factor applied to a learned rate on a further 429.
+const DECREASE: f64 = 0.85;
+/// Factor applied to a learned rate after each second without a 429.
+const PROBE: f64 = 1.05;
+/// A learned limit is forgotten after this long without a 429.
+const FORGET: Duration = Duration::from_secs(30);
+/// The slowest learned rate: one call every two seconds still finishes a run.
+const MIN_RATE: f64 = 0.5;
+
 #[derive(Debug)]
 pub struct RateLimiter {
-    /// False when there is no limit and no pause was ever asked for: the fast path takes no lock.
+    /// False while there is no limit of any kind: the fast path takes no lock.
     active: AtomicBool,
     state: Mutex<State>,
 }
 
 #[derive(Debug)]
 struct State {
+    /// `rpm` and `tpm`, as configured.
     requests: Option<Bucket>,
     tokens: Option<Bucket>,
+    /// What the server stated or what its rejections taught.
+    learned_requests: Option<Learned>,
+    learned_tokens: Option<Bucket>,
     paused_until: Option<Instant>,
+    /// Rejections being watched (see the module doc).
+    episode: Option<Episode>,
+    last_rejected: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Learned {
+    bucket: Bucket,
+    /// The rate the server's headers stated (times [`HEADROOM`]); `None` when learned from
+    /// rejections alone. A 429 lowers the pace below it; quiet seconds bring it back.
+    stated: Option<f64>,
+    changed: Instant,
+}
+
+#[derive(Debug)]
+struct Episode {
+    started: Instant,
+    answered: u64,
+    rejected: u64,
 }
 
 #[derive(Debug)]
@@ -31,14 +82,23 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn per_minute(limit: u32) -> Self {
-        let capacity = f64::from(limit);
+    /// A bucket of `per_sec`, holding one second of burst (at least one call), starting with a
+    /// quarter of it.
+    fn new(per_sec: f64, now: Instant) -> Self {
+        let capacity = per_sec.max(1.0);
         Bucket {
             capacity,
-            available: capacity,
-            per_sec: capacity / 60.0,
-            updated: Instant::now(),
+            available: capacity / 4.0,
+            per_sec,
+            updated: now,
         }
+    }
+
+    fn set_rate(&mut self, per_sec: f64, now: Instant) {
+        self.refill(now);
+        self.per_sec = per_sec;
+        self.capacity = per_sec.max(1.0);
+        self.available = self.available.min(self.capacity);
     }
 
     fn refill(&mut self, now: Instant) {
@@ -57,18 +117,32 @@ impl Bucket {
             Duration::try_from_secs_f64(needed / self.per_sec).unwrap_or(Duration::MAX)
         }
     }
+
+    fn take(&mut self, amount: f64) {
+        self.available -= amount.min(self.capacity);
+    }
 }
 
 impl RateLimiter {
     pub fn new(rpm: Option<u32>, tpm: Option<u32>) -> Self {
+        let now = Instant::now();
+        let per_minute = |limit: u32| Bucket::new(f64::from(limit) / 60.0, now);
         RateLimiter {
             active: AtomicBool::new(rpm.is_some() || tpm.is_some()),
             state: Mutex::new(State {
-                requests: rpm.map(Bucket::per_minute),
-                tokens: tpm.map(Bucket::per_minute),
+                requests: rpm.map(per_minute),
+                tokens: tpm.map(per_minute),
+                learned_requests: None,
+                learned_tokens: None,
                 paused_until: None,
+                episode: None,
+                last_rejected: None,
             }),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until one request of about `tokens` tokens may start, and takes it from the buckets.
@@ -78,24 +152,31 @@ impl RateLimiter {
         }
         loop {
             let wait = {
-                let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let mut guard = self.lock();
                 let s = &mut *guard;
                 let now = Instant::now();
+                s.probe(now);
                 let mut wait = s
                     .paused_until
                     .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
-                for (bucket, amount) in [(&mut s.requests, 1.0), (&mut s.tokens, tokens as f64)] {
+                let learned = s.learned_requests.as_mut().map(|l| &mut l.bucket);
+                let buckets = [
+                    (s.requests.as_mut(), 1.0),
+                    (learned, 1.0),
+                    (s.tokens.as_mut(), tokens as f64),
+                    (s.learned_tokens.as_mut(), tokens as f64),
+                ];
+                let mut ready = Vec::with_capacity(4);
+                for (bucket, amount) in buckets {
                     if let Some(b) = bucket {
                         b.refill(now);
                         wait = wait.max(b.wait_for(amount));
+                        ready.push((b, amount));
                     }
                 }
                 if wait.is_zero() {
-                    if let Some(b) = &mut s.requests {
-                        b.available -= 1.0;
-                    }
-                    if let Some(b) = &mut s.tokens {
-                        b.available -= (tokens as f64).min(b.capacity);
+                    for (b, amount) in ready {
+                        b.take(amount);
                     }
                     return;
                 }
@@ -105,48 +186,214 @@ impl RateLimiter {
         }
     }
 
-    /// Holds every later `acquire` for `d` from now.
-    pub fn pause_for(&self, d: Duration) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + d;
-        s.paused_until = Some(s.paused_until.map_or(until, |old| old.max(until)));
+    /// Learns from what a response (answer or error) said about the server's limits.
+    pub fn observe(&self, limits: &ServerLimits) {
+        if !limits.is_known() {
+            return;
+        }
+        let mut s = self.lock();
+        let now = Instant::now();
+        if let Some(per_minute) = limits.requests.per_minute.filter(|n| *n > 0.0) {
+            let rate = per_minute / 60.0 * HEADROOM;
+            match &mut s.learned_requests {
+                Some(l) if l.stated == Some(rate) => {}
+                Some(l) => {
+                    l.bucket.set_rate(rate, now);
+                    l.stated = Some(rate);
+                    l.changed = now;
+                }
+                None => {
+                    s.learned_requests = Some(Learned {
+                        bucket: Bucket::new(rate, now),
+                        stated: Some(rate),
+                        changed: now,
+                    });
+                }
+            }
+        }
+        if let Some(per_minute) = limits.tokens.per_minute.filter(|n| *n > 0.0) {
+            let rate = per_minute / 60.0 * HEADROOM;
+            match &mut s.learned_tokens {
+                Some(b) if (b.per_sec - rate).abs() < f64::EPSILON => {}
+                Some(b) => b.set_rate(rate, now),
+                None => s.learned_tokens = Some(Bucket::new(rate, now)),
+            }
+        }
+        if let Some(wait) = limits.exhausted_for() {
+            s.pause_until(now + wait.min(MAX_PAUSE));
+        }
+        drop(s);
         self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Records an answered call.
+    pub fn answered(&self) {
+        if !self.active.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut s = self.lock();
+        if let Some(e) = &mut s.episode {
+            e.answered += 1;
+        }
+        s.close_episode(Instant::now());
+    }
+
+    /// Records a 429 that waiting can fix (not an exhausted quota).
+    pub fn rejected(&self) {
+        let mut s = self.lock();
+        let now = Instant::now();
+        s.last_rejected = Some(now);
+        match &mut s.learned_requests {
+            // Already paced: the pace was too fast (the limit dropped, or another client shares
+            // the key). Lower it, at most once a second so one burst counts once.
+            Some(l) if now.saturating_duration_since(l.changed) >= Duration::from_secs(1) => {
+                let rate = (l.bucket.per_sec * DECREASE).max(MIN_RATE);
+                l.bucket.set_rate(rate, now);
+                l.changed = now;
+            }
+            Some(_) => {}
+            None => {
+                s.episode
+                    .get_or_insert(Episode {
+                        started: now,
+                        answered: 0,
+                        rejected: 0,
+                    })
+                    .rejected += 1;
+                s.close_episode(now);
+            }
+        }
+        drop(s);
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Holds every later `acquire` for `d` from now.
+    #[cfg(test)]
+    pub fn pause_for(&self, d: Duration) {
+        let mut s = self.lock();
+        s.pause_until(Instant::now() + d.min(MAX_PAUSE));
+        drop(s);
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// The send rate in force, in calls per second, if any limit is known or configured.
+    #[cfg(test)]
+    pub fn rate(&self) -> Option<f64> {
+        let s = self.lock();
+        [
+            s.requests.as_ref().map(|b| b.per_sec),
+            s.learned_requests.as_ref().map(|l| l.bucket.per_sec),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min)
+    }
+}
+
+/// No server-requested hold is longer than this: a bad clock or header must not stall a run.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+impl State {
+    fn pause_until(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |old| old.max(until)));
+    }
+
+    /// Decides, once an episode of rejections has lasted long enough, whether it was a limit:
+    /// at least as many 429s as answers. The server accepted `answered` calls meanwhile, which
+    /// is its rate; sending a little under it stops the rejections.
+    fn close_episode(&mut self, now: Instant) {
+        let Some(e) = &self.episode else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(e.started);
+        if elapsed < EPISODE {
+            return;
+        }
+        // Nothing accepted at all says nothing about the rate (a window spent by someone else):
+        // each call's own `retry-after` covers that.
+        if e.answered > 0 && e.rejected >= e.answered {
+            let accepted = e.answered as f64 / elapsed.as_secs_f64();
+            let rate = (accepted * HEADROOM).max(MIN_RATE);
+            tracing::info!(
+                rate = format!("{rate:.1}/s"),
+                "the server rejects calls (HTTP 429): sending at the rate it accepts"
+            );
+            let mut bucket = Bucket::new(rate, now);
+            // The server's own budget is spent: start empty.
+            bucket.available = 0.0;
+            self.learned_requests = Some(Learned {
+                bucket,
+                stated: None,
+                changed: now,
+            });
+        }
+        self.episode = None;
+    }
+
+    /// Raises a learned rate after each quiet second (up to the stated rate, when the server
+    /// stated one), and drops a rate learned from rejections alone after [`FORGET`] without a
+    /// 429, so a lifted limit gives full speed back.
+    fn probe(&mut self, now: Instant) {
+        let Some(l) = &mut self.learned_requests else {
+            return;
+        };
+        let quiet = self
+            .last_rejected
+            .map_or(FORGET, |at| now.saturating_duration_since(at));
+        if quiet >= FORGET && l.stated.is_none() {
+            self.learned_requests = None;
+            return;
+        }
+        let ceiling = l.stated.unwrap_or(f64::INFINITY);
+        if l.bucket.per_sec < ceiling
+            && quiet >= Duration::from_secs(1)
+            && now.saturating_duration_since(l.changed) >= Duration::from_secs(1)
+        {
+            let rate = (l.bucket.per_sec * PROBE).min(ceiling);
+            l.bucket.set_rate(rate, now);
+            l.changed = now;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::limits::Budget;
 
-    #[tokio::test(start_paused = true)]
-    async fn rpm_spreads_requests_over_the_minute() {
-        let limiter = RateLimiter::new(Some(60), None);
+    /// Acquires `n` times and returns how long that took on the (paused) clock.
+    async fn acquire_n(limiter: &RateLimiter, n: usize) -> Duration {
         let start = Instant::now();
-        for _ in 0..60 {
+        for _ in 0..n {
             limiter.acquire(0).await;
         }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rpm_is_a_ceiling_that_starts_nearly_empty() {
+        // 2,400 rpm is 40 per second: a quarter second of burst, then 40 per second, where a
+        // bucket starting full would have sent all 2,400 at once.
+        let limiter = RateLimiter::new(Some(2400), None);
+        let took = acquire_n(&limiter, 10).await;
+        assert!(took.is_zero(), "the starting burst: {took:?}");
+        let took = acquire_n(&limiter, 40).await;
         assert!(
-            start.elapsed() < Duration::from_millis(10),
-            "a full bucket serves a burst"
-        );
-        limiter.acquire(0).await;
-        assert!(
-            start.elapsed() >= Duration::from_millis(990),
-            "the 61st waits for a refill"
+            took >= Duration::from_millis(990) && took <= Duration::from_millis(1010),
+            "then 40 per second: {took:?}"
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn tpm_counts_tokens_and_oversized_requests_still_go() {
         let limiter = RateLimiter::new(None, Some(600));
+        // 10 tokens per second, a bucket of 10 starting at 2.5.
         let start = Instant::now();
         limiter.acquire(5000).await;
-        assert!(start.elapsed() < Duration::from_millis(10));
-        limiter.acquire(300).await;
-        assert!(
-            start.elapsed() >= Duration::from_secs(29),
-            "300 tokens at 10 per second"
-        );
+        assert!(start.elapsed() <= Duration::from_secs(1));
+        let before = Instant::now();
+        limiter.acquire(10).await;
+        assert!(before.elapsed() >= Duration::from_millis(990));
     }
 
     #[tokio::test(start_paused = true)]
@@ -157,5 +404,134 @@ mod tests {
         limiter.pause_for(Duration::from_secs(2));
         limiter.acquire(1).await;
         assert!(start.elapsed() >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stated_limit_is_paced_under_and_an_empty_budget_holds_until_reset() {
+        let limiter = RateLimiter::new(None, None);
+        let limits = ServerLimits {
+            requests: Budget {
+                per_minute: Some(2400.0),
+                remaining: Some(100.0),
+                reset: Some(Duration::from_millis(100)),
+            },
+            ..ServerLimits::default()
+        };
+        limiter.observe(&limits);
+        assert_eq!(limiter.rate(), Some(40.0 * HEADROOM));
+        let _burst = acquire_n(&limiter, 10).await;
+        let took = acquire_n(&limiter, 38).await;
+        assert!(took >= Duration::from_millis(990), "{took:?}");
+
+        let spent = ServerLimits {
+            requests: Budget {
+                remaining: Some(0.0),
+                reset: Some(Duration::from_secs(3)),
+                ..limits.requests
+            },
+            ..limits
+        };
+        limiter.observe(&spent);
+        let took = acquire_n(&limiter, 1).await;
+        assert!(took >= Duration::from_secs(3), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_rejections_teach_the_accepted_rate() {
+        let limiter = RateLimiter::new(None, None);
+        // Half a second in which the server accepted 20 calls and rejected 200: 40 per second.
+        for i in 0..220 {
+            if i % 11 == 0 {
+                limiter.answered();
+            } else {
+                limiter.rejected();
+            }
+            tokio::time::advance(Duration::from_micros(2300)).await;
+        }
+        let rate = limiter.rate().expect("a learned limit");
+        assert!((35.0..=40.0).contains(&rate), "{rate}");
+        // Paced from empty: 10 calls take a quarter second at ~38 per second.
+        let took = acquire_n(&limiter, 10).await;
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rejections_with_nothing_accepted_teach_nothing() {
+        let limiter = RateLimiter::new(None, None);
+        for _ in 0..50 {
+            limiter.rejected();
+            tokio::time::advance(Duration::from_millis(20)).await;
+        }
+        assert_eq!(limiter.rate(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejection_lowers_a_stated_pace_and_quiet_brings_it_back() {
+        let limiter = RateLimiter::new(None, None);
+        let stated = ServerLimits {
+            requests: Budget {
+                per_minute: Some(600.0),
+                ..Budget::default()
+            },
+            ..ServerLimits::default()
+        };
+        limiter.observe(&stated);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limiter.rejected();
+        limiter.observe(&stated);
+        let lowered = limiter.rate().expect("paced");
+        assert!(
+            (lowered - 10.0 * HEADROOM * DECREASE).abs() < 1e-9,
+            "{lowered}"
+        );
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            limiter.acquire(0).await;
+        }
+        assert_eq!(limiter.rate(), Some(10.0 * HEADROOM));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_few_random_rejections_do_not_slow_the_run() {
+        let limiter = RateLimiter::new(None, None);
+        // One call in five rejected, for two seconds: a flaky server, not a limit.
+        for i in 0..1000 {
+            if i % 5 == 0 {
+                limiter.rejected();
+            } else {
+                limiter.answered();
+            }
+            tokio::time::advance(Duration::from_millis(2)).await;
+        }
+        assert_eq!(limiter.rate(), None);
+        assert!(acquire_n(&limiter, 1000).await.is_zero());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_limit_drops_on_rejection_rises_when_quiet_and_is_forgotten() {
+        let limiter = RateLimiter::new(None, None);
+        for _ in 0..10 {
+            limiter.rejected();
+        }
+        limiter.answered();
+        tokio::time::advance(EPISODE).await;
+        limiter.answered();
+        let learned = limiter.rate().expect("learned");
+        // 2 accepted in half a second.
+        assert!((learned - 4.0 * HEADROOM).abs() < 1e-9, "{learned}");
+
+        tokio::time::advance(Duration::from_secs(2)).await;
+        limiter.acquire(0).await;
+        let raised = limiter.rate().expect("still limited");
+        assert!(raised > learned, "{raised} after a quiet second");
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limiter.rejected();
+        let lowered = limiter.rate().expect("still limited");
+        assert!((lowered - raised * DECREASE).abs() < 1e-9, "{lowered}");
+
+        tokio::time::advance(FORGET).await;
+        limiter.acquire(0).await;
+        assert_eq!(limiter.rate(), None, "the limit lifted");
     }
 }

@@ -1,21 +1,38 @@
-//! The retry loop every provider shares, as the official OpenAI and Anthropic SDKs do it:
-//! 408/409/429/5xx and connection errors are retried with exponential backoff and jitter, the
-//! server's `retry-after-ms`/`retry-after` wins when given, and there is a cap on attempts and on
-//! the total time spent on one call.
+//! The retry loop every provider shares, as the official OpenAI and Anthropic SDKs do it, with
+//! two budgets:
+//! - **rate limits** (a 429 that waiting can fix): retried until [`RetryPolicy::rate_limit_wait`]
+//!   has passed since the first attempt, each retry after the server's `retry-after-ms` /
+//!   `retry-after` stretched by a random 0–50%, so calls told the same time do not all come back
+//!   at once; the limiter learns from every 429 (see [`super::ratelimit`]);
+//! - **faults** (408/409/5xx, connection errors, timeouts): at most
+//!   [`RetryPolicy::max_retries`] retries with exponential backoff and jitter, within
+//!   [`RetryPolicy::max_total`].
+//!
+//! Errors that waiting cannot fix (an exhausted quota, 400/401/403/404) fail at once. While a
+//! call waits to retry it gives back what it holds ([`Parking`]), so other calls go meanwhile.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::ratelimit::RateLimiter;
-use super::{ChatRequest, Completion, Provider, ProviderError};
+use super::{BoxFuture, ChatRequest, Completion, Provider, ProviderError};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
+    /// Retries after faults (not counting rate limits).
     pub max_retries: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
-    /// No retry starts later than this after the first attempt.
+    /// No retry after a fault starts later than this after the first attempt.
     pub max_total: Duration,
+    /// No retry after a rate limit starts later than this after the first attempt.
+    pub rate_limit_wait: Duration,
 }
+
+/// The default of `rate_limit_wait`: a long rate-limit episode is waited out rather than turned
+/// into errored cases, which would fail the gate for a reason that is not the change's.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(600);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -24,7 +41,28 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             max_total: Duration::from_secs(300),
+            rate_limit_wait: DEFAULT_RATE_LIMIT_WAIT,
         }
+    }
+}
+
+/// What a call holds while it is sent (its model's concurrency permit, a run-wide slot): given
+/// back while it waits to retry, taken again before it does.
+pub trait Parking: Send {
+    fn park(&mut self);
+    fn resume(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// Holds nothing: for tests of the loop alone.
+#[cfg(test)]
+#[derive(Debug)]
+pub struct NoParking;
+
+#[cfg(test)]
+impl Parking for NoParking {
+    fn park(&mut self) {}
+    fn resume(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }
 
@@ -35,9 +73,13 @@ pub struct Attempted {
     pub attempts: u32,
     /// Duration of the last attempt: the model's latency, not our waiting.
     pub latency: Duration,
+    /// Attempts the server rejected with a rate limit (429).
+    pub rate_limited: u32,
+    /// Time spent held back by rate limits: waiting for the pace, or out a 429.
+    pub waited: Duration,
 }
 
-/// A server-requested wait longer than this is not honoured: the call fails instead.
+/// A server-requested wait after a fault longer than this is not honoured: the call fails.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn complete_with_retries(
@@ -47,11 +89,17 @@ pub async fn complete_with_retries(
     limiter: &RateLimiter,
     timeout: Duration,
     estimated_tokens: u64,
+    parking: &mut dyn Parking,
 ) -> Attempted {
     let first = Instant::now();
     let mut attempts = 0;
+    let mut faults = 0;
+    let mut rate_limited = 0;
+    let mut waited = Duration::ZERO;
     loop {
+        let paced = Instant::now();
         limiter.acquire(estimated_tokens).await;
+        waited += paced.elapsed();
         attempts += 1;
         let start = Instant::now();
         let result = match tokio::time::timeout(timeout, provider.complete(req)).await {
@@ -59,51 +107,65 @@ pub async fn complete_with_retries(
             Err(_) => Err(ProviderError::Timeout(timeout)),
         };
         let latency = start.elapsed();
+        let done = |result| Attempted {
+            result,
+            attempts,
+            latency,
+            rate_limited,
+            waited,
+        };
         let err = match result {
             Ok(completion) => {
-                if let Some(wait) = completion.throttle {
-                    limiter.pause_for(wait.min(MAX_SERVER_WAIT));
-                }
-                return Attempted {
-                    result: Ok(completion),
-                    attempts,
-                    latency,
-                };
+                limiter.observe(&completion.limits);
+                limiter.answered();
+                return done(Ok(completion));
             }
             Err(err) => err,
         };
-        if !err.is_retryable() || attempts > policy.max_retries {
-            return Attempted {
-                result: Err(err),
-                attempts,
-                latency,
-            };
+        if let ProviderError::Status { limits, .. } = &err {
+            limiter.observe(limits);
         }
-        let wait = match err.retry_after() {
-            Some(server) if server <= MAX_SERVER_WAIT => {
-                if matches!(err, ProviderError::Status { status: 429, .. }) {
-                    limiter.pause_for(server);
-                }
-                server
+        if !err.is_retryable() {
+            return done(Err(err));
+        }
+        let limited = matches!(err, ProviderError::Status { status: 429, .. });
+        let (wait, budget) = if limited {
+            rate_limited += 1;
+            limiter.rejected();
+            let told = err
+                .retry_after()
+                .unwrap_or_else(|| backoff(policy, rate_limited));
+            (
+                told.mul_f64(1.0 + 0.5 * fastrand::f64()),
+                policy.rate_limit_wait,
+            )
+        } else {
+            faults += 1;
+            if faults > policy.max_retries {
+                return done(Err(err));
             }
-            Some(_) => {
-                return Attempted {
-                    result: Err(err),
-                    attempts,
-                    latency,
-                };
+            match err.retry_after() {
+                Some(told) if told <= MAX_SERVER_WAIT => (told, policy.max_total),
+                Some(_) => return done(Err(err)),
+                None => (backoff(policy, faults), policy.max_total),
             }
-            None => backoff(policy, attempts),
         };
-        if first.elapsed() + wait > policy.max_total {
+        if first.elapsed() + wait > budget {
             return Attempted {
                 result: Err(err),
                 attempts,
                 latency,
+                rate_limited,
+                waited,
             };
         }
         tracing::debug!(case = %req.case_id, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+        parking.park();
         tokio::time::sleep(wait).await;
+        parking.resume().await;
+        if limited {
+            waited += wait;
+        }
     }
 }
 
@@ -112,7 +174,7 @@ pub async fn complete_with_retries(
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
     let exp = policy
         .base_delay
-        .saturating_mul(1u32 << (attempt - 1).min(16));
+        .saturating_mul(1u32 << (attempt.max(1) - 1).min(16));
     exp.min(policy.max_delay)
         .mul_f64(1.0 - 0.25 * fastrand::f64())
 }
@@ -140,7 +202,7 @@ mod tests {
                         output: "ok".into(),
                         usage: Usage::default(),
                         finish_reason: None,
-                        throttle: None,
+                        limits: Default::default(),
                     }),
                 }
             })
@@ -163,6 +225,7 @@ mod tests {
             message: "x".into(),
             retry_after,
             should_retry: None,
+            limits: Default::default(),
         }
     }
 
@@ -179,6 +242,7 @@ mod tests {
             &RateLimiter::new(None, None),
             Duration::from_secs(5),
             1,
+            &mut NoParking,
         )
         .await
     }
@@ -221,6 +285,7 @@ mod tests {
             message: "quota".into(),
             retry_after: None,
             should_retry: None,
+            limits: Default::default(),
         };
         let out = run(vec![quota], 4).await;
         assert_eq!(out.attempts, 1);
@@ -230,6 +295,7 @@ mod tests {
             message: "x".into(),
             retry_after: None,
             should_retry: Some(false),
+            limits: Default::default(),
         };
         assert_eq!(run(vec![told], 4).await.attempts, 1);
     }
@@ -259,7 +325,7 @@ mod tests {
                         output: "late".into(),
                         usage: Usage::default(),
                         finish_reason: None,
-                        throttle: None,
+                        limits: Default::default(),
                     })
                 })
             }
@@ -271,9 +337,119 @@ mod tests {
             &RateLimiter::new(None, None),
             Duration::from_secs(5),
             1,
+            &mut NoParking,
         )
         .await;
         assert_eq!(out.attempts, 2);
         assert_eq!(out.result.map(|c| c.output).ok().as_deref(), Some("late"));
+    }
+
+    /// Counts what the loop gives back and takes again.
+    #[derive(Debug, Default)]
+    struct Counting {
+        parked: u32,
+        resumed: u32,
+    }
+
+    impl Parking for Counting {
+        fn park(&mut self) {
+            self.parked += 1;
+        }
+        fn resume(&mut self) -> BoxFuture<'_, ()> {
+            self.resumed += 1;
+            Box::pin(async {})
+        }
+    }
+
+    async fn run_with(
+        errors: Vec<ProviderError>,
+        policy: RetryPolicy,
+        parking: &mut dyn Parking,
+    ) -> Attempted {
+        let provider = Script(Mutex::new(errors.into_iter().rev().collect()));
+        complete_with_retries(
+            &provider,
+            &request(),
+            &policy,
+            &RateLimiter::new(None, None),
+            Duration::from_secs(5),
+            1,
+            parking,
+        )
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limits_are_waited_out_beyond_the_retry_count() {
+        let started = tokio::time::Instant::now();
+        let mut parking = Counting::default();
+        let policy = RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        };
+        let out = run_with(
+            vec![status(429, Some(Duration::from_secs(1))); 10],
+            policy,
+            &mut parking,
+        )
+        .await;
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        assert_eq!(out.attempts, 11);
+        assert_eq!(out.rate_limited, 10);
+        // Each wait is the server's second stretched by 0-50%, so retries told the same time
+        // spread out.
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(10) && elapsed <= Duration::from_secs(15),
+            "{elapsed:?}"
+        );
+        assert!(out.waited >= Duration::from_secs(10), "{:?}", out.waited);
+        // The call gave back what it held during every wait, and took it again.
+        assert_eq!((parking.parked, parking.resumed), (10, 10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_that_outlasts_the_budget_errors_the_call() {
+        let policy = RetryPolicy {
+            rate_limit_wait: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
+        let out = run_with(
+            vec![status(429, Some(Duration::from_secs(2))); 10],
+            policy,
+            &mut Counting::default(),
+        )
+        .await;
+        assert!(matches!(
+            out.result,
+            Err(ProviderError::Status { status: 429, .. })
+        ));
+        assert!((2..=3).contains(&out.attempts), "{}", out.attempts);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn faults_keep_their_count_cap_among_rate_limits() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        };
+        let out = run_with(
+            vec![
+                status(500, None),
+                status(429, Some(Duration::from_millis(100))),
+                status(500, None),
+                status(429, Some(Duration::from_millis(100))),
+                status(500, None),
+            ],
+            policy,
+            &mut Counting::default(),
+        )
+        .await;
+        // The third fault is one retry too many; the rate limits in between did not count.
+        assert_eq!(out.attempts, 5);
+        assert!(matches!(
+            out.result,
+            Err(ProviderError::Status { status: 500, .. })
+        ));
     }
 }

@@ -117,6 +117,29 @@ pub struct Summary {
     /// `cost_usd` and `spent_usd` (and so in the gate's cost).
     #[serde(default, skip_serializing_if = "JudgeUsage::is_empty")]
     pub judge: JudgeUsage,
+    /// How much the providers' rate limits held the run back; absent when they did not.
+    #[serde(default, skip_serializing_if = "RateLimited::is_empty")]
+    pub rate_limited: RateLimited,
+}
+
+/// What rate limits cost a call, or a run: attempts the server rejected with a 429 (retried, not
+/// errors) and time spent waiting for the pace or out a 429.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimited {
+    pub rejected: u64,
+    pub waited_ms: u64,
+}
+
+impl RateLimited {
+    pub fn is_empty(&self) -> bool {
+        *self == RateLimited::default()
+    }
+
+    pub fn add(&mut self, other: &RateLimited) {
+        self.rejected += other.rejected;
+        self.waited_ms += other.waited_ms;
+    }
 }
 
 /// Model calls made by model-graded checks (llm-judge samples, `similar` embeddings).
@@ -290,6 +313,9 @@ pub struct CallResult {
     /// `tokens` or `attempts`, which describe the graded call only.
     #[serde(default, skip_serializing_if = "JudgeUsage::is_empty")]
     pub judge: JudgeUsage,
+    /// How much rate limits held this call back (the graded call and its checks' calls).
+    #[serde(default, skip_serializing_if = "RateLimited::is_empty")]
+    pub rate_limited: RateLimited,
 }
 
 impl CallResult {

@@ -234,15 +234,33 @@ fn write_usage(w: &mut Writer<'_>, s: &Summary) -> fmt::Result {
     )?;
     w.label("Latency", None)?;
     if s.latency_p95_ms == 0 && s.calls.saturating_sub(s.cache_hits + s.errored) == 0 {
-        writeln!(w.out, "no measured calls")
+        writeln!(w.out, "no measured calls")?;
     } else {
         writeln!(
             w.out,
             "p50 {} ms, p95 {} ms",
             format_count(s.latency_p50_ms),
             format_count(s.latency_p95_ms)
-        )
+        )?;
     }
+    write_rate_limited(w, s)
+}
+
+/// What the providers' rate limits cost the run, when they held it back at all: the wait is
+/// summed over calls, which wait side by side, so it can exceed the run's duration.
+fn write_rate_limited(w: &mut Writer<'_>, s: &Summary) -> fmt::Result {
+    let limited = &s.rate_limited;
+    if limited.is_empty() {
+        return Ok(());
+    }
+    w.label("Rate limits", None)?;
+    let plural = if limited.rejected == 1 { "" } else { "s" };
+    writeln!(
+        w.out,
+        "{} call{plural} rejected with HTTP 429 and retried; calls held back {} in all",
+        format_count(limited.rejected),
+        format_duration(limited.waited_ms)
+    )
 }
 
 fn write_slowest(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
@@ -425,6 +443,24 @@ mod tests {
     #[test]
     fn summary_snapshot() {
         insta::assert_snapshot!(render(&sample(), &TerminalOptions::default()));
+    }
+
+    #[test]
+    fn rate_limits_are_shown_only_when_they_held_the_run_back() {
+        let results = sample();
+        assert!(!render(&results, &TerminalOptions::default()).contains("Rate limits"));
+        let mut limited = results.clone();
+        limited.summary.rate_limited = crate::results::RateLimited {
+            rejected: 42,
+            waited_ms: 61_500,
+        };
+        let text = render(&limited, &TerminalOptions::default());
+        assert!(
+            text.contains(
+                "Rate limits 42 calls rejected with HTTP 429 and retried; calls held back 1m 01s in all"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub struct Endpoint {
     pub provider: Box<dyn Provider>,
     /// The model's `/embeddings` endpoint, for `similar` checks that name it.
     pub embeddings: Option<Box<dyn Provider>>,
-    pub limiter: RateLimiter,
+    /// Shared by the models that call the same server model with the same key: the server's
+    /// limit is theirs together.
+    pub limiter: Arc<RateLimiter>,
     pub semaphore: Arc<Semaphore>,
     pub retry: RetryPolicy,
     /// The first unrecoverable failure, after which the model is not called again.
@@ -88,11 +90,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn new(provider: Box<dyn Provider>, model: &Model, concurrency: usize) -> Self {
+    pub fn new(
+        provider: Box<dyn Provider>,
+        model: &Model,
+        concurrency: usize,
+        limiter: Arc<RateLimiter>,
+    ) -> Self {
         Endpoint {
             provider,
             embeddings: None,
-            limiter: RateLimiter::new(model.rpm, model.tpm),
+            limiter,
             semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
             retry: RetryPolicy {
                 max_retries: model.max_retries,

@@ -2,12 +2,14 @@
 //! environment, the provider client built, and an embeddings endpoint added for models that
 //! checks call for embeddings. The only place in the library that reads a model's secrets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::config::{Model, Suite};
 use crate::execute::{CacheMode, Endpoint};
 use crate::privacy::secrets::Secret;
-use crate::provider::{self, ProviderConfig};
+use crate::provider::ratelimit::RateLimiter;
+use crate::provider::{self, ProviderConfig, ProviderKind};
 
 /// Why a model cannot be called. Each message names the model.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,7 @@ pub fn build_endpoints(
     mode: CacheMode,
     client: &reqwest::Client,
 ) -> Result<Vec<Option<Endpoint>>, EndpointError> {
+    let limiters = shared_limiters(suite);
     let mut endpoints = Vec::with_capacity(suite.models.len());
     for (m, model) in suite.models.iter().enumerate() {
         if mode == CacheMode::Offline || !used[m] {
@@ -55,7 +58,8 @@ pub fn build_endpoints(
         }
         let config = provider_config(model, suite)?;
         let provider = provider::build(&config, client)?;
-        let mut endpoint = Endpoint::new(provider, model, model.concurrency);
+        let limiter = Arc::clone(&limiters[&limit_key(model)]);
+        let mut endpoint = Endpoint::new(provider, model, model.concurrency, limiter);
         // Embedding similarity needs the model's `/embeddings` route, which only the
         // OpenAI-style protocols have.
         if called_by_checks[m]
@@ -70,6 +74,41 @@ pub fn build_endpoints(
         endpoints.push(Some(endpoint));
     }
     Ok(endpoints)
+}
+
+/// What a server's rate limit applies to: one model name at one address with one key. Suite
+/// models that differ only in their parameters (a temperature sweep, a judge that is also graded)
+/// share it.
+type LimitKey<'a> = (ProviderKind, Option<&'a str>, &'a str, Option<&'a str>);
+
+fn limit_key(model: &Model) -> LimitKey<'_> {
+    (
+        model.kind,
+        model.base_url.as_deref(),
+        model.model.as_str(),
+        model.api_key_env.as_deref(),
+    )
+}
+
+/// One rate limiter per [`limit_key`], with the tightest `rpm` and `tpm` its models configure.
+fn shared_limiters(suite: &Suite) -> HashMap<LimitKey<'_>, Arc<RateLimiter>> {
+    let mut ceilings: HashMap<_, (Option<u32>, Option<u32>)> = HashMap::new();
+    for model in &suite.models {
+        let (rpm, tpm) = ceilings.entry(limit_key(model)).or_default();
+        *rpm = min_some(*rpm, model.rpm);
+        *tpm = min_some(*tpm, model.tpm);
+    }
+    ceilings
+        .into_iter()
+        .map(|(key, (rpm, tpm))| (key, Arc::new(RateLimiter::new(rpm, tpm))))
+        .collect()
+}
+
+fn min_some(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Resolves a model's key and `${ENV}` header references from the environment.
@@ -156,5 +195,55 @@ mod tests {
             Err("EVALGATE_SURELY_UNSET_VAR".to_owned())
         );
         assert_eq!(expand_env("no refs").as_deref(), Ok("no refs"));
+    }
+
+    #[test]
+    fn models_calling_one_server_model_with_one_key_share_a_limiter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("evalgate.toml"),
+            r#"
+[suite]
+name = "s"
+
+[models.cold]
+provider = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+model = "m"
+temperature = 0
+rpm = 600
+
+[models.hot]
+provider = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+model = "m"
+temperature = 1
+rpm = 120
+
+[models.other]
+provider = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1"
+model = "n"
+
+[prompts.p]
+user = "{{ q }}"
+
+[datasets.d]
+cases = [{ id = "a", vars = { q = "x" } }]
+
+[[checks]]
+type = "contains"
+value = "x"
+"#,
+        )
+        .expect("write");
+        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        let limiters = shared_limiters(&suite);
+        assert_eq!(limiters.len(), 2);
+        let of = |i: usize| &limiters[&limit_key(&suite.models[i])];
+        assert!(Arc::ptr_eq(of(0), of(1)));
+        assert!(!Arc::ptr_eq(of(0), of(2)));
+        assert_eq!(min_some(Some(600), Some(120)), Some(120));
+        assert_eq!(min_some(None, Some(120)), Some(120));
     }
 }

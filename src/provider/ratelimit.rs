@@ -238,8 +238,13 @@ impl RateLimiter {
         s.close_episode(Instant::now());
     }
 
-    /// Records a 429 that waiting can fix (not an exhausted quota).
-    pub fn rejected(&self) {
+    /// Records a 429 that waiting can fix (not an exhausted quota), with what its headers said.
+    /// A 429 whose headers show budget left is not this client's limit (an overloaded server,
+    /// a limit of another kind): that call waits its own `retry-after`, the pace stays.
+    pub fn rejected(&self, limits: &ServerLimits) {
+        if limits.is_known() && !limits.nearly_spent() {
+            return;
+        }
         let mut s = self.lock();
         let now = Instant::now();
         s.last_rejected = Some(now);
@@ -444,7 +449,7 @@ mod tests {
             if i % 11 == 0 {
                 limiter.answered();
             } else {
-                limiter.rejected();
+                limiter.rejected(&ServerLimits::default());
             }
             tokio::time::advance(Duration::from_micros(2300)).await;
         }
@@ -459,7 +464,7 @@ mod tests {
     async fn rejections_with_nothing_accepted_teach_nothing() {
         let limiter = RateLimiter::new(None, None);
         for _ in 0..50 {
-            limiter.rejected();
+            limiter.rejected(&ServerLimits::default());
             tokio::time::advance(Duration::from_millis(20)).await;
         }
         assert_eq!(limiter.rate(), None);
@@ -477,7 +482,7 @@ mod tests {
         };
         limiter.observe(&stated);
         tokio::time::advance(Duration::from_secs(1)).await;
-        limiter.rejected();
+        limiter.rejected(&ServerLimits::default());
         limiter.observe(&stated);
         let lowered = limiter.rate().expect("paced");
         assert!(
@@ -492,12 +497,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_rejection_with_budget_left_is_not_our_limit() {
+        let limiter = RateLimiter::new(None, None);
+        let stated = ServerLimits {
+            requests: Budget {
+                per_minute: Some(600.0),
+                remaining: Some(250.0),
+                ..Budget::default()
+            },
+            ..ServerLimits::default()
+        };
+        limiter.observe(&stated);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limiter.rejected(&stated);
+        assert_eq!(
+            limiter.rate(),
+            Some(10.0 * HEADROOM),
+            "an overloaded server, not a limit"
+        );
+        let spent = ServerLimits {
+            requests: Budget {
+                remaining: Some(0.0),
+                ..stated.requests
+            },
+            ..stated
+        };
+        limiter.rejected(&spent);
+        assert_eq!(limiter.rate(), Some(10.0 * HEADROOM * DECREASE));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_few_random_rejections_do_not_slow_the_run() {
         let limiter = RateLimiter::new(None, None);
         // One call in five rejected, for two seconds: a flaky server, not a limit.
         for i in 0..1000 {
             if i % 5 == 0 {
-                limiter.rejected();
+                limiter.rejected(&ServerLimits::default());
             } else {
                 limiter.answered();
             }
@@ -511,7 +546,7 @@ mod tests {
     async fn a_learned_limit_drops_on_rejection_rises_when_quiet_and_is_forgotten() {
         let limiter = RateLimiter::new(None, None);
         for _ in 0..10 {
-            limiter.rejected();
+            limiter.rejected(&ServerLimits::default());
         }
         limiter.answered();
         tokio::time::advance(EPISODE).await;
@@ -526,7 +561,7 @@ mod tests {
         assert!(raised > learned, "{raised} after a quiet second");
 
         tokio::time::advance(Duration::from_secs(1)).await;
-        limiter.rejected();
+        limiter.rejected(&ServerLimits::default());
         let lowered = limiter.rate().expect("still limited");
         assert!((lowered - raised * DECREASE).abs() < 1e-9, "{lowered}");
 

@@ -131,7 +131,9 @@ pub async fn complete_with_retries(
         let limited = matches!(err, ProviderError::Status { status: 429, .. });
         let (wait, budget) = if limited {
             rate_limited += 1;
-            limiter.rejected();
+            if let ProviderError::Status { limits, .. } = &err {
+                limiter.rejected(limits);
+            }
             let told = err
                 .retry_after()
                 .unwrap_or_else(|| backoff(policy, rate_limited));

@@ -156,7 +156,7 @@ fn from_artifact(
             ));
         }
     };
-    let path = suite.dir.join(".evalgate").join("baseline.json");
+    let path = suite.state_dir.join("baseline.json");
     write_file(&path, &found.text)?;
     Ok(match file::read_baseline(&path, &suite.name, &suite.path) {
         Ok(results) => Attempt::Found(Box::new(Baseline {
@@ -227,7 +227,7 @@ fn from_commit(suite: &Suite, pr: &PullRequest, base: &BaseCheckout) -> Result<A
             },
         ));
     };
-    let path = suite.dir.join(".evalgate").join("baseline.json");
+    let path = suite.state_dir.join("baseline.json");
     write_file(&path, &text)?;
     let results = file::read_baseline(&path, &suite.name, &suite.path)?;
     Ok(Attempt::Found(Box::new(Baseline {
@@ -319,7 +319,7 @@ fn rerun_base(
     )?;
     let mut results = executed.results;
     executed.suite.redactor.apply(&mut results);
-    let record = suite.dir.join(".evalgate").join("baseline.json");
+    let record = suite.state_dir.join("baseline.json");
     file::write(&record, &results)?;
     drop(tree);
     Ok(Some(Baseline {

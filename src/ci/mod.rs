@@ -171,9 +171,12 @@ fn judge_change(
     out: &mut dyn Write,
 ) -> Result<CiOutcome, CiError> {
     let mut notes = Notes::default();
-    let suite = crate::config::load(&inputs.config)?;
+    let mut suite = crate::config::load(&inputs.config)?;
+    if let Some(dir) = &inputs.state_dir {
+        suite.set_state_dir(dir.clone());
+    }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
-    let state_dir = suite.dir.join(".evalgate");
+    let state_dir = suite.state_dir.clone();
     let options = RunOptions {
         concurrency: inputs.extra.concurrency,
         repeats: inputs.extra.repeats,

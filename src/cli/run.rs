@@ -13,9 +13,13 @@ use crate::results::file;
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Where to write the results file [default: .evalgate/results.json next to the suite file]
+    /// Where to write the results file [default: results.json in the state folder]
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// The folder for what a run writes: its journal, the results file, and the cache and audit
+    /// log unless the suite names them [default: .evalgate next to the suite file]
+    #[arg(long, value_name = "DIR", env = "EVALGATE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// Concurrent calls per model (overrides the suite's `concurrency`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     concurrency: Option<u32>,
@@ -52,7 +56,10 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
-    let suite = crate::config::load(&args.config.config)?;
+    let mut suite = crate::config::load(&args.config.config)?;
+    if let Some(dir) = &args.state_dir {
+        suite.set_state_dir(dir.clone());
+    }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
     // A broken baseline is found before any call is paid for.
     let baseline = match &args.baseline {
@@ -62,7 +69,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
     let results_path = args
         .results
         .clone()
-        .unwrap_or_else(|| suite.dir.join(".evalgate").join("results.json"));
+        .unwrap_or_else(|| suite.state_dir.join("results.json"));
     let options = RunOptions {
         concurrency: args.concurrency,
         repeats: args.repeats,

@@ -124,12 +124,19 @@ impl RunError {
                 Some("a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into())
             }
             RunError::Endpoint(e) => e.hint(),
-            RunError::Audit { .. } => Some("set `[audit] path` to a writable file".into()),
+            RunError::Audit { .. } => Some(
+                "set `[audit] path` to a writable file, or move the default one with --state-dir DIR or EVALGATE_STATE_DIR"
+                    .into(),
+            ),
             RunError::Interrupted { journal } => Some(format!(
                 "every response received so far is saved in {}; run the same command again to resume without paying for them",
                 journal.display()
             )),
-            RunError::HttpClient(_) | RunError::Store(_) | RunError::Runtime(_) => None,
+            RunError::Store(_) => Some(
+                "make that folder writable, or move the run's files (journal, results, default cache and audit log) with --state-dir DIR or EVALGATE_STATE_DIR"
+                    .into(),
+            ),
+            RunError::HttpClient(_) | RunError::Runtime(_) => None,
         }
     }
 
@@ -310,8 +317,14 @@ fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Store
     if let Some(shard) = options.shard {
         journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
     }
-    let journal_path = execute::journal_path(&suite.dir.join(".evalgate"), plan, &journal_key);
-    let journal = Store::open(&journal_path)?;
+    let journal_path = execute::journal_path(&suite.state_dir, plan, &journal_key);
+    // Replaying pays for nothing, so it needs no journal and writes no store: a suite and its
+    // committed cache in a read-only folder replay as they are.
+    let open = match options.mode {
+        CacheMode::Offline => Store::open_read_only,
+        _ => Store::open,
+    };
+    let journal = open(&journal_path)?;
     if !journal.is_empty() {
         tracing::info!(
             responses = journal.len(),
@@ -320,7 +333,7 @@ fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Store
     }
     let cache = match options.mode {
         CacheMode::Off => None,
-        _ => Some(Store::open(&suite.cache_dir.join("responses.jsonl"))?),
+        _ => Some(open(&suite.cache_dir.join("responses.jsonl"))?),
     };
     let audit = AuditLog::open(&suite.audit.path).map_err(|source| RunError::Audit {
         path: suite.audit.path.clone(),

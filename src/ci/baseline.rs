@@ -10,7 +10,7 @@ use super::{Baseline, CiError, Context, Notes, absolute, short, write_file};
 use crate::config::{GateOverride, Suite};
 use crate::git;
 use crate::github::{self, env::PullRequest};
-use crate::pipeline::RunOptions;
+use crate::pipeline::{RunError, RunOptions};
 use crate::results::file;
 
 /// The committed baseline that `baseline: git` reads at the base ref, next to the suite file.
@@ -317,6 +317,9 @@ fn rerun_base(
         None,
         &mut *ctx.on_event.borrow_mut(),
     )?;
+    if let Some(failure) = executed.journal_failure {
+        return Err(RunError::from(failure).into());
+    }
     let mut results = executed.results;
     executed.suite.redactor.apply(&mut results);
     let record = suite.state_dir.join("baseline.json");

@@ -194,6 +194,7 @@ fn judge_change(
         suite,
         mut results,
         journal_path,
+        journal_failure,
         ..
     } = crate::pipeline::run_suite(
         suite,
@@ -201,6 +202,10 @@ fn judge_change(
         baseline.as_ref().map(|b| &b.results),
         &mut *ctx.on_event.borrow_mut(),
     )?;
+    // A run that stopped calling models is no verdict: the comment and summary say why.
+    if let Some(failure) = journal_failure {
+        return Err(RunError::from(failure).into());
+    }
     note_reused(&results, &mut notes);
     if let Some(base) = &baseline {
         crate::gate::apply_baseline(&mut results, &base.results, &gate, &base.source);

@@ -84,6 +84,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         journal_path,
         calls,
         suite_calls,
+        journal_failure,
     } = crate::pipeline::run_suite(suite, &options, None, &mut |e| progress.on_event(e))?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         crate::gate::apply_baseline(&mut results, base, &suite.gate, &path.display().to_string());
@@ -91,6 +92,14 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
     // Grading and the comparison saw the raw text; everything written or shown from here on is
     // redacted.
     suite.redactor.apply(&mut results);
+    if let Some(failure) = journal_failure {
+        return Err(journal_lost(
+            failure,
+            &results_path,
+            &results,
+            &args.reports,
+        ));
+    }
     file::write(&results_path, &results)?;
     // The results file now holds everything the journal did.
     let _ = std::fs::remove_file(&journal_path);
@@ -121,6 +130,35 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         return Ok(Outcome::Done);
     }
     Ok(Outcome::Verdict(results.verdict.status))
+}
+
+/// The run stopped calling models when its journal could not be written: write what can be
+/// written (the results of the calls answered, the reports), keep the journal (it holds what was
+/// saved before), and end with the journal's error, never with a verdict.
+fn journal_lost(
+    failure: crate::execute::JournalWriteError,
+    results_path: &std::path::Path,
+    results: &crate::results::Results,
+    reports: &super::report::ReportOutputs,
+) -> CliError {
+    let failure = crate::pipeline::RunError::from(failure);
+    let written = match file::write(results_path, results) {
+        Ok(()) => {
+            let _ = super::report::write_reports(results, reports);
+            format!(
+                "the results of the calls made are in {}, the calls not made as errors",
+                results_path.display()
+            )
+        }
+        Err(e) => format!("the results file could not be written either ({e})"),
+    };
+    CliError::Infra {
+        message: failure.to_string(),
+        hint: Some(match failure.hint() {
+            Some(hint) => format!("{hint}; {written}"),
+            None => written,
+        }),
+    }
 }
 
 /// The progress display on stderr: a bar on a terminal, a line every few seconds in a CI log.

@@ -5,7 +5,8 @@
 //! back a fast one. Per call: the run's journal is consulted first (a resumed run pays for nothing
 //! twice), then the response cache, then the provider. A model that fails in a way no retry can
 //! fix (bad key, unknown model, exhausted quota) is not called again: its remaining cases are
-//! errored with the first failure's reason.
+//! errored with the first failure's reason. Once the journal cannot be written, no new call
+//! starts at all (see [`journal`]).
 //!
 //! Model-graded checks (llm-judge, similar) call models too. They get a [`Caller`] whose calls
 //! take exactly the same path (journal, cache, the judge model's own concurrency limit, rate
@@ -21,6 +22,7 @@ mod call;
 mod caller;
 mod events;
 mod item;
+mod journal;
 mod keys;
 pub mod store;
 
@@ -40,6 +42,7 @@ use item::{errored, run_item};
 use store::Store;
 
 pub use events::ExecEvent;
+pub use journal::JournalWriteError;
 pub use keys::journal_path;
 
 /// How the response cache is used.
@@ -124,12 +127,23 @@ pub enum ExecError {
     Interrupted,
 }
 
+/// What a run that was not interrupted produced.
+#[derive(Debug)]
+pub struct Execution {
+    /// One result per planned call, in plan order.
+    pub calls: Vec<CallResult>,
+    /// Set when the journal could not be written: the calls not started after that are errored.
+    pub journal_failure: Option<JournalWriteError>,
+}
+
 struct Shared {
     suite: Arc<Suite>,
     plan: Arc<Plan>,
     endpoints: Vec<Option<Endpoint>>,
     opts: ExecOptions,
+    /// Set once a cache write has failed and been reported.
     store_warned: std::sync::atomic::AtomicBool,
+    journal: journal::JournalHealth,
 }
 
 /// One planned call.
@@ -148,7 +162,7 @@ pub async fn execute(
     endpoints: Vec<Option<Endpoint>>,
     opts: ExecOptions,
     on_event: &mut dyn FnMut(ExecEvent),
-) -> Result<Vec<CallResult>, ExecError> {
+) -> Result<Execution, ExecError> {
     let total = plan.calls();
     on_event(ExecEvent::Started {
         calls: total as u64,
@@ -159,6 +173,7 @@ pub async fn execute(
         endpoints,
         opts,
         store_warned: Default::default(),
+        journal: Default::default(),
     });
     let (tx, mut rx) = mpsc::channel::<(usize, CallResult)>(1024);
 
@@ -261,5 +276,8 @@ pub async fn execute(
     }
     while drivers.join_next().await.is_some() {}
     on_event(ExecEvent::Finished);
-    Ok(slots.into_iter().flatten().collect())
+    Ok(Execution {
+        calls: slots.into_iter().flatten().collect(),
+        journal_failure: shared.journal.error(),
+    })
 }

@@ -37,8 +37,9 @@ pub struct Store {
     /// in the same run is found too (repeats that send the same judge request pay once and grade
     /// alike on the first run and on a replay).
     index: std::sync::RwLock<HashMap<String, (u64, usize)>>,
-    /// Serialises this process's appends so each knows where its line starts.
-    appending: std::sync::Mutex<()>,
+    /// Serialises this process's appends so each knows where its line starts; holds whether the
+    /// last append failed, when part of its line may have been written.
+    appending: std::sync::Mutex<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +78,7 @@ impl Store {
             append: Some(append),
             read: Some(read),
             index: std::sync::RwLock::new(index),
-            appending: std::sync::Mutex::new(()),
+            appending: std::sync::Mutex::new(false),
         })
     }
 
@@ -111,8 +112,12 @@ impl Store {
             append: None,
             read,
             index: std::sync::RwLock::new(index),
-            appending: std::sync::Mutex::new(()),
+            appending: std::sync::Mutex::new(false),
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn len(&self) -> usize {
@@ -157,9 +162,15 @@ impl Store {
                 "opened read-only: replaying (--offline) stores nothing",
             )));
         };
-        let _appending = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-        let offset = append.metadata().map_err(err)?.len();
-        (&*append).write_all(&line).map_err(err)?;
+        let mut failed_before = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+        // A failed write (a full disk) may have left part of a line: start on a line of its own.
+        let separator: &[u8] = if *failed_before { b"\n" } else { b"" };
+        let written = append.metadata().and_then(|m| {
+            (&*append).write_all(&[separator, &line].concat())?;
+            Ok(m.len() + separator.len() as u64)
+        });
+        *failed_before = written.is_err();
+        let offset = written.map_err(err)?;
         self.index
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -170,6 +181,9 @@ impl Store {
 
 /// Indexes the lines of `read`, the store at `path`. A torn last line is skipped, and when the
 /// store is open for appending (`append`), the next entry is made to start on a line of its own.
+///
+/// Only a regular file is read: anything else (a symlink to `/dev/full` or `/dev/null`, a pipe)
+/// holds no entries, and reading some devices never ends.
 fn index(
     path: &Path,
     read: &File,
@@ -180,6 +194,9 @@ fn index(
         source,
     };
     let mut index = HashMap::new();
+    if !read.metadata().map_err(err)?.is_file() {
+        return Ok(index);
+    }
     let mut offset = 0u64;
     let mut reader = BufReader::new(read);
     let mut line = String::new();
@@ -191,7 +208,9 @@ fn index(
         if n == 0 {
             break;
         }
-        if line.ends_with('\n') {
+        if line == "\n" {
+            // Left by a write that failed half way: the next entry starts after it.
+        } else if line.ends_with('\n') {
             match key_of(&line) {
                 Some(key) => {
                     index.insert(key, (offset, n));
@@ -300,6 +319,25 @@ mod tests {
             store.get("c").map(|e| e.completion.output),
             Some("after".into())
         );
+    }
+
+    #[test]
+    fn a_device_holds_nothing_and_a_failed_write_names_the_file_and_the_os_error() {
+        // Reading /dev/full never ends; writing to it fails as a full disk does (ENOSPC).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        std::os::unix::fs::symlink("/dev/full", &path).expect("symlink");
+        let store = Store::open(&path).expect("open");
+        assert!(store.is_empty());
+        let err = store.put(&entry("a", "lost")).expect_err("disk full");
+        assert_eq!(err.path, path);
+        assert_eq!(err.source.raw_os_error(), Some(28));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: No space left on device", path.display())),
+            "{err}"
+        );
+        assert_eq!(store.get("a"), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Runs on machines that misbehave: a suite whose folder cannot be written at all.
+//! Runs on machines that misbehave: a journal that cannot be written (a full disk, simulated by
+//! `/dev/full`, whose writes fail with ENOSPC), a cache that cannot be written, and a suite whose
+//! folder cannot be written at all.
 //!
 //! Tests may run as root, which ignores permission bits, so nothing here relies on them alone:
-//! an unwritable place is a path under a regular file (ENOTDIR for root too).
+//! an unwritable place is a path under a regular file (ENOTDIR for root too) or `/dev/full`.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,118 @@ async fn received(server: &MockServer) -> usize {
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("results file");
     serde_json::from_str(&text).expect("results JSON")
+}
+
+/// The journal path named in `stderr` (`.../journal-HASH.jsonl`).
+fn journal_named_in(stderr: &str) -> PathBuf {
+    let end = stderr.find(".jsonl").expect("a journal path") + ".jsonl".len();
+    let start = stderr[..end].rfind(' ').map_or(0, |i| i + 1);
+    PathBuf::from(&stderr[start..end])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_cannot_be_written_stops_the_run_paying() {
+    const CASES: usize = 20;
+    let server = echo_server().await;
+    let suite = echo_suite(&server.uri(), CASES, "");
+
+    // A journal that cannot even be created stops the run before any call. (It also tells this
+    // test the journal's name.)
+    let blocked = suite.path().join("not-a-folder");
+    std::fs::write(&blocked, "").expect("write");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "--state-dir"])
+        .arg(&blocked);
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert_eq!(received(&server).await, 0);
+    assert!(
+        err.contains(&format!("error: cannot open {}", blocked.display())),
+        "{err}"
+    );
+    assert!(err.contains("Not a directory (os error 20)"), "{err}");
+    assert!(err.contains("--state-dir DIR"), "{err}");
+    let name = journal_named_in(&err);
+    let name = name.file_name().expect("file name");
+
+    // The journal fills the disk at its first write. Calls already in flight finish and are
+    // kept; no other call starts.
+    let state = suite.path().join("state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    let journal = state.join(name);
+    std::os::unix::fs::symlink("/dev/full", &journal).expect("symlink");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "--concurrency", "2", "--state-dir"])
+        .arg(&state);
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    let paid = received(&server).await;
+    assert!(
+        (1..=2).contains(&paid),
+        "{paid} calls of {CASES}: only those in flight"
+    );
+    assert!(
+        err.contains(&format!(
+            "error: cannot write the journal {}: No space left on device (os error 28); evalgate stopped starting model calls",
+            journal.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("not in the journal and may be paid for again on a re-run"),
+        "{err}"
+    );
+    // What could be written was: the results of the calls made, the others errored.
+    let results = read_json(&state.join("results.json"));
+    let calls = results["results"].as_array().expect("calls");
+    assert_eq!(calls.len(), CASES);
+    let answered = calls.iter().filter(|c| c["output"].is_string()).count();
+    assert_eq!(answered, paid, "every answer in flight is kept");
+    let not_called = calls
+        .iter()
+        .filter(|c| {
+            c["error"].as_str().is_some_and(|e| {
+                e.starts_with("not called: the run stopped starting model calls when its journal")
+            })
+        })
+        .count();
+    assert_eq!(not_called, CASES - paid);
+    assert_eq!(results["verdict"]["status"], "error");
+    assert!(journal.exists(), "the journal is kept");
+
+    // Space is back: the re-run pays only for what is in neither the journal nor the cache.
+    std::fs::remove_file(&journal).expect("rm");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "--state-dir"])
+        .arg(&state);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(received(&server).await, CASES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_that_cannot_be_written_is_a_warning() {
+    let server = echo_server().await;
+    let suite = echo_suite(&server.uri(), 5, "\n[cache]\ndir = \"c\"\n");
+    std::fs::create_dir_all(suite.path().join("c")).expect("mkdir");
+    std::os::unix::fs::symlink("/dev/full", suite.path().join("c/responses.jsonl"))
+        .expect("symlink");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert_eq!(received(&server).await, 5);
+    assert_eq!(suite.results()["summary"]["passed"], 5);
+    assert!(
+        err.contains(
+            "cannot write the response cache c/responses.jsonl: No space left on device (os error 28)"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("cannot write the response cache").count(), 1);
 }
 
 /// Every file under `dir` with its bytes, so a test can tell that nothing was written there.

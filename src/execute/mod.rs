@@ -6,7 +6,7 @@
 //! twice), then the response cache, then the provider. A model that fails in a way no retry can
 //! fix (bad key, unknown model, exhausted quota) is not called again: its remaining cases are
 //! errored with the first failure's reason. Once the journal cannot be written, no new call
-//! starts at all (see [`journal`]).
+//! starts at all (see [`journal`]); SIGINT and SIGTERM stop the run (see [`signals`]).
 //!
 //! Model-graded checks (llm-judge, similar) call models too. They get a [`Caller`] whose calls
 //! take exactly the same path (journal, cache, the judge model's own concurrency limit, rate
@@ -24,6 +24,7 @@ mod events;
 mod item;
 mod journal;
 mod keys;
+mod signals;
 pub mod store;
 
 use std::sync::{Arc, OnceLock};
@@ -44,6 +45,7 @@ use store::Store;
 pub use events::ExecEvent;
 pub use journal::JournalWriteError;
 pub use keys::journal_path;
+pub use signals::Signal;
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,8 +125,9 @@ pub struct ExecOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    #[error("interrupted")]
-    Interrupted,
+    /// Stopped by SIGINT or SIGTERM; the journal keeps every answer received.
+    #[error("interrupted by {}", .0.name())]
+    Interrupted(Signal),
 }
 
 /// What a run that was not interrupted produced.
@@ -163,6 +166,8 @@ pub async fn execute(
     opts: ExecOptions,
     on_event: &mut dyn FnMut(ExecEvent),
 ) -> Result<Execution, ExecError> {
+    // Before the first call starts, so a signal is always ours once a call is in flight.
+    let mut signals = signals::Signals::listen();
     let total = plan.calls();
     on_event(ExecEvent::Started {
         calls: total as u64,
@@ -269,9 +274,9 @@ pub async fn execute(
     };
     tokio::select! {
         () = collect => {}
-        _ = tokio::signal::ctrl_c() => {
+        signal = signals.recv() => {
             drivers.abort_all();
-            return Err(ExecError::Interrupted);
+            return Err(ExecError::Interrupted(signal));
         }
     }
     while drivers.join_next().await.is_some() {}

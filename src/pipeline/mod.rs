@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::config::Suite;
 use crate::execute::store::{Store, StoreError};
-use crate::execute::{self, CacheMode, ExecEvent, ExecOptions, JournalWriteError};
+use crate::execute::{self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal};
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
 use crate::provider;
@@ -118,8 +118,15 @@ pub enum RunError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error("interrupted")]
-    Interrupted { journal: PathBuf },
+    #[error("{}", stopped_by(*.signal))]
+    Interrupted { journal: PathBuf, signal: Signal },
+}
+
+fn stopped_by(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Interrupt => "interrupted",
+        Signal::Terminate => "terminated by SIGTERM",
+    }
 }
 
 impl RunError {
@@ -134,7 +141,7 @@ impl RunError {
                 "set `[audit] path` to a writable file, or move the default one with --state-dir DIR or EVALGATE_STATE_DIR"
                     .into(),
             ),
-            RunError::Interrupted { journal } => Some(format!(
+            RunError::Interrupted { journal, .. } => Some(format!(
                 "every response received so far is saved in {}; run the same command again to resume without paying for them",
                 journal.display()
             )),
@@ -238,9 +245,12 @@ pub fn run_suite(
             opts,
             on_event,
         ))
-        .map_err(|execute::ExecError::Interrupted| RunError::Interrupted {
-            journal: journal_path.clone(),
-        })?;
+        .map_err(
+            |execute::ExecError::Interrupted(signal)| RunError::Interrupted {
+                journal: journal_path.clone(),
+                signal,
+            },
+        )?;
     let calls_in_order = merge_reused(&plan, &reused, executed, reuse);
     let run = RunInfo {
         evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),

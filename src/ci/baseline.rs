@@ -10,7 +10,7 @@ use super::{Baseline, CiError, Context, Notes, absolute, short, write_file};
 use crate::config::{GateOverride, Suite};
 use crate::git;
 use crate::github::{self, env::PullRequest};
-use crate::pipeline::RunOptions;
+use crate::pipeline::{RunError, RunOptions};
 use crate::results::file;
 
 /// The committed baseline that `baseline: git` reads at the base ref, next to the suite file.
@@ -156,7 +156,7 @@ fn from_artifact(
             ));
         }
     };
-    let path = suite.dir.join(".evalgate").join("baseline.json");
+    let path = suite.state_dir.join("baseline.json");
     write_file(&path, &found.text)?;
     Ok(match file::read_baseline(&path, &suite.name, &suite.path) {
         Ok(results) => Attempt::Found(Box::new(Baseline {
@@ -227,7 +227,7 @@ fn from_commit(suite: &Suite, pr: &PullRequest, base: &BaseCheckout) -> Result<A
             },
         ));
     };
-    let path = suite.dir.join(".evalgate").join("baseline.json");
+    let path = suite.state_dir.join("baseline.json");
     write_file(&path, &text)?;
     let results = file::read_baseline(&path, &suite.name, &suite.path)?;
     Ok(Attempt::Found(Box::new(Baseline {
@@ -317,9 +317,12 @@ fn rerun_base(
         None,
         &mut *ctx.on_event.borrow_mut(),
     )?;
+    if let Some(failure) = executed.journal_failure {
+        return Err(RunError::from(failure).into());
+    }
     let mut results = executed.results;
     executed.suite.redactor.apply(&mut results);
-    let record = suite.dir.join(".evalgate").join("baseline.json");
+    let record = suite.state_dir.join("baseline.json");
     file::write(&record, &results)?;
     drop(tree);
     Ok(Some(Baseline {

@@ -85,6 +85,8 @@ pub struct ExtraArgs {
     pub offline: bool,
     #[arg(long, value_enum)]
     pub cache: Option<CacheChoice>,
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The inputs, resolved.
@@ -96,6 +98,8 @@ pub struct Inputs {
     pub artifact: String,
     pub fail_on: FailOn,
     pub extra: ExtraArgs,
+    /// `--state-dir` in `args`, else `EVALGATE_STATE_DIR`, relative to the working directory.
+    pub state_dir: Option<PathBuf>,
     pub token: Option<Secret>,
 }
 
@@ -130,7 +134,7 @@ impl Inputs {
                     e.render().to_string().lines().next().unwrap_or_default()
                 ),
                 hint: Some(
-                    "`args` takes run options: --filter, --repeats, --concurrency, --offline, --cache"
+                    "`args` takes run options: --filter, --repeats, --concurrency, --offline, --cache, --state-dir"
                         .into(),
                 ),
             }
@@ -139,6 +143,15 @@ impl Inputs {
             .or_else(|| var("GITHUB_TOKEN").filter(|t| !t.is_empty()))
             .map(Secret::new);
         let baseline = input(requested.baseline, "BASELINE").unwrap_or_else(|| "auto".into());
+        let state_dir = extra
+            .state_dir
+            .clone()
+            .or_else(|| {
+                var("EVALGATE_STATE_DIR")
+                    .filter(|v| !v.trim().is_empty())
+                    .map(PathBuf::from)
+            })
+            .map(|d| dir.join(d));
         Ok(Inputs {
             config: dir.join(config),
             baseline: BaselineSource::parse(&baseline, &dir),
@@ -155,6 +168,7 @@ impl Inputs {
                 FailOn::Regression,
             )?,
             extra,
+            state_dir,
             token,
         })
     }
@@ -280,5 +294,33 @@ mod tests {
             "input `comment` is `sometimes`, which is not one of its values"
         );
         assert_eq!(err.hint().as_deref(), Some("use one of: update, new, off"));
+    }
+
+    #[test]
+    fn the_state_folder_comes_from_args_then_the_environment_in_the_working_directory() {
+        let requested = || Requested {
+            working_directory: Some("evals".into()),
+            run_args: Some("--offline --state-dir /tmp/state".into()),
+            ..Requested::default()
+        };
+        let env = |name: &str| (name == "EVALGATE_STATE_DIR").then(|| "run-state".to_owned());
+        let inputs = Inputs::resolve(requested(), env).expect("inputs");
+        assert_eq!(inputs.state_dir, Some(PathBuf::from("/tmp/state")));
+
+        let inputs = Inputs::resolve(
+            Requested {
+                run_args: None,
+                ..requested()
+            },
+            env,
+        )
+        .expect("inputs");
+        assert_eq!(inputs.state_dir, Some(Path::new("evals").join("run-state")));
+        assert_eq!(
+            Inputs::resolve(Requested::default(), |_| None)
+                .expect("inputs")
+                .state_dir,
+            None
+        );
     }
 }

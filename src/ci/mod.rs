@@ -171,9 +171,12 @@ fn judge_change(
     out: &mut dyn Write,
 ) -> Result<CiOutcome, CiError> {
     let mut notes = Notes::default();
-    let suite = crate::config::load(&inputs.config)?;
+    let mut suite = crate::config::load(&inputs.config)?;
+    if let Some(dir) = &inputs.state_dir {
+        suite.set_state_dir(dir.clone());
+    }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
-    let state_dir = suite.dir.join(".evalgate");
+    let state_dir = suite.state_dir.clone();
     let options = RunOptions {
         concurrency: inputs.extra.concurrency,
         repeats: inputs.extra.repeats,
@@ -191,6 +194,7 @@ fn judge_change(
         suite,
         mut results,
         journal_path,
+        journal_failure,
         ..
     } = crate::pipeline::run_suite(
         suite,
@@ -198,6 +202,10 @@ fn judge_change(
         baseline.as_ref().map(|b| &b.results),
         &mut *ctx.on_event.borrow_mut(),
     )?;
+    // A run that stopped calling models is no verdict: the comment and summary say why.
+    if let Some(failure) = journal_failure {
+        return Err(RunError::from(failure).into());
+    }
     note_reused(&results, &mut notes);
     if let Some(base) = &baseline {
         crate::gate::apply_baseline(&mut results, &base.results, &gate, &base.source);

@@ -29,7 +29,8 @@ pub struct CiArgs {
     /// When to fail: regression, threshold or never [env: INPUT_FAIL_ON] [default: regression]
     #[arg(long, value_name = "WHEN")]
     fail_on: Option<String>,
-    /// Extra `run` options: --filter, --repeats, --concurrency, --offline, --cache [env: INPUT_ARGS]
+    /// Extra `run` options: --filter, --repeats, --concurrency, --offline, --cache, --state-dir
+    /// [env: INPUT_ARGS]
     #[arg(long = "run-args", value_name = "ARGS", allow_hyphen_values = true)]
     run_args: Option<String>,
 }

@@ -3,6 +3,7 @@
 //! command's outcome into a process exit code.
 
 use crate::config::ConfigErrors;
+use crate::execute::Signal;
 use crate::exit_codes;
 use crate::results::Status;
 
@@ -34,8 +35,13 @@ pub enum CliError {
         message: String,
         hint: Option<String>,
     },
-    #[error("interrupted")]
-    Interrupted { hint: String },
+    /// Stopped by a signal (`message` says which); the hint says how to resume.
+    #[error("{message}")]
+    Interrupted {
+        message: String,
+        signal: Signal,
+        hint: String,
+    },
 }
 
 impl CliError {
@@ -56,7 +62,7 @@ impl CliError {
     pub fn hint(&self) -> Option<&str> {
         match self {
             CliError::Usage { hint, .. } | CliError::Infra { hint, .. } => hint.as_deref(),
-            CliError::Interrupted { hint } => Some(hint),
+            CliError::Interrupted { hint, .. } => Some(hint),
             CliError::Config(_) => None,
         }
     }
@@ -64,7 +70,7 @@ impl CliError {
 
 /// The process exit code of a command's result (DESIGN.md §4): 0 passed or nothing to judge,
 /// 1 the gate failed, 2 usage or configuration, 3 infrastructure (never a pass, never a
-/// regression), 130 interrupted.
+/// regression), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM.
 pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
     match result {
         Ok(Outcome::Done | Outcome::Verdict(Status::Pass)) => exit_codes::PASS,
@@ -72,7 +78,14 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> u8 {
         Ok(Outcome::Verdict(Status::Error)) => exit_codes::INFRA,
         Err(CliError::Config(_) | CliError::Usage { .. }) => exit_codes::USAGE,
         Err(CliError::Infra { .. }) => exit_codes::INFRA,
-        Err(CliError::Interrupted { .. }) => exit_codes::INTERRUPTED,
+        Err(CliError::Interrupted {
+            signal: Signal::Interrupt,
+            ..
+        }) => exit_codes::INTERRUPTED,
+        Err(CliError::Interrupted {
+            signal: Signal::Terminate,
+            ..
+        }) => exit_codes::TERMINATED,
     }
 }
 
@@ -92,7 +105,9 @@ impl From<crate::pipeline::RunError> for CliError {
         use crate::pipeline::RunError;
         let hint = e.hint();
         match e {
-            RunError::Interrupted { .. } => CliError::Interrupted {
+            RunError::Interrupted { signal, .. } => CliError::Interrupted {
+                message: e.to_string(),
+                signal,
                 hint: hint.unwrap_or_default(),
             },
             e if e.is_usage() => CliError::Usage {
@@ -170,9 +185,19 @@ mod tests {
         );
         assert_eq!(
             exit_code(&Err(CliError::Interrupted {
+                message: "interrupted".into(),
+                signal: Signal::Interrupt,
                 hint: String::new()
             })),
             exit_codes::INTERRUPTED
+        );
+        assert_eq!(
+            exit_code(&Err(CliError::Interrupted {
+                message: "terminated by SIGTERM".into(),
+                signal: Signal::Terminate,
+                hint: String::new()
+            })),
+            exit_codes::TERMINATED
         );
     }
 
@@ -188,8 +213,18 @@ mod tests {
         assert!(err.hint().is_some_and(|h| h.contains("substring")));
         let err: CliError = RunError::Interrupted {
             journal: "j.jsonl".into(),
+            signal: Signal::Interrupt,
         }
         .into();
+        assert_eq!(err.to_string(), "interrupted");
         assert_eq!(exit_code(&Err(err)), exit_codes::INTERRUPTED);
+        let err: CliError = RunError::Interrupted {
+            journal: "j.jsonl".into(),
+            signal: Signal::Terminate,
+        }
+        .into();
+        assert_eq!(err.to_string(), "terminated by SIGTERM");
+        assert!(err.hint().is_some_and(|h| h.contains("j.jsonl")));
+        assert_eq!(exit_code(&Err(err)), exit_codes::TERMINATED);
     }
 }

@@ -29,7 +29,9 @@ use crate::exit_codes;
                   the check when quality drops below the declared thresholds, or against a \
                   baseline run by more than noise explains.\n\n\
                   Exit codes: 0 gate passed, 1 gate failed, 2 usage or configuration error, \
-                  3 infrastructure error (provider unreachable, too many errored calls)."
+                  3 infrastructure error (provider unreachable, too many errored calls, a \
+                  journal that cannot be written), 130 interrupted by Ctrl-C, 143 stopped by \
+                  SIGTERM."
 )]
 pub struct Cli {
     #[command(subcommand)]

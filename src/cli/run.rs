@@ -13,9 +13,13 @@ use crate::results::file;
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Where to write the results file [default: .evalgate/results.json next to the suite file]
+    /// Where to write the results file [default: results.json in the state folder]
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// The folder for what a run writes: its journal, the results file, and the cache and audit
+    /// log unless the suite names them [default: .evalgate next to the suite file]
+    #[arg(long, value_name = "DIR", env = "EVALGATE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// Concurrent calls per model (overrides the suite's `concurrency`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     concurrency: Option<u32>,
@@ -52,7 +56,10 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
-    let suite = crate::config::load(&args.config.config)?;
+    let mut suite = crate::config::load(&args.config.config)?;
+    if let Some(dir) = &args.state_dir {
+        suite.set_state_dir(dir.clone());
+    }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
     // A broken baseline is found before any call is paid for.
     let baseline = match &args.baseline {
@@ -62,7 +69,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
     let results_path = args
         .results
         .clone()
-        .unwrap_or_else(|| suite.dir.join(".evalgate").join("results.json"));
+        .unwrap_or_else(|| suite.state_dir.join("results.json"));
     let options = RunOptions {
         concurrency: args.concurrency,
         repeats: args.repeats,
@@ -77,6 +84,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         journal_path,
         calls,
         suite_calls,
+        journal_failure,
     } = crate::pipeline::run_suite(suite, &options, None, &mut |e| progress.on_event(e))?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         crate::gate::apply_baseline(&mut results, base, &suite.gate, &path.display().to_string());
@@ -84,6 +92,14 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
     // Grading and the comparison saw the raw text; everything written or shown from here on is
     // redacted.
     suite.redactor.apply(&mut results);
+    if let Some(failure) = journal_failure {
+        return Err(journal_lost(
+            failure,
+            &results_path,
+            &results,
+            &args.reports,
+        ));
+    }
     file::write(&results_path, &results)?;
     // The results file now holds everything the journal did.
     let _ = std::fs::remove_file(&journal_path);
@@ -114,6 +130,35 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         return Ok(Outcome::Done);
     }
     Ok(Outcome::Verdict(results.verdict.status))
+}
+
+/// The run stopped calling models when its journal could not be written: write what can be
+/// written (the results of the calls answered, the reports), keep the journal (it holds what was
+/// saved before), and end with the journal's error, never with a verdict.
+fn journal_lost(
+    failure: crate::execute::JournalWriteError,
+    results_path: &std::path::Path,
+    results: &crate::results::Results,
+    reports: &super::report::ReportOutputs,
+) -> CliError {
+    let failure = crate::pipeline::RunError::from(failure);
+    let written = match file::write(results_path, results) {
+        Ok(()) => {
+            let _ = super::report::write_reports(results, reports);
+            format!(
+                "the results of the calls made are in {}, the calls not made as errors",
+                results_path.display()
+            )
+        }
+        Err(e) => format!("the results file could not be written either ({e})"),
+    };
+    CliError::Infra {
+        message: failure.to_string(),
+        hint: Some(match failure.hint() {
+            Some(hint) => format!("{hint}; {written}"),
+            None => written,
+        }),
+    }
 }
 
 /// The progress display on stderr: a bar on a terminal, a line every few seconds in a CI log.

@@ -172,14 +172,17 @@ impl Loader<'_> {
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
         }
-        let cache_dir = self
-            .dir
-            .join(raw.cache.dir.as_deref().unwrap_or(".evalgate/cache"));
+        let state_dir = self.dir.join(super::DEFAULT_STATE_DIR);
         let audit = crate::privacy::audit::AuditSettings {
-            path: self
-                .dir
-                .join(raw.audit.path.as_deref().unwrap_or(".evalgate/audit.jsonl")),
+            path: match &raw.audit.path {
+                Some(path) => self.dir.join(path),
+                None => state_dir.join(super::AUDIT_IN_STATE_DIR),
+            },
             cost_center: raw.audit.cost_center.clone(),
+        };
+        let cache_dir = match &raw.cache.dir {
+            Some(dir) => self.dir.join(dir),
+            None => state_dir.join(super::CACHE_IN_STATE_DIR),
         };
         Ok(Suite {
             name: raw.suite.name,
@@ -200,8 +203,11 @@ impl Loader<'_> {
                 label: o.label.clone(),
                 allowed: o.allowed.clone(),
             }),
+            state_dir,
             cache_dir,
+            cache_dir_set: raw.cache.dir.is_some(),
             audit,
+            audit_path_set: raw.audit.path.is_some(),
             redactor,
         })
     }
@@ -852,5 +858,33 @@ mod tests {
         // the table, whose span is its header.
         let span = locate(src, "models.mini.nothing").expect("found");
         assert_eq!(&src[span], "[models.mini]");
+    }
+
+    #[test]
+    fn a_state_folder_moves_the_defaults_and_leaves_what_the_suite_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let body = "[suite]\nname = \"s\"\n\n[models.m]\nprovider = \"command\"\ncommand = [\"cat\"]\n\n[prompts.p]\nuser = \"{{ q }}\"\n\n[datasets.d]\ncases = [{ id = \"c\", vars = { q = \"x\" } }]\n\n[[checks]]\ntype = \"contains\"\nvalue = \"x\"\n";
+        let load = |extra: &str| {
+            let path = dir.path().join("evalgate.toml");
+            std::fs::write(&path, format!("{body}{extra}")).expect("write suite");
+            crate::config::load(&path).expect("suite")
+        };
+        let state = dir.path().join("state");
+
+        let mut suite = load("");
+        assert_eq!(suite.state_dir, dir.path().join(".evalgate"));
+        assert_eq!(suite.cache_dir, dir.path().join(".evalgate/cache"));
+        assert_eq!(suite.audit.path, dir.path().join(".evalgate/audit.jsonl"));
+        suite.set_state_dir(state.clone());
+        assert_eq!(suite.state_dir, state);
+        assert_eq!(suite.cache_dir, state.join("cache"));
+        assert_eq!(suite.audit.path, state.join("audit.jsonl"));
+
+        let mut suite =
+            load("\n[cache]\ndir = \"committed\"\n\n[audit]\npath = \"logs/audit.jsonl\"\n");
+        suite.set_state_dir(state.clone());
+        assert_eq!(suite.state_dir, state);
+        assert_eq!(suite.cache_dir, dir.path().join("committed"));
+        assert_eq!(suite.audit.path, dir.path().join("logs/audit.jsonl"));
     }
 }

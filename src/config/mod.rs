@@ -44,9 +44,17 @@ pub struct Suite {
     pub gate: GateConfig,
     /// `[gate.override]`: who may accept a failed gate, and with which label.
     pub gate_override: Option<GateOverride>,
+    /// Where a run keeps what it writes: its journal, the results file and reports by default,
+    /// and the cache and audit log unless `[cache] dir` / `[audit] path` name them. `.evalgate`
+    /// next to the suite file, or another folder (`--state-dir`, see [`Suite::set_state_dir`]).
+    pub state_dir: PathBuf,
     pub cache_dir: PathBuf,
+    /// `[cache] dir` is set: the state folder does not move the cache.
+    pub cache_dir_set: bool,
     /// `[audit]`: where every model call is recorded.
     pub audit: crate::privacy::audit::AuditSettings,
+    /// `[audit] path` is set: the state folder does not move the audit log.
+    pub audit_path_set: bool,
     /// `[redact]`: what is masked in results, reports and the audit log.
     pub redactor: crate::privacy::redact::Redactor,
 }
@@ -78,6 +86,18 @@ impl Suite {
         called
     }
 
+    /// Moves the state folder to `dir`, and with it the cache and the audit log unless the suite
+    /// names them, so a suite in a read-only folder can still run.
+    pub fn set_state_dir(&mut self, dir: PathBuf) {
+        if !self.cache_dir_set {
+            self.cache_dir = dir.join(CACHE_IN_STATE_DIR);
+        }
+        if !self.audit_path_set {
+            self.audit.path = dir.join(AUDIT_IN_STATE_DIR);
+        }
+        self.state_dir = dir;
+    }
+
     /// The suite's folder, as `.` rather than empty, for programs that need a real path.
     pub fn dir_or_dot(&self) -> &std::path::Path {
         if self.dir.as_os_str().is_empty() {
@@ -87,6 +107,12 @@ impl Suite {
         }
     }
 }
+
+/// The state folder, relative to the suite file's folder, unless `--state-dir` moves it.
+pub const DEFAULT_STATE_DIR: &str = ".evalgate";
+/// The cache folder and the audit log in the state folder, unless the suite names them.
+const CACHE_IN_STATE_DIR: &str = "cache";
+const AUDIT_IN_STATE_DIR: &str = "audit.jsonl";
 
 #[derive(Debug, Clone)]
 pub struct Defaults {

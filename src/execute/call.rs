@@ -120,6 +120,10 @@ pub(super) async fn call(
             model.id
         ));
     }
+    // An answer that cannot be journaled could be paid for twice: no new call.
+    if let Some(refusal) = shared.journal.refusal() {
+        return Outcome::NotCalled(refusal);
+    }
 
     let estimate = request
         .messages
@@ -150,11 +154,11 @@ pub(super) async fn call(
                 attempts: attempted.attempts,
             };
             // Persist before grading: grading can be redone, a paid response cannot.
-            persist(shared, &shared.opts.journal, &entry);
+            shared.journal.save(&shared.opts.journal, &entry);
             if shared.opts.cache.writes()
                 && let Some(cache) = &shared.opts.cache_store
             {
-                persist(shared, cache, &entry);
+                save_to_cache(shared, cache, &entry);
             }
             Outcome::Answered {
                 entry,
@@ -176,13 +180,17 @@ pub(super) async fn call(
     }
 }
 
-fn persist(shared: &Shared, store: &Store, entry: &Entry) {
-    if let Err(err) = store.put(entry)
+/// A cache that cannot be written costs the next run, not this one (the journal keeps the run
+/// resumable): a warning, once.
+fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry) {
+    if let Err(err) = cache.put(entry)
         && !shared
             .store_warned
             .swap(true, std::sync::atomic::Ordering::Relaxed)
     {
-        tracing::warn!("cannot save responses, a resumed run may pay for some calls again: {err}");
+        tracing::warn!(
+            "cannot write the response cache {err}; the run goes on (its journal keeps it resumable), but a later run may pay again for the answers not cached"
+        );
     }
 }
 

@@ -5,7 +5,8 @@
 //! back a fast one. Per call: the run's journal is consulted first (a resumed run pays for nothing
 //! twice), then the response cache, then the provider. A model that fails in a way no retry can
 //! fix (bad key, unknown model, exhausted quota) is not called again: its remaining cases are
-//! errored with the first failure's reason.
+//! errored with the first failure's reason. Once the journal cannot be written, no new call
+//! starts at all (see [`journal`]); SIGINT and SIGTERM stop the run (see [`signals`]).
 //!
 //! Model-graded checks (llm-judge, similar) call models too. They get a [`Caller`] whose calls
 //! take exactly the same path (journal, cache, the judge model's own concurrency limit, rate
@@ -21,7 +22,9 @@ mod call;
 mod caller;
 mod events;
 mod item;
+mod journal;
 mod keys;
+mod signals;
 pub mod store;
 mod ticket;
 
@@ -42,7 +45,9 @@ use store::Store;
 use ticket::Ticket;
 
 pub use events::ExecEvent;
+pub use journal::JournalWriteError;
 pub use keys::journal_path;
+pub use signals::Signal;
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,8 +135,18 @@ pub struct ExecOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    #[error("interrupted")]
-    Interrupted,
+    /// Stopped by SIGINT or SIGTERM; the journal keeps every answer received.
+    #[error("interrupted by {}", .0.name())]
+    Interrupted(Signal),
+}
+
+/// What a run that was not interrupted produced.
+#[derive(Debug)]
+pub struct Execution {
+    /// One result per planned call, in plan order.
+    pub calls: Vec<CallResult>,
+    /// Set when the journal could not be written: the calls not started after that are errored.
+    pub journal_failure: Option<JournalWriteError>,
 }
 
 struct Shared {
@@ -139,7 +154,9 @@ struct Shared {
     plan: Arc<Plan>,
     endpoints: Vec<Option<Endpoint>>,
     opts: ExecOptions,
+    /// Set once a cache write has failed and been reported.
     store_warned: std::sync::atomic::AtomicBool,
+    journal: journal::JournalHealth,
 }
 
 /// One planned call.
@@ -158,7 +175,9 @@ pub async fn execute(
     endpoints: Vec<Option<Endpoint>>,
     opts: ExecOptions,
     on_event: &mut dyn FnMut(ExecEvent),
-) -> Result<Vec<CallResult>, ExecError> {
+) -> Result<Execution, ExecError> {
+    // Before the first call starts, so a signal is always ours once a call is in flight.
+    let mut signals = signals::Signals::listen();
     let total = plan.calls();
     on_event(ExecEvent::Started {
         calls: total as u64,
@@ -169,6 +188,7 @@ pub async fn execute(
         endpoints,
         opts,
         store_warned: Default::default(),
+        journal: Default::default(),
     });
     let (tx, mut rx) = mpsc::channel::<(usize, CallResult)>(1024);
 
@@ -266,12 +286,15 @@ pub async fn execute(
     };
     tokio::select! {
         () = collect => {}
-        _ = tokio::signal::ctrl_c() => {
+        signal = signals.recv() => {
             drivers.abort_all();
-            return Err(ExecError::Interrupted);
+            return Err(ExecError::Interrupted(signal));
         }
     }
     while drivers.join_next().await.is_some() {}
     on_event(ExecEvent::Finished);
-    Ok(slots.into_iter().flatten().collect())
+    Ok(Execution {
+        calls: slots.into_iter().flatten().collect(),
+        journal_failure: shared.journal.error(),
+    })
 }

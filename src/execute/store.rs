@@ -29,15 +29,17 @@ pub struct Entry {
 pub struct Store {
     path: PathBuf,
     /// Opened with `O_APPEND`: concurrent writers (tasks, or shards on one machine) never
-    /// interleave inside a line.
-    append: File,
-    read: File,
+    /// interleave inside a line. `None` for a store opened read-only.
+    append: Option<File>,
+    /// `None` when a read-only store's file does not exist: it holds nothing.
+    read: Option<File>,
     /// Where each key's line is: filled at open and by every `put`, so an answer stored earlier
     /// in the same run is found too (repeats that send the same judge request pay once and grade
     /// alike on the first run and on a replay).
     index: std::sync::RwLock<HashMap<String, (u64, usize)>>,
-    /// Serialises this process's appends so each knows where its line starts.
-    appending: std::sync::Mutex<()>,
+    /// Serialises this process's appends so each knows where its line starts; holds whether the
+    /// last append failed, when part of its line may have been written.
+    appending: std::sync::Mutex<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +57,13 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(err)?;
+        // A parent that exists but is a file is left to `open`, whose error (ENOTDIR) says so
+        // better than `create_dir_all`'s (EEXIST).
+        if let Some(parent) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(err(e));
         }
         let mut append = OpenOptions::new()
             .create(true)
@@ -65,41 +72,52 @@ impl Store {
             .open(path)
             .map_err(err)?;
         let read = File::open(path).map_err(err)?;
-        let mut index = HashMap::new();
-        let mut offset = 0u64;
-        let mut reader = BufReader::new(&read);
-        let mut line = String::new();
-        let mut torn = 0usize;
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line).map_err(err)?;
-            if n == 0 {
-                break;
-            }
-            if line.ends_with('\n') {
-                match key_of(&line) {
-                    Some(key) => {
-                        index.insert(key, (offset, n));
-                    }
-                    None => torn += 1,
-                }
-            } else {
-                // The last write was cut short; start the next entry on a line of its own.
-                torn += 1;
-                append.write_all(b"\n").map_err(err)?;
-            }
-            offset += n as u64;
-        }
-        if torn > 0 {
-            tracing::warn!(path = %path.display(), lines = torn, "skipped unreadable lines in response store");
-        }
+        let index = index(path, &read, Some(&mut append))?;
         Ok(Store {
             path: path.to_owned(),
-            append,
+            append: Some(append),
+            read: Some(read),
+            index: std::sync::RwLock::new(index),
+            appending: std::sync::Mutex::new(false),
+        })
+    }
+
+    /// Opens the store at `path` for reading only, creating nothing: a file that does not exist
+    /// (or cannot, under a path that is not a folder) is an empty store. For replaying
+    /// (`--offline`), which must work in a read-only folder.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let read = match File::open(path) {
+            Ok(file) => Some(file),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                None
+            }
+            Err(source) => {
+                return Err(StoreError {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let index = match &read {
+            Some(file) => index(path, file, None)?,
+            None => HashMap::new(),
+        };
+        Ok(Store {
+            path: path.to_owned(),
+            append: None,
             read,
             index: std::sync::RwLock::new(index),
-            appending: std::sync::Mutex::new(()),
+            appending: std::sync::Mutex::new(false),
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn len(&self) -> usize {
@@ -121,7 +139,7 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)?;
         let mut buf = vec![0u8; len];
-        self.read.read_exact_at(&mut buf, offset).ok()?;
+        self.read.as_ref()?.read_exact_at(&mut buf, offset).ok()?;
         // Another process appending at the same moment could shift where a line landed: an entry
         // is only trusted when it is the one asked for.
         let entry: Entry = serde_json::from_slice(&buf).ok()?;
@@ -139,15 +157,80 @@ impl Store {
             path: self.path.clone(),
             source,
         };
-        let _appending = self.appending.lock().unwrap_or_else(|e| e.into_inner());
-        let offset = self.append.metadata().map_err(err)?.len();
-        (&self.append).write_all(&line).map_err(err)?;
+        let Some(append) = &self.append else {
+            return Err(err(io::Error::other(
+                "opened read-only: replaying (--offline) stores nothing",
+            )));
+        };
+        let mut failed_before = self.appending.lock().unwrap_or_else(|e| e.into_inner());
+        // A failed write (a full disk) may have left part of a line: start on a line of its own.
+        let separator: &[u8] = if *failed_before { b"\n" } else { b"" };
+        let written = append.metadata().and_then(|m| {
+            (&*append).write_all(&[separator, &line].concat())?;
+            Ok(m.len() + separator.len() as u64)
+        });
+        *failed_before = written.is_err();
+        let offset = written.map_err(err)?;
         self.index
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(entry.key.clone(), (offset, line.len()));
         Ok(())
     }
+}
+
+/// Indexes the lines of `read`, the store at `path`. A torn last line is skipped, and when the
+/// store is open for appending (`append`), the next entry is made to start on a line of its own.
+///
+/// Only a regular file is read: anything else (a symlink to `/dev/full` or `/dev/null`, a pipe)
+/// holds no entries, and reading some devices never ends.
+fn index(
+    path: &Path,
+    read: &File,
+    append: Option<&mut File>,
+) -> Result<HashMap<String, (u64, usize)>, StoreError> {
+    let err = |source| StoreError {
+        path: path.to_owned(),
+        source,
+    };
+    let mut index = HashMap::new();
+    if !read.metadata().map_err(err)?.is_file() {
+        return Ok(index);
+    }
+    let mut offset = 0u64;
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    let mut torn = 0usize;
+    let mut ends_torn = false;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        if line == "\n" {
+            // Left by a write that failed half way: the next entry starts after it.
+        } else if line.ends_with('\n') {
+            match key_of(&line) {
+                Some(key) => {
+                    index.insert(key, (offset, n));
+                }
+                None => torn += 1,
+            }
+        } else {
+            torn += 1;
+            ends_torn = true;
+        }
+        offset += n as u64;
+    }
+    if ends_torn && let Some(append) = append {
+        // The last write was cut short; start the next entry on a line of its own.
+        append.write_all(b"\n").map_err(err)?;
+    }
+    if torn > 0 {
+        tracing::warn!(path = %path.display(), lines = torn, "skipped unreadable lines in response store");
+    }
+    Ok(index)
 }
 
 /// The key of a stored line, without parsing the whole entry.
@@ -236,5 +319,53 @@ mod tests {
             store.get("c").map(|e| e.completion.output),
             Some("after".into())
         );
+    }
+
+    #[test]
+    fn a_device_holds_nothing_and_a_failed_write_names_the_file_and_the_os_error() {
+        // Reading /dev/full never ends; writing to it fails as a full disk does (ENOSPC).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        std::os::unix::fs::symlink("/dev/full", &path).expect("symlink");
+        let store = Store::open(&path).expect("open");
+        assert!(store.is_empty());
+        let err = store.put(&entry("a", "lost")).expect_err("disk full");
+        assert_eq!(err.path, path);
+        assert_eq!(err.source.raw_os_error(), Some(28));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: No space left on device", path.display())),
+            "{err}"
+        );
+        assert_eq!(store.get("a"), None);
+    }
+
+    #[test]
+    fn a_read_only_store_reads_and_creates_or_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Missing, even its folder: an empty store, and nothing is created.
+        let missing = dir.path().join("no/such/cache.jsonl");
+        let store = Store::open_read_only(&missing).expect("open");
+        assert!(store.is_empty());
+        assert!(!dir.path().join("no").exists());
+        // Under a file, where nothing can exist (ENOTDIR): empty too.
+        std::fs::write(dir.path().join("file"), "").expect("write");
+        assert!(
+            Store::open_read_only(&dir.path().join("file/cache.jsonl"))
+                .expect("open")
+                .is_empty()
+        );
+
+        // A store whose last line was cut short: read as it is, not repaired.
+        let path = dir.path().join("cache.jsonl");
+        let good = serde_json::to_string(&entry("a", "ok")).expect("json");
+        let text = format!("{good}\n{{\"key\":\"b\",\"compl");
+        std::fs::write(&path, &text).expect("write");
+        let store = Store::open_read_only(&path).expect("open");
+        assert_eq!(store.get("a"), Some(entry("a", "ok")));
+        let err = store.put(&entry("c", "new")).expect_err("read-only");
+        assert!(err.to_string().contains("opened read-only"), "{err}");
+        drop(store);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
     }
 }

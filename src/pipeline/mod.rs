@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::config::Suite;
 use crate::execute::store::{Store, StoreError};
-use crate::execute::{self, CacheMode, ExecEvent, ExecOptions};
+use crate::execute::{self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal};
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
 use crate::provider;
@@ -90,6 +90,10 @@ pub struct Executed {
     /// Calls this run planned, and calls the whole suite would make (they differ for a shard).
     pub calls: usize,
     pub suite_calls: usize,
+    /// Set when the journal could not be written: the run started no call after that, the
+    /// results hold those calls as errored, and the journal must be kept (it holds what was
+    /// saved). Turn it into [`RunError::Journal`] once whatever can be written is written.
+    pub journal_failure: Option<JournalWriteError>,
 }
 
 /// Why a run could not finish. The results of every call answered before an interruption are
@@ -104,6 +108,8 @@ pub enum RunError {
     HttpClient(#[source] reqwest::Error),
     #[error("cannot open {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalWriteError),
     #[error("cannot open the audit log {}: {source}", .path.display())]
     Audit {
         path: PathBuf,
@@ -112,8 +118,15 @@ pub enum RunError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error("interrupted")]
-    Interrupted { journal: PathBuf },
+    #[error("{}", stopped_by(*.signal))]
+    Interrupted { journal: PathBuf, signal: Signal },
+}
+
+fn stopped_by(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Interrupt => "interrupted",
+        Signal::Terminate => "terminated by SIGTERM",
+    }
 }
 
 impl RunError {
@@ -124,12 +137,27 @@ impl RunError {
                 Some("a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into())
             }
             RunError::Endpoint(e) => e.hint(),
-            RunError::Audit { .. } => Some("set `[audit] path` to a writable file".into()),
-            RunError::Interrupted { journal } => Some(format!(
+            RunError::Audit { .. } => Some(
+                "set `[audit] path` to a writable file, or move the default one with --state-dir DIR or EVALGATE_STATE_DIR"
+                    .into(),
+            ),
+            RunError::Interrupted { journal, .. } => Some(format!(
                 "every response received so far is saved in {}; run the same command again to resume without paying for them",
                 journal.display()
             )),
-            RunError::HttpClient(_) | RunError::Store(_) | RunError::Runtime(_) => None,
+            RunError::Store(_) => Some(
+                "make that folder writable, or move the run's files (journal, results, default cache and audit log) with --state-dir DIR or EVALGATE_STATE_DIR"
+                    .into(),
+            ),
+            RunError::Journal(e) => Some(format!(
+                "{} received after that point {} not in the journal and may be paid for again on a re-run (the responses saved before it are kept); free space there, fix its permissions or move it with --state-dir DIR, then run the same command again",
+                match e.unsaved {
+                    1 => "the 1 answer".to_owned(),
+                    n => format!("the {n} answers"),
+                },
+                if e.unsaved == 1 { "is" } else { "are" },
+            )),
+            RunError::HttpClient(_) | RunError::Runtime(_) => None,
         }
     }
 
@@ -206,7 +234,10 @@ pub fn run_suite(
         audit: Some(stores.audit),
         ci: audit::CiContext::from_env(),
     };
-    let executed = runtime
+    let execute::Execution {
+        calls: executed,
+        journal_failure,
+    } = runtime
         .block_on(execute::execute(
             Arc::clone(&suite),
             Arc::clone(&plan),
@@ -214,9 +245,12 @@ pub fn run_suite(
             opts,
             on_event,
         ))
-        .map_err(|execute::ExecError::Interrupted| RunError::Interrupted {
-            journal: journal_path.clone(),
-        })?;
+        .map_err(
+            |execute::ExecError::Interrupted(signal)| RunError::Interrupted {
+                journal: journal_path.clone(),
+                signal,
+            },
+        )?;
     let calls_in_order = merge_reused(&plan, &reused, executed, reuse);
     let run = RunInfo {
         evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -245,6 +279,7 @@ pub fn run_suite(
         journal_path,
         calls,
         suite_calls,
+        journal_failure,
     })
 }
 
@@ -310,8 +345,14 @@ fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Store
     if let Some(shard) = options.shard {
         journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
     }
-    let journal_path = execute::journal_path(&suite.dir.join(".evalgate"), plan, &journal_key);
-    let journal = Store::open(&journal_path)?;
+    let journal_path = execute::journal_path(&suite.state_dir, plan, &journal_key);
+    // Replaying pays for nothing, so it needs no journal and writes no store: a suite and its
+    // committed cache in a read-only folder replay as they are.
+    let open = match options.mode {
+        CacheMode::Offline => Store::open_read_only,
+        _ => Store::open,
+    };
+    let journal = open(&journal_path)?;
     if !journal.is_empty() {
         tracing::info!(
             responses = journal.len(),
@@ -320,7 +361,7 @@ fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Store
     }
     let cache = match options.mode {
         CacheMode::Off => None,
-        _ => Some(Store::open(&suite.cache_dir.join("responses.jsonl"))?),
+        _ => Some(open(&suite.cache_dir.join("responses.jsonl"))?),
     };
     let audit = AuditLog::open(&suite.audit.path).map_err(|source| RunError::Audit {
         path: suite.audit.path.clone(),
@@ -612,5 +653,59 @@ min_pass_rate = 0.5
         // The journal holds every answer until the caller has written the results file.
         assert!(executed.journal_path.starts_with(dir.path()));
         assert!(executed.journal_path.exists());
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_written_stops_new_calls_and_keeps_the_answers_in_flight() {
+        // The journal is /dev/full: its first write fails as on a full disk (ENOSPC). With one
+        // call at a time, that first answer is the only call made; the five others never start.
+        let (_dir, suite) = suite();
+        let plan = crate::plan::plan(&suite, 1, &[]);
+        let journal = execute::journal_path(&suite.state_dir, &plan, &[]);
+        std::fs::create_dir_all(&suite.state_dir).expect("mkdir");
+        std::os::unix::fs::symlink("/dev/full", &journal).expect("symlink");
+        let options = RunOptions {
+            concurrency: Some(1),
+            ..RunOptions::new(CacheMode::Off)
+        };
+        let executed = run_suite(suite, &options, None, &mut |_| {}).expect("run");
+        let failure = executed.journal_failure.expect("the journal failed");
+        assert_eq!(failure.path, journal);
+        assert_eq!(failure.unsaved, 1);
+        assert_eq!(failure.source.kind(), std::io::ErrorKind::StorageFull);
+
+        let calls = &executed.results.results;
+        assert_eq!(calls.len(), 6, "every planned call has a result");
+        let answered: Vec<&str> = calls
+            .iter()
+            .filter(|c| c.output.is_some())
+            .map(|c| c.case_id.as_str())
+            .collect();
+        assert_eq!(answered, ["c1"], "the answer in flight is kept");
+        for call in calls.iter().filter(|c| c.output.is_none()) {
+            let error = call.error.as_deref().unwrap_or_default();
+            assert!(
+                error.starts_with(&format!(
+                    "not called: the run stopped starting model calls when its journal {} could not be written (No space left on device",
+                    journal.display()
+                )),
+                "{error}"
+            );
+        }
+
+        let err = RunError::from(failure);
+        assert!(!err.is_usage());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write the journal {}: No space left on device (os error 28); evalgate stopped starting model calls",
+                journal.display()
+            )
+        );
+        let hint = err.hint().unwrap_or_default();
+        assert!(
+            hint.starts_with("the 1 answer received after that point is not in the journal and may be paid for again on a re-run"),
+            "{hint}"
+        );
     }
 }

@@ -138,8 +138,13 @@ pub struct AuditLog {
 impl AuditLog {
     /// Opens `path` for appending, creating it and its folder.
     pub fn open(path: &Path) -> std::io::Result<AuditLog> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
+        // A parent that exists but is a file is left to `open`, whose error (ENOTDIR) says so
+        // better than `create_dir_all`'s (EEXIST).
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(parent)
+            && e.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(e);
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(AuditLog {

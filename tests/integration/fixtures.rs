@@ -38,6 +38,7 @@ impl SuiteDir {
             .env_remove("OPENAI_API_KEY")
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("RUST_LOG")
+            .env_remove("EVALGATE_STATE_DIR")
             .env("NO_COLOR", "1");
         cmd
     }

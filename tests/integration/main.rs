@@ -12,6 +12,7 @@ mod layering;
 mod providers;
 mod report;
 mod resume;
+mod robustness;
 mod run;
 mod secrets;
 mod shard;

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use super::Shared;
 use super::store::{Entry, Store};
 use super::ticket::Ticket;
+use super::{Endpoint, Shared};
 use crate::privacy::audit::Source;
 use crate::privacy::secrets::scrub;
+use crate::provider::BoxFuture;
 use crate::provider::ChatRequest;
-use crate::provider::retry::complete_with_retries;
+use crate::provider::retry::{Parking, complete_with_retries};
 use crate::results::RateLimited;
 
 /// Which endpoint of a model a call goes to.
@@ -138,7 +139,11 @@ pub(super) async fn call(
         &endpoint.limiter,
         model.timeout,
         estimate,
-        ticket,
+        &mut Guarded {
+            ticket,
+            shared,
+            endpoint,
+        },
     )
     .await;
     let limited = RateLimited {
@@ -182,6 +187,29 @@ pub(super) async fn call(
 
 /// A cache that cannot be written costs the next run, not this one (the journal keeps the run
 /// resumable): a warning, once.
+/// A call's [`Ticket`] that also refuses a retry once no new call may start: the journal
+/// failed, or the model failed for good while this call waited.
+struct Guarded<'a> {
+    ticket: &'a mut Ticket,
+    shared: &'a Shared,
+    endpoint: &'a Endpoint,
+}
+
+impl Parking for Guarded<'_> {
+    fn park(&mut self) {
+        self.ticket.park();
+    }
+
+    fn resume(&mut self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            if self.shared.journal.refusal().is_some() || self.endpoint.fatal.get().is_some() {
+                return false;
+            }
+            self.ticket.resume().await
+        })
+    }
+}
+
 fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry) {
     if let Err(err) = cache.put(entry)
         && !shared

@@ -57,7 +57,7 @@ impl Parking for Ticket {
         self.slot = None;
     }
 
-    fn resume(&mut self) -> BoxFuture<'_, ()> {
+    fn resume(&mut self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             if let (None, Some(slots)) = (&self.slot, &self.slots) {
                 self.slot = Arc::clone(slots).acquire_owned().await.ok();
@@ -65,6 +65,7 @@ impl Parking for Ticket {
             if let (None, Some(permits)) = (&self.permit, &self.permits) {
                 self.permit = Arc::clone(permits).acquire_owned().await.ok();
             }
+            true
         })
     }
 }

@@ -50,7 +50,9 @@ impl Default for RetryPolicy {
 /// back while it waits to retry, taken again before it does.
 pub trait Parking: Send {
     fn park(&mut self);
-    fn resume(&mut self) -> BoxFuture<'_, ()>;
+    /// Takes back what [`Parking::park`] gave; `false` when the call must not be retried after
+    /// all (the run has stopped starting calls), which ends it with its last error.
+    fn resume(&mut self) -> BoxFuture<'_, bool>;
 }
 
 /// Holds nothing: for tests of the loop alone.
@@ -61,8 +63,8 @@ pub struct NoParking;
 #[cfg(test)]
 impl Parking for NoParking {
     fn park(&mut self) {}
-    fn resume(&mut self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+    fn resume(&mut self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
     }
 }
 
@@ -164,9 +166,17 @@ pub async fn complete_with_retries(
         tracing::debug!(case = %req.case_id, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
         parking.park();
         tokio::time::sleep(wait).await;
-        parking.resume().await;
         if limited {
             waited += wait;
+        }
+        if !parking.resume().await {
+            return Attempted {
+                result: Err(err),
+                attempts,
+                latency,
+                rate_limited,
+                waited,
+            };
         }
     }
 }
@@ -347,19 +357,32 @@ mod tests {
     }
 
     /// Counts what the loop gives back and takes again.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     struct Counting {
         parked: u32,
         resumed: u32,
+        /// Resumes allowed before the run stops retrying.
+        allowed: u32,
+    }
+
+    impl Default for Counting {
+        fn default() -> Self {
+            Counting {
+                parked: 0,
+                resumed: 0,
+                allowed: u32::MAX,
+            }
+        }
     }
 
     impl Parking for Counting {
         fn park(&mut self) {
             self.parked += 1;
         }
-        fn resume(&mut self) -> BoxFuture<'_, ()> {
+        fn resume(&mut self) -> BoxFuture<'_, bool> {
             self.resumed += 1;
-            Box::pin(async {})
+            let go_on = self.resumed <= self.allowed;
+            Box::pin(async move { go_on })
         }
     }
 
@@ -452,6 +475,25 @@ mod tests {
         assert!(matches!(
             out.result,
             Err(ProviderError::Status { status: 500, .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_stops_starting_calls_stops_retrying_too() {
+        let mut parking = Counting {
+            allowed: 1,
+            ..Counting::default()
+        };
+        let out = run_with(
+            vec![status(429, Some(Duration::from_millis(10))); 5],
+            RetryPolicy::default(),
+            &mut parking,
+        )
+        .await;
+        assert_eq!(out.attempts, 2);
+        assert!(matches!(
+            out.result,
+            Err(ProviderError::Status { status: 429, .. })
         ));
     }
 }

@@ -9,62 +9,11 @@
 # it to compare two commits in the same session).
 set -euo pipefail
 n=${1:-10000}; latency=${2:-20}; concurrency=${3:-100}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/lib.sh"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-if [ -z "${EVALGATE_BIN:-}" ]; then
-  cargo build --release -q --bin evalgate
-  EVALGATE_BIN="$root/target/release/evalgate"
-fi
-cargo build --release -q --manifest-path bench/fake-openai/Cargo.toml --target-dir target
-work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-
-target/release/fake-openai 0 "$latency" >"$work/port" &
-server=$!
-for _ in $(seq 1 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-port=$(cat "$work/port")
-
-python3 - "$work" "$n" <<'PY'
-import json, sys
-work, n = sys.argv[1], int(sys.argv[2])
-with open(f"{work}/cases.jsonl", "w") as f:
-    for i in range(n):
-        f.write(json.dumps({"id": f"case-{i:05d}", "vars": {"question": f"What is {i} + {i}?", "topic": "arithmetic"}, "expected": "42"}) + "\n")
-PY
-cat >"$work/evalgate.toml" <<TOML
-[suite]
-name = "bench"
-
-[defaults]
-temperature = 0
-max_tokens = 16
-
-[models.fake]
-provider = "openai-compatible"
-base_url = "http://127.0.0.1:$port/v1"
-model = "bench"
-price = { input_per_mtok = 0.15, output_per_mtok = 0.60 }
-
-[prompts.ask]
-system = "You are a careful calculator. Answer with the number only."
-user = "Topic: {{ topic }}. {{ question }}"
-
-[datasets.cases]
-file = "cases.jsonl"
-
-[[checks]]
-type = "contains"
-value = "{{ expected }}"
-
-[[checks]]
-type = "regex"
-pattern = "\\\\d+"
-
-[[checks]]
-type = "length"
-max = 200
-TOML
+build_bins
+start_server "$work" "$latency"
+write_suite "$work" "$n" "$port"
 
 /usr/bin/time -v -o "$work/time" "$EVALGATE_BIN" run -c "$work/evalgate.toml" \
   --cache off --concurrency "$concurrency" --no-progress >"$work/out" 2>"$work/err" || {

@@ -152,6 +152,7 @@ pub(super) async fn call(
     };
     match attempted.result {
         Ok(completion) => {
+            endpoint.answered();
             let entry = Entry {
                 key: key.to_owned(),
                 completion,

@@ -28,6 +28,7 @@ mod signals;
 pub mod store;
 mod ticket;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use futures_util::FutureExt;
@@ -89,10 +90,17 @@ pub struct Endpoint {
     /// limit is theirs together.
     pub limiter: Arc<RateLimiter>,
     pub semaphore: Arc<Semaphore>,
+    /// Permits of `concurrency` not given out yet: calls in flight start at [`SLOW_START`] and
+    /// grow by one per answer, so the first answers (and their rate-limit headers) set the pace
+    /// before a full burst reaches the server.
+    withheld: AtomicUsize,
     pub retry: RetryPolicy,
     /// The first unrecoverable failure, after which the model is not called again.
     fatal: OnceLock<String>,
 }
+
+/// Calls in flight to a model before its first answers.
+pub const SLOW_START: usize = 8;
 
 impl Endpoint {
     pub fn new(
@@ -101,17 +109,31 @@ impl Endpoint {
         concurrency: usize,
         limiter: Arc<RateLimiter>,
     ) -> Self {
+        let concurrency = concurrency.max(1);
+        let start = concurrency.min(SLOW_START);
         Endpoint {
             provider,
             embeddings: None,
             limiter,
-            semaphore: Arc::new(Semaphore::new(concurrency.max(1))),
+            semaphore: Arc::new(Semaphore::new(start)),
+            withheld: AtomicUsize::new(concurrency - start),
             retry: RetryPolicy {
                 max_retries: model.max_retries,
                 rate_limit_wait: model.rate_limit_wait,
                 ..RetryPolicy::default()
             },
             fatal: OnceLock::new(),
+        }
+    }
+
+    /// Gives out one more permit after an answer, until all of `concurrency` is in use.
+    fn answered(&self) {
+        let grew = self
+            .withheld
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if grew {
+            self.semaphore.add_permits(1);
         }
     }
 
@@ -297,4 +319,54 @@ pub async fn execute(
         calls: slots.into_iter().flatten().collect(),
         journal_failure: shared.journal.error(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{BoxFuture, ChatRequest, Completion, ProviderError};
+
+    #[derive(Debug)]
+    struct Never;
+
+    impl Provider for Never {
+        fn complete<'a>(
+            &'a self,
+            _req: &'a ChatRequest,
+        ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+            Box::pin(async { Err(ProviderError::Connect("unused".into())) })
+        }
+    }
+
+    #[test]
+    fn calls_in_flight_start_small_and_grow_one_per_answer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("evalgate.toml"),
+            "[suite]\nname = \"s\"\n[models.m]\nprovider = \"command\"\ncommand = [\"cat\"]\n\
+             [prompts.p]\nuser = \"hi\"\n[datasets.d]\ncases = [{ id = \"a\" }]\n\
+             [[checks]]\ntype = \"contains\"\nvalue = \"x\"\n",
+        )
+        .expect("write");
+        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        let limiter = Arc::new(RateLimiter::new(None, None));
+        let endpoint = Endpoint::new(Box::new(Never), &suite.models[0], 10, limiter);
+        assert_eq!(endpoint.semaphore.available_permits(), SLOW_START);
+        endpoint.answered();
+        endpoint.answered();
+        assert_eq!(endpoint.semaphore.available_permits(), 10);
+        endpoint.answered();
+        assert_eq!(
+            endpoint.semaphore.available_permits(),
+            10,
+            "never beyond concurrency"
+        );
+        let small = Endpoint::new(
+            Box::new(Never),
+            &suite.models[0],
+            3,
+            Arc::new(RateLimiter::new(None, None)),
+        );
+        assert_eq!(small.semaphore.available_permits(), 3);
+    }
 }

@@ -11,7 +11,10 @@
 //!   answers in a stretch of [`EPISODE`] are 429s, the send rate is set just under the rate the
 //!   server accepted meanwhile; further 429s lower it by [`DECREASE`] (at most once a second),
 //!   each quiet second raises it by [`PROBE`], and after [`FORGET`] without a 429 the limit is
-//!   dropped and full speed resumes. A few random 429s among many answers (an overloaded
+//!   dropped and full speed resumes. Only answers to calls sent after the rejections began
+//!   count, since the rest were served from the server's budget rather than its refill. A token
+//!   budget that runs out despite a stated token pace means the server counts more tokens per
+//!   call than the estimate: each such second, calls count [`TOKEN_FACTOR_STEP`] times more. A few random 429s among many answers (an overloaded
 //!   replica, not a limit) do not slow the run: each such call waits its own `retry-after`.
 
 use std::sync::Mutex;
@@ -26,7 +29,7 @@ use super::limits::ServerLimits;
 /// disagree, and for calls made by other processes with the same key.
 pub const HEADROOM: f64 = 0.95;
 /// How long rejections are watched before deciding whether they mean a limit.
-const EPISODE: Duration = Duration::from_millis(500);
+const EPISODE: Duration = Duration::from_millis(250);
 /// Factor applied to a learned rate on a further 429.
 const DECREASE: f64 = 0.85;
 /// Factor applied to a learned rate after each second without a 429.
@@ -35,6 +38,9 @@ const PROBE: f64 = 1.05;
 const FORGET: Duration = Duration::from_secs(30);
 /// The slowest learned rate: one call every two seconds still finishes a run.
 const MIN_RATE: f64 = 0.5;
+/// How much more a call's tokens count after a token budget ran out despite the pace.
+const TOKEN_FACTOR_STEP: f64 = 1.3;
+const MAX_TOKEN_FACTOR: f64 = 8.0;
 
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -55,6 +61,10 @@ struct State {
     /// Rejections being watched (see the module doc).
     episode: Option<Episode>,
     last_rejected: Option<Instant>,
+    /// What a call's token estimate is multiplied by: raised when a token budget runs out
+    /// anyway, since the server counts tokens its own way.
+    token_factor: f64,
+    token_factor_changed: Instant,
 }
 
 #[derive(Debug)]
@@ -137,6 +147,8 @@ impl RateLimiter {
                 paused_until: None,
                 episode: None,
                 last_rejected: None,
+                token_factor: 1.0,
+                token_factor_changed: now,
             }),
         }
     }
@@ -160,11 +172,12 @@ impl RateLimiter {
                     .paused_until
                     .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
                 let learned = s.learned_requests.as_mut().map(|l| &mut l.bucket);
+                let counted = tokens as f64 * s.token_factor;
                 let buckets = [
                     (s.requests.as_mut(), 1.0),
                     (learned, 1.0),
                     (s.tokens.as_mut(), tokens as f64),
-                    (s.learned_tokens.as_mut(), tokens as f64),
+                    (s.learned_tokens.as_mut(), counted),
                 ];
                 let mut ready = Vec::with_capacity(4);
                 for (bucket, amount) in buckets {
@@ -226,13 +239,17 @@ impl RateLimiter {
         self.active.store(true, Ordering::Relaxed);
     }
 
-    /// Records an answered call.
-    pub fn answered(&self) {
+    /// Records an answered call, sent at `sent`. Only calls sent after rejections began count
+    /// toward the rate the server accepts: those sent before were served from its budget, not its
+    /// refill.
+    pub fn answered(&self, sent: Instant) {
         if !self.active.load(Ordering::Relaxed) {
             return;
         }
         let mut s = self.lock();
-        if let Some(e) = &mut s.episode {
+        if let Some(e) = &mut s.episode
+            && sent >= e.started
+        {
             e.answered += 1;
         }
         s.close_episode(Instant::now());
@@ -248,6 +265,13 @@ impl RateLimiter {
         let mut s = self.lock();
         let now = Instant::now();
         s.last_rejected = Some(now);
+        // A token budget spent while the pace counted too few tokens per call: count more.
+        if limits.tokens.remaining.is_some_and(|left| left < 2.0)
+            && now.saturating_duration_since(s.token_factor_changed) >= Duration::from_secs(1)
+        {
+            s.token_factor = (s.token_factor * TOKEN_FACTOR_STEP).min(MAX_TOKEN_FACTOR);
+            s.token_factor_changed = now;
+        }
         match &mut s.learned_requests {
             // Already paced: the pace was too fast (the limit dropped, or another client shares
             // the key). Lower it, at most once a second so one burst counts once.
@@ -256,17 +280,22 @@ impl RateLimiter {
                 l.bucket.set_rate(rate, now);
                 l.changed = now;
             }
-            Some(_) => {}
-            None => {
-                s.episode
-                    .get_or_insert(Episode {
-                        started: now,
-                        answered: 0,
-                        rejected: 0,
-                    })
-                    .rejected += 1;
-                s.close_episode(now);
-            }
+            _ => {}
+        }
+        // Without a stated limit, keep watching: a pace far above the server's rate is corrected
+        // from what it accepts, not one step a second.
+        if s.learned_requests
+            .as_ref()
+            .is_none_or(|l| l.stated.is_none())
+        {
+            s.episode
+                .get_or_insert(Episode {
+                    started: now,
+                    answered: 0,
+                    rejected: 0,
+                })
+                .rejected += 1;
+            s.close_episode(now);
         }
         drop(s);
         self.active.store(true, Ordering::Relaxed);
@@ -318,19 +347,28 @@ impl State {
         // each call's own `retry-after` covers that.
         if e.answered > 0 && e.rejected >= e.answered {
             let accepted = e.answered as f64 / elapsed.as_secs_f64();
-            let rate = (accepted * HEADROOM).max(MIN_RATE);
+            let mut rate = (accepted * HEADROOM).max(MIN_RATE);
+            match &mut self.learned_requests {
+                Some(l) => {
+                    rate = rate.min(l.bucket.per_sec * DECREASE).max(MIN_RATE);
+                    l.bucket.set_rate(rate, now);
+                    l.changed = now;
+                }
+                None => {
+                    let mut bucket = Bucket::new(rate, now);
+                    // The server's own budget is spent: start empty.
+                    bucket.available = 0.0;
+                    self.learned_requests = Some(Learned {
+                        bucket,
+                        stated: None,
+                        changed: now,
+                    });
+                }
+            }
             tracing::info!(
                 rate = format!("{rate:.1}/s"),
                 "the server rejects calls (HTTP 429): sending at the rate it accepts"
             );
-            let mut bucket = Bucket::new(rate, now);
-            // The server's own budget is spent: start empty.
-            bucket.available = 0.0;
-            self.learned_requests = Some(Learned {
-                bucket,
-                stated: None,
-                changed: now,
-            });
         }
         self.episode = None;
     }
@@ -444,10 +482,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn many_rejections_teach_the_accepted_rate() {
         let limiter = RateLimiter::new(None, None);
-        // Half a second in which the server accepted 20 calls and rejected 200: 40 per second.
-        for i in 0..220 {
+        // A quarter second in which the server accepted 10 calls and rejected 100: 40 per second.
+        for i in 0..121 {
             if i % 11 == 0 {
-                limiter.answered();
+                limiter.answered(Instant::now());
             } else {
                 limiter.rejected(&ServerLimits::default());
             }
@@ -455,9 +493,58 @@ mod tests {
         }
         let rate = limiter.rate().expect("a learned limit");
         assert!((35.0..=40.0).contains(&rate), "{rate}");
-        // Paced from empty: 10 calls take a quarter second at ~38 per second.
+        // Paced from (nearly) empty: 10 calls take about a quarter second, not a burst.
         let took = acquire_n(&limiter, 10).await;
-        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_to_calls_sent_before_the_rejections_do_not_count() {
+        let limiter = RateLimiter::new(None, None);
+        let before = Instant::now();
+        tokio::time::advance(Duration::from_millis(1)).await;
+        limiter.rejected(&ServerLimits::default());
+        // A burst of 40 answers to calls sent before the first 429 (the server's full budget),
+        // then 5 sent after it in a quarter second: the server accepts 20 per second.
+        for _ in 0..40 {
+            limiter.answered(before);
+        }
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            limiter.answered(Instant::now());
+            limiter.rejected(&ServerLimits::default());
+        }
+        tokio::time::advance(Duration::from_millis(10)).await;
+        limiter.rejected(&ServerLimits::default());
+        let rate = limiter.rate().expect("learned");
+        assert!((18.0..=20.0).contains(&rate), "{rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_budget_spent_despite_the_pace_makes_calls_count_more() {
+        let limiter = RateLimiter::new(None, None);
+        let stated = ServerLimits {
+            tokens: Budget {
+                per_minute: Some(6000.0),
+                remaining: Some(5000.0),
+                ..Budget::default()
+            },
+            ..ServerLimits::default()
+        };
+        limiter.observe(&stated);
+        let spent = ServerLimits {
+            tokens: Budget {
+                remaining: Some(0.0),
+                ..stated.tokens
+            },
+            ..stated
+        };
+        tokio::time::advance(Duration::from_secs(1)).await;
+        limiter.rejected(&spent);
+        limiter.rejected(&spent);
+        // 95 tokens per second; a call of 50 estimated tokens now counts 65, once per second.
+        assert!((limiter.lock().token_factor - TOKEN_FACTOR_STEP).abs() < 1e-9);
+        assert_eq!(limiter.rate(), None, "the request pace is not what ran out");
     }
 
     #[tokio::test(start_paused = true)]
@@ -534,7 +621,7 @@ mod tests {
             if i % 5 == 0 {
                 limiter.rejected(&ServerLimits::default());
             } else {
-                limiter.answered();
+                limiter.answered(Instant::now());
             }
             tokio::time::advance(Duration::from_millis(2)).await;
         }
@@ -548,12 +635,12 @@ mod tests {
         for _ in 0..10 {
             limiter.rejected(&ServerLimits::default());
         }
-        limiter.answered();
+        limiter.answered(Instant::now());
         tokio::time::advance(EPISODE).await;
-        limiter.answered();
+        limiter.answered(Instant::now());
         let learned = limiter.rate().expect("learned");
-        // 2 accepted in half a second.
-        assert!((learned - 4.0 * HEADROOM).abs() < 1e-9, "{learned}");
+        // 2 accepted in a quarter second.
+        assert!((learned - 8.0 * HEADROOM).abs() < 1e-9, "{learned}");
 
         tokio::time::advance(Duration::from_secs(2)).await;
         limiter.acquire(0).await;

@@ -2,8 +2,9 @@
 //! two budgets:
 //! - **rate limits** (a 429 that waiting can fix): retried until [`RetryPolicy::rate_limit_wait`]
 //!   has passed since the first attempt, each retry after the server's `retry-after-ms` /
-//!   `retry-after` stretched by a random 0–25%, so calls told the same time do not all come back
-//!   at once; the limiter learns from every 429 (see [`super::ratelimit`]);
+//!   `retry-after` (at least 50 ms, doubled for each 429 in a row) stretched by a random 0–25%,
+//!   so calls told the same time do not all come back at once; the limiter learns from every 429
+//!   (see [`super::ratelimit`]);
 //! - **faults** (408/409/5xx, connection errors, timeouts): at most
 //!   [`RetryPolicy::max_retries`] retries with exponential backoff and jitter, within
 //!   [`RetryPolicy::max_total`].
@@ -81,6 +82,9 @@ pub struct Attempted {
     pub waited: Duration,
 }
 
+/// The least wait after a first 429, doubled for each further 429 of the same call.
+const RATE_LIMIT_FLOOR: Duration = Duration::from_millis(50);
+
 /// A server-requested wait after a fault longer than this is not honoured: the call fails.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 
@@ -136,11 +140,17 @@ pub async fn complete_with_retries(
             if let ProviderError::Status { limits, .. } = &err {
                 limiter.rejected(limits);
             }
+            // A server that says "retry in 1 ms" to every caller gets a busy loop unless each
+            // rejected call also backs off on its own: 50 ms, doubling, for each 429 in a row.
+            let floor = RATE_LIMIT_FLOOR
+                .saturating_mul(1 << (rate_limited - 1).min(16))
+                .min(policy.max_delay);
             let told = err
                 .retry_after()
-                .unwrap_or_else(|| backoff(policy, rate_limited));
+                .unwrap_or_else(|| backoff(policy, rate_limited))
+                .max(floor);
             (
-                told.mul_f64(1.0 + 0.5 * fastrand::f64()),
+                told.mul_f64(1.0 + 0.25 * fastrand::f64()),
                 policy.rate_limit_wait,
             )
         } else {
@@ -413,24 +423,42 @@ mod tests {
             ..RetryPolicy::default()
         };
         let out = run_with(
-            vec![status(429, Some(Duration::from_secs(1))); 10],
+            vec![status(429, Some(Duration::from_secs(1))); 5],
             policy,
             &mut parking,
         )
         .await;
         assert!(out.result.is_ok(), "{:?}", out.result);
-        assert_eq!(out.attempts, 11);
-        assert_eq!(out.rate_limited, 10);
+        assert_eq!(out.attempts, 6);
+        assert_eq!(out.rate_limited, 5);
         // Each wait is the server's second stretched by 0-25%, so retries told the same time
         // spread out.
         let elapsed = started.elapsed();
         assert!(
-            elapsed >= Duration::from_secs(10) && elapsed <= Duration::from_millis(12_500),
+            elapsed >= Duration::from_secs(5) && elapsed <= Duration::from_millis(6_250),
             "{elapsed:?}"
         );
-        assert!(out.waited >= Duration::from_secs(10), "{:?}", out.waited);
+        assert!(out.waited >= Duration::from_secs(5), "{:?}", out.waited);
         // The call gave back what it held during every wait, and took it again.
-        assert_eq!((parking.parked, parking.resumed), (10, 10));
+        assert_eq!((parking.parked, parking.resumed), (5, 5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_rejected_in_a_row_backs_off_even_when_told_to_retry_at_once() {
+        let started = tokio::time::Instant::now();
+        let out = run_with(
+            vec![status(429, Some(Duration::from_millis(1))); 3],
+            RetryPolicy::default(),
+            &mut Counting::default(),
+        )
+        .await;
+        assert!(out.result.is_ok());
+        // 50, 100 and 200 ms, not three times 1 ms.
+        assert!(
+            started.elapsed() >= Duration::from_millis(350),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -30,6 +30,9 @@ use super::limits::ServerLimits;
 pub const HEADROOM: f64 = 0.95;
 /// How long rejections are watched before deciding whether they mean a limit.
 const EPISODE: Duration = Duration::from_millis(250);
+/// Fewer 429s than this in an episode say nothing: two random rejections at the start of a run,
+/// before any answer is back, are not a limit.
+const MIN_EPISODE_REJECTIONS: u64 = 8;
 /// Factor applied to a learned rate on a further 429.
 const DECREASE: f64 = 0.85;
 /// Factor applied to a learned rate after each second without a 429.
@@ -345,7 +348,7 @@ impl State {
         }
         // Nothing accepted at all says nothing about the rate (a window spent by someone else):
         // each call's own `retry-after` covers that.
-        if e.answered > 0 && e.rejected >= e.answered {
+        if e.answered > 0 && e.rejected >= e.answered.max(MIN_EPISODE_REJECTIONS) {
             let accepted = e.answered as f64 / elapsed.as_secs_f64();
             let mut rate = (accepted * HEADROOM).max(MIN_RATE);
             match &mut self.learned_requests {
@@ -513,6 +516,7 @@ mod tests {
             tokio::time::advance(Duration::from_millis(50)).await;
             limiter.answered(Instant::now());
             limiter.rejected(&ServerLimits::default());
+            limiter.rejected(&ServerLimits::default());
         }
         tokio::time::advance(Duration::from_millis(10)).await;
         limiter.rejected(&ServerLimits::default());
@@ -611,6 +615,16 @@ mod tests {
         };
         limiter.rejected(&spent);
         assert_eq!(limiter.rate(), Some(10.0 * HEADROOM * DECREASE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_rejections_before_any_answer_are_no_limit() {
+        let limiter = RateLimiter::new(None, None);
+        limiter.rejected(&ServerLimits::default());
+        limiter.rejected(&ServerLimits::default());
+        tokio::time::advance(EPISODE).await;
+        limiter.answered(Instant::now());
+        assert_eq!(limiter.rate(), None);
     }
 
     #[tokio::test(start_paused = true)]

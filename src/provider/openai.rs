@@ -388,6 +388,22 @@ mod tests {
         }
 
         async fn call(server: &MockServer, max_retries: u32, timeout: Duration) -> Attempted {
+            let policy = RetryPolicy {
+                max_retries,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                ..RetryPolicy::default()
+            };
+            call_with(server, &policy, &RateLimiter::new(None, None), timeout).await
+        }
+
+        /// One call through the retry loop with `policy` and `limiter`.
+        async fn call_with(
+            server: &MockServer,
+            policy: &RetryPolicy,
+            limiter: &RateLimiter,
+            timeout: Duration,
+        ) -> Attempted {
             let config = ProviderConfig {
                 model_id: "mini".into(),
                 kind: ProviderKind::Openai,
@@ -412,17 +428,11 @@ mod tests {
                 vars: json!({}),
                 case_id: "c1".into(),
             };
-            let policy = RetryPolicy {
-                max_retries,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(5),
-                ..RetryPolicy::default()
-            };
             complete_with_retries(
                 &provider,
                 &request,
-                &policy,
-                &RateLimiter::new(None, None),
+                policy,
+                limiter,
                 timeout,
                 10,
                 &mut crate::provider::retry::NoParking,
@@ -593,42 +603,12 @@ mod tests {
                 .respond_with(ResponseTemplate::new(200).set_body_json(completion_body("hello")))
                 .mount(&server)
                 .await;
-            let config = ProviderConfig {
-                model_id: "mini".into(),
-                kind: ProviderKind::Openai,
-                model: "gpt-4.1-mini".into(),
-                base_url: Some(format!("{}/v1", server.uri())),
-                api_key: Some(Secret::new("sk-proj-wiretest-0123456789".into())),
-                headers: BTreeMap::new(),
-                query: BTreeMap::new(),
-                http: None,
-                command: None,
-            };
-            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let limiter = RateLimiter::new(None, None);
-            let request = ChatRequest {
-                messages: vec![Message {
-                    role: Role::User,
-                    content: "hi".into(),
-                }],
-                params: CallParams::default(),
-                vars: json!({}),
-                case_id: "c1".into(),
-            };
             let policy = RetryPolicy {
                 max_retries: 1,
                 ..RetryPolicy::default()
             };
-            let attempted = complete_with_retries(
-                &provider,
-                &request,
-                &policy,
-                &limiter,
-                Duration::from_secs(5),
-                10,
-                &mut crate::provider::retry::NoParking,
-            )
-            .await;
+            let attempted = call_with(&server, &policy, &limiter, Duration::from_secs(5)).await;
             assert_eq!(attempted.result.expect("served").output, "hello");
             assert_eq!((attempted.attempts, attempted.rate_limited), (4, 3));
             assert_eq!(limiter.rate(), Some(20.0 * HEADROOM));

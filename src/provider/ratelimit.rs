@@ -14,8 +14,10 @@
 //!   dropped and full speed resumes. Only answers to calls sent after the rejections began
 //!   count, since the rest were served from the server's budget rather than its refill. A token
 //!   budget that runs out despite a stated token pace means the server counts more tokens per
-//!   call than the estimate: each such second, calls count [`TOKEN_FACTOR_STEP`] times more. A few random 429s among many answers (an overloaded
-//!   replica, not a limit) do not slow the run: each such call waits its own `retry-after`.
+//!   call than the estimate: each such half second, calls count [`TOKEN_FACTOR_STEP`] times
+//!   more. Four rejections to an answer decide sooner, from [`EARLY_EPISODE`] on. A few random
+//!   429s among many answers (an overloaded replica, not a limit) do not slow the run: each such
+//!   call waits its own `retry-after`.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +32,8 @@ use super::limits::ServerLimits;
 pub const HEADROOM: f64 = 0.95;
 /// How long rejections are watched before deciding whether they mean a limit.
 const EPISODE: Duration = Duration::from_millis(250);
+/// The soonest an episode of overwhelming rejections decides.
+const EARLY_EPISODE: Duration = Duration::from_millis(50);
 /// Fewer 429s than this in an episode say nothing: two random rejections at the start of a run,
 /// before any answer is back, are not a limit.
 const MIN_EPISODE_REJECTIONS: u64 = 8;
@@ -42,7 +46,7 @@ const FORGET: Duration = Duration::from_secs(30);
 /// The slowest learned rate: one call every two seconds still finishes a run.
 const MIN_RATE: f64 = 0.5;
 /// How much more a call's tokens count after a token budget ran out despite the pace.
-const TOKEN_FACTOR_STEP: f64 = 1.3;
+const TOKEN_FACTOR_STEP: f64 = 1.5;
 const MAX_TOKEN_FACTOR: f64 = 8.0;
 
 #[derive(Debug)]
@@ -270,7 +274,7 @@ impl RateLimiter {
         s.last_rejected = Some(now);
         // A token budget spent while the pace counted too few tokens per call: count more.
         if limits.tokens.remaining.is_some_and(|left| left < 2.0)
-            && now.saturating_duration_since(s.token_factor_changed) >= Duration::from_secs(1)
+            && now.saturating_duration_since(s.token_factor_changed) >= Duration::from_millis(500)
         {
             s.token_factor = (s.token_factor * TOKEN_FACTOR_STEP).min(MAX_TOKEN_FACTOR);
             s.token_factor_changed = now;
@@ -302,6 +306,22 @@ impl RateLimiter {
         }
         drop(s);
         self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether rejections outnumber answers right now, before a pace is learned: a call waiting
+    /// out a 429 then keeps its place, since a new call in its place would only be rejected too.
+    pub fn congested(&self) -> bool {
+        if !self.active.load(Ordering::Relaxed) {
+            return false;
+        }
+        let s = self.lock();
+        // Answers take a round trip and 429s often none: only after that can the two be
+        // compared.
+        s.episode.as_ref().is_some_and(|e| {
+            Instant::now().saturating_duration_since(e.started) >= EARLY_EPISODE
+                && e.rejected >= 4
+                && e.rejected >= e.answered
+        })
     }
 
     /// Holds every later `acquire` for `d` from now.
@@ -343,7 +363,12 @@ impl State {
             return;
         };
         let elapsed = now.saturating_duration_since(e.started);
-        if elapsed < EPISODE {
+        // Overwhelming evidence decides early: the server rejects four calls for each it
+        // answers, so every moment spent watching costs many more rejections.
+        let overwhelming = elapsed >= EARLY_EPISODE
+            && e.answered >= 4
+            && e.rejected >= MIN_EPISODE_REJECTIONS.max(4 * e.answered);
+        if elapsed < EPISODE && !overwhelming {
             return;
         }
         // Nothing accepted at all says nothing about the rate (a window spent by someone else):
@@ -485,15 +510,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn many_rejections_teach_the_accepted_rate() {
         let limiter = RateLimiter::new(None, None);
-        // A quarter second in which the server accepted 10 calls and rejected 100: 40 per second.
+        // The server accepts one call in eleven, 40 per second, and rejects the rest: ten to
+        // one is overwhelming, so the rate is learned after a few answers, well before a quarter
+        // second.
+        let start = Instant::now();
         for i in 0..121 {
             if i % 11 == 0 {
                 limiter.answered(Instant::now());
             } else {
                 limiter.rejected(&ServerLimits::default());
             }
+            if limiter.rate().is_some() {
+                break;
+            }
             tokio::time::advance(Duration::from_micros(2300)).await;
         }
+        assert!(start.elapsed() < EPISODE, "{:?}", start.elapsed());
         let rate = limiter.rate().expect("a learned limit");
         assert!((35.0..=40.0).contains(&rate), "{rate}");
         // Paced from (nearly) empty: 10 calls take about a quarter second, not a burst.
@@ -615,6 +647,24 @@ mod tests {
         };
         limiter.rejected(&spent);
         assert_eq!(limiter.rate(), Some(10.0 * HEADROOM * DECREASE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rejections_outnumbering_answers_are_congestion() {
+        let limiter = RateLimiter::new(None, None);
+        assert!(!limiter.congested());
+        for _ in 0..3 {
+            limiter.rejected(&ServerLimits::default());
+        }
+        assert!(!limiter.congested(), "three 429s are not enough to tell");
+        limiter.rejected(&ServerLimits::default());
+        assert!(!limiter.congested(), "no answer could be back yet");
+        tokio::time::advance(EARLY_EPISODE).await;
+        assert!(limiter.congested());
+        for _ in 0..5 {
+            limiter.answered(Instant::now());
+        }
+        assert!(!limiter.congested(), "more answers than rejections");
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,7 +10,8 @@
 //!   [`RetryPolicy::max_total`].
 //!
 //! Errors that waiting cannot fix (an exhausted quota, 400/401/403/404) fail at once. While a
-//! call waits to retry it gives back what it holds ([`Parking`]), so other calls go meanwhile.
+//! call waits to retry it gives back what it holds ([`Parking`]), so other calls go meanwhile,
+//! except while the server rejects more calls than it answers.
 
 use std::time::Duration;
 
@@ -174,7 +175,11 @@ pub async fn complete_with_retries(
             };
         }
         tracing::debug!(case = %req.case_id, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
-        parking.park();
+        // While rejections outnumber answers, a call keeps its place as it waits: a new call
+        // started in its place would only be rejected too.
+        if !(limited && limiter.congested()) {
+            parking.park();
+        }
         tokio::time::sleep(wait).await;
         if limited {
             waited += wait;

@@ -257,21 +257,11 @@ mod tests {
     }
 
     async fn run(errors: Vec<ProviderError>, max_retries: u32) -> Attempted {
-        let provider = Script(Mutex::new(errors.into_iter().rev().collect()));
         let policy = RetryPolicy {
             max_retries,
             ..RetryPolicy::default()
         };
-        complete_with_retries(
-            &provider,
-            &request(),
-            &policy,
-            &RateLimiter::new(None, None),
-            Duration::from_secs(5),
-            1,
-            &mut NoParking,
-        )
-        .await
+        run_with(errors, policy, &mut NoParking).await
     }
 
     #[tokio::test(start_paused = true)]

@@ -152,7 +152,7 @@ pub(super) async fn call(
     };
     match attempted.result {
         Ok(completion) => {
-            endpoint.answered();
+            endpoint.answered(tokio::time::Instant::now() - attempted.latency);
             let entry = Entry {
                 key: key.to_owned(),
                 completion,
@@ -198,6 +198,11 @@ struct Guarded<'a> {
 
 impl Parking for Guarded<'_> {
     fn park(&mut self) {
+        self.ticket.park();
+    }
+
+    fn give_up_place(&mut self) {
+        self.endpoint.shrink(self.ticket);
         self.ticket.park();
     }
 

@@ -24,7 +24,6 @@ mod events;
 mod item;
 mod journal;
 mod keys;
-mod signals;
 pub mod store;
 mod ticket;
 
@@ -45,10 +44,11 @@ use item::{errored, run_item};
 use store::Store;
 use ticket::Ticket;
 
+use crate::support::signals;
+pub use crate::support::signals::Signal;
 pub use events::ExecEvent;
 pub use journal::JournalWriteError;
 pub use keys::journal_path;
-pub use signals::Signal;
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,10 +90,12 @@ pub struct Endpoint {
     /// limit is theirs together.
     pub limiter: Arc<RateLimiter>,
     pub semaphore: Arc<Semaphore>,
-    /// Permits of `concurrency` not given out yet: calls in flight start at [`SLOW_START`] and
-    /// grow by one per answer, so the first answers (and their rate-limit headers) set the pace
-    /// before a full burst reaches the server.
+    /// Permits of `concurrency` not given out: calls in flight start at [`SLOW_START`] and grow
+    /// by one per answer, so the first answers (and their rate-limit headers) set the pace
+    /// before a full burst reaches the server; each 429 that counts as the client's limit takes
+    /// one away again (see [`Endpoint::shrink`]).
     withheld: AtomicUsize,
+    concurrency: usize,
     pub retry: RetryPolicy,
     /// The first unrecoverable failure, after which the model is not called again.
     fatal: OnceLock<String>,
@@ -117,6 +119,7 @@ impl Endpoint {
             limiter,
             semaphore: Arc::new(Semaphore::new(start)),
             withheld: AtomicUsize::new(concurrency - start),
+            concurrency,
             retry: RetryPolicy {
                 max_retries: model.max_retries,
                 rate_limit_wait: model.rate_limit_wait,
@@ -126,8 +129,14 @@ impl Endpoint {
         }
     }
 
-    /// Gives out one more permit after an answer, until all of `concurrency` is in use.
-    fn answered(&self) {
+    /// Gives out one more permit after an answer to a call sent at `sent`, until all of
+    /// `concurrency` is in use, unless the server is congested and has rejected a call since
+    /// `sent`: that answer was let through before the limit was reached, and says nothing about
+    /// room for more.
+    fn answered(&self, sent: tokio::time::Instant) {
+        if self.limiter.congested() && self.limiter.rejected_since(sent) {
+            return;
+        }
         let grew = self
             .withheld
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -135,6 +144,26 @@ impl Endpoint {
         if grew {
             self.semaphore.add_permits(1);
         }
+    }
+
+    /// Takes the permit of a call rejected by the client's limit out of use, unless it is the
+    /// last one: while the server rejects calls, each rejection removes a call in flight and
+    /// each answer adds one back, so calls in flight settle where the server answers as many as
+    /// it rejects, and a 429 never lets a new call start in its place. Returns whether the
+    /// permit was taken.
+    fn shrink(&self, ticket: &mut ticket::Ticket) -> bool {
+        let concurrency = self.concurrency;
+        let withheld = self
+            .withheld
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (concurrency - n > 1).then_some(n + 1)
+            })
+            .is_ok();
+        if withheld && !ticket.forget_permit() {
+            self.withheld.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        withheld
     }
 
     /// Adds the embeddings endpoint; it shares the model's limits and retry policy.
@@ -199,7 +228,7 @@ pub async fn execute(
     on_event: &mut dyn FnMut(ExecEvent),
 ) -> Result<Execution, ExecError> {
     // Before the first call starts, so a signal is always ours once a call is in flight.
-    let mut signals = signals::Signals::listen();
+    signals::watch();
     let total = plan.calls();
     on_event(ExecEvent::Started {
         calls: total as u64,
@@ -308,7 +337,7 @@ pub async fn execute(
     };
     tokio::select! {
         () = collect => {}
-        signal = signals.recv() => {
+        signal = signals::stopped() => {
             drivers.abort_all();
             return Err(ExecError::Interrupted(signal));
         }
@@ -338,24 +367,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn calls_in_flight_start_small_and_grow_one_per_answer() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// A suite of one `cat` model, in `dir`.
+    fn command_suite(dir: &std::path::Path) -> Suite {
         std::fs::write(
-            dir.path().join("evalgate.toml"),
+            dir.join("evalgate.toml"),
             "[suite]\nname = \"s\"\n[models.m]\nprovider = \"command\"\ncommand = [\"cat\"]\n\
              [prompts.p]\nuser = \"hi\"\n[datasets.d]\ncases = [{ id = \"a\" }]\n\
              [[checks]]\ntype = \"contains\"\nvalue = \"x\"\n",
         )
         .expect("write");
-        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        crate::config::load(&dir.join("evalgate.toml")).expect("suite")
+    }
+
+    #[test]
+    fn calls_in_flight_start_small_and_grow_one_per_answer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let suite = command_suite(dir.path());
         let limiter = Arc::new(RateLimiter::new(None, None));
         let endpoint = Endpoint::new(Box::new(Never), &suite.models[0], 10, limiter);
         assert_eq!(endpoint.semaphore.available_permits(), SLOW_START);
-        endpoint.answered();
-        endpoint.answered();
+        endpoint.answered(tokio::time::Instant::now());
+        endpoint.answered(tokio::time::Instant::now());
         assert_eq!(endpoint.semaphore.available_permits(), 10);
-        endpoint.answered();
+        endpoint.answered(tokio::time::Instant::now());
         assert_eq!(
             endpoint.semaphore.available_permits(),
             10,
@@ -368,5 +402,38 @@ mod tests {
             Arc::new(RateLimiter::new(None, None)),
         );
         assert_eq!(small.semaphore.available_permits(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_saturated_server_takes_calls_in_flight_away_until_one_is_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let suite = command_suite(dir.path());
+        let limiter = Arc::new(RateLimiter::new(None, None));
+        let endpoint = Endpoint::new(
+            Box::new(Never),
+            &suite.models[0],
+            SLOW_START,
+            Arc::clone(&limiter),
+        );
+        let sent = tokio::time::Instant::now();
+        let mut tickets = Vec::new();
+        for _ in 0..SLOW_START {
+            tickets.push(ticket::Ticket::permit_of(&endpoint.semaphore).await);
+        }
+        tokio::time::advance(std::time::Duration::from_millis(10)).await;
+        // Every call is rejected: each gives its permit up for good, except the last one left.
+        for ticket in &mut tickets {
+            limiter.rejected(&crate::provider::limits::ServerLimits::default(), 0);
+            endpoint.shrink(ticket);
+        }
+        drop(tickets);
+        assert!(limiter.congested());
+        assert_eq!(endpoint.semaphore.available_permits(), 1);
+        // An answer to a call sent before the rejections does not give one back...
+        endpoint.answered(sent);
+        assert_eq!(endpoint.semaphore.available_permits(), 1);
+        // ...one sent after them does.
+        endpoint.answered(tokio::time::Instant::now());
+        assert_eq!(endpoint.semaphore.available_permits(), 2);
     }
 }

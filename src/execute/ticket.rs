@@ -44,6 +44,15 @@ impl Ticket {
         }
     }
 
+    /// Takes the permit out of use (the model's calls in flight shrink by one) rather than
+    /// giving it back; returns whether there was one. [`Parking::resume`] takes another.
+    pub fn forget_permit(&mut self) -> bool {
+        self.permit
+            .take()
+            .map(OwnedSemaphorePermit::forget)
+            .is_some()
+    }
+
     /// Gives the permit back for good: the graded call is answered and grading needs none.
     pub fn release_permit(&mut self) {
         self.permit = None;

@@ -68,15 +68,6 @@ impl ServerLimits {
         self.requests.is_known() || self.tokens.is_known()
     }
 
-    /// Whether a budget is down to its last call or so: a 429 then is this client's limit.
-    pub fn nearly_spent(&self) -> bool {
-        [self.requests.remaining, self.tokens.remaining]
-            .into_iter()
-            .flatten()
-            .any(|left| left < 2.0)
-            || self.requests.remaining.is_none() && self.tokens.remaining.is_none()
-    }
-
     /// How long every call must wait because a budget is spent, if one is.
     pub fn exhausted_for(&self) -> Option<Duration> {
         match (self.requests.exhausted_for(), self.tokens.exhausted_for()) {

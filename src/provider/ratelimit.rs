@@ -45,6 +45,10 @@ const PROBE: f64 = 1.05;
 const FORGET: Duration = Duration::from_secs(30);
 /// The slowest learned rate: one call every two seconds still finishes a run.
 const MIN_RATE: f64 = 0.5;
+/// Weight of each response in the moving share of rejections: about the last eight count.
+const SHARE_WEIGHT: f64 = 1.0 / 8.0;
+/// Above this share of rejections, the server is saturated.
+const CONGESTED_SHARE: f64 = 0.5;
 /// How much more a call's tokens count after a token budget ran out despite the pace.
 const TOKEN_FACTOR_STEP: f64 = 1.5;
 const MAX_TOKEN_FACTOR: f64 = 8.0;
@@ -72,6 +76,9 @@ struct State {
     /// anyway, since the server counts tokens its own way.
     token_factor: f64,
     token_factor_changed: Instant,
+    /// Share of rejections among recent responses (429s counted as the client's limit against
+    /// answers), as a moving average: see [`RateLimiter::congested`].
+    rejected_share: f64,
 }
 
 #[derive(Debug)]
@@ -88,6 +95,23 @@ struct Episode {
     started: Instant,
     answered: u64,
     rejected: u64,
+    /// When the first and the last of the answered calls were sent.
+    sent: Option<(Instant, Instant)>,
+}
+
+impl Episode {
+    /// The rate at which the server accepted calls during the episode. While it rejects calls
+    /// it is saturated, so the calls it accepts are spaced by its refill: the span between the
+    /// first and the last accepted send measures that spacing without counting the round trip
+    /// the last answers still need to come back, which would make the rate look lower.
+    fn accepted_rate(&self, elapsed: Duration) -> f64 {
+        match self.sent {
+            Some((first, last)) if self.answered >= 3 && last > first => {
+                (self.answered - 1) as f64 / last.duration_since(first).as_secs_f64()
+            }
+            _ => self.answered as f64 / elapsed.as_secs_f64(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -156,6 +180,7 @@ impl RateLimiter {
                 last_rejected: None,
                 token_factor: 1.0,
                 token_factor_changed: now,
+                rejected_share: 0.0,
             }),
         }
     }
@@ -258,24 +283,45 @@ impl RateLimiter {
             && sent >= e.started
         {
             e.answered += 1;
+            e.sent = Some(match e.sent {
+                Some((first, last)) => (first.min(sent), last.max(sent)),
+                None => (sent, sent),
+            });
         }
+        s.rejected_share *= 1.0 - SHARE_WEIGHT;
         s.close_episode(Instant::now());
     }
 
-    /// Records a 429 that waiting can fix (not an exhausted quota), with what its headers said.
-    /// A 429 whose headers show budget left is not this client's limit (an overloaded server,
-    /// a limit of another kind): that call waits its own `retry-after`, the pace stays.
-    pub fn rejected(&self, limits: &ServerLimits) {
-        if limits.is_known() && !limits.nearly_spent() {
-            return;
-        }
+    /// Records a 429 that waiting can fix (not an exhausted quota) of a call estimated at
+    /// `tokens` tokens, with what its headers said, and returns whether it counts as this
+    /// client's limit. A 429 whose headers show plenty of budget left does not (an overloaded
+    /// server, a limit of another kind): that call waits its own `retry-after`, the pace stays.
+    pub fn rejected(&self, limits: &ServerLimits, tokens: u64) -> bool {
         let mut s = self.lock();
         let now = Instant::now();
+        let counted = (tokens as f64 * s.token_factor).max(2.0);
+        let requests_spent = limits.requests.remaining.is_some_and(|left| left < 2.0);
+        let tokens_left = limits.tokens.remaining.filter(|_| !requests_spent);
+        // Refused for tokens with more left than this call counts, though not a whole budget
+        // more: the server counts more tokens per call than the estimate, at least what was left.
+        let undercounted = tokens > 0
+            && tokens_left.is_some_and(|left| left >= counted && left < counted * MAX_TOKEN_FACTOR);
+        let spent = requests_spent
+            || tokens_left.is_some_and(|left| left < counted)
+            || limits.requests.remaining.is_none() && limits.tokens.remaining.is_none();
+        if limits.is_known() && !spent && !undercounted {
+            return false;
+        }
         s.last_rejected = Some(now);
-        // A token budget spent while the pace counted too few tokens per call: count more.
-        if limits.tokens.remaining.is_some_and(|left| left < 2.0)
+        s.rejected_share += (1.0 - s.rejected_share) * SHARE_WEIGHT;
+        if let (true, Some(left)) = (undercounted, tokens_left) {
+            let needed = (left + 1.0) / tokens as f64;
+            s.token_factor = s.token_factor.max(needed).min(MAX_TOKEN_FACTOR);
+            s.token_factor_changed = now;
+        } else if tokens_left.is_some()
             && now.saturating_duration_since(s.token_factor_changed) >= Duration::from_millis(500)
         {
+            // A token budget spent while the pace counted too few tokens per call: count more.
             s.token_factor = (s.token_factor * TOKEN_FACTOR_STEP).min(MAX_TOKEN_FACTOR);
             s.token_factor_changed = now;
         }
@@ -300,28 +346,26 @@ impl RateLimiter {
                     started: now,
                     answered: 0,
                     rejected: 0,
+                    sent: None,
                 })
                 .rejected += 1;
             s.close_episode(now);
         }
         drop(s);
         self.active.store(true, Ordering::Relaxed);
+        true
     }
 
-    /// Whether rejections outnumber answers right now, before a pace is learned: a call waiting
-    /// out a 429 then keeps its place, since a new call in its place would only be rejected too.
+    /// Whether most recent responses are rejections: the server is saturated, so a call in
+    /// flight more is one rejection more. A few random 429s among many answers (an overloaded
+    /// replica, not a limit) are not congestion.
     pub fn congested(&self) -> bool {
-        if !self.active.load(Ordering::Relaxed) {
-            return false;
-        }
-        let s = self.lock();
-        // Answers take a round trip and 429s often none: only after that can the two be
-        // compared.
-        s.episode.as_ref().is_some_and(|e| {
-            Instant::now().saturating_duration_since(e.started) >= EARLY_EPISODE
-                && e.rejected >= 4
-                && e.rejected >= e.answered
-        })
+        self.active.load(Ordering::Relaxed) && self.lock().rejected_share > CONGESTED_SHARE
+    }
+
+    /// Whether a 429 counted as the client's limit came back after `sent`.
+    pub fn rejected_since(&self, sent: Instant) -> bool {
+        self.active.load(Ordering::Relaxed) && self.lock().last_rejected.is_some_and(|at| at > sent)
     }
 
     /// Holds every later `acquire` for `d` from now.
@@ -374,7 +418,7 @@ impl State {
         // Nothing accepted at all says nothing about the rate (a window spent by someone else):
         // each call's own `retry-after` covers that.
         if e.answered > 0 && e.rejected >= e.answered.max(MIN_EPISODE_REJECTIONS) {
-            let accepted = e.answered as f64 / elapsed.as_secs_f64();
+            let accepted = e.accepted_rate(elapsed);
             let mut rate = (accepted * HEADROOM).max(MIN_RATE);
             match &mut self.learned_requests {
                 Some(l) => {
@@ -395,6 +439,9 @@ impl State {
             }
             tracing::info!(
                 rate = format!("{rate:.1}/s"),
+                answered = e.answered,
+                rejected = e.rejected,
+                over_ms = elapsed.as_millis() as u64,
                 "the server rejects calls (HTTP 429): sending at the rate it accepts"
             );
         }
@@ -518,7 +565,7 @@ mod tests {
             if i % 11 == 0 {
                 limiter.answered(Instant::now());
             } else {
-                limiter.rejected(&ServerLimits::default());
+                limiter.rejected(&ServerLimits::default(), 0);
             }
             if limiter.rate().is_some() {
                 break;
@@ -538,7 +585,7 @@ mod tests {
         let limiter = RateLimiter::new(None, None);
         let before = Instant::now();
         tokio::time::advance(Duration::from_millis(1)).await;
-        limiter.rejected(&ServerLimits::default());
+        limiter.rejected(&ServerLimits::default(), 0);
         // A burst of 40 answers to calls sent before the first 429 (the server's full budget),
         // then 5 sent after it in a quarter second: the server accepts 20 per second.
         for _ in 0..40 {
@@ -547,11 +594,11 @@ mod tests {
         for _ in 0..5 {
             tokio::time::advance(Duration::from_millis(50)).await;
             limiter.answered(Instant::now());
-            limiter.rejected(&ServerLimits::default());
-            limiter.rejected(&ServerLimits::default());
+            limiter.rejected(&ServerLimits::default(), 0);
+            limiter.rejected(&ServerLimits::default(), 0);
         }
         tokio::time::advance(Duration::from_millis(10)).await;
-        limiter.rejected(&ServerLimits::default());
+        limiter.rejected(&ServerLimits::default(), 0);
         let rate = limiter.rate().expect("learned");
         assert!((18.0..=20.0).contains(&rate), "{rate}");
     }
@@ -576,18 +623,100 @@ mod tests {
             ..stated
         };
         tokio::time::advance(Duration::from_secs(1)).await;
-        limiter.rejected(&spent);
-        limiter.rejected(&spent);
+        limiter.rejected(&spent, 0);
+        limiter.rejected(&spent, 0);
         // 95 tokens per second; a call of 50 estimated tokens now counts 65, once per second.
         assert!((limiter.lock().token_factor - TOKEN_FACTOR_STEP).abs() < 1e-9);
         assert_eq!(limiter.rate(), None, "the request pace is not what ran out");
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_accepted_rate_is_the_spacing_of_accepted_sends_not_of_answers() {
+        let limiter = RateLimiter::new(None, None);
+        let start = Instant::now();
+        limiter.rejected(&ServerLimits::default(), 0);
+        // The server takes one call every 25 ms (40 per second) and rejects four between; each
+        // answer comes back 20 ms after its call was sent. Counting answers over the time since
+        // the first 429 would give about 36 per second.
+        let mut sends = Vec::new();
+        for step in 1..=12u32 {
+            let now = start + Duration::from_millis(25) * step;
+            tokio::time::advance(now.saturating_duration_since(Instant::now())).await;
+            sends.push(now);
+            for _ in 0..4 {
+                limiter.rejected(&ServerLimits::default(), 0);
+            }
+            if let Some(sent) = sends
+                .first()
+                .filter(|s| now >= **s + Duration::from_millis(20))
+            {
+                limiter.answered(*sent);
+                sends.remove(0);
+            }
+            if limiter.rate().is_some() {
+                break;
+            }
+        }
+        let rate = limiter.rate().expect("learned");
+        assert!(
+            (40.0 * HEADROOM - 0.5..=40.0 * HEADROOM + 0.5).contains(&rate),
+            "{rate}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_rejection_with_more_left_than_the_call_counts_corrects_the_count() {
+        let limiter = RateLimiter::new(None, None);
+        let refused = ServerLimits {
+            tokens: Budget {
+                per_minute: Some(6000.0),
+                remaining: Some(80.0),
+                ..Budget::default()
+            },
+            ..ServerLimits::default()
+        };
+        // Estimated at 36 tokens, refused with 80 left: the server counts at least 81.
+        assert!(limiter.rejected(&refused, 36));
+        let factor = limiter.lock().token_factor;
+        assert!((factor - 81.0 / 36.0).abs() < 1e-9, "{factor}");
+        // A whole budget left is an overloaded server, not our count.
+        let plenty = ServerLimits {
+            tokens: Budget {
+                remaining: Some(5000.0),
+                ..refused.tokens
+            },
+            ..refused
+        };
+        assert!(!limiter.rejected(&plenty, 36));
+        assert!((limiter.lock().token_factor - factor).abs() < 1e-9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn congestion_is_most_responses_being_rejections() {
+        let limiter = RateLimiter::new(None, None);
+        for i in 0..200 {
+            if i % 5 == 0 {
+                limiter.rejected(&ServerLimits::default(), 0);
+            } else {
+                limiter.answered(Instant::now());
+            }
+            assert!(!limiter.congested(), "one in five is not congestion ({i})");
+        }
+        for _ in 0..6 {
+            limiter.rejected(&ServerLimits::default(), 0);
+        }
+        assert!(limiter.congested(), "six rejections in a row");
+        for _ in 0..6 {
+            limiter.answered(Instant::now());
+        }
+        assert!(!limiter.congested(), "answers again");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn rejections_with_nothing_accepted_teach_nothing() {
         let limiter = RateLimiter::new(None, None);
         for _ in 0..50 {
-            limiter.rejected(&ServerLimits::default());
+            limiter.rejected(&ServerLimits::default(), 0);
             tokio::time::advance(Duration::from_millis(20)).await;
         }
         assert_eq!(limiter.rate(), None);
@@ -605,7 +734,7 @@ mod tests {
         };
         limiter.observe(&stated);
         tokio::time::advance(Duration::from_secs(1)).await;
-        limiter.rejected(&ServerLimits::default());
+        limiter.rejected(&ServerLimits::default(), 0);
         limiter.observe(&stated);
         let lowered = limiter.rate().expect("paced");
         assert!(
@@ -632,7 +761,7 @@ mod tests {
         };
         limiter.observe(&stated);
         tokio::time::advance(Duration::from_secs(1)).await;
-        limiter.rejected(&stated);
+        limiter.rejected(&stated, 0);
         assert_eq!(
             limiter.rate(),
             Some(10.0 * HEADROOM),
@@ -645,33 +774,15 @@ mod tests {
             },
             ..stated
         };
-        limiter.rejected(&spent);
+        limiter.rejected(&spent, 0);
         assert_eq!(limiter.rate(), Some(10.0 * HEADROOM * DECREASE));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn rejections_outnumbering_answers_are_congestion() {
-        let limiter = RateLimiter::new(None, None);
-        assert!(!limiter.congested());
-        for _ in 0..3 {
-            limiter.rejected(&ServerLimits::default());
-        }
-        assert!(!limiter.congested(), "three 429s are not enough to tell");
-        limiter.rejected(&ServerLimits::default());
-        assert!(!limiter.congested(), "no answer could be back yet");
-        tokio::time::advance(EARLY_EPISODE).await;
-        assert!(limiter.congested());
-        for _ in 0..5 {
-            limiter.answered(Instant::now());
-        }
-        assert!(!limiter.congested(), "more answers than rejections");
     }
 
     #[tokio::test(start_paused = true)]
     async fn two_rejections_before_any_answer_are_no_limit() {
         let limiter = RateLimiter::new(None, None);
-        limiter.rejected(&ServerLimits::default());
-        limiter.rejected(&ServerLimits::default());
+        limiter.rejected(&ServerLimits::default(), 0);
+        limiter.rejected(&ServerLimits::default(), 0);
         tokio::time::advance(EPISODE).await;
         limiter.answered(Instant::now());
         assert_eq!(limiter.rate(), None);
@@ -683,7 +794,7 @@ mod tests {
         // One call in five rejected, for two seconds: a flaky server, not a limit.
         for i in 0..1000 {
             if i % 5 == 0 {
-                limiter.rejected(&ServerLimits::default());
+                limiter.rejected(&ServerLimits::default(), 0);
             } else {
                 limiter.answered(Instant::now());
             }
@@ -697,7 +808,7 @@ mod tests {
     async fn a_learned_limit_drops_on_rejection_rises_when_quiet_and_is_forgotten() {
         let limiter = RateLimiter::new(None, None);
         for _ in 0..10 {
-            limiter.rejected(&ServerLimits::default());
+            limiter.rejected(&ServerLimits::default(), 0);
         }
         limiter.answered(Instant::now());
         tokio::time::advance(EPISODE).await;
@@ -712,7 +823,7 @@ mod tests {
         assert!(raised > learned, "{raised} after a quiet second");
 
         tokio::time::advance(Duration::from_secs(1)).await;
-        limiter.rejected(&ServerLimits::default());
+        limiter.rejected(&ServerLimits::default(), 0);
         let lowered = limiter.rate().expect("still limited");
         assert!((lowered - raised * DECREASE).abs() < 1e-9, "{lowered}");
 

@@ -10,8 +10,9 @@
 //!   [`RetryPolicy::max_total`].
 //!
 //! Errors that waiting cannot fix (an exhausted quota, 400/401/403/404) fail at once. While a
-//! call waits to retry it gives back what it holds ([`Parking`]), so other calls go meanwhile,
-//! except while the server rejects more calls than it answers.
+//! call waits to retry it gives back what it holds ([`Parking`]), so other calls go meanwhile;
+//! after a 429 while most responses are 429s, it gives up its place for good, so that fewer
+//! calls are in flight.
 
 use std::time::Duration;
 
@@ -52,6 +53,12 @@ impl Default for RetryPolicy {
 /// back while it waits to retry, taken again before it does.
 pub trait Parking: Send {
     fn park(&mut self);
+    /// Parks after a 429 that counts as the client's limit, giving up the call's place for
+    /// good where it can: the server says fewer calls should be in flight, and a new call
+    /// started in its place would only be rejected too (see `execute::Endpoint`).
+    fn give_up_place(&mut self) {
+        self.park();
+    }
     /// Takes back what [`Parking::park`] gave; `false` when the call must not be retried after
     /// all (the run has stopped starting calls), which ends it with its last error.
     fn resume(&mut self) -> BoxFuture<'_, bool>;
@@ -136,10 +143,11 @@ pub async fn complete_with_retries(
             return done(Err(err));
         }
         let limited = matches!(err, ProviderError::Status { status: 429, .. });
+        let mut counted = false;
         let (wait, budget) = if limited {
             rate_limited += 1;
             if let ProviderError::Status { limits, .. } = &err {
-                limiter.rejected(limits);
+                counted = limiter.rejected(limits, estimated_tokens);
             }
             // A server that says "retry in 1 ms" to every caller gets a busy loop unless each
             // rejected call also backs off on its own: 50 ms, doubling, for each 429 in a row.
@@ -175,9 +183,9 @@ pub async fn complete_with_retries(
             };
         }
         tracing::debug!(case = %req.case_id, attempt = attempts, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
-        // While rejections outnumber answers, a call keeps its place as it waits: a new call
-        // started in its place would only be rejected too.
-        if !(limited && limiter.congested()) {
+        if counted && limiter.congested() {
+            parking.give_up_place();
+        } else {
             parking.park();
         }
         tokio::time::sleep(wait).await;

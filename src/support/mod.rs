@@ -1,10 +1,11 @@
 //! Leaves that every layer may use: number and text formats, file writing, fingerprints,
-//! templates, child processes, "did you mean". Nothing here names another evalgate module.
+//! templates, child processes, signals, "did you mean". Nothing here names another evalgate module.
 
 pub mod fingerprint;
 pub mod fmt;
 pub mod fs;
 pub mod process;
+pub mod signals;
 pub mod suggest;
 pub mod template;
 pub mod text;

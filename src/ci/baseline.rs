@@ -86,6 +86,9 @@ pub(super) fn resolve(
             },
             BaselineSource::Auto | BaselineSource::None | BaselineSource::File(_) => continue,
         };
+        // A signal stops the search too (it shows as a failed attempt: a stopped `git fetch`,
+        // an interrupted re-run), and the run after it.
+        super::stop_if_signalled()?;
         match attempt {
             Attempt::Found(baseline) => return Ok(Some(*baseline)),
             Attempt::Stop(note) => {
@@ -131,13 +134,13 @@ fn from_artifact(
             },
         ));
     };
-    let found = ctx.runtime.block_on(github::artifact::latest_baseline(
+    let found = ctx.block_on(github::artifact::latest_baseline(
         client,
         &env.repository,
         &pr.base_ref,
         &inputs.artifact,
         "results.json",
-    ));
+    ))?;
     let found = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
@@ -184,14 +187,22 @@ fn base_checkout<'a>(
     found: &'a mut Option<BaseCheckout>,
 ) -> Result<&'a BaseCheckout, Attempt> {
     if found.is_none() {
-        let Some(repo) = git::toplevel(suite.dir_or_dot()) else {
-            return Err(Attempt::Stop(
-                "The suite is not in a git repository: no committed or re-run baseline.".into(),
-            ));
+        let repo = match git::toplevel(suite.dir_or_dot()) {
+            Ok(Some(repo)) => repo,
+            Ok(None) => {
+                return Err(Attempt::Stop(
+                    "The suite is not in a git repository: no committed or re-run baseline.".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(Attempt::Stop(format!(
+                    "git cannot read the suite's repository, so there is no committed or re-run baseline: {e}"
+                )));
+            }
         };
-        if !git::has_commit(&repo, &pr.base_sha) && !git::fetch_commit(&repo, &pr.base_sha) {
+        if let Err(e) = have_commit(&repo, &pr.base_sha) {
             return Err(Attempt::Stop(format!(
-                "The base commit {} is not in this checkout: check out with `fetch-depth: 0` for a committed or re-run baseline.",
+                "The base commit {} is not in this checkout ({e}): check out with `fetch-depth: 0` for a committed or re-run baseline.",
                 short(&pr.base_sha)
             )));
         }
@@ -210,11 +221,31 @@ fn base_checkout<'a>(
     found.as_ref().ok_or_else(|| Attempt::Stop(String::new()))
 }
 
+/// Makes sure the clone has `sha`, fetching it when it does not (a shallow checkout).
+fn have_commit(repo: &Path, sha: &str) -> Result<(), git::GitError> {
+    if git::has_commit(repo, sha)? {
+        return Ok(());
+    }
+    git::fetch_commit(repo, sha)
+}
+
 /// `evalgate-baseline.json` committed next to the suite file at the base ref.
 fn from_commit(suite: &Suite, pr: &PullRequest, base: &BaseCheckout) -> Result<Attempt, CiError> {
     let committed = base.relative.with_file_name(COMMITTED_BASELINE);
     let committed = committed.to_string_lossy().replace('\\', "/");
-    let Some(text) = git::show(&base.repo, &pr.base_sha, &committed) else {
+    let shown = match git::show(&base.repo, &pr.base_sha, &committed) {
+        Ok(shown) => shown,
+        Err(e) => {
+            return Ok(Attempt::missed(
+                format!("git cannot read `{committed}` at {}: {e}", pr.base_ref),
+                CiError::Infra {
+                    message: format!("`baseline: git` cannot read `{committed}`: {e}"),
+                    hint: None,
+                },
+            ));
+        }
+    };
+    let Some(text) = shown else {
         return Ok(Attempt::missed(
             format!("No committed baseline `{committed}` at {}.", pr.base_ref),
             CiError::Usage {
@@ -339,17 +370,34 @@ pub(super) fn base_override(
     notes: &mut Notes,
 ) -> Option<GateOverride> {
     suite.gate_override.as_ref()?;
-    let repo = git::toplevel(suite.dir_or_dot())?;
+    let unreadable = |notes: &mut Notes, e: git::GitError| {
+        notes.add(format!(
+            "`[gate.override]` is read from the base branch, which git cannot read ({e}): no override."
+        ));
+    };
+    let repo = match git::toplevel(suite.dir_or_dot()) {
+        Ok(repo) => repo?,
+        Err(e) => {
+            unreadable(notes, e);
+            return None;
+        }
+    };
     let relative = absolute(&suite.path)
         .strip_prefix(absolute(&repo))
         .ok()?
         .to_string_lossy()
         .replace('\\', "/");
-    if !git::has_commit(&repo, &pr.base_sha) && !git::fetch_commit(&repo, &pr.base_sha) {
-        notes.add("`[gate.override]` is read from the base branch, whose commit is not in this checkout (`fetch-depth: 0`): no override.");
+    if let Err(e) = have_commit(&repo, &pr.base_sha) {
+        notes.add(format!("`[gate.override]` is read from the base branch, whose commit is not in this checkout ({e}; `fetch-depth: 0` fetches it): no override."));
         return None;
     }
-    let text = git::show(&repo, &pr.base_sha, &relative)?;
+    let text = match git::show(&repo, &pr.base_sha, &relative) {
+        Ok(text) => text?,
+        Err(e) => {
+            unreadable(notes, e);
+            return None;
+        }
+    };
     let table: toml::Table = toml::from_str(&text).ok()?;
     let rule = table.get("gate")?.get("override")?;
     let found = GateOverride {

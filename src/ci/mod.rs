@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod inputs;
+mod ownership;
 mod publish;
 
 use std::cell::RefCell;
@@ -21,6 +22,7 @@ use crate::pipeline::{Executed, RunError, RunOptions};
 use crate::report::markdown::{self, MarkdownOptions};
 use crate::results::file::{self, ResultsFileError};
 use crate::results::{Acceptance, Results, RuleScope, Status, Verdict};
+use crate::support::signals::{self, Signal};
 use inputs::{FailOn, Inputs};
 
 /// Why `evalgate ci` could not finish. The pull request's comment and the job summary say so.
@@ -46,6 +48,13 @@ pub enum CiError {
         message: String,
         hint: Option<String>,
     },
+    /// Stopped by SIGINT or SIGTERM (a cancelled job, `docker stop`) outside the suite's run,
+    /// which says so itself ([`RunError::Interrupted`]).
+    #[error("{}", match .0 {
+        Signal::Interrupt => "interrupted",
+        Signal::Terminate => "terminated by SIGTERM",
+    })]
+    Interrupted(Signal),
 }
 
 impl CiError {
@@ -56,8 +65,16 @@ impl CiError {
             CiError::Run(e) => e.hint(),
             CiError::GitHub(e) => e.hint(),
             CiError::Usage { hint, .. } | CiError::Infra { hint, .. } => hint.clone(),
+            CiError::Interrupted(_) => Some(
+                "the job was cancelled or the container stopped before the gate could judge the change; run the job again".into(),
+            ),
         }
     }
+}
+
+/// Ends the flow once SIGINT or SIGTERM has been received.
+pub(crate) fn stop_if_signalled() -> Result<(), CiError> {
+    signals::received().map_or(Ok(()), |signal| Err(CiError::Interrupted(signal)))
 }
 
 /// How the run ended.
@@ -77,6 +94,18 @@ pub(crate) struct Context<'a> {
     client: Option<&'a github::Client>,
     /// Hears of the progress of every run: the head's, and a re-run of the base branch.
     on_event: RefCell<&'a mut dyn FnMut(ExecEvent)>,
+}
+
+impl Context<'_> {
+    /// Runs a call to GitHub's API, unless a signal ends the flow first.
+    fn block_on<F: std::future::Future>(&self, call: F) -> Result<F::Output, CiError> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                out = call => Ok(out),
+                signal = signals::stopped() => Err(CiError::Interrupted(signal)),
+            }
+        })
+    }
 }
 
 /// A baseline and where it came from.
@@ -125,6 +154,9 @@ pub fn run(
     color: bool,
     out: &mut dyn Write,
 ) -> Result<CiOutcome, CiError> {
+    // From here on SIGINT and SIGTERM are recorded, whatever the flow is doing, and end it at the
+    // next step with the error published (a cancelled job must not leave an old verdict).
+    signals::watch();
     let mode = inputs.cache_mode();
     // A fork's pull request, and Dependabot's, run with a read-only token and no secrets.
     if let Some(pr) = &env.pull_request
@@ -160,7 +192,28 @@ pub fn run(
     if let Err(err) = &judged {
         publish::report_failure(&ctx, inputs, err, out);
     }
+    give_back_workspace(env);
     judged
+}
+
+/// Gives what the flow created in the workspace to the workspace's owner (see [`ownership`]).
+fn give_back_workspace(env: &ActionsEnv) {
+    let Some(workspace) = &env.workspace else {
+        return;
+    };
+    let given = ownership::give_back(workspace);
+    if given.changed > 0 {
+        tracing::info!(
+            "gave {} file(s) evalgate created in {} to the workspace's owner",
+            given.changed,
+            workspace.display()
+        );
+    }
+    if let Some(failed) = given.failed {
+        tracing::warn!(
+            "cannot give a file evalgate created to the workspace's owner ({failed}): the runner's user may not be able to remove it"
+        );
+    }
 }
 
 /// Everything after the setup: baseline, run, comparison, override, reports, publishing.
@@ -190,6 +243,7 @@ fn judge_change(
         Some(pr) => baseline::base_override(&suite, pr, &mut notes),
         None => None,
     };
+    stop_if_signalled()?;
     let Executed {
         suite,
         mut results,
@@ -217,12 +271,12 @@ fn judge_change(
     {
         // The event history, not the payload's label list: a re-run replays the original
         // payload, and the history also says who applied the label and whether it was removed.
-        let labeled = ctx.runtime.block_on(github::label::last_labeled(
+        let labeled = ctx.block_on(github::label::last_labeled(
             client,
             &ctx.env.repository,
             pr.number,
             &rule.label,
-        ));
+        ))?;
         match labeled {
             Ok(Some(by)) if rule.allowed.iter().any(|a| a.eq_ignore_ascii_case(&by.actor)) => {
                 results.verdict.accepted = Some(Acceptance {
@@ -243,6 +297,8 @@ fn judge_change(
         }
     }
 
+    // A cancelled job reports the cancellation, not a verdict that might be read as its result.
+    stop_if_signalled()?;
     // Grading and the comparison saw the raw text; everything written or shown is redacted.
     suite.redactor.apply(&mut results);
     let results_path = state_dir.join("results.json");

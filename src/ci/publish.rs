@@ -119,6 +119,9 @@ pub(super) fn annotation_lines(results: &Results) -> Vec<String> {
     workflow::annotations(workflow::Level::Error, &items)
 }
 
+/// How long the error comment may take: well within the grace period a stopped container gets.
+const FAILURE_COMMENT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// When the run cannot finish, the pull request must not keep showing an older verdict: the
 /// sticky comment and the job summary say what went wrong instead (best effort; the error itself
 /// is what the step reports).
@@ -154,15 +157,23 @@ pub(super) fn report_failure(
         && inputs.comment != CommentMode::Off
     {
         let body = format!("<!-- {} -->\n{text}", comment::marker_text(&name));
-        let published = ctx.runtime.block_on(comment::publish(
-            client,
-            &ctx.env.repository,
-            pr.number,
-            &comment::marker(&name),
-            &body,
-            comment_mode(inputs),
-        ));
-        if published.is_ok() {
+        // Bounded: after `docker stop` or a cancelled job, the runner kills the container at the
+        // end of its grace period (10 s for `docker stop`).
+        let published = ctx.runtime.block_on(async {
+            tokio::time::timeout(
+                FAILURE_COMMENT_LIMIT,
+                comment::publish(
+                    client,
+                    &ctx.env.repository,
+                    pr.number,
+                    &comment::marker(&name),
+                    &body,
+                    comment_mode(inputs),
+                ),
+            )
+            .await
+        });
+        if matches!(published, Ok(Ok(_))) {
             let _ = writeln!(out, "comment: updated with the error");
         }
     }

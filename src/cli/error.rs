@@ -147,6 +147,11 @@ impl From<crate::ci::CiError> for CliError {
             CiError::GitHub(e) => e.into(),
             CiError::Usage { message, hint } => CliError::Usage { message, hint },
             CiError::Infra { message, hint } => CliError::Infra { message, hint },
+            CiError::Interrupted(signal) => CliError::Interrupted {
+                hint: e.hint().unwrap_or_default(),
+                message: e.to_string(),
+                signal,
+            },
         }
     }
 }

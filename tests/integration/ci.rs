@@ -217,11 +217,19 @@ async fn ci_with_args(repo: &Path, scratch: &Path, event: &Path, github: &str, a
 }
 
 fn run_ci(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -> Run {
+    let output = ci_command(repo, scratch, event, github, args)
+        .output()
+        .expect("run");
+    finished(scratch, output)
+}
+
+/// `evalgate ci` with the environment GitHub's runner gives a container action.
+fn ci_command(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -> Command {
     let outputs = scratch.join("github_output");
     let summary = scratch.join("step_summary.md");
     let _ = std::fs::remove_file(&outputs);
     let _ = std::fs::remove_file(&summary);
-    let mut cmd = assert_cmd::Command::cargo_bin("evalgate").expect("binary");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("evalgate"));
     cmd.current_dir(repo)
         .env_remove("OPENAI_API_KEY")
         .env_remove("GITHUB_TOKEN")
@@ -243,11 +251,15 @@ fn run_ci(repo: &Path, scratch: &Path, event: &Path, github: &str, args: &str) -
         .env("INPUT_FAIL_ON", "regression")
         .env("INPUT_ARGS", args)
         .arg("ci");
-    let output = cmd.output().expect("run");
+    cmd
+}
+
+/// What a finished `evalgate ci` left: its output, and the step's outputs and summary files.
+fn finished(scratch: &Path, output: std::process::Output) -> Run {
     Run {
         output,
-        outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
-        summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+        outputs: std::fs::read_to_string(scratch.join("github_output")).unwrap_or_default(),
+        summary: std::fs::read_to_string(scratch.join("step_summary.md")).unwrap_or_default(),
     }
 }
 
@@ -511,4 +523,90 @@ async fn a_run_that_cannot_finish_replaces_the_old_verdict_in_the_comment() {
         "{}",
         broken.summary
     );
+}
+
+/// Answers nothing for a minute, and says when the first request arrived.
+struct Stall(Mutex<std::sync::mpsc::Sender<()>>);
+
+impl Respond for Stall {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let _ = self.0.lock().expect("lock").send(());
+        ResponseTemplate::new(500).set_delay(std::time::Duration::from_secs(60))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_base_rerun_ends_the_job_with_the_error_published() {
+    let (arrived_tx, arrived_rx) = std::sync::mpsc::channel();
+    let model = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(Stall(Mutex::new(arrived_tx)))
+        .mount(&model)
+        .await;
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let (repo, base, head) = repository(&model.uri());
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let event = event(scratch.path(), &base, &head, REPO);
+    let mut child = ci_command(
+        repo.path(),
+        scratch.path(),
+        &event,
+        &github.uri(),
+        "--concurrency 1",
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    // No artifact and no committed baseline: the first model call is the base branch's re-run.
+    let arrived = tokio::task::spawn_blocking(move || {
+        arrived_rx.recv_timeout(std::time::Duration::from_secs(120))
+    })
+    .await
+    .expect("join");
+    if arrived.is_err() {
+        let _ = child.kill();
+        panic!("the base re-run never called the model");
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    let run = finished(scratch.path(), output);
+
+    assert_eq!(
+        run.output.status.code(),
+        Some(143),
+        "{}",
+        stderr(&run.output)
+    );
+    assert!(
+        stderr(&run.output).contains("terminated by SIGTERM"),
+        "{}",
+        stderr(&run.output)
+    );
+    // The head's suite was not run after it, as if there were merely no baseline.
+    assert_eq!(
+        model.received_requests().await.map_or(0, |r| r.len()),
+        1,
+        "only the stalled call"
+    );
+    let list = comments.list();
+    assert_eq!(list.len(), 1);
+    let body = list[0]["body"].as_str().expect("body");
+    assert!(body.contains("evalgate ERROR"), "{body}");
+    assert!(body.contains("terminated by SIGTERM"), "{body}");
+    assert!(run.outputs.contains("\nerror\n"), "{}", run.outputs);
+    assert!(
+        run.summary.contains("terminated by SIGTERM"),
+        "{}",
+        run.summary
+    );
+    // The base commit's work tree is gone.
+    assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
 }

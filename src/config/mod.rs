@@ -194,6 +194,6 @@ pub struct Dataset {
 pub const DEFAULT_CONFIG: &str = "evalgate.toml";
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_TIMEOUT_S: f64 = 60.0;
-pub const DEFAULT_MAX_RETRIES: u32 = 4;
+pub const DEFAULT_MAX_RETRIES: u32 = 6;
 /// The longest `rate_limit_wait_s` and `timeout_s` taken: a day.
 pub const MAX_WAIT_S: f64 = 86_400.0;

@@ -40,7 +40,7 @@ pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(600);
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_retries: 4,
+            max_retries: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             max_total: Duration::from_secs(300),

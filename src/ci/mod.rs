@@ -62,6 +62,10 @@ impl CiError {
         match self {
             CiError::Config(_) => None,
             CiError::Results(e) => e.hint().map(str::to_owned),
+            // In CI, a stopped job is run again; the journal's resume hint is for a terminal.
+            CiError::Run(RunError::Interrupted { signal, .. }) => {
+                CiError::Interrupted(*signal).hint()
+            }
             CiError::Run(e) => e.hint(),
             CiError::GitHub(e) => e.hint(),
             CiError::Usage { hint, .. } | CiError::Infra { hint, .. } => hint.clone(),

@@ -173,8 +173,14 @@ pub(super) fn report_failure(
             )
             .await
         });
-        if matches!(published, Ok(Ok(_))) {
-            let _ = writeln!(out, "comment: updated with the error");
+        match published {
+            Ok(Ok(comment::Published::Created { url, .. })) => {
+                let _ = writeln!(out, "comment: created {url} with the error");
+            }
+            Ok(Ok(comment::Published::Updated { url, .. })) => {
+                let _ = writeln!(out, "comment: updated {url} with the error");
+            }
+            Ok(Err(_)) | Err(_) => {}
         }
     }
 }

@@ -143,15 +143,16 @@ impl From<crate::ci::CiError> for CliError {
         match e {
             CiError::Config(e) => CliError::Config(e),
             CiError::Results(e) => e.into(),
-            CiError::Run(e) => e.into(),
-            CiError::GitHub(e) => e.into(),
-            CiError::Usage { message, hint } => CliError::Usage { message, hint },
-            CiError::Infra { message, hint } => CliError::Infra { message, hint },
-            CiError::Interrupted(signal) => CliError::Interrupted {
+            CiError::Run(crate::pipeline::RunError::Interrupted { signal, .. })
+            | CiError::Interrupted(signal) => CliError::Interrupted {
                 hint: e.hint().unwrap_or_default(),
                 message: e.to_string(),
                 signal,
             },
+            CiError::Run(e) => e.into(),
+            CiError::GitHub(e) => e.into(),
+            CiError::Usage { message, hint } => CliError::Usage { message, hint },
+            CiError::Infra { message, hint } => CliError::Infra { message, hint },
         }
     }
 }

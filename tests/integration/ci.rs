@@ -607,6 +607,7 @@ async fn sigterm_during_the_base_rerun_ends_the_job_with_the_error_published() {
         "{}",
         run.summary
     );
+    assert!(run.summary.contains("run the job again"), "{}", run.summary);
     // The base commit's work tree is gone.
     assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
 }

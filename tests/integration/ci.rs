@@ -611,3 +611,51 @@ async fn sigterm_during_the_base_rerun_ends_the_job_with_the_error_published() {
     // The base commit's work tree is gone.
     assert_eq!(git(repo.path(), &["worktree", "list"]).lines().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_refusing_the_repository_is_reported_in_its_own_words() {
+    // git refuses a repository another user owns ("dubious ownership"), as in a container whose
+    // image does not trust the mounted workspace. Only root can hand a folder to someone else.
+    let model = echo_server().await;
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let (repo, base, head) = repository(&model.uri());
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let event = event(scratch.path(), &base, &head, REPO);
+    let chowned = Command::new("chown")
+        .args(["-R", "4321:4321"])
+        .arg(repo.path())
+        .status()
+        .expect("run chown");
+    if !chowned.success() {
+        assert!(
+            !Command::new("id")
+                .arg("-u")
+                .output()
+                .is_ok_and(|o| o.stdout.starts_with(b"0\n")),
+            "root could not chown"
+        );
+        return;
+    }
+    let (repo_path, scratch_path, github_uri) = (
+        repo.path().to_owned(),
+        scratch.path().to_owned(),
+        github.uri(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        ci_command(&repo_path, &scratch_path, &event, &github_uri, "")
+            // Neither this machine's nor the user's git configuration may trust it.
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    let run = finished(scratch.path(), output);
+    assert_eq!(run.output.status.code(), Some(0), "{}", stderr(&run.output));
+    let list = comments.list();
+    let body = list[0]["body"].as_str().expect("body");
+    assert!(body.contains("dubious ownership"), "{body}");
+    assert!(!body.contains("not in a git repository"), "{body}");
+}

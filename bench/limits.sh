@@ -88,8 +88,13 @@ for n in 400 4000; do
     wanted "$name" && scenario "$name" "$n" "$conc" openai-compatible "$rps" --rps "$rps"
   done
 done
-wanted rps$rps-none-c50-n400 &&
-  scenario rps$rps-none-c50-n400 400 50 openai-compatible "$rps" --rps "$rps" --headers none
+for n in 400 4000; do
+  for conc in 50 200; do
+    name="rps$rps-none-c$conc-n$n"
+    wanted "$name" &&
+      scenario "$name" "$n" "$conc" openai-compatible "$rps" --rps "$rps" --headers none
+  done
+done
 wanted rps$rps-anthropic-c50-n400 &&
   scenario rps$rps-anthropic-c50-n400 400 50 anthropic "$rps" --rps "$rps" --headers anthropic
 wanted tpm-c50-n400 && calibrate_tpm 400 &&

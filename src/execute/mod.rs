@@ -91,11 +91,14 @@ pub struct Endpoint {
     pub limiter: Arc<RateLimiter>,
     pub semaphore: Arc<Semaphore>,
     /// Permits of `concurrency` not given out: calls in flight start at [`SLOW_START`] and grow
-    /// by one per answer, so the first answers (and their rate-limit headers) set the pace
-    /// before a full burst reaches the server; each 429 that counts as the client's limit takes
-    /// one away again (see [`Endpoint::shrink`]).
+    /// by one per two answers (half again per round trip), so the first answers (and their
+    /// rate-limit headers) set the pace before a full burst reaches the server, and fewer calls
+    /// are in flight when a server's starting budget runs out; while the server is saturated,
+    /// each rejection takes one away again (see [`Endpoint::shrink`]).
     withheld: AtomicUsize,
     concurrency: usize,
+    /// Answers that could have grown the calls in flight: every second one does.
+    answers: AtomicUsize,
     pub retry: RetryPolicy,
     /// The first unrecoverable failure, after which the model is not called again.
     fatal: OnceLock<String>,
@@ -120,6 +123,7 @@ impl Endpoint {
             semaphore: Arc::new(Semaphore::new(start)),
             withheld: AtomicUsize::new(concurrency - start),
             concurrency,
+            answers: AtomicUsize::new(0),
             retry: RetryPolicy {
                 max_retries: model.max_retries,
                 rate_limit_wait: model.rate_limit_wait,
@@ -135,6 +139,13 @@ impl Endpoint {
     /// room for more.
     fn answered(&self, sent: tokio::time::Instant) {
         if self.limiter.congested() && self.limiter.rejected_since(sent) {
+            return;
+        }
+        if self
+            .answers
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(2)
+        {
             return;
         }
         let grew = self
@@ -380,16 +391,19 @@ mod tests {
     }
 
     #[test]
-    fn calls_in_flight_start_small_and_grow_one_per_answer() {
+    fn calls_in_flight_start_small_and_grow_one_per_two_answers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let suite = command_suite(dir.path());
         let limiter = Arc::new(RateLimiter::new(None, None));
         let endpoint = Endpoint::new(Box::new(Never), &suite.models[0], 10, limiter);
         assert_eq!(endpoint.semaphore.available_permits(), SLOW_START);
         endpoint.answered(tokio::time::Instant::now());
+        assert_eq!(endpoint.semaphore.available_permits(), SLOW_START);
         endpoint.answered(tokio::time::Instant::now());
-        assert_eq!(endpoint.semaphore.available_permits(), 10);
-        endpoint.answered(tokio::time::Instant::now());
+        assert_eq!(endpoint.semaphore.available_permits(), SLOW_START + 1);
+        for _ in 0..4 {
+            endpoint.answered(tokio::time::Instant::now());
+        }
         assert_eq!(
             endpoint.semaphore.available_permits(),
             10,
@@ -432,7 +446,8 @@ mod tests {
         // An answer to a call sent before the rejections does not give one back...
         endpoint.answered(sent);
         assert_eq!(endpoint.semaphore.available_permits(), 1);
-        // ...one sent after them does.
+        // ...later ones do, one per two.
+        endpoint.answered(tokio::time::Instant::now());
         endpoint.answered(tokio::time::Instant::now());
         assert_eq!(endpoint.semaphore.available_permits(), 2);
     }

@@ -53,9 +53,9 @@ impl Default for RetryPolicy {
 /// back while it waits to retry, taken again before it does.
 pub trait Parking: Send {
     fn park(&mut self);
-    /// Parks after a 429 that counts as the client's limit, giving up the call's place for
-    /// good where it can: the server says fewer calls should be in flight, and a new call
-    /// started in its place would only be rejected too (see `execute::Endpoint`).
+    /// Parks after a 429 while the server rejects most calls, giving up the call's place for
+    /// good where it can: fewer calls should be in flight, and a new call started in its place
+    /// would only be rejected too (see `execute::Endpoint`).
     fn give_up_place(&mut self) {
         self.park();
     }
@@ -373,6 +373,7 @@ mod tests {
     #[derive(Debug)]
     struct Counting {
         parked: u32,
+        gave_up: u32,
         resumed: u32,
         /// Resumes allowed before the run stops retrying.
         allowed: u32,
@@ -382,6 +383,7 @@ mod tests {
         fn default() -> Self {
             Counting {
                 parked: 0,
+                gave_up: 0,
                 resumed: 0,
                 allowed: u32::MAX,
             }
@@ -391,6 +393,9 @@ mod tests {
     impl Parking for Counting {
         fn park(&mut self) {
             self.parked += 1;
+        }
+        fn give_up_place(&mut self) {
+            self.gave_up += 1;
         }
         fn resume(&mut self) -> BoxFuture<'_, bool> {
             self.resumed += 1;
@@ -526,5 +531,54 @@ mod tests {
             out.result,
             Err(ProviderError::Status { status: 429, .. })
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_gives_up_the_calls_place_only_while_most_responses_are_429s() {
+        let provider = Script(Mutex::new(vec![status(
+            429,
+            Some(Duration::from_millis(10)),
+        )]));
+        let calm = RateLimiter::new(None, None);
+        let mut parking = Counting::default();
+        let policy = RetryPolicy::default();
+        let out = complete_with_retries(
+            &provider,
+            &request(),
+            &policy,
+            &calm,
+            Duration::from_secs(5),
+            1,
+            &mut parking,
+        )
+        .await;
+        assert!(out.result.is_ok());
+        assert_eq!(
+            (parking.parked, parking.gave_up),
+            (1, 0),
+            "one 429 is no saturation"
+        );
+
+        let saturated = RateLimiter::new(None, None);
+        for _ in 0..8 {
+            saturated.rejected(&Default::default(), 0);
+        }
+        let provider = Script(Mutex::new(vec![status(
+            429,
+            Some(Duration::from_millis(10)),
+        )]));
+        let mut parking = Counting::default();
+        let out = complete_with_retries(
+            &provider,
+            &request(),
+            &policy,
+            &saturated,
+            Duration::from_secs(5),
+            1,
+            &mut parking,
+        )
+        .await;
+        assert!(out.result.is_ok());
+        assert_eq!((parking.parked, parking.gave_up), (0, 1));
     }
 }

@@ -409,12 +409,21 @@ mod tests {
         policy: RetryPolicy,
         parking: &mut dyn Parking,
     ) -> Attempted {
+        run_limited(errors, policy, &RateLimiter::new(None, None), parking).await
+    }
+
+    async fn run_limited(
+        errors: Vec<ProviderError>,
+        policy: RetryPolicy,
+        limiter: &RateLimiter,
+        parking: &mut dyn Parking,
+    ) -> Attempted {
         let provider = Script(Mutex::new(errors.into_iter().rev().collect()));
         complete_with_retries(
             &provider,
             &request(),
             &policy,
-            &RateLimiter::new(None, None),
+            limiter,
             Duration::from_secs(5),
             1,
             parking,
@@ -535,23 +544,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_gives_up_the_calls_place_only_while_most_responses_are_429s() {
-        let provider = Script(Mutex::new(vec![status(
-            429,
-            Some(Duration::from_millis(10)),
-        )]));
+        let one_429 = || vec![status(429, Some(Duration::from_millis(10)))];
         let calm = RateLimiter::new(None, None);
         let mut parking = Counting::default();
-        let policy = RetryPolicy::default();
-        let out = complete_with_retries(
-            &provider,
-            &request(),
-            &policy,
-            &calm,
-            Duration::from_secs(5),
-            1,
-            &mut parking,
-        )
-        .await;
+        let out = run_limited(one_429(), RetryPolicy::default(), &calm, &mut parking).await;
         assert!(out.result.is_ok());
         assert_eq!(
             (parking.parked, parking.gave_up),
@@ -563,21 +559,8 @@ mod tests {
         for _ in 0..8 {
             saturated.rejected(&Default::default(), 0);
         }
-        let provider = Script(Mutex::new(vec![status(
-            429,
-            Some(Duration::from_millis(10)),
-        )]));
         let mut parking = Counting::default();
-        let out = complete_with_retries(
-            &provider,
-            &request(),
-            &policy,
-            &saturated,
-            Duration::from_secs(5),
-            1,
-            &mut parking,
-        )
-        .await;
+        let out = run_limited(one_429(), RetryPolicy::default(), &saturated, &mut parking).await;
         assert!(out.result.is_ok());
         assert_eq!((parking.parked, parking.gave_up), (0, 1));
     }

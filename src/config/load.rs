@@ -128,13 +128,7 @@ impl Loader<'_> {
             let e = self.err("defaults.concurrency", "`concurrency` must be at least 1");
             self.push(e);
         }
-        if d.timeout_s.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
-            let e = self.err(
-                "defaults.timeout_s",
-                "`timeout_s` must be a positive number of seconds",
-            );
-            self.push(e);
-        }
+        self.check_timeout("defaults.timeout_s", d.timeout_s);
         self.check_rate_limit_wait("defaults.rate_limit_wait_s", d.rate_limit_wait_s);
 
         let mut templates = Templates::new();

@@ -281,14 +281,19 @@ impl Loader<'_> {
             );
             self.push(e);
         }
-        if m.timeout_s.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+        self.check_timeout(&field("timeout_s"), m.timeout_s);
+        self.check_rate_limit_wait(&field("rate_limit_wait_s"), m.rate_limit_wait_s);
+    }
+
+    /// `timeout_s`: more than zero, up to a day (a longer one could not even be represented).
+    pub(super) fn check_timeout(&mut self, field: &str, value: Option<f64>) {
+        if value.is_some_and(|t| !(t > 0.0 && t <= super::MAX_WAIT_S)) {
             let e = self.err(
-                &field("timeout_s"),
-                "`timeout_s` must be a positive number of seconds",
+                field,
+                "`timeout_s` must be a number of seconds above 0 and at most 86400 (a day)",
             );
             self.push(e);
         }
-        self.check_rate_limit_wait(&field("rate_limit_wait_s"), m.rate_limit_wait_s);
     }
 
     /// `rate_limit_wait_s`: zero (a 429 is an error at once) up to a day.
@@ -361,11 +366,12 @@ fn build_model(
             .concurrency
             .or(d.concurrency)
             .unwrap_or(super::DEFAULT_CONCURRENCY),
-        timeout: Duration::from_secs_f64(
-            m.timeout_s
-                .or(d.timeout_s)
-                .unwrap_or(super::DEFAULT_TIMEOUT_S),
-        ),
+        // Validated above; whatever slipped through still never panics here.
+        timeout: m
+            .timeout_s
+            .or(d.timeout_s)
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .unwrap_or(Duration::from_secs_f64(super::DEFAULT_TIMEOUT_S)),
         max_retries: m
             .max_retries
             .or(d.max_retries)

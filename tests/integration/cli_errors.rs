@@ -205,3 +205,27 @@ fn offline_with_an_empty_cache_errors_every_case_and_exits_3() {
         "{error}"
     );
 }
+
+#[test]
+fn a_timeout_out_of_range_is_an_error_not_a_panic() {
+    for bad in ["-1.0", "0.0", "inf", "nan", "1e308", "86401"] {
+        let toml = MINIMAL.replace(
+            "model = \"x\"",
+            &format!("model = \"x\"\ntimeout_s = {bad}"),
+        );
+        let err = invalid(&toml, &[]);
+        assert!(
+            err.contains("`models.m.timeout_s`: `timeout_s` must be a number of seconds above 0 and at most 86400"),
+            "timeout_s = {bad}: {err}"
+        );
+        let toml = MINIMAL.replace(
+            "[models.m]",
+            &format!("[defaults]\ntimeout_s = {bad}\n\n[models.m]"),
+        );
+        let err = invalid(&toml, &[]);
+        assert!(
+            err.contains("`defaults.timeout_s`"),
+            "defaults timeout_s = {bad}: {err}"
+        );
+    }
+}

@@ -21,10 +21,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", env = "EVALGATE_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// Concurrent calls per model (overrides the suite's `concurrency`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::config::MAX_CONCURRENCY)))]
     concurrency: Option<u32>,
     /// Samples per case (overrides `[defaults] repeats`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::config::MAX_REPEATS)))]
     repeats: Option<u32>,
     /// Only cases whose `PROMPT/MODEL/CASE_ID` contains PATTERN, or tagged PATTERN. Repeatable.
     #[arg(long = "filter", value_name = "PATTERN")]

@@ -120,14 +120,18 @@ impl Loader<'_> {
         self.check_range("defaults.temperature", d.temperature, 0.0, 2.0);
         self.check_range("defaults.top_p", d.top_p, 0.0, 1.0);
         self.check_range("defaults.threshold", d.threshold, 0.0, 1.0);
-        if d.repeats == Some(0) {
-            let e = self.err("defaults.repeats", "`repeats` must be at least 1");
-            self.push(e);
-        }
-        if d.concurrency == Some(0) {
-            let e = self.err("defaults.concurrency", "`concurrency` must be at least 1");
-            self.push(e);
-        }
+        self.check_count(
+            "defaults.repeats",
+            "repeats",
+            d.repeats.map(u64::from),
+            super::MAX_REPEATS,
+        );
+        self.check_count(
+            "defaults.concurrency",
+            "concurrency",
+            d.concurrency.map(|n| n as u64),
+            super::MAX_CONCURRENCY,
+        );
         self.check_timeout("defaults.timeout_s", d.timeout_s);
         self.check_rate_limit_wait("defaults.rate_limit_wait_s", d.rate_limit_wait_s);
 

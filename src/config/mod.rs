@@ -195,5 +195,8 @@ pub const DEFAULT_CONFIG: &str = "evalgate.toml";
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_TIMEOUT_S: f64 = 60.0;
 pub const DEFAULT_MAX_RETRIES: u32 = 6;
+/// The most `concurrency` and `repeats` taken, in the suite file and on the command line alike.
+pub const MAX_CONCURRENCY: u32 = 10_000;
+pub const MAX_REPEATS: u32 = 1_000;
 /// The longest `rate_limit_wait_s` and `timeout_s` taken: a day.
 pub const MAX_WAIT_S: f64 = 86_400.0;

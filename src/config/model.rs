@@ -270,10 +270,12 @@ impl Loader<'_> {
         }
         self.check_range(&field("temperature"), m.temperature, 0.0, 2.0);
         self.check_range(&field("top_p"), m.top_p, 0.0, 1.0);
-        if m.concurrency == Some(0) {
-            let e = self.err(&field("concurrency"), "`concurrency` must be at least 1");
-            self.push(e);
-        }
+        self.check_count(
+            &field("concurrency"),
+            "concurrency",
+            m.concurrency.map(|n| n as u64),
+            super::MAX_CONCURRENCY,
+        );
         if m.rpm == Some(0) || m.tpm == Some(0) {
             let e = self.err(
                 &format!("models.{id}"),
@@ -283,6 +285,14 @@ impl Loader<'_> {
         }
         self.check_timeout(&field("timeout_s"), m.timeout_s);
         self.check_rate_limit_wait(&field("rate_limit_wait_s"), m.rate_limit_wait_s);
+    }
+
+    /// A count from 1 to `max` (a huge one would exhaust memory or overflow a semaphore).
+    pub(super) fn check_count(&mut self, field: &str, key: &str, value: Option<u64>, max: u32) {
+        if value.is_some_and(|n| n == 0 || n > u64::from(max)) {
+            let e = self.err(field, format!("`{key}` must be from 1 to {max}"));
+            self.push(e);
+        }
     }
 
     /// `timeout_s`: more than zero, up to a day (a longer one could not even be represented).

@@ -229,3 +229,22 @@ fn a_timeout_out_of_range_is_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn counts_beyond_the_command_lines_caps_are_errors_in_the_file_too() {
+    let toml = MINIMAL.replace("model = \"x\"", "model = \"x\"\nconcurrency = 99999999999");
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`models.m.concurrency`: `concurrency` must be from 1 to 10000"),
+        "{err}"
+    );
+    let toml = MINIMAL.replace(
+        "[models.m]",
+        "[defaults]\nrepeats = 100000000\n\n[models.m]",
+    );
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`defaults.repeats`: `repeats` must be from 1 to 1000"),
+        "{err}"
+    );
+}

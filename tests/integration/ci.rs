@@ -197,6 +197,26 @@ fn event(dir: &Path, base: &str, head: &str, head_repo: &str) -> std::path::Path
     path
 }
 
+/// A pull request from `head_repo` over [`repository`] (its models at `model`), with a fake
+/// GitHub and a scratch folder holding the event payload and the step's files.
+async fn pull_request(
+    model: &MockServer,
+    head_repo: &str,
+) -> (
+    Comments,
+    MockServer,
+    tempfile::TempDir,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let comments = Comments::default();
+    let github = fake_github(&comments).await;
+    let (repo, base, head) = repository(&model.uri());
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let event = event(scratch.path(), &base, &head, head_repo);
+    (comments, github, repo, scratch, event)
+}
+
 struct Run {
     output: std::process::Output,
     outputs: String,
@@ -266,11 +286,7 @@ fn finished(scratch: &Path, output: std::process::Output) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_is_judged_against_a_rerun_base_and_commented_once() {
     let model = echo_server().await;
-    let comments = Comments::default();
-    let github = fake_github(&comments).await;
-    let (repo, base, head) = repository(&model.uri());
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let event = event(scratch.path(), &base, &head, REPO);
+    let (comments, github, repo, scratch, event) = pull_request(&model, REPO).await;
 
     let first = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(
@@ -343,11 +359,8 @@ async fn a_pull_request_is_judged_against_a_rerun_base_and_commented_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_pull_request_is_neutral_and_calls_nothing() {
     let model = echo_server().await;
-    let comments = Comments::default();
-    let github = fake_github(&comments).await;
-    let (repo, base, head) = repository(&model.uri());
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let event = event(scratch.path(), &base, &head, "mallory/support-bot");
+    let (comments, github, repo, scratch, event) =
+        pull_request(&model, "mallory/support-bot").await;
     let run = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(run.output.status.code(), Some(0), "{}", stderr(&run.output));
     assert!(run.outputs.contains("\nneutral\n"), "{}", run.outputs);
@@ -476,11 +489,7 @@ impl Respond for Events {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_cannot_finish_replaces_the_old_verdict_in_the_comment() {
     let model = echo_server().await;
-    let comments = Comments::default();
-    let github = fake_github(&comments).await;
-    let (repo, base, head) = repository(&model.uri());
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let event = event(scratch.path(), &base, &head, REPO);
+    let (comments, github, repo, scratch, event) = pull_request(&model, REPO).await;
     let first = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
     assert_eq!(
         first.output.status.code(),
@@ -543,11 +552,7 @@ async fn sigterm_during_the_base_rerun_ends_the_job_with_the_error_published() {
         .respond_with(Stall(Mutex::new(arrived_tx)))
         .mount(&model)
         .await;
-    let comments = Comments::default();
-    let github = fake_github(&comments).await;
-    let (repo, base, head) = repository(&model.uri());
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let event = event(scratch.path(), &base, &head, REPO);
+    let (comments, github, repo, scratch, event) = pull_request(&model, REPO).await;
     let mut child = ci_command(
         repo.path(),
         scratch.path(),
@@ -617,11 +622,7 @@ async fn git_refusing_the_repository_is_reported_in_its_own_words() {
     // git refuses a repository another user owns ("dubious ownership"), as in a container whose
     // image does not trust the mounted workspace. Only root can hand a folder to someone else.
     let model = echo_server().await;
-    let comments = Comments::default();
-    let github = fake_github(&comments).await;
-    let (repo, base, head) = repository(&model.uri());
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let event = event(scratch.path(), &base, &head, REPO);
+    let (comments, github, repo, scratch, event) = pull_request(&model, REPO).await;
     let chowned = Command::new("chown")
         .args(["-R", "4321:4321"])
         .arg(repo.path())

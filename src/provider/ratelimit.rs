@@ -30,6 +30,10 @@ use super::limits::ServerLimits;
 /// Share of a server-stated rate that is used: room for the clocks of client and server to
 /// disagree, and for calls made by other processes with the same key.
 pub const HEADROOM: f64 = 0.95;
+/// Share of the rate a saturated server was seen to accept that is used: that rate is measured
+/// from a few answers and comes out a little high as often as low, and a pace even slightly
+/// above the server's refill is rejected again and again; probing raises it from there.
+const LEARNED_HEADROOM: f64 = 0.9;
 /// How long rejections are watched before deciding whether they mean a limit.
 const EPISODE: Duration = Duration::from_millis(250);
 /// The soonest an episode of overwhelming rejections decides.
@@ -41,6 +45,13 @@ const MIN_EPISODE_REJECTIONS: u64 = 8;
 const DECREASE: f64 = 0.85;
 /// Factor applied to a learned rate after each second without a 429.
 const PROBE: f64 = 1.05;
+/// Probing stops at this share of the pace at which the server last rejected a call, for
+/// [`HOLD_BELOW_REJECTED`] after that rejection; then it goes on, so a limit that is still there
+/// is found again before [`FORGET`] would drop it (and send a burst into it).
+const BELOW_REJECTED: f64 = 0.97;
+const HOLD_BELOW_REJECTED: Duration = Duration::from_secs(10);
+/// A learned rate is lowered at most this often: one burst of 429s counts once.
+const DECREASE_INTERVAL: Duration = Duration::from_millis(250);
 /// A learned limit is forgotten after this long without a 429.
 const FORGET: Duration = Duration::from_secs(30);
 /// The slowest learned rate: one call every two seconds still finishes a run.
@@ -87,6 +98,9 @@ struct Learned {
     /// The rate the server's headers stated (times [`HEADROOM`]); `None` when learned from
     /// rejections alone. A 429 lowers the pace below it; quiet seconds bring it back.
     stated: Option<f64>,
+    /// The pace at which the server last rejected a call: probing stays a little under it for
+    /// a while ([`BELOW_REJECTED`]), so a limit found once is not overrun every few seconds.
+    rejected_at: Option<f64>,
     changed: Instant,
 }
 
@@ -245,12 +259,14 @@ impl RateLimiter {
                 Some(l) => {
                     l.bucket.set_rate(rate, now);
                     l.stated = Some(rate);
+                    l.rejected_at = None;
                     l.changed = now;
                 }
                 None => {
                     s.learned_requests = Some(Learned {
                         bucket: Bucket::new(rate, now),
                         stated: Some(rate),
+                        rejected_at: None,
                         changed: now,
                     });
                 }
@@ -327,8 +343,13 @@ impl RateLimiter {
         }
         match &mut s.learned_requests {
             // Already paced: the pace was too fast (the limit dropped, or another client shares
-            // the key). Lower it, at most once a second so one burst counts once.
-            Some(l) if now.saturating_duration_since(l.changed) >= Duration::from_secs(1) => {
+            // the key). Lower it, at most every `DECREASE_INTERVAL` so one burst counts once, and
+            // probe no higher than this pace again.
+            Some(l) if now.saturating_duration_since(l.changed) >= DECREASE_INTERVAL => {
+                l.rejected_at = Some(
+                    l.rejected_at
+                        .map_or(l.bucket.per_sec, |r| r.min(l.bucket.per_sec)),
+                );
                 let rate = (l.bucket.per_sec * DECREASE).max(MIN_RATE);
                 l.bucket.set_rate(rate, now);
                 l.changed = now;
@@ -419,9 +440,13 @@ impl State {
         // each call's own `retry-after` covers that.
         if e.answered > 0 && e.rejected >= e.answered.max(MIN_EPISODE_REJECTIONS) {
             let accepted = e.accepted_rate(elapsed);
-            let mut rate = (accepted * HEADROOM).max(MIN_RATE);
+            let mut rate = (accepted * LEARNED_HEADROOM).max(MIN_RATE);
             match &mut self.learned_requests {
                 Some(l) => {
+                    l.rejected_at = Some(
+                        l.rejected_at
+                            .map_or(l.bucket.per_sec, |r| r.min(l.bucket.per_sec)),
+                    );
                     rate = rate.min(l.bucket.per_sec * DECREASE).max(MIN_RATE);
                     l.bucket.set_rate(rate, now);
                     l.changed = now;
@@ -433,6 +458,7 @@ impl State {
                     self.learned_requests = Some(Learned {
                         bucket,
                         stated: None,
+                        rejected_at: None,
                         changed: now,
                     });
                 }
@@ -462,7 +488,11 @@ impl State {
             self.learned_requests = None;
             return;
         }
-        let ceiling = l.stated.unwrap_or(f64::INFINITY);
+        let below_rejected = l
+            .rejected_at
+            .filter(|_| quiet < HOLD_BELOW_REJECTED)
+            .map_or(f64::INFINITY, |r| r * BELOW_REJECTED);
+        let ceiling = l.stated.unwrap_or(f64::INFINITY).min(below_rejected);
         if l.bucket.per_sec < ceiling
             && quiet >= Duration::from_secs(1)
             && now.saturating_duration_since(l.changed) >= Duration::from_secs(1)
@@ -659,7 +689,7 @@ mod tests {
         }
         let rate = limiter.rate().expect("learned");
         assert!(
-            (40.0 * HEADROOM - 0.5..=40.0 * HEADROOM + 0.5).contains(&rate),
+            (40.0 * LEARNED_HEADROOM - 0.5..=40.0 * LEARNED_HEADROOM + 0.5).contains(&rate),
             "{rate}"
         );
     }
@@ -815,7 +845,7 @@ mod tests {
         limiter.answered(Instant::now());
         let learned = limiter.rate().expect("learned");
         // 2 accepted in a quarter second.
-        assert!((learned - 8.0 * HEADROOM).abs() < 1e-9, "{learned}");
+        assert!((learned - 8.0 * LEARNED_HEADROOM).abs() < 1e-9, "{learned}");
 
         tokio::time::advance(Duration::from_secs(2)).await;
         limiter.acquire(0).await;
@@ -830,5 +860,39 @@ mod tests {
         tokio::time::advance(FORGET).await;
         limiter.acquire(0).await;
         assert_eq!(limiter.rate(), None, "the limit lifted");
+    }
+
+    /// Acquires once a second for `seconds` (each acquire lets the pace probe) and returns the
+    /// pace then.
+    async fn quiet_seconds(limiter: &RateLimiter, seconds: u32) -> f64 {
+        for _ in 0..seconds {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            limiter.acquire(0).await;
+        }
+        limiter.rate().expect("limited")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probing_stays_under_the_pace_that_was_rejected_then_goes_on() {
+        let limiter = RateLimiter::new(None, None);
+        for _ in 0..10 {
+            limiter.rejected(&ServerLimits::default(), 0);
+        }
+        limiter.answered(Instant::now());
+        tokio::time::advance(EPISODE).await;
+        limiter.answered(Instant::now());
+        let learned = limiter.rate().expect("learned");
+        // Rejected at this pace: lowered, and probing from there stops just under it.
+        tokio::time::advance(DECREASE_INTERVAL).await;
+        limiter.rejected(&ServerLimits::default(), 0);
+        assert!((limiter.rate().expect("limited") - learned * DECREASE).abs() < 1e-9);
+        let held = quiet_seconds(&limiter, 9).await;
+        assert!(
+            (held - learned * BELOW_REJECTED).abs() < 1e-9,
+            "{held}, rejected at {learned}"
+        );
+        // A while later, probing goes on: a lifted limit is found again.
+        let later = quiet_seconds(&limiter, 3).await;
+        assert!(later > learned, "{later}, rejected at {learned}");
     }
 }

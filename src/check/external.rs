@@ -97,7 +97,7 @@ impl AsyncGrader for CommandCheck {
                     self.timeout.as_secs_f64()
                 )),
                 Ok(Err(e)) => Grade::error(format!("cannot run grader `{name}`: {e}")),
-                Ok(Ok(output)) => self.read(&output),
+                Ok(Ok(output)) => self.read(input, &output),
             };
             // The program's stdout and stderr end up in the reason: it inherits the keys in the
             // environment and may print one.
@@ -108,9 +108,14 @@ impl AsyncGrader for CommandCheck {
 }
 
 impl CommandCheck {
-    fn read(&self, output: &std::process::Output) -> Grade {
+    fn read(&self, input: &CheckInput<'_>, output: &std::process::Output) -> Grade {
         let name = &self.argv[0];
-        let tail = stderr_tail(&output.stderr);
+        // Masked before the tail is cut from it: half a key or e-mail would escape the masks.
+        let tail = stderr_tail(
+            input
+                .mask(&String::from_utf8_lossy(&output.stderr))
+                .as_bytes(),
+        );
         let with_stderr = |message: String| {
             if tail.is_empty() {
                 Grade::error(message)
@@ -131,7 +136,7 @@ impl CommandCheck {
             Err(e) => {
                 return with_stderr(format!(
                     "grader `{name}` printed {} instead of a JSON object: {e}",
-                    super::short(stdout.trim())
+                    input.quote(stdout.trim())
                 ));
             }
         };

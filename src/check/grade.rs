@@ -187,6 +187,7 @@ mod tests {
             messages: &messages,
             vars: vars.as_object().expect("object"),
             expected: None,
+            redactor: &Default::default(),
         };
         tokio::runtime::Builder::new_current_thread()
             .build()

@@ -4,7 +4,7 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use super::{
-    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render, short,
+    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render,
     string_value,
 };
 use crate::support::template::TemplateStr;
@@ -105,7 +105,10 @@ impl Grader for JsonCheck {
         let value: Value = match serde_json::from_str(input.output.trim()) {
             Ok(v) => v,
             Err(e) => {
-                return Grade::fail(format!("output is not JSON ({e}): {}", short(input.output)));
+                return Grade::fail(format!(
+                    "output is not JSON ({e}): {}",
+                    input.quote(input.output)
+                ));
             }
         };
         match &self.kind {
@@ -139,7 +142,7 @@ impl Grader for JsonCheck {
                 };
                 let (passed, want) = match expected {
                     Expected::Exists => {
-                        return Grade::pass(format!("{source} is {}", shown(first)));
+                        return Grade::pass(format!("{source} is {}", shown(input, first)));
                     }
                     Expected::Json(want) => (*first == want, want.to_string()),
                     Expected::Text(template) => {
@@ -155,12 +158,12 @@ impl Grader for JsonCheck {
                     }
                 };
                 if passed {
-                    Grade::pass(format!("{source} is {}", short(&want)))
+                    Grade::pass(format!("{source} is {}", input.quote(&want)))
                 } else {
                     Grade::fail(format!(
                         "{source} is {}, expected {}",
-                        shown(first),
-                        short(&want)
+                        shown(input, first),
+                        input.quote(&want)
                     ))
                 }
             }
@@ -169,9 +172,9 @@ impl Grader for JsonCheck {
 }
 
 /// A JSON value for a reason line: strings as text (quoted once), anything else as JSON.
-fn shown(value: &Value) -> String {
+fn shown(input: &CheckInput<'_>, value: &Value) -> String {
     match value {
-        Value::String(s) => short(s),
-        other => short(&other.to_string()),
+        Value::String(s) => input.quote(s),
+        other => input.quote(&other.to_string()),
     }
 }

@@ -203,7 +203,7 @@ impl AsyncGrader for Judge {
                             problem.get_or_insert_with(|| {
                                 format!(
                                     "cannot read a score from the judge's answer ({why}): {}",
-                                    super::short(&answer.output)
+                                    input.quote(&answer.output)
                                 )
                             });
                             samples.push(JudgeSample {
@@ -240,7 +240,7 @@ impl AsyncGrader for Judge {
                     let reason = first.map(|s| s.reason.trim()).unwrap_or_default();
                     if !reason.is_empty() {
                         line.push_str(": ");
-                        line.push_str(&clip(reason, 300));
+                        line.push_str(&clip(&input.mask(reason), 300));
                     }
                     Grade::scored(mean, passed, line)
                 }

@@ -25,6 +25,7 @@ mod text;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::privacy::redact::Redactor;
 use crate::provider::{BoxFuture, Message, ProviderKind};
 use crate::results::{JudgeRecord, JudgeUsage, PASS_RATE_METRIC};
 use crate::support::template::{TemplateStr, Templates};
@@ -275,6 +276,22 @@ pub struct CheckInput<'a> {
     /// The case's variables and expected value, as written in the dataset.
     pub vars: &'a serde_json::Map<String, serde_json::Value>,
     pub expected: Option<&'a serde_json::Value>,
+    /// What `[redact]` masks. A reason quotes output masked *then* cut, so a cut can never hide
+    /// half an e-mail or card number from the detector that masks the results afterwards.
+    pub redactor: &'a Redactor,
+}
+
+impl CheckInput<'_> {
+    /// `text` with known secrets and `[redact]` matches masked: what may be cut for a reason.
+    pub(crate) fn mask(&self, text: &str) -> String {
+        let scrubbed = crate::privacy::secrets::scrub(text);
+        self.redactor.redact(&scrubbed).into_owned()
+    }
+
+    /// `text` for a reason line: masked, then shortened.
+    pub(crate) fn quote(&self, text: &str) -> String {
+        short(&self.mask(text))
+    }
 }
 
 /// The grade of one output by one check.
@@ -589,13 +606,17 @@ pub(crate) fn string_value(
         }
         other => Err(CheckConfigError {
             field: field.into(),
-            message: format!("`{field}` must be a string, found {other}"),
+            message: format!(
+                "`{field}` must be a string, found {}",
+                crate::support::text::one_line(&other.to_string(), 80)
+            ),
         }),
     }
 }
 
-/// Shortens a text for a reason line, on a character boundary.
-pub(crate) fn short(text: &str) -> String {
+/// Shortens a text for a reason line, on a character boundary. Model output goes through
+/// [`CheckInput::quote`], which masks before it cuts.
+fn short(text: &str) -> String {
     const MAX: usize = 80;
     let mut out: String = text.chars().take(MAX).collect();
     if text.chars().nth(MAX).is_some() {

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{
-    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render, short,
+    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render,
     string_value,
 };
 use crate::support::template::TemplateStr;
@@ -104,10 +104,13 @@ impl Grader for Numeric {
             Err(grade) => return grade,
         };
         let Some(want) = parse_number(&want) else {
-            return Grade::error(format!("expected value {} is not a number", short(&want)));
+            return Grade::error(format!(
+                "expected value {} is not a number",
+                input.quote(&want)
+            ));
         };
         let Some(got) = parse_number(input.output) else {
-            return Grade::fail(format!("no number in output {}", short(input.output)));
+            return Grade::fail(format!("no number in output {}", input.quote(input.output)));
         };
         if (got - want).abs() <= self.tolerance {
             Grade::pass(format!("{got} is within {} of {want}", self.tolerance))

@@ -150,8 +150,8 @@ impl Grader for Refusal {
                     .cloned()
             });
         match (phrase, self.require) {
-            (Some(p), false) => Grade::fail(format!("output is a refusal ({})", super::short(&p))),
-            (Some(p), true) => Grade::pass(format!("output refuses ({})", super::short(&p))),
+            (Some(p), false) => Grade::fail(format!("output is a refusal ({})", input.quote(&p))),
+            (Some(p), true) => Grade::pass(format!("output refuses ({})", input.quote(&p))),
             (None, false) => Grade::pass("output is not a refusal"),
             (None, true) => Grade::fail("output does not refuse"),
         }
@@ -179,6 +179,7 @@ mod tests {
             messages: &[],
             vars: &vars,
             expected: None,
+            redactor: &Default::default(),
         })
         .passed
     }

@@ -3,7 +3,7 @@
 use regex::Regex;
 
 use super::{
-    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render, short,
+    CheckConfigError, CheckInput, CheckSpec, CompileCtx, Grade, Grader, missing, render,
     string_value, template_field,
 };
 use crate::support::template::TemplateStr;
@@ -119,7 +119,7 @@ impl Grader for TextCheck {
             found
                 .iter()
                 .filter(|(_, h)| *h == want)
-                .map(|(v, _)| short(v))
+                .map(|(v, _)| input.quote(v))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -134,7 +134,7 @@ impl Grader for TextCheck {
                 } else {
                     Grade::fail(format!(
                         "output {} {no} {}",
-                        short(input.output),
+                        input.quote(input.output),
                         listed(false)
                     ))
                 }
@@ -150,13 +150,13 @@ impl Grader for TextCheck {
                 } else if self.all || found.len() == 1 {
                     Grade::fail(format!(
                         "output {} does not contain {}",
-                        short(input.output),
+                        input.quote(input.output),
                         listed(false)
                     ))
                 } else {
                     Grade::fail(format!(
                         "output {} contains none of {}",
-                        short(input.output),
+                        input.quote(input.output),
                         listed(false)
                     ))
                 }
@@ -225,7 +225,7 @@ impl Grader for RegexCheck {
                     Err(e) => {
                         return Grade::error(format!(
                             "rendered pattern {} is not a valid regex: {e}",
-                            short(&pattern)
+                            input.quote(&pattern)
                         ));
                     }
                 };
@@ -237,13 +237,13 @@ impl Grader for RegexCheck {
             (Some(m), false) => Grade::pass(format!(
                 "output matches /{}/ at {}",
                 regex.as_str(),
-                short(m.as_str())
+                input.quote(m.as_str())
             )),
             (None, false) => Grade::fail(format!("output does not match /{}/", regex.as_str())),
             (Some(m), true) => Grade::fail(format!(
                 "output matches forbidden /{}/ at {}",
                 regex.as_str(),
-                short(m.as_str())
+                input.quote(m.as_str())
             )),
             (None, true) => Grade::pass(format!("output does not match /{}/", regex.as_str())),
         }

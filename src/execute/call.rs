@@ -8,7 +8,7 @@ use super::store::{Entry, Store};
 use super::ticket::Ticket;
 use super::{Endpoint, Shared};
 use crate::privacy::audit::Source;
-use crate::privacy::secrets::scrub;
+use crate::privacy::secrets::{mask, scrub};
 use crate::provider::BoxFuture;
 use crate::provider::ChatRequest;
 use crate::provider::retry::{Parking, complete_with_retries};
@@ -151,8 +151,13 @@ pub(super) async fn call(
         waited_ms: duration_ms(attempted.waited),
     };
     match attempted.result {
-        Ok(completion) => {
+        Ok(mut completion) => {
             endpoint.answered(tokio::time::Instant::now() - attempted.latency);
+            // A server or proxy that echoes the request's key in its answer must not get it
+            // journaled, cached, graded into a reason or published: it is masked on arrival.
+            if let std::borrow::Cow::Owned(masked) = mask(&completion.output) {
+                completion.output = masked;
+            }
             let entry = Entry {
                 key: key.to_owned(),
                 completion,

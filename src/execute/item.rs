@@ -123,6 +123,7 @@ async fn graded(
         messages: &messages,
         vars: &case.vars,
         expected: case.expected.as_ref(),
+        redactor: &suite.redactor,
     };
     let checks: Vec<_> = suite
         .checks

@@ -76,7 +76,11 @@ impl Redactor {
         out
     }
 
+    /// Masks known secrets (see [`crate::privacy::secrets`]), then what this redactor masks.
     fn redact_in_place(&self, text: &mut String) {
+        if let Cow::Owned(scrubbed) = crate::privacy::secrets::mask(text) {
+            *text = scrubbed;
+        }
         if let Cow::Owned(masked) = self.redact(text) {
             *text = masked;
         }
@@ -94,9 +98,11 @@ impl Redactor {
 
     /// Masks every free text of a results file: rendered messages, vars, expected values,
     /// outputs, errors, check reasons, judge prompts and answers, and the comparison's outputs
-    /// and reasons. Ids, names and numbers are left as they are: they pair runs.
+    /// and reasons. Ids, names and numbers are left as they are: they pair runs. Known secret
+    /// values are masked whether or not `[redact]` is configured: a server or proxy that echoes
+    /// the request's key in an answer must not get it published.
     pub fn apply(&self, results: &mut Results) {
-        if self.is_empty() {
+        if self.is_empty() && !crate::privacy::secrets::any() {
             return;
         }
         for call in &mut results.results {

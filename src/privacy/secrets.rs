@@ -1,6 +1,7 @@
 //! Secrets: API keys and tokens, held so they cannot be printed by accident, and a redactor that
 //! scrubs their values from any text that leaves the process (errors, logs, results).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
@@ -55,14 +56,27 @@ pub fn register(value: &str) {
 /// Providers sometimes echo the key they were sent in an error body; this is the last line of
 /// defence that keeps it out of errors, logs and results.
 pub fn scrub(text: &str) -> String {
+    mask(text).into_owned()
+}
+
+/// [`scrub`], borrowing `text` when it holds no secret.
+pub fn mask(text: &str) -> Cow<'_, str> {
     let secrets = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let mut out = text.to_owned();
+    let mut out = Cow::Borrowed(text);
     for secret in secrets.iter() {
         if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "***");
+            out = Cow::Owned(out.replace(secret.as_str(), "***"));
         }
     }
     out
+}
+
+/// Whether any secret value is registered.
+pub fn any() -> bool {
+    !registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty()
 }
 
 /// An error's message followed by its sources ("error sending request: connection refused"),

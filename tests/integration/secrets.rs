@@ -103,3 +103,47 @@ async fn a_key_echoed_in_an_error_body_is_redacted() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_echoed_in_a_successful_answer_is_masked_everywhere() {
+    let server = MockServer::start().await;
+    // A proxy that helpfully repeats the request's credentials in the answer.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(chat_completion(
+            &format!("ok, you sent Authorization: Bearer {KEY}"),
+            3,
+            1,
+        )))
+        .mount(&server)
+        .await;
+    let suite = suite(&server.uri());
+    let mut cmd = suite.cmd();
+    cmd.args([
+        "run",
+        "--no-progress",
+        "-vv",
+        "--junit",
+        ".evalgate/junit.xml",
+        "--markdown",
+        ".evalgate/report.md",
+    ])
+    .env("EVALGATE_TEST_KEY", KEY);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Results, journal, cache, JUnit and markdown all sit under .evalgate.
+    assert_no_key(&suite, &output);
+    let results = suite.results();
+    assert_eq!(
+        results["results"][0]["output"],
+        "ok, you sent Authorization: Bearer ***"
+    );
+    let junit = std::fs::read_to_string(suite.path().join(".evalgate/junit.xml")).expect("junit");
+    assert!(junit.contains("Bearer ***"), "{junit}");
+}

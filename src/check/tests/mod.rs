@@ -3,10 +3,12 @@
 use serde_json::json;
 
 use super::*;
+use crate::privacy::pii::PiiKind;
 
 struct Fixture {
     templates: Templates,
     dir: tempfile::TempDir,
+    redactor: Redactor,
 }
 
 impl Fixture {
@@ -14,6 +16,7 @@ impl Fixture {
         Fixture {
             templates: Templates::new(),
             dir: tempfile::tempdir().expect("tempdir"),
+            redactor: Redactor::default(),
         }
     }
 
@@ -66,6 +69,7 @@ impl Fixture {
             messages: &messages,
             vars: vars.as_object().expect("object"),
             expected: Some(&expected),
+            redactor: &self.redactor,
         };
         if !check.is_async() {
             return check.grade(&input);
@@ -415,3 +419,39 @@ fn every_listed_type_compiles_with_its_fields() {
 }
 
 mod graders;
+
+#[test]
+fn reasons_mask_personal_data_and_keys_before_cutting_at_any_position() {
+    let key = "sk-reason-planted-key-0123456789";
+    crate::privacy::secrets::register(key);
+    let planted = [
+        ("alice.smith@example.com", "alice"),
+        ("4111 1111 1111 1111", "4111"),
+        ("DE89370400440532013000", "DE8937"),
+        (key, "sk-reason"),
+    ];
+    // Checks that quote the output in their reason: a failed `contains`, a failed `is-json`, a
+    // failed `regex` match quoting what matched.
+    let specs = [
+        json!({"type": "contains", "value": "nowhere to be found"}),
+        json!({"type": "is-json"}),
+        json!({"type": "not-regex", "pattern": ".+"}),
+    ];
+    let mut fixture = Fixture::new();
+    fixture.redactor = Redactor::new(vec![PiiKind::Email, PiiKind::Card, PiiKind::Iban], vec![]);
+    for (secret, telltale) in planted {
+        // At the start, around the 80-character cut, and at the end.
+        for at in [0, 60, 65, 70, 75, 78, 79, 80, 81, 120] {
+            let output = format!("{}{secret} and then some more words", "w ".repeat(at / 2));
+            for spec in &specs {
+                let grade = fixture.grade(spec.clone(), &output);
+                assert!(!grade.passed, "{spec}: {}", grade.reason);
+                assert!(
+                    !grade.reason.contains(telltale),
+                    "{spec} at {at} leaks {telltale:?}: {}",
+                    grade.reason
+                );
+            }
+        }
+    }
+}

@@ -59,9 +59,12 @@ impl RowOrigin<'_> {
 
 /// Reads a dataset file, dispatching on its extension.
 pub(super) fn read_file(path: &Path, shown: &str) -> Result<Vec<Row>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(path, format!("cannot read dataset: {e}"))
-            .help("dataset paths are relative to the suite file")
+    let text = ConfigError::read_text(path, "dataset").map_err(|err| {
+        if err.help.is_some() {
+            err
+        } else {
+            err.help("dataset paths are relative to the suite file")
+        }
     })?;
     let ext = path
         .extension()
@@ -116,6 +119,20 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<Row>, ConfigError> {
         .headers()
         .map_err(|e| ConfigError::new(path, format!("invalid CSV header: {e}")).at(1, 1))?
         .clone();
+    for (i, name) in headers.iter().enumerate() {
+        if headers.iter().take(i).any(|earlier| earlier == name) {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "column `{name}` appears twice in the CSV header (columns {} and {})",
+                    headers.iter().position(|h| h == name).unwrap_or(0) + 1,
+                    i + 1
+                ),
+            )
+            .at(1, 1)
+            .help("each column names one variable: rename or remove one of them"));
+        }
+    }
     let mut rows = Vec::new();
     for record in reader.records() {
         match record {
@@ -213,7 +230,8 @@ pub(super) fn case_from_row(
         }
         Some(other) => {
             return Err(origin.error(format!(
-                "`threshold` must be a number from 0 to 1, found {other}"
+                "`threshold` must be a number from 0 to 1, found {}",
+                crate::support::text::one_line(&other.to_string(), 80)
             )));
         }
     };

@@ -44,6 +44,20 @@ impl ConfigError {
         self
     }
 
+    /// Reads a text file the suite names (`what`: "the suite file", "dataset"...): an error
+    /// says why, and for text that is not UTF-8, where.
+    pub fn read_text(file: &Path, what: &str) -> Result<String, ConfigError> {
+        use crate::support::fs::{NOT_UTF8_HELP, TextError};
+        crate::support::fs::read_text(file).map_err(|e| match e {
+            TextError::Io(io) => ConfigError::new(file, format!("cannot read {what}: {io}")),
+            TextError::NotUtf8 { line, column, .. } => {
+                ConfigError::new(file, format!("cannot read {what}: {e}"))
+                    .at(line, column)
+                    .help(NOT_UTF8_HELP)
+            }
+        })
+    }
+
     /// Points the error at a byte span of `source`, adding line, column and a snippet.
     pub fn span(mut self, source: &str, span: std::ops::Range<usize>) -> Self {
         let (line, col) = line_col(source, span.start);
@@ -53,16 +67,44 @@ impl ConfigError {
             .lines()
             .next()
             .map_or(1, |s| s.chars().count().max(1));
+        let (shown, caret_at, width) = window(text, col - 1, width);
         let gutter = line.to_string().len();
         self.snippet = Some(format!(
-            "{:gutter$} |\n{line} | {text}\n{:gutter$} | {}{}",
+            "{:gutter$} |\n{line} | {shown}\n{:gutter$} | {}{}",
             "",
             "",
-            " ".repeat(col - 1),
+            " ".repeat(caret_at),
             "^".repeat(width),
         ));
         self
     }
+}
+
+/// Characters of a snippet line shown around the error: a generated file can hold a whole
+/// dataset on one line, and the error should not print 80 KB of it.
+const SNIPPET_CHARS: usize = 100;
+
+/// `line` cut to about [`SNIPPET_CHARS`] around the character `at` (cuts marked `…`), with the
+/// caret's new position and width.
+fn window(line: &str, at: usize, width: usize) -> (String, usize, usize) {
+    let count = line.chars().count();
+    if count <= SNIPPET_CHARS {
+        return (line.to_owned(), at, width);
+    }
+    let start = at
+        .saturating_sub(SNIPPET_CHARS / 2)
+        .min(count - SNIPPET_CHARS);
+    let end = start + SNIPPET_CHARS;
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(line.chars().skip(start).take(SNIPPET_CHARS));
+    if end < count {
+        shown.push('…');
+    }
+    let caret_at = at - start + usize::from(start > 0);
+    (shown, caret_at, width.min(end.saturating_sub(at)).max(1))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -126,6 +168,24 @@ impl From<ConfigError> for ConfigErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snippet_of_a_huge_line_is_a_window_around_the_error() {
+        let line = format!("x = \"{}\" oops {}", "a".repeat(40_000), "b".repeat(40_000));
+        let at = line.find("oops").expect("oops");
+        let err = ConfigError::new(Path::new("s.toml"), "bad").span(&line, at..at + 4);
+        let snippet = err.snippet.expect("snippet");
+        assert!(snippet.len() < 400, "{} bytes", snippet.len());
+        let lines: Vec<&str> = snippet.lines().collect();
+        // The caret still sits under `oops`.
+        let text = lines[1].split_once("| ").expect("gutter").1;
+        let carets = lines[2].split_once("| ").expect("gutter").1;
+        let col = carets.find('^').expect("caret");
+        let chars: Vec<char> = text.chars().collect();
+        assert_eq!(chars[col..col + 4].iter().collect::<String>(), "oops");
+        assert_eq!(carets.trim(), "^^^^");
+        assert!(text.starts_with('…') && text.ends_with('…'), "{text}");
+    }
 
     #[test]
     fn line_col_counts_characters() {

@@ -18,13 +18,12 @@ use crate::support::template::Templates;
 
 /// Loads and validates the suite at `path`.
 pub fn load(path: &Path) -> Result<Suite, ConfigErrors> {
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        let mut err = ConfigError::new(path, format!("cannot read the suite file: {e}"));
-        if e.kind() == std::io::ErrorKind::NotFound {
-            err = err
-                .help("pass the suite file with `-c FILE`, or run `evalgate init` to create one");
+    let source = ConfigError::read_text(path, "the suite file").map_err(|err| {
+        if path.exists() {
+            err
+        } else {
+            err.help("pass the suite file with `-c FILE`, or run `evalgate init` to create one")
         }
-        err
     })?;
     let raw: RawSuite = toml::from_str(&source).map_err(|e| parse_error(path, &source, &e))?;
     // An empty folder (not ".") keeps paths in messages as the user wrote them: `data.jsonl`,
@@ -112,6 +111,7 @@ impl Loader<'_> {
     }
 
     fn suite(mut self, raw: RawSuite) -> Result<Suite, ConfigErrors> {
+        self.non_finite_json();
         if raw.suite.name.trim().is_empty() {
             let e = self.err("suite.name", "the suite needs a non-empty name");
             self.push(e);
@@ -407,7 +407,7 @@ impl Loader<'_> {
         }
         if let Some(file) = &p.file {
             let path = self.dir.join(file);
-            return match std::fs::read_to_string(&path) {
+            return match crate::support::fs::read_text(&path) {
                 Ok(text) => match split_roles(&text) {
                     Ok(messages) => Some(messages),
                     Err(message) => {
@@ -418,6 +418,13 @@ impl Loader<'_> {
                         None
                     }
                 },
+                Err(e @ crate::support::fs::TextError::NotUtf8 { line, column, .. }) => {
+                    let e = ConfigError::new(&path, format!("cannot read the prompt file: {e}"))
+                        .at(line, column)
+                        .help(crate::support::fs::NOT_UTF8_HELP);
+                    self.push(e);
+                    None
+                }
                 Err(e) => {
                     let e = self
                         .err(
@@ -796,6 +803,68 @@ fn locate(source: &str, field: &str) -> Option<std::ops::Range<usize>> {
         }
     }
     Some(span)
+}
+
+impl Loader<'_> {
+    /// TOML allows `inf` and `nan`; JSON, which case variables, expected values, check values
+    /// and request bodies become, does not, and would turn them into `null` without a word.
+    fn non_finite_json(&mut self) {
+        let Ok(root) = DeTable::parse(self.source) else {
+            return;
+        };
+        let mut found = Vec::new();
+        for (key, value) in root.get_ref() {
+            let key = key.get_ref();
+            match (key.as_ref(), value.get_ref()) {
+                ("checks", v) => non_finite(v, key.to_string(), &mut found),
+                ("datasets" | "models" | "defaults", DeValue::Table(t)) => {
+                    for (name, v) in t {
+                        let path = format!("{key}.{}", name.get_ref());
+                        if let DeValue::Table(inner) = v.get_ref() {
+                            for (field, v) in inner {
+                                let field = field.get_ref();
+                                if matches!(
+                                    field.as_ref(),
+                                    "cases" | "checks" | "extra_body" | "body"
+                                ) {
+                                    non_finite(v.get_ref(), format!("{path}.{field}"), &mut found);
+                                }
+                            }
+                        } else if matches!(name.get_ref().as_ref(), "extra_body") {
+                            non_finite(v.get_ref(), path, &mut found);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (path, text) in found {
+            let e = self
+                .err(&path, format!("`{text}` is not a finite number"))
+                .help("values that become JSON (variables, expected values, check values, request bodies) must be finite numbers");
+            self.push(e);
+        }
+    }
+}
+
+/// Paths and text of the `inf`/`nan` floats in `value`.
+fn non_finite(value: &DeValue<'_>, path: String, found: &mut Vec<(String, String)>) {
+    match value {
+        DeValue::Float(f) if f.as_str().parse::<f64>().is_ok_and(|v| !v.is_finite()) => {
+            found.push((path, f.as_str().to_owned()));
+        }
+        DeValue::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                non_finite(v.get_ref(), format!("{path}[{i}]"), found);
+            }
+        }
+        DeValue::Table(t) => {
+            for (k, v) in t {
+                non_finite(v.get_ref(), format!("{path}.{}", k.get_ref()), found);
+            }
+        }
+        _ => {}
+    }
 }
 
 enum Seg<'a> {

@@ -194,14 +194,67 @@ impl Loader<'_> {
                 );
             self.push(e);
         }
-        if let Some(url) = &m.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+        if let Some(url) = &m.base_url {
+            self.http_url(&format!("models.{id}.base_url"), url);
+        }
+        if let Some(url) = &m.url {
+            self.http_url(&format!("models.{id}.url"), url);
+        }
+        if let Some(method) = &m.method
+            && reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).is_err()
         {
-            let e = self.err(
-                &format!("models.{id}.base_url"),
-                format!("`{url}` is not an http(s) URL"),
-            );
+            let e = self
+                .err(
+                    &format!("models.{id}.method"),
+                    format!("`{method}` is not an HTTP method"),
+                )
+                .help("for example `method = \"POST\"`");
             self.push(e);
+        }
+        self.headers(id, m);
+    }
+
+    /// A URL the HTTP client will accept: http or https, with a host.
+    fn http_url(&mut self, field: &str, url: &str) {
+        let problem = match reqwest::Url::parse(url) {
+            Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+                format!("`{url}` is not an http(s) URL")
+            }
+            Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
+                format!("`{url}` names no host")
+            }
+            Ok(_) => return,
+            Err(e) => format!("`{url}` is not a valid URL: {e}"),
+        };
+        let e = self
+            .err(field, problem)
+            .help("for example `http://localhost:8080/v1`");
+        self.push(e);
+    }
+
+    /// Header names HTTP allows, and values that can be sent once `${ENV}` references are
+    /// filled in: the text around the references is checked here, the variables' values when
+    /// the run reads them.
+    fn headers(&mut self, id: &str, m: &RawModel) {
+        for (name, value) in &m.headers {
+            let field = format!("models.{id}.headers.{name}");
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                let e = self
+                    .err(&field, format!("`{name}` is not a valid HTTP header name"))
+                    .help("header names are letters, digits and `-`, e.g. `X-Team`");
+                self.push(e);
+                continue;
+            }
+            let literal = value.replace("${", "").replace('}', "");
+            if reqwest::header::HeaderValue::from_str(&literal).is_err() {
+                let e = self
+                    .err(
+                        &field,
+                        "the value holds characters HTTP headers cannot carry (a line break or a control character)",
+                    )
+                    .help("put the value on one line, or read it from the environment with `${NAME}`");
+                self.push(e);
+            }
         }
     }
 
@@ -323,16 +376,20 @@ impl Loader<'_> {
             ("output_per_mtok", Some(price.output_per_mtok)),
             ("cached_input_per_mtok", price.cached_input_per_mtok),
         ] {
-            if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+            if v.is_some_and(|v| !(0.0..=MAX_PRICE_PER_MTOK).contains(&v)) {
                 let e = self.err(
                     &format!("models.{id}.price.{key}"),
-                    "prices must be zero or positive",
+                    "prices are US dollars per million tokens, from 0 to 1,000,000",
                 );
                 self.push(e);
             }
         }
     }
 }
+
+/// The highest price per million tokens: far above any real one, and low enough that a run's
+/// cost stays a finite number.
+const MAX_PRICE_PER_MTOK: f64 = 1_000_000.0;
 
 /// A model table that passed every check, with the suite's defaults filled in.
 fn build_model(

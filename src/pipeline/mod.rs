@@ -100,7 +100,7 @@ pub struct Executed {
 /// in the journal, and the same run resumes from it.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("no case matches --filter {}", .filters.join(", "))]
+    #[error("{}", no_case_message(.filters))]
     NoCaseMatches { filters: Vec<String> },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
@@ -129,10 +129,21 @@ fn stopped_by(signal: Signal) -> &'static str {
     }
 }
 
+fn no_case_message(filters: &[String]) -> String {
+    if filters.is_empty() {
+        "the suite plans no call: no prompt has both a model to call and a case".into()
+    } else {
+        format!("no case matches --filter {}", filters.join(", "))
+    }
+}
+
 impl RunError {
     /// What to do about it, where there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
+            RunError::NoCaseMatches { filters } if filters.is_empty() => Some(
+                "`evalgate validate` lists the suite's cells and calls; a prompt's `models` and `datasets` say what it runs".into(),
+            ),
             RunError::NoCaseMatches { .. } => {
                 Some("a filter matches a substring of PROMPT/MODEL/CASE_ID, or a whole tag".into())
             }
@@ -619,6 +630,10 @@ min_pass_rate = 0.5
         assert!(matches!(err, RunError::NoCaseMatches { .. }));
         assert!(err.is_usage());
         assert_eq!(err.to_string(), "no case matches --filter no-such-case");
+        // Without a filter, the message does not blame one.
+        let unfiltered = RunError::NoCaseMatches { filters: vec![] };
+        assert!(!unfiltered.to_string().contains("--filter"), "{unfiltered}");
+        assert!(unfiltered.hint().is_some_and(|h| h.contains("evalgate validate")));
     }
 
     #[test]

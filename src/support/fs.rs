@@ -34,6 +34,60 @@ pub fn write_text_atomic(path: &Path, text: &str) -> io::Result<()> {
     write_atomic(path, |w| w.write_all(text.as_bytes()))
 }
 
+/// Why a text file could not be read.
+#[derive(Debug)]
+pub enum TextError {
+    Io(io::Error),
+    /// The first byte that is not UTF-8, 1-based, columns counted in characters.
+    NotUtf8 {
+        line: usize,
+        column: usize,
+        byte: u8,
+    },
+}
+
+impl std::fmt::Display for TextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TextError::Io(e) => e.fmt(f),
+            TextError::NotUtf8 { line, column, byte } => write!(
+                f,
+                "not UTF-8 text: byte 0x{byte:02X} at line {line}, column {column} is not valid UTF-8"
+            ),
+        }
+    }
+}
+
+/// What to do about a [`TextError::NotUtf8`].
+pub const NOT_UTF8_HELP: &str =
+    "save the file as UTF-8 (most editors offer it under \"Save with encoding\")";
+
+/// A text file's contents. A leading UTF-8 byte-order mark (which some Windows editors write)
+/// is dropped; bytes that are not UTF-8 are an error naming the line and column of the first.
+pub fn read_text(path: &Path) -> Result<String, TextError> {
+    let bytes = std::fs::read(path).map_err(TextError::Io)?;
+    text_from_bytes(bytes)
+}
+
+fn text_from_bytes(mut bytes: Vec<u8>) -> Result<String, TextError> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        // Everything before `at` is valid UTF-8.
+        let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        TextError::NotUtf8 {
+            line,
+            column: before[line_start..].chars().count() + 1,
+            byte: bytes[at],
+        }
+    })
+}
+
 /// `dir/.name.PID.tmp`: in the same folder (so the rename stays on one file system), hidden, and
 /// distinct per process so two evalgate runs writing the same file do not share a temporary.
 fn temporary_path(path: &Path) -> PathBuf {
@@ -46,6 +100,20 @@ fn temporary_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_drops_a_byte_order_mark_and_places_bad_bytes() {
+        assert_eq!(
+            text_from_bytes(b"\xEF\xBB\xBF{\"a\": 1}".to_vec()).expect("text"),
+            "{\"a\": 1}"
+        );
+        match text_from_bytes(b"ok\nca\xC3\xA9 \xFF!".to_vec()) {
+            Err(TextError::NotUtf8 { line, column, byte }) => {
+                assert_eq!((line, column, byte), (2, 5, 0xFF));
+            }
+            other => panic!("expected NotUtf8, got {other:?}"),
+        }
+    }
 
     #[test]
     fn writes_whole_files_and_leaves_no_temporary() {

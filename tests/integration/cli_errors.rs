@@ -248,3 +248,122 @@ fn counts_beyond_the_command_lines_caps_are_errors_in_the_file_too() {
         "{err}"
     );
 }
+
+/// What `run` would refuse when it builds the HTTP client, `validate` refuses first: a URL the
+/// client cannot parse, a header it cannot send, a method that is not one.
+#[test]
+fn validate_catches_what_the_http_client_would_refuse() {
+    let cases = [
+        (
+            "base_url = \"http://127.0.0.1:9/v1\"",
+            "base_url = \"http://exa mple.com/v1\"",
+            "`models.m.base_url`: `http://exa mple.com/v1` is not a valid URL",
+        ),
+        (
+            "base_url = \"http://127.0.0.1:9/v1\"",
+            "base_url = \"http://\"",
+            "`models.m.base_url`: `http://` is not a valid URL: empty host",
+        ),
+        (
+            "model = \"x\"",
+            "model = \"x\"\nheaders = { \"X Team\" = \"a\" }",
+            "`models.m.headers.X Team`: `X Team` is not a valid HTTP header name",
+        ),
+        (
+            "model = \"x\"",
+            "model = \"x\"\nheaders = { \"X-Team\" = \"a\\nb\" }",
+            "`models.m.headers.X-Team`: the value holds characters HTTP headers cannot carry",
+        ),
+        (
+            "model = \"x\"",
+            "model = \"x\"\nprice = { input_per_mtok = 1e308, output_per_mtok = 1 }",
+            "`models.m.price.input_per_mtok`: prices are US dollars per million tokens, from 0 to 1,000,000",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let err = invalid(&MINIMAL.replace(from, to), &[]);
+        assert!(err.contains(expected), "{to}: {err}");
+    }
+    // A header value that reads its secret from the environment is fine as written.
+    let toml = MINIMAL.replace(
+        "model = \"x\"",
+        "model = \"x\"\nheaders = { \"X-Team\" = \"Bearer ${TEAM_TOKEN}\" }",
+    );
+    let suite = SuiteDir::new(&toml);
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn an_http_model_with_a_bad_url_or_method_is_invalid() {
+    let toml = MINIMAL.replace(
+        "provider = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"x\"",
+        "provider = \"http\"\nurl = \"ftp://127.0.0.1/answer\"\nmethod = \"PO ST\"\noutput_pointer = \"/answer\"",
+    );
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`models.m.url`: `ftp://127.0.0.1/answer` is not an http(s) URL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`models.m.method`: `PO ST` is not an HTTP method"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dataset_encoding_and_header_problems_are_named_with_their_place() {
+    let toml = MINIMAL.replace(
+        "cases = [{ id = \"a\", vars = { question = \"q?\" } }]",
+        "file = \"data.jsonl\"",
+    );
+    // A byte-order mark at the start of a JSONL file is dropped, not an error.
+    let suite = SuiteDir::new(&toml);
+    suite.file("data.jsonl", "\u{feff}{\"question\": \"one\"}\n");
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    // Latin-1 where UTF-8 was expected: the line and column of the first bad byte.
+    let suite = SuiteDir::new(&toml);
+    std::fs::write(
+        suite.path().join("data.jsonl"),
+        b"{\"question\": \"one\"}\n{\"question\": \"caf\xe9\"}\n",
+    )
+    .expect("write");
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "data.jsonl:2:18: cannot read dataset: not UTF-8 text: byte 0xE9 at line 2, column 18"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("save the file as UTF-8"), "{err}");
+
+    // A CSV header naming a column twice.
+    let toml = toml.replace("data.jsonl", "data.csv");
+    let err = invalid(&toml, &[("data.csv", "question,question\none,two\n")]);
+    assert!(
+        err.contains(
+            "data.csv:1:1: column `question` appears twice in the CSV header (columns 1 and 2)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn inf_and_nan_where_json_is_expected_are_named_not_turned_into_null() {
+    let toml = MINIMAL
+        .replace("value = \"x\"", "value = inf")
+        .replace("question = \"q?\"", "question = \"q?\", weight = nan");
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`checks[0].value`: `inf` is not a finite number"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`datasets.d.cases[0].vars.weight`: `nan` is not a finite number"),
+        "{err}"
+    );
+}

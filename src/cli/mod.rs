@@ -124,9 +124,15 @@ where
             CliError::Config(errors) => errors.to_string(),
             other => format!("error: {other}"),
         };
-        let _ = writeln!(stderr, "{}", crate::privacy::secrets::scrub(&text));
+        // Errors quote what files hold (a suite's name, a value, a line of a dataset): every
+        // one is made inert for a terminal or CI log here, whatever produced it.
+        let inert = |text: &str| {
+            let scrubbed = crate::privacy::secrets::scrub(text);
+            crate::support::text::sanitize_for_log(&scrubbed).into_owned()
+        };
+        let _ = writeln!(stderr, "{}", inert(&text));
         if let Some(hint) = err.hint() {
-            let _ = writeln!(stderr, "  = hint: {hint}");
+            let _ = writeln!(stderr, "  = hint: {}", inert(hint));
         }
     }
     exit_code(&result)

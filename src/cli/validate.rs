@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use super::{CliError, ConfigArg, Outcome};
+use crate::support::text::one_line;
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -17,8 +18,8 @@ pub fn validate(args: ValidateArgs, stdout: &mut dyn Write) -> Result<Outcome, C
     let _ = writeln!(
         stdout,
         "{}: suite `{}` is valid: {} models, {} prompts, {} cases, {} cells, {} calls per run",
-        suite.path.display(),
-        suite.name,
+        one_line(&suite.path.display().to_string(), 300),
+        one_line(&suite.name, 200),
         suite.models.len(),
         suite.prompts.len(),
         cases,

@@ -367,3 +367,66 @@ fn inf_and_nan_where_json_is_expected_are_named_not_turned_into_null() {
         "{err}"
     );
 }
+
+/// Names from a suite file reach evalgate's own output inert: no workflow command, no escape.
+#[test]
+fn a_crafted_suite_name_cannot_inject_into_the_terminal_or_the_ci_log() {
+    let hostile = r#"x\n::error::pwned \u001b[31mred\r::set-output name=a::b"#;
+    let suite_for = |name: &str| {
+        SuiteDir::new(&format!(
+            r#"[suite]
+name = "{name}"
+
+[models.m]
+provider = "command"
+command = ["cat"]
+
+[prompts.p]
+user = "{{{{ q }}}}"
+
+[datasets.d]
+cases = [{{ id = "c", vars = {{ q = "x" }} }}]
+
+[[checks]]
+type = "contains"
+value = "x"
+"#
+        ))
+    };
+    let inert = |text: &str| {
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(
+            text.lines().all(|l| !l.trim_start().starts_with("::")),
+            "{text}"
+        );
+    };
+    let crafted = suite_for(hostile);
+    let output = crafted.cmd().arg("validate").output().expect("validate");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    inert(&String::from_utf8_lossy(&output.stdout));
+    let output = crafted
+        .cmd()
+        .args(["run", "--no-progress"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let plain = suite_for("plain");
+    let output = plain
+        .cmd()
+        .args(["run", "--no-progress"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let crafted_results = crafted.path().join(".evalgate/results.json");
+    let output = plain
+        .cmd()
+        .args(["compare", ".evalgate/results.json"])
+        .arg(&crafted_results)
+        .output()
+        .expect("compare");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("is a run of suite `x"), "{err}");
+    inert(&err);
+}

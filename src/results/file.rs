@@ -35,6 +35,8 @@ pub enum ResultsFileError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path} is not a consistent evalgate results file: {problem}")]
+    Inconsistent { path: String, problem: String },
     #[error("{path} is a run of suite `{found}`, but {other} is a run of suite `{expected}`")]
     OtherSuite {
         path: String,
@@ -114,10 +116,65 @@ pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
         }
         Some(_) => {}
     }
-    serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
+    let results: Results =
+        serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
+            path: shown.clone(),
+            source,
+        })?;
+    consistent(&results).map_err(|problem| ResultsFileError::Inconsistent {
         path: shown,
-        source,
-    })
+        problem,
+    })?;
+    Ok(results)
+}
+
+/// What evalgate itself never writes, and the comparison and reports would silently count:
+/// a row of a cell the file does not list, the same row twice, a score outside 0–1, a cost
+/// below zero.
+fn consistent(results: &Results) -> Result<(), String> {
+    use crate::support::text::one_line;
+    let cells: std::collections::HashSet<&str> =
+        results.cells.iter().map(|c| c.id.as_str()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let in_range = |v: f64| (0.0..=1.0).contains(&v);
+    for (i, call) in results.results.iter().enumerate() {
+        let at = || {
+            format!(
+                "`results[{i}]` ({} {} repeat {})",
+                one_line(&call.cell, 80),
+                one_line(&call.case_id, 80),
+                call.repeat
+            )
+        };
+        if !cells.contains(call.cell.as_str()) {
+            return Err(format!(
+                "{}: its cell is not among the file's `cells`",
+                at()
+            ));
+        }
+        if !seen.insert((call.cell.as_str(), call.case_id.as_str(), call.repeat)) {
+            return Err(format!("{} appears twice", at()));
+        }
+        if !in_range(call.score) {
+            return Err(format!("{}: score {} is outside 0 to 1", at(), call.score));
+        }
+        if let Some(check) = call.checks.iter().find(|c| !in_range(c.score)) {
+            return Err(format!(
+                "{}: check `{}` has score {}, outside 0 to 1",
+                at(),
+                one_line(&check.kind, 40),
+                check.score
+            ));
+        }
+        if !(call.cost_usd >= 0.0 && call.cost_usd.is_finite()) {
+            return Err(format!(
+                "{}: cost_usd {} is below zero",
+                at(),
+                call.cost_usd
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a baseline and checks it is a run of `suite`, the suite of `other` (the run it is to be

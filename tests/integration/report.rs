@@ -121,3 +121,58 @@ fn report_without_an_output_says_what_to_pass() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("pass --junit FILE, --markdown FILE, or both"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_results_file_is_refused_with_what_is_wrong() {
+    let server = echo_server().await;
+    let suite = echo_suite(&server.uri(), 2, "");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = read(&suite, ".evalgate/results.json");
+    let good: serde_json::Value = serde_json::from_str(&text).expect("json");
+
+    let tamper = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut bad = good.clone();
+        change(&mut bad);
+        suite.file(name, &bad.to_string());
+        let err = report_error(&suite, name);
+        // `compare` reads the same way.
+        let output = suite
+            .cmd()
+            .args(["compare", ".evalgate/results.json", name])
+            .output()
+            .expect("compare");
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is not a consistent"),
+            "{}",
+            stderr(&output)
+        );
+        err
+    };
+    let err = tamper("dup.json", &|v| {
+        let first = v["results"][0].clone();
+        v["results"].as_array_mut().expect("rows").push(first);
+    });
+    assert!(
+        err.contains("dup.json is not a consistent evalgate results file: `results[2]` (ask/fake q000 repeat 0) appears twice"),
+        "{err}"
+    );
+    let err = tamper("cell.json", &|v| {
+        v["results"][1]["cell"] = "ask/ghost".into()
+    });
+    assert!(
+        err.contains(
+            "`results[1]` (ask/ghost q001 repeat 0): its cell is not among the file's `cells`"
+        ),
+        "{err}"
+    );
+    let err = tamper("score.json", &|v| v["results"][0]["score"] = 1.5.into());
+    assert!(err.contains("score 1.5 is outside 0 to 1"), "{err}");
+    let err = tamper("cost.json", &|v| {
+        v["results"][0]["cost_usd"] = (-0.01).into()
+    });
+    assert!(err.contains("cost_usd -0.01 is below zero"), "{err}");
+}

@@ -59,3 +59,6 @@ pub(crate) mod report;
 
 #[cfg(test)]
 pub(crate) mod test_helpers;
+/// Fuzz targets over suite, dataset and results files and the renderers: `docs/fuzzing.md`.
+#[cfg(test)]
+mod fuzz;

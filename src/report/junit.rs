@@ -602,7 +602,7 @@ impl UniqueNames {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::report::xml_tree::{Element, parse};
     use crate::test_helpers::{self, have_tool};
@@ -674,7 +674,7 @@ mod tests {
         assert_eq!(root.attr("errors"), Some(total.2.to_string().as_str()));
     }
 
-    fn checked(results: &Results) -> (String, Element) {
+    pub(crate) fn checked(results: &Results) -> (String, Element) {
         let xml = render(results);
         assert_valid(&xml);
         let root = parse(&xml);

@@ -84,7 +84,7 @@ fn is_test_file(module: &str) -> bool {
     let last = module.rsplit("::").next().unwrap_or(module);
     matches!(
         last,
-        "tests" | "test_helpers" | "simulation" | "xml_tree" | "graders"
+        "tests" | "test_helpers" | "fuzz" | "simulation" | "xml_tree" | "graders"
     )
 }
 

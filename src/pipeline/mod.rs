@@ -633,7 +633,11 @@ min_pass_rate = 0.5
         // Without a filter, the message does not blame one.
         let unfiltered = RunError::NoCaseMatches { filters: vec![] };
         assert!(!unfiltered.to_string().contains("--filter"), "{unfiltered}");
-        assert!(unfiltered.hint().is_some_and(|h| h.contains("evalgate validate")));
+        assert!(
+            unfiltered
+                .hint()
+                .is_some_and(|h| h.contains("evalgate validate"))
+        );
     }
 
     #[test]

@@ -447,10 +447,14 @@ impl Check {
             }
         }
         let weight = spec.weight.unwrap_or(1.0);
-        if !(weight > 0.0 && weight.is_finite()) {
+        // Capped so that the weights of a case's checks add up to a finite number.
+        if !(weight > 0.0 && weight <= MAX_WEIGHT) {
             return Err(CheckConfigError {
                 field: "weight".into(),
-                message: format!("`weight` must be a positive number, found {weight}"),
+                message: format!(
+                    "`weight` must be a positive number up to 1,000,000, found {}",
+                    crate::support::fmt::format_found(weight)
+                ),
             });
         }
         let metric = spec
@@ -514,6 +518,9 @@ impl Check {
 }
 
 const COMMON: &[&str] = &["weight", "metric"];
+
+/// The largest `weight`: relative weights need no more, and a case's total stays finite.
+const MAX_WEIGHT: f64 = 1_000_000.0;
 
 fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 27] {
     [

@@ -57,6 +57,17 @@ pub(super) fn compile(
             message: "a `length` check needs `min`, `max` or both".into(),
         });
     }
+    for (field, bound) in [("min", spec.min), ("max", spec.max)] {
+        if bound.is_some_and(|b| !(b >= 0.0 && b.is_finite())) {
+            return Err(CheckConfigError {
+                field: field.into(),
+                message: format!(
+                    "`{field}` is a count of characters or words: zero or more, found {}",
+                    crate::support::fmt::format_found(bound.unwrap_or_default())
+                ),
+            });
+        }
+    }
     if let (Some(min), Some(max)) = (spec.min, spec.max)
         && min > max
     {

@@ -96,7 +96,10 @@ impl Loader<'_> {
         {
             let e = self.err(
                 field,
-                format!("`confidence` must be between 0.5 and 1 (exclusive), found {c}"),
+                format!(
+                    "`confidence` must be between 0.5 and 1 (exclusive), found {}",
+                    crate::support::fmt::format_found(c)
+                ),
             );
             self.push(e);
         }

@@ -288,7 +288,13 @@ impl Loader<'_> {
         if let Some(v) = value
             && !(v >= min && v <= max)
         {
-            let e = self.err(field, format!("must be between {min} and {max}, found {v}"));
+            let e = self.err(
+                field,
+                format!(
+                    "must be between {min} and {max}, found {}",
+                    crate::support::fmt::format_found(v)
+                ),
+            );
             self.push(e);
         }
     }

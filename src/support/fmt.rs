@@ -1,6 +1,16 @@
 //! Numbers as every report prints them: one format for each kind of number, so the terminal,
 //! the markdown comment and the gate's messages never print the same value two ways.
 
+/// A number from a file, for an error that says what was found: as written for everyday
+/// values, in exponent form when huge or tiny (1e308 is not three hundred digits).
+pub fn format_found(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-6..1e15).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// A share in [0, 1] as a percentage with one decimal: `0.714` → `71.4%`.
 pub fn format_percent(share: f64) -> String {
     format!("{:.1}%", share * 100.0)
@@ -87,6 +97,15 @@ pub fn p_clause(p: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn found_numbers_are_short() {
+        assert_eq!(format_found(2.5), "2.5");
+        assert_eq!(format_found(-1.0), "-1");
+        assert_eq!(format_found(1e308), "1e308");
+        assert_eq!(format_found(1e-9), "1e-9");
+        assert_eq!(format_found(f64::NAN), "NaN");
+    }
 
     #[test]
     fn numbers_format_for_readers() {

@@ -455,3 +455,33 @@ fn reasons_mask_personal_data_and_keys_before_cutting_at_any_position() {
         }
     }
 }
+
+#[test]
+fn numbers_a_check_cannot_use_are_configuration_errors() {
+    let mut f = Fixture::new();
+    for (spec, field, says) in [
+        (
+            json!({"type": "length", "max": -1}),
+            "max",
+            "zero or more, found -1",
+        ),
+        (
+            json!({"type": "length", "min": -0.5}),
+            "min",
+            "zero or more, found -0.5",
+        ),
+        (
+            json!({"type": "contains", "value": "x", "weight": 1e308}),
+            "weight",
+            "up to 1,000,000, found 1e308",
+        ),
+    ] {
+        let err = f.compile(spec.clone()).expect_err("invalid");
+        assert_eq!(err.field, field, "{spec}");
+        assert!(err.message.contains(says), "{spec}: {}", err.message);
+    }
+    assert!(
+        f.compile(json!({"type": "contains", "value": "x", "weight": 1_000_000.0}))
+            .is_ok()
+    );
+}

@@ -147,3 +147,133 @@ async fn a_key_echoed_in_a_successful_answer_is_masked_everywhere() {
     let junit = std::fs::read_to_string(suite.path().join(".evalgate/junit.xml")).expect("junit");
     assert!(junit.contains("Bearer ***"), "{junit}");
 }
+
+/// Personal data planted at every position of an answer (the start, the middle, the end, and
+/// all around the 80-character cut of a reason) never reaches an artifact in the clear: not the
+/// results, JUnit, markdown, stdout or the log. The cache keeps raw answers by design.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_personal_data_is_masked_in_every_artifact_at_every_position() {
+    let server = crate::fixtures::echo_server().await;
+    // The answer is "answer to " (10 characters) followed by the case's question.
+    let planted = [
+        ("alice.smith@example.com", "alice.smith"),
+        ("4111 1111 1111 1111", "4111 1"),
+        ("DE89370400440532013000", "DE893704"),
+    ];
+    let mut cases = String::new();
+    for (i, (pii, _)) in planted.iter().enumerate() {
+        for at in [10usize, 40, 60, 65, 68, 70, 72, 75, 78, 79, 80, 85, 120] {
+            // A word, then a space: detectors look for whole words.
+            let filler = if at > 10 {
+                format!("{} ", "w".repeat(at - 11))
+            } else {
+                String::new()
+            };
+            let question = format!("{filler}{pii} and the rest");
+            cases.push_str(&format!(
+                "{{ id = \"p{i}-{at}\", vars = {{ q = \"{question}\" }} }},\n"
+            ));
+        }
+    }
+    let toml = format!(
+        r#"[suite]
+name = "planted"
+
+[models.m]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "x"
+
+[prompts.p]
+user = "{{{{ q }}}}"
+
+[datasets.d]
+cases = [
+{cases}]
+
+[[checks]]
+type = "contains"
+value = "nowhere to be found"
+
+[[checks]]
+type = "is-json"
+
+[[checks]]
+type = "not-regex"
+pattern = ".+"
+
+[gate]
+min_pass_rate = 0.5
+
+[redact]
+kinds = ["email", "card", "iban"]
+"#,
+        server.uri()
+    );
+    let suite = SuiteDir::new(&toml);
+    let mut cmd = suite.cmd();
+    cmd.args([
+        "run",
+        "--no-progress",
+        "-vv",
+        "--cache",
+        "off",
+        "--junit",
+        ".evalgate/junit.xml",
+        "--markdown",
+        ".evalgate/report.md",
+    ]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    // Every case fails its checks: the gate fails (exit 1), nothing errored.
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results = suite.results();
+    assert_eq!(results["summary"]["errored"], 0);
+    let reason = results["results"][0]["checks"][0]["reason"]
+        .as_str()
+        .expect("reason");
+    assert!(reason.contains("[REDACTED:"), "{reason}");
+    let artifacts = [
+        (
+            "stdout",
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ),
+        (
+            "stderr",
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ),
+        (
+            "results",
+            std::fs::read_to_string(suite.path().join(".evalgate/results.json")).expect("results"),
+        ),
+        (
+            "junit",
+            std::fs::read_to_string(suite.path().join(".evalgate/junit.xml")).expect("junit"),
+        ),
+        (
+            "markdown",
+            std::fs::read_to_string(suite.path().join(".evalgate/report.md")).expect("markdown"),
+        ),
+    ];
+    for (name, text) in &artifacts {
+        for (_, telltale) in &planted {
+            if let Some(at) = text.find(telltale) {
+                let from = text[..at]
+                    .char_indices()
+                    .rev()
+                    .nth(150)
+                    .map_or(0, |(i, _)| i);
+                panic!(
+                    "{telltale:?} in the {name}: …{}",
+                    &text[from..at + telltale.len()]
+                );
+            }
+        }
+    }
+}

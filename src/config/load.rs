@@ -343,6 +343,15 @@ impl Loader<'_> {
                     }
                 }
             }
+            if p.models.as_ref().is_some_and(Vec::is_empty) {
+                let e = self
+                    .err(
+                        &format!("prompts.{id}.models"),
+                        "an empty `models` list runs the prompt on no model",
+                    )
+                    .help("list the models to run it on, or leave `models` out for every model");
+                self.push(e);
+            }
             let model_ids: Vec<usize> = match &p.models {
                 // Grader-only models (judges, embedding models) are cells only when asked for.
                 None => (0..models.len())
@@ -494,6 +503,15 @@ impl Loader<'_> {
         let Some(names) = &d.prompts else {
             return (0..prompts.len()).collect();
         };
+        if names.is_empty() {
+            let e = self
+                .err(
+                    &format!("datasets.{id}.prompts"),
+                    "an empty `prompts` list runs the dataset's cases through no prompt",
+                )
+                .help("list the prompts to run, or leave `prompts` out for every prompt");
+            self.push(e);
+        }
         let mut out = Vec::new();
         for name in names {
             match prompts.iter().position(|p| &p.id == name) {

@@ -430,3 +430,25 @@ value = "x"
     assert!(err.contains("is a run of suite `x"), "{err}");
     inert(&err);
 }
+
+#[test]
+fn empty_model_and_prompt_lists_are_errors_not_a_suite_that_runs_nothing() {
+    let toml = MINIMAL.replace(
+        "user = \"{{ question }}\"",
+        "user = \"{{ question }}\"\nmodels = []",
+    );
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`prompts.p.models`: an empty `models` list runs the prompt on no model"),
+        "{err}"
+    );
+    let toml = MINIMAL.replace(
+        "cases = [{ id = \"a\", vars = { question = \"q?\" } }]",
+        "cases = [{ id = \"a\", vars = { question = \"q?\" } }]\nprompts = []",
+    );
+    let err = invalid(&toml, &[]);
+    assert!(
+        err.contains("`datasets.d.prompts`: an empty `prompts` list"),
+        "{err}"
+    );
+}

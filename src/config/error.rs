@@ -17,13 +17,18 @@ pub struct ConfigError {
     pub help: Option<String>,
 }
 
+/// The longest message an error prints: messages quote values and other libraries' errors
+/// (a regex error repeats its whole pattern), and an 80 KB line must not come back whole.
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
 impl ConfigError {
     pub fn new(file: &Path, message: impl Into<String>) -> Self {
+        let message = message.into();
         ConfigError {
             file: file.to_owned(),
             location: None,
             field: None,
-            message: message.into(),
+            message: crate::support::text::truncate(&message, MAX_MESSAGE_CHARS).into_owned(),
             snippet: None,
             help: None,
         }
@@ -168,6 +173,16 @@ impl From<ConfigError> for ConfigErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_message_is_cut() {
+        let err = ConfigError::new(
+            Path::new("s.toml"),
+            format!("invalid regex: ({}", "x".repeat(80_000)),
+        );
+        assert_eq!(err.message.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(err.message.starts_with("invalid regex: (xxx") && err.message.ends_with('…'));
+    }
 
     #[test]
     fn a_snippet_of_a_huge_line_is_a_window_around_the_error() {

@@ -157,10 +157,16 @@ fn init_tracing(verbose: u8) {
         _ => "evalgate=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only on a terminal; a CI log gets plain lines, made inert by the writer.
+    let colored = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colored)
         // Redacts secrets and `[redact]` matches from every line.
-        .with_writer(crate::privacy::redact::LogWriter)
+        .with_writer(crate::privacy::redact::LogWriter { colored })
         .with_target(false)
         .try_init();
 }

@@ -162,15 +162,20 @@ pub fn set_log_redactor(redactor: Redactor) {
 
 /// Log lines with registered secrets and `[redact]` matches masked: a `tracing` writer for
 /// stderr. Provider errors in debug logs can quote a request or a key; this is where they are
-/// caught, whatever module logged them.
+/// caught, whatever module logged them. Unless `colored` (stderr is a terminal and the log has
+/// colours of its own), every line is also made inert for a CI log
+/// ([`crate::support::text::sanitize_for_log`]): a logged file name or model answer cannot
+/// start a line with a workflow command.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LogWriter;
+pub struct LogWriter {
+    pub colored: bool,
+}
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     type Writer = LogWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        LogWriter
+        *self
     }
 }
 
@@ -183,6 +188,11 @@ impl Write for LogWriter {
         let text = match LOG_REDACTOR.get() {
             Some(r) => r.redact(&text).into_owned(),
             None => text,
+        };
+        let text = if self.colored {
+            text
+        } else {
+            crate::support::text::sanitize_for_log(&text).into_owned()
         };
         std::io::stderr().write_all(text.as_bytes())?;
         Ok(buf.len())

@@ -277,3 +277,40 @@ kinds = ["email", "card", "iban"]
         }
     }
 }
+
+/// What a server says reaches the log inert: a forged workflow command or escape sequence in an
+/// error body is neither a line of its own nor raw in the CI log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_error_body_is_inert_in_the_log() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(serde_json::json!({
+            "error": {
+                "message": "boom\n::error::forged by the server\n##[warning]also forged \u{1b}[31mred\u{1b}]0;title\u{7}",
+                "type": "server_error",
+                "param": null,
+                "code": null
+            }
+        })))
+        .mount(&server)
+        .await;
+    let suite = suite(&server.uri());
+    // One retry, so the error is logged (`retrying`, at debug level) as well as recorded.
+    let toml = std::fs::read_to_string(suite.path().join("evalgate.toml")).expect("suite");
+    suite.file(
+        "evalgate.toml",
+        &toml.replace("max_retries = 0", "max_retries = 1"),
+    );
+    let output = run(&suite).await;
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("forged by the server"),
+        "the error is logged: {stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(!stderr.contains("##[warning]"), "{stderr}");
+    for line in stderr.lines() {
+        assert!(!line.trim_start().starts_with("::"), "{line}");
+    }
+}

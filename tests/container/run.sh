@@ -29,7 +29,8 @@
 #                      model call.
 #       d. docker stop during the head run, during the base re-run, and while waiting on
 #                      GitHub's API: exit 143 well within `docker stop -t 10` (137 would mean
-#                      SIGKILL), verdict=error, the error in the comment and the step summary.
+#                      SIGKILL), verdict=error, the error in the comment and the step summary;
+#                      and `evalgate run` as PID 1: exit 143, the journal kept, the resume hint.
 #       e. after every scenario: every file in the workspace belongs to the runner's user (uid
 #                      1001), who can delete .evalgate/ and use git in it.
 #   Prints `ok - ...` / `not ok - ...` per check, then `N passed, N failed`; exits 1 on a failure.
@@ -1002,5 +1003,36 @@ start_server github-slow python3 "$here/fake_github.py" serve "$logs/github-slow
 github_port=$port
 github_log=$logs/github-slow.jsonl
 stop_scenario d3-stop-github 11 auto github
+
+# The fourth: `evalgate run` alone as the container's PID 1 (a workflow's own `docker run`), with
+# no signal handling but its own: PID 1 ignores SIGTERM unless the program handles it.
+phase "scenario d4: stop evalgate run as PID 1"
+begin_scenario
+new_job run-pid1
+write_suite "$slow_port" 30 1 $'user:\n{{ question }}' '{{ expected }}'
+chown -R "$runner_uid:$runner_uid" "$job"
+before=$(model_requests "$slow_port")
+container=evalgatetest_d4
+docker run -d --name "$container" --label "$label" --network host --user "$runner_uid" \
+  -v "$ws":/work --workdir /work "$image" run --no-progress >/dev/null
+deadline=$((SECONDS + 120))
+# Two requests: the first was answered and journaled.
+while [ "$SECONDS" -lt "$deadline" ] && [ "$(model_requests "$slow_port")" -le $((before + 1)) ]; do
+  sleep 0.2
+done
+check "d4: the container was calling the model before the stop" \
+  test "$(model_requests "$slow_port")" -gt $((before + 1))
+started=${EPOCHREALTIME/./}
+docker stop -t 10 "$container" >/dev/null
+elapsed_ms=$(((${EPOCHREALTIME/./} - started) / 1000))
+code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
+docker logs "$container" >"$logs/d4-stop-run.log" 2>&1
+docker rm "$container" >/dev/null
+note "d4: docker stop took $(awk -v ms="$elapsed_ms" 'BEGIN{printf "%.2f", ms/1000}') s, exit code $code"
+check_eq "d4: exit code 143 (SIGTERM handled as PID 1; 137 is SIGKILL)" 143 "$code"
+check "d4: stopped within the 10 s grace" test "$elapsed_ms" -lt 10000
+check "d4: the journal is kept" compgen -G "$ws/.evalgate/journal-*.jsonl"
+check "d4: the log says how to resume" grep -qi 'run the same command again' "$logs/d4-stop-run.log"
+end_scenario d4-stop-run
 
 phase ""

@@ -402,6 +402,21 @@ pub struct Comparison {
     pub output_tokens: QuantityComparison,
 }
 
+impl Comparison {
+    /// Distinct cases with a flaky side: `flaky` lists a case once per side whose repeats
+    /// disagree, so a case flaky on both sides is one case, not two.
+    pub fn flaky_cases(&self) -> usize {
+        let mut cases: Vec<(&str, &str)> = self
+            .flaky
+            .iter()
+            .map(|f| (f.cell.as_str(), f.case_id.as_str()))
+            .collect();
+        cases.sort_unstable();
+        cases.dedup();
+        cases.len()
+    }
+}
+
 /// Where the baseline came from and what it was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaselineInfo {

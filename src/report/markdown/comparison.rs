@@ -88,7 +88,7 @@ pub(super) fn comparison_body(page: &mut Page, results: &Results, comparison: &C
     if !comparison.flaky.is_empty() {
         page.fixed(format!(
             "#### Flaky cases ({})\n\nTheir repeats disagree; their score is the mean over repeats.\n\n",
-            format_count(comparison.flaky.len() as u64)
+            format_count(comparison.flaky_cases() as u64)
         ));
         for flaky in comparison.flaky.iter().take(MAX_LISTED) {
             let side = match flaky.side {

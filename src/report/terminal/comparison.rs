@@ -260,7 +260,7 @@ fn write_case_counts(w: &mut Writer<'_>, c: &Comparison) -> fmt::Result {
         format_count(count(CaseChange::Improved)),
         format_count(count(CaseChange::New)),
         format_count(count(CaseChange::Removed)),
-        format_count(c.flaky.len() as u64),
+        format_count(c.flaky_cases() as u64),
         format_count(c.unchanged)
     )?;
     if c.unpaired_errored > 0 {

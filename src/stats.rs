@@ -23,6 +23,10 @@
 //! - Otherwise: paired t. Below [`BOOTSTRAP_MIN_PAIRS`] pairs t is kept even for skewed data:
 //!   in the simulations of `compare`, the bootstrap's false-alarm rate at 20 cases was 3–4%
 //!   against t's 1.5–2.5% for a nominal 2.5%, since a handful of cases is too little to resample.
+//! - Exact guards where those approximations slip (few changed cases): the sign test and the
+//!   exact unconditional test with Tango's score statistic for pass/fail, the sign-flip
+//!   permutation test for repeat means. The decision takes the larger p-value, and the interval
+//!   is widened to the exact test's bound when that test decides.
 
 use crate::results::TestMethod;
 
@@ -87,6 +91,7 @@ pub fn paired(pairs: &[(f64, f64)], margin: f64, confidence: f64) -> PairedEstim
         return est;
     }
     let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+    let alpha = (1.0 - confidence) / 2.0;
     let diffs: Vec<f64> = pairs.iter().map(|(b, h)| h - b).collect();
     est.method = choose_method(pairs, &diffs);
     match est.method {
@@ -98,26 +103,134 @@ pub fn paired(pairs: &[(f64, f64)], margin: f64, confidence: f64) -> PairedEstim
             // regressing reads as a confident drop). A drop beyond the margin is never more
             // certain than a drop at all, which the exact one-sided sign test on the changed
             // cases measures: the decision takes the larger of the two p-values.
-            est.p_drop = est.p_drop.max(binomial_half_cdf(
-                table.improved,
-                table.regressed + table.improved,
-            ));
+            let any_drop = binomial_half_cdf(table.improved, table.regressed + table.improved);
+            guard_drop(&mut est, any_drop, alpha);
+            // Likewise "within the margin" is never more certain than the exact unconditional
+            // test of it says (few changed cases, or few cases at all, prove little). Only
+            // where the interval claims it: an exact p can only raise a p-value.
+            if est.p_within < alpha
+                && let Some(within) = table.exact_within_p(margin)
+            {
+                est.p_within = est.p_within.max(within);
+                if within >= alpha {
+                    let lowest = invert(|m| table.exact_within_p(m).unwrap_or(0.0), alpha);
+                    est.ci_low = est.ci_low.min(-lowest);
+                }
+            }
             est.mcnemar_p = Some(exact_mcnemar(table.regressed, table.improved));
             est.noise = table.discordance();
         }
-        TestMethod::PairedT => {
-            let t = paired_t(&diffs, margin, confidence);
-            (est.ci_low, est.ci_high, est.p_drop, est.p_within) = t;
-            est.noise = std_dev(&diffs);
-        }
-        TestMethod::PairedBootstrap => {
-            let b = bootstrap(&diffs, margin, confidence, BOOTSTRAP_SEED);
-            (est.ci_low, est.ci_high, est.p_drop, est.p_within) = b;
+        TestMethod::PairedT | TestMethod::PairedBootstrap => {
+            let found = if est.method == TestMethod::PairedT {
+                paired_t(&diffs, margin, confidence)
+            } else {
+                bootstrap(&diffs, margin, confidence, BOOTSTRAP_SEED)
+            };
+            (est.ci_low, est.ci_high, est.p_drop, est.p_within) = found;
+            // A few cases moving by a fraction of their repeats leave t and the bootstrap almost
+            // no spread to work with, and they call a drop certain; the exact sign-flip test of
+            // the cases that moved does not.
+            if est.p_drop < alpha
+                && let Some(any_drop) = sign_flip_p(&diffs, 0.0, Tail::Lower)
+            {
+                guard_drop(&mut est, any_drop, alpha);
+            }
+            if est.p_within < alpha
+                && let Some(within) = sign_flip_p(&diffs, margin, Tail::Upper)
+            {
+                est.p_within = est.p_within.max(within);
+                if within >= alpha {
+                    let lowest = invert(
+                        |m| sign_flip_p(&diffs, m, Tail::Upper).unwrap_or(0.0),
+                        alpha,
+                    );
+                    est.ci_low = est.ci_low.min(-lowest);
+                }
+            }
             est.noise = std_dev(&diffs);
         }
         TestMethod::None => {}
     }
     est
+}
+
+/// Applies an exact test of "any drop at all" to the drop side: a drop beyond the margin is
+/// never more certain than a drop at all. When that test is not confident, the interval's
+/// upper end reaches no change (0), so the interval shown is the one the decision used.
+fn guard_drop(est: &mut PairedEstimate, any_drop: f64, alpha: f64) {
+    est.p_drop = est.p_drop.max(any_drop);
+    if any_drop >= alpha {
+        est.ci_high = est.ci_high.max(0.0);
+    }
+}
+
+/// The smallest margin in [0, 1] at which `p(margin)` (falling as the margin grows) drops
+/// below `alpha`, by bisection: the lower end of the interval that inverts the test.
+fn invert(p: impl Fn(f64) -> f64, alpha: f64) -> f64 {
+    if p(1.0) >= alpha {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    for _ in 0..30 {
+        let mid = (lo + hi) / 2.0;
+        if p(mid) < alpha {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// Which tail a sign-flip test measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// "Below": the mean of the values is negative (a drop).
+    Lower,
+    /// "Above": the mean is positive (within the margin, once shifted by it).
+    Upper,
+}
+
+/// Values that differ from zero by less than this are ties (no change).
+const TIE: f64 = 1e-9;
+
+/// The most nonzero values the exact sign-flip test enumerates (2^16 sign patterns); with more,
+/// t and the bootstrap have enough to go on and no guard is applied.
+pub const SIGN_FLIP_MAX: usize = 16;
+
+/// The exact paired sign-flip (permutation) test of the values `diffs + shift`: under "no
+/// effect" each nonzero value is as likely to be positive as negative, so the p-value is the
+/// share of the 2^k sign patterns whose sum is at least as far in `tail` as the one observed.
+/// `None` with more than [`SIGN_FLIP_MAX`] nonzero values.
+pub fn sign_flip_p(diffs: &[f64], shift: f64, tail: Tail) -> Option<f64> {
+    let moved: Vec<f64> = diffs
+        .iter()
+        .map(|d| d + shift)
+        .filter(|v| v.abs() > TIE)
+        .collect();
+    if moved.len() > SIGN_FLIP_MAX {
+        return None;
+    }
+    if moved.is_empty() {
+        return Some(1.0);
+    }
+    let observed: f64 = moved.iter().sum();
+    let sizes: Vec<f64> = moved.iter().map(|v| v.abs()).collect();
+    let patterns = 1u64 << sizes.len();
+    let as_far = (0..patterns)
+        .filter(|signs| {
+            let sum: f64 = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| if signs >> i & 1 == 1 { -s } else { *s })
+                .sum();
+            match tail {
+                Tail::Lower => sum <= observed + TIE,
+                Tail::Upper => sum >= observed - TIE,
+            }
+        })
+        .count();
+    Some(as_far as f64 / patterns as f64)
 }
 
 /// The rule of the module docs: pass/fail → McNemar/Newcombe; heavy skew with enough pairs →
@@ -236,6 +349,88 @@ impl PairedTable {
         corrected / product.sqrt()
     }
 
+    /// The exact unconditional p-value for "within the margin" (H₀: Δ ≤ −margin): the largest
+    /// probability, over every regression rate r on the boundary (improvement rate r − margin),
+    /// of a table whose score statistic ([`within_score`]) is at least this table's. The score
+    /// statistic, not the raw difference, orders the tables, so a table with no changed case
+    /// counts as the strong evidence it is. Unlike Newcombe's interval it is exact with two
+    /// cases or two changed cases (2 of 2 improved gives 0.23 at a 5-point margin, not
+    /// 0.008). `None` above [`EXACT_MAX_CASES`] cases, where every table would have to be
+    /// enumerated for each r.
+    pub fn exact_within_p(&self, margin: f64) -> Option<f64> {
+        let n = self.n();
+        if n == 0 || n > EXACT_MAX_CASES {
+            return None;
+        }
+        let margin = margin.clamp(0.0, 1.0);
+        let observed = within_score(n, self.regressed, self.improved, margin);
+        // Every table at least as favourable, by its (regressed, improved) counts.
+        let mut tables = Vec::new();
+        for b in 0..=n {
+            for c in 0..=(n - b) {
+                if within_score(n, b, c, margin) >= observed - 1e-9 {
+                    tables.push((b, c));
+                }
+            }
+        }
+        let ln_fact: Vec<f64> = (0..=n)
+            .map(statrs::function::factorial::ln_factorial)
+            .collect();
+        let at = |r: f64| -> f64 {
+            let improve = (r - margin).max(0.0);
+            let stay = (1.0 - r - improve).max(0.0);
+            let ln = |p: f64, k: u64| {
+                if k == 0 {
+                    0.0
+                } else if p <= 0.0 {
+                    f64::NEG_INFINITY
+                } else {
+                    k as f64 * p.ln()
+                }
+            };
+            tables
+                .iter()
+                .map(|&(b, c)| {
+                    let m = n - b - c;
+                    (ln_fact[n as usize]
+                        - ln_fact[b as usize]
+                        - ln_fact[c as usize]
+                        - ln_fact[m as usize]
+                        + ln(r, b)
+                        + ln(improve, c)
+                        + ln(stay, m))
+                    .exp()
+                })
+                .sum()
+        };
+        // On the boundary r runs from `margin` (no improvement) to where the two rates fill
+        // every case.
+        let (lo, hi) = (margin, (1.0 + margin) / 2.0);
+        let grid = 48;
+        let mut best = (lo, at(lo));
+        for i in 1..=grid {
+            let r = lo + (hi - lo) * f64::from(i) / f64::from(grid);
+            let p = at(r);
+            if p > best.1 {
+                best = (r, p);
+            }
+        }
+        // Refine around the best grid point by golden-section search.
+        let step = (hi - lo) / f64::from(grid);
+        let (mut a, mut b) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
+        let phi = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..30 {
+            let c = b - phi * (b - a);
+            let d = a + phi * (b - a);
+            if at(c) >= at(d) {
+                b = d;
+            } else {
+                a = c;
+            }
+        }
+        Some(best.1.max(at((a + b) / 2.0)).min(1.0))
+    }
+
     /// (p_drop, p_within) at the boundary Δ = −margin, read off the Newcombe interval: the
     /// one-sided level at which the interval's bound touches −margin. The verdict therefore
     /// agrees with the interval shown at every confidence level.
@@ -279,6 +474,30 @@ impl PairedTable {
     }
 }
 
+/// The largest suite the exact unconditional test of [`PairedTable::exact_within_p`] runs on.
+pub const EXACT_MAX_CASES: u64 = 100;
+
+/// The score statistic for "within the margin" of a table with `regressed` and `improved` of
+/// `n` cases (Tango 1998): (improved − regressed + n·margin) over its standard deviation at the
+/// rates that fit the table best on the boundary Δ = −margin. Large means "within".
+pub fn within_score(n: u64, regressed: u64, improved: u64, margin: f64) -> f64 {
+    let (nf, b, c) = (n as f64, regressed as f64, improved as f64);
+    let m = nf - b - c;
+    let d = margin;
+    // The boundary's regression rate r maximising the likelihood: the larger root of
+    // 2n·r² − B·r + b·d·(1 + d) = 0.
+    let big_b = b * (1.0 + 3.0 * d) + c * (1.0 + d) + 2.0 * m * d;
+    let disc = (big_b * big_b - 8.0 * nf * b * d * (1.0 + d)).max(0.0);
+    let r = (big_b + disc.sqrt()) / (4.0 * nf);
+    let variance = nf * (2.0 * r - d - d * d);
+    let numerator = c - b + nf * d;
+    if variance <= 1e-12 {
+        // Nothing changed and nothing may: the table sits on the boundary.
+        return if numerator > 0.0 { f64::INFINITY } else { 0.0 };
+    }
+    numerator / variance.sqrt()
+}
+
 /// The Wilson score interval for `successes` of `n` at two-sided normal quantile `z`.
 pub fn wilson_z(successes: f64, n: f64, z: f64) -> (f64, f64) {
     if n <= 0.0 {
@@ -320,7 +539,7 @@ pub fn paired_t(diffs: &[f64], margin: f64, confidence: f64) -> (f64, f64, f64, 
     let n = diffs.len() as f64;
     let d = mean(diffs.iter().copied());
     let sd = std_dev(diffs);
-    let se = if sd == 0.0 {
+    let se = if no_spread(diffs) {
         zero_spread_floor(diffs.len())
     } else {
         sd / n.sqrt()
@@ -329,7 +548,20 @@ pub fn paired_t(diffs: &[f64], margin: f64, confidence: f64) -> (f64, f64, f64, 
     let q = t_quantile(1.0 - (1.0 - confidence) / 2.0, df);
     let stat = (d + margin) / se;
     let p_drop = t_cdf(stat, df);
-    (d - q * se, d + q * se, p_drop, 1.0 - p_drop)
+    // A difference of two values in [0, 1] lies in [−1, 1], whatever t's symmetric tails say.
+    (
+        (d - q * se).max(-1.0),
+        (d + q * se).min(1.0),
+        p_drop,
+        1.0 - p_drop,
+    )
+}
+
+/// Whether every difference is the same, allowing for rounding (five differences of −1/3 have
+/// a computed spread of about 1e-17, not 0).
+fn no_spread(diffs: &[f64]) -> bool {
+    let scale = 1.0 + mean(diffs.iter().copied()).abs();
+    std_dev(diffs) <= 1e-12 * scale
 }
 
 /// The standard error the t interval uses when every difference is the same. No spread was
@@ -352,7 +584,7 @@ pub fn bootstrap(diffs: &[f64], margin: f64, confidence: f64, seed: u64) -> (f64
     let alpha = (1.0 - confidence) / 2.0;
     // No spread to resample, or a level finer than the resamples can resolve (p is at least
     // 1/(B+1)): the t interval answers instead, so the verdict never contradicts the interval.
-    if std_dev(diffs) == 0.0 || alpha * (BOOTSTRAP_RESAMPLES as f64 + 1.0) < 2.0 {
+    if no_spread(diffs) || alpha * (BOOTSTRAP_RESAMPLES as f64 + 1.0) < 2.0 {
         return paired_t(diffs, margin, confidence);
     }
     // Resample in a canonical order: the same cases in another file order give the same result.

@@ -206,7 +206,12 @@ fn paired_reports_means_and_the_method_used() {
     assert_eq!(est.n, 161);
     assert!(close(est.base_mean, 75.0 / 161.0, 1e-12));
     assert!(close(est.head_mean, 65.0 / 161.0, 1e-12));
-    assert!(close(est.ci_high, -0.0046, 5e-5));
+    // Newcombe's interval ends at −0.46 points, but the exact sign test of the 22 changed
+    // cases is not confident of any drop (p = 0.026 > 0.025): the decision follows the exact
+    // test, and the interval shown reaches no change.
+    assert!(close(est.p_drop, binomial_half_cdf(6, 22), 1e-12));
+    assert!(est.p_drop > 0.025);
+    assert_eq!(est.ci_high, 0.0);
     assert_eq!(est.mcnemar_p, Some(exact_mcnemar(16, 6)));
     assert!(close(est.noise, 22.0 / 161.0, 1e-12));
 
@@ -379,4 +384,130 @@ fn normal_quantile_matches_tables() {
     assert!((normal_quantile(0.95) - 1.644_854).abs() < 1e-6);
     assert!((normal_quantile(0.005) + 2.575_829).abs() < 1e-6);
     assert!(normal_quantile(0.5).abs() < 1e-12);
+}
+
+#[test]
+fn two_improvements_out_of_two_are_not_confidently_within_the_margin() {
+    // The exact worst case at the boundary: both cases improve with probability (1 − 0.05)/2.
+    let est = paired(&table_pairs(0, 0, 2, 0), 0.05, 0.95);
+    assert!(
+        close(est.p_within, 0.475_f64.powi(2), 1e-6),
+        "{}",
+        est.p_within
+    );
+    // The interval is the one the decision used: it reaches below −5 points.
+    assert!(est.ci_low <= -0.05, "{}", est.ci_low);
+}
+
+#[test]
+fn unchanged_cases_give_the_same_verdict_whether_half_or_all_pass() {
+    // 50 cases, none changed: the same evidence, whatever their pass rate. Newcombe's interval
+    // alone passed the half-passing suite at a 5-point margin and failed the all-passing one.
+    let all = paired(&table_pairs(50, 0, 0, 0), 0.05, 0.95);
+    let half = paired(&table_pairs(25, 0, 0, 25), 0.05, 0.95);
+    assert!(all.p_within >= 0.025, "{}", all.p_within);
+    assert!(half.p_within >= 0.025, "{}", half.p_within);
+    // The exact test's own value: (1 − 0.05)^50, no case regressing at the boundary's
+    // mildest point.
+    let exact = PairedTable::from_pairs(&table_pairs(25, 0, 0, 25))
+        .exact_within_p(0.05)
+        .expect("small");
+    assert!(close(exact, 0.95_f64.powi(50), 1e-6), "{exact}");
+}
+
+#[test]
+fn the_exact_within_test_matches_a_brute_force_supremum() {
+    // 1 regressed, 3 improved of 6, margin 0.1: the trinomial tail, maximised over a fine grid.
+    let table = PairedTable {
+        both_pass: 2,
+        regressed: 1,
+        improved: 3,
+        both_fail: 0,
+    };
+    let brute = |r: f64| {
+        let c = r - 0.1;
+        let s = 1.0 - r - c;
+        let mut p = 0.0;
+        for b in 0..=6u32 {
+            for i in 0..=(6 - b) {
+                if within_score(6, u64::from(b), u64::from(i), 0.1)
+                    >= within_score(6, 1, 3, 0.1) - 1e-9
+                {
+                    let ways = (1..=6u32).product::<u32>() as f64
+                        / ((1..=b).product::<u32>()
+                            * (1..=i).product::<u32>()
+                            * (1..=(6 - b - i)).product::<u32>()) as f64;
+                    p += ways * r.powi(b as i32) * c.powi(i as i32) * s.powi((6 - b - i) as i32);
+                }
+            }
+        }
+        p
+    };
+    let best = (0..=10_000)
+        .map(|i| brute(0.1 + 0.45 * f64::from(i) / 10_000.0))
+        .fold(0.0, f64::max);
+    let exact = table.exact_within_p(0.1).expect("small");
+    assert!(close(exact, best, 1e-6), "{exact} vs {best}");
+}
+
+#[test]
+fn a_few_cases_losing_one_repeat_are_not_a_confident_drop_at_any_suite_size() {
+    for n in [30, 100, 1000] {
+        // 4 cases lose one of three repeats, nothing else changes.
+        let mut pairs = vec![(1.0, 1.0); n - 4];
+        pairs.extend(std::iter::repeat_n((1.0, 2.0 / 3.0), 4));
+        let est = paired(&pairs, 0.0, 0.95);
+        assert!(est.p_drop >= 0.0625 - 1e-12, "n = {n}: p {}", est.p_drop);
+        assert!(
+            est.ci_high >= 0.0,
+            "n = {n}: the interval reaches no change"
+        );
+    }
+    // The sign-flip test itself: all four of four moved down, 1/16.
+    assert_eq!(
+        sign_flip_p(&[-1.0 / 3.0; 4], 0.0, Tail::Lower),
+        Some(1.0 / 16.0)
+    );
+    assert_eq!(
+        sign_flip_p(&[0.5; SIGN_FLIP_MAX + 1], 0.0, Tail::Lower),
+        None
+    );
+}
+
+#[test]
+fn t_intervals_stay_in_range_and_identical_differences_keep_the_floor() {
+    let est = paired_t(&[-1.0, 1.0, -1.0, 0.9, -1.0], 0.0, 0.95);
+    assert!(est.0 >= -1.0 && est.1 <= 1.0, "{est:?}");
+    // Five identical differences of −1/3: rounding leaves a spread of ~1e-17, which must not
+    // make the interval zero-width and the p-value 0.
+    let (low, high, p_drop, _) = paired_t(&[-1.0 / 3.0; 5], 0.0, 0.95);
+    assert!(high - low > 0.1, "{low}..{high}");
+    assert!(p_drop > 1e-6, "{p_drop}");
+}
+
+proptest::proptest! {
+    /// The documented promise: the verdict and the interval shown never disagree, on either
+    /// side, for every small table and margin.
+    #[test]
+    fn the_decision_is_the_interval_shown(
+        both_pass in 0usize..12, regressed in 0usize..6, improved in 0usize..6,
+        both_fail in 0usize..12, margin in proptest::sample::select(vec![0.0, 0.02, 0.05, 0.1]),
+    ) {
+        let pairs = table_pairs(both_pass, regressed, improved, both_fail);
+        proptest::prop_assume!(pairs.len() >= 2);
+        let est = paired(&pairs, margin, 0.95);
+        let alpha = 0.025;
+        // A hair of slack for the bisections that place the bounds.
+        let eps = 1e-6;
+        if est.p_drop < alpha {
+            proptest::prop_assert!(est.ci_high < -margin + eps, "{est:?}");
+        } else {
+            proptest::prop_assert!(est.ci_high >= -margin - eps, "{est:?}");
+        }
+        if est.p_within < alpha {
+            proptest::prop_assert!(est.ci_low > -margin - eps, "{est:?}");
+        } else {
+            proptest::prop_assert!(est.ci_low <= -margin + eps, "{est:?}");
+        }
+    }
 }

@@ -114,7 +114,8 @@ pub fn paired(pairs: &[(f64, f64)], margin: f64, confidence: f64) -> PairedEstim
                 est.p_within = est.p_within.max(within);
                 if within >= alpha {
                     let lowest = invert(|m| table.exact_within_p(m).unwrap_or(0.0), alpha);
-                    est.ci_low = est.ci_low.min(-lowest);
+                    // At least down to the margin tested, whatever the bisection found.
+                    est.ci_low = est.ci_low.min(-lowest.max(margin));
                 }
             }
             est.mcnemar_p = Some(exact_mcnemar(table.regressed, table.improved));
@@ -144,7 +145,8 @@ pub fn paired(pairs: &[(f64, f64)], margin: f64, confidence: f64) -> PairedEstim
                         |m| sign_flip_p(&diffs, m, Tail::Upper).unwrap_or(0.0),
                         alpha,
                     );
-                    est.ci_low = est.ci_low.min(-lowest);
+                    // At least down to the margin tested, whatever the bisection found.
+                    est.ci_low = est.ci_low.min(-lowest.max(margin));
                 }
             }
             est.noise = std_dev(&diffs);

@@ -834,8 +834,9 @@ mod tests {
         assert!(acquire_n(&limiter, 1000).await.is_zero());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_learned_limit_drops_on_rejection_rises_when_quiet_and_is_forgotten() {
+    /// A limiter that learned a pace from ten rejections and two answers in a quarter second
+    /// (8 per second accepted), and that pace.
+    async fn learned_from_rejections() -> (RateLimiter, f64) {
         let limiter = RateLimiter::new(None, None);
         for _ in 0..10 {
             limiter.rejected(&ServerLimits::default(), 0);
@@ -844,6 +845,12 @@ mod tests {
         tokio::time::advance(EPISODE).await;
         limiter.answered(Instant::now());
         let learned = limiter.rate().expect("learned");
+        (limiter, learned)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_limit_drops_on_rejection_rises_when_quiet_and_is_forgotten() {
+        let (limiter, learned) = learned_from_rejections().await;
         // 2 accepted in a quarter second.
         assert!((learned - 8.0 * LEARNED_HEADROOM).abs() < 1e-9, "{learned}");
 
@@ -874,14 +881,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn probing_stays_under_the_pace_that_was_rejected_then_goes_on() {
-        let limiter = RateLimiter::new(None, None);
-        for _ in 0..10 {
-            limiter.rejected(&ServerLimits::default(), 0);
-        }
-        limiter.answered(Instant::now());
-        tokio::time::advance(EPISODE).await;
-        limiter.answered(Instant::now());
-        let learned = limiter.rate().expect("learned");
+        let (limiter, learned) = learned_from_rejections().await;
         // Rejected at this pace: lowered, and probing from there stops just under it.
         tokio::time::advance(DECREASE_INTERVAL).await;
         limiter.rejected(&ServerLimits::default(), 0);

@@ -45,6 +45,19 @@ async fn run(suite: &SuiteDir) -> std::process::Output {
         .expect("join")
 }
 
+/// `run` with the key set, verbose, writing JUnit and markdown under `.evalgate/` too.
+async fn run_with_reports(suite: &SuiteDir, extra: &[&str]) -> std::process::Output {
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "-vv"])
+        .args(extra)
+        .args(["--junit", ".evalgate/junit.xml"])
+        .args(["--markdown", ".evalgate/report.md"])
+        .env("EVALGATE_TEST_KEY", KEY);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join")
+}
+
 fn assert_no_key(suite: &SuiteDir, output: &std::process::Output) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -117,20 +130,7 @@ async fn a_key_echoed_in_a_successful_answer_is_masked_everywhere() {
         .mount(&server)
         .await;
     let suite = suite(&server.uri());
-    let mut cmd = suite.cmd();
-    cmd.args([
-        "run",
-        "--no-progress",
-        "-vv",
-        "--junit",
-        ".evalgate/junit.xml",
-        "--markdown",
-        ".evalgate/report.md",
-    ])
-    .env("EVALGATE_TEST_KEY", KEY);
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
-        .await
-        .expect("join");
+    let output = run_with_reports(&suite, &[]).await;
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -211,21 +211,7 @@ kinds = ["email", "card", "iban"]
         server.uri()
     );
     let suite = SuiteDir::new(&toml);
-    let mut cmd = suite.cmd();
-    cmd.args([
-        "run",
-        "--no-progress",
-        "-vv",
-        "--cache",
-        "off",
-        "--junit",
-        ".evalgate/junit.xml",
-        "--markdown",
-        ".evalgate/report.md",
-    ]);
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
-        .await
-        .expect("join");
+    let output = run_with_reports(&suite, &["--cache", "off"]).await;
     // Every case fails its checks: the gate fails (exit 1), nothing errored.
     assert_eq!(
         output.status.code(),

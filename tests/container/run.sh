@@ -919,12 +919,32 @@ check_ownership c
 start_server slow-model "$target_dir/release/fake-openai" 0 2000
 slow_port=$port
 
+# stop_and_check NAME CONTAINER: `docker stop -t 10` as the runner cancels a job; checks that
+# evalgate handled SIGTERM (exit 143, not SIGKILL's 137) within the grace; keeps its output in
+# $logs/NAME.log and removes the container.
+stop_and_check() {
+  local name=$1 container=$2 started elapsed_ms code
+  started=${EPOCHREALTIME/./}
+  docker stop -t 10 "$container" >/dev/null
+  elapsed_ms=$(((${EPOCHREALTIME/./} - started) / 1000))
+  code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
+  docker logs "$container" >"$logs/$name.log" 2>&1
+  docker rm "$container" >/dev/null
+  note "$name: docker stop took $(awk -v ms="$elapsed_ms" 'BEGIN{printf "%.2f", ms/1000}') s, exit code $code"
+  check_eq "$name: exit code 143 (SIGTERM handled; 137 is SIGKILL)" 143 "$code"
+  if [ "$elapsed_ms" -lt 10000 ]; then
+    ok "$name: stopped within the 10 s grace ($((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000))) s)"
+  else
+    not_ok "$name: stopped within the 10 s grace ($((elapsed_ms / 1000)) s: killed)"
+  fi
+}
+
 # stop_scenario NAME NUMBER BASELINE STAGE: starts the step detached, waits until it is in STAGE
 # (head: the model has been called; base: the model has been called and the base worktree
 # exists; github: a held GitHub request has arrived), then `docker stop -t 10`, and checks how
 # evalgate ended.
 stop_scenario() {
-  local name=$1 number=$2 baseline=$3 stage=$4 container before started elapsed_ms code
+  local name=$1 number=$2 baseline=$3 stage=$4 container before
   begin_scenario
   new_job "pr$number"
   make_repo "$slow_port" 30 1
@@ -965,19 +985,7 @@ stop_scenario() {
     return 0
   fi
   ok "$name: the container was $what before the stop"
-  started=${EPOCHREALTIME/./}
-  docker stop -t 10 "$container" >/dev/null
-  elapsed_ms=$(((${EPOCHREALTIME/./} - started) / 1000))
-  code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
-  docker logs "$container" >"$logs/$name.log" 2>&1
-  docker rm "$container" >/dev/null
-  note "$name: docker stop took $(awk -v ms="$elapsed_ms" 'BEGIN{printf "%.2f", ms/1000}') s, exit code $code"
-  check_eq "$name: exit code 143 (SIGTERM handled; 137 is SIGKILL)" 143 "$code"
-  if [ "$elapsed_ms" -lt 10000 ]; then
-    ok "$name: stopped within the 10 s grace ($((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000))) s)"
-  else
-    not_ok "$name: stopped within the 10 s grace ($((elapsed_ms / 1000)) s: killed)"
-  fi
+  stop_and_check "$name" "$container"
   check_eq "$name: output verdict=error" error "$(output verdict)"
   check "$name: the step summary is written" test -s "$summary_file"
   check "$name: the step summary names the interruption" \
@@ -1022,15 +1030,7 @@ while [ "$SECONDS" -lt "$deadline" ] && [ "$(model_requests "$slow_port")" -le $
 done
 check "d4: the container was calling the model before the stop" \
   test "$(model_requests "$slow_port")" -gt $((before + 1))
-started=${EPOCHREALTIME/./}
-docker stop -t 10 "$container" >/dev/null
-elapsed_ms=$(((${EPOCHREALTIME/./} - started) / 1000))
-code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
-docker logs "$container" >"$logs/d4-stop-run.log" 2>&1
-docker rm "$container" >/dev/null
-note "d4: docker stop took $(awk -v ms="$elapsed_ms" 'BEGIN{printf "%.2f", ms/1000}') s, exit code $code"
-check_eq "d4: exit code 143 (SIGTERM handled as PID 1; 137 is SIGKILL)" 143 "$code"
-check "d4: stopped within the 10 s grace" test "$elapsed_ms" -lt 10000
+stop_and_check d4-stop-run "$container"
 check "d4: the journal is kept" compgen -G "$ws/.evalgate/journal-*.jsonl"
 check "d4: the log says how to resume" grep -qi 'run the same command again' "$logs/d4-stop-run.log"
 end_scenario d4-stop-run

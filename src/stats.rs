@@ -357,56 +357,38 @@ impl PairedTable {
     /// statistic, not the raw difference, orders the tables, so a table with no changed case
     /// counts as the strong evidence it is. Unlike Newcombe's interval it is exact with two
     /// cases or two changed cases (2 of 2 improved gives 0.23 at a 5-point margin, not
-    /// 0.008). `None` above [`EXACT_MAX_CASES`] cases, where every table would have to be
-    /// enumerated for each r.
+    /// 0.008). `None` above [`EXACT_MAX_CASES`] cases.
     pub fn exact_within_p(&self, margin: f64) -> Option<f64> {
         let n = self.n();
         if n == 0 || n > EXACT_MAX_CASES {
             return None;
         }
         let margin = margin.clamp(0.0, 1.0);
-        let observed = within_score(n, self.regressed, self.improved, margin);
-        // Every table at least as favourable, by its (regressed, improved) counts.
-        let mut tables = Vec::new();
-        for b in 0..=n {
-            for c in 0..=(n - b) {
-                if within_score(n, b, c, margin) >= observed - 1e-9 {
-                    tables.push((b, c));
+        let observed = within_score(n, self.regressed, self.improved, margin) - 1e-9;
+        // The score rises with the improvements for a given number of regressions (a unit test
+        // checks it), so the tables at least as favourable are, for each regression count b,
+        // those with at least `fewest[b]` improvements (none when even n − b are too few).
+        let fewest: Vec<Option<u64>> = (0..=n)
+            .map(|b| {
+                let rest = n - b;
+                if within_score(n, b, rest, margin) < observed {
+                    return None;
                 }
-            }
-        }
-        let ln_fact: Vec<f64> = (0..=n)
-            .map(statrs::function::factorial::ln_factorial)
+                let (mut lo, mut hi) = (0, rest);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if within_score(n, b, mid, margin) >= observed {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                Some(lo)
+            })
             .collect();
-        let at = |r: f64| -> f64 {
-            let improve = (r - margin).max(0.0);
-            let stay = (1.0 - r - improve).max(0.0);
-            let ln = |p: f64, k: u64| {
-                if k == 0 {
-                    0.0
-                } else if p <= 0.0 {
-                    f64::NEG_INFINITY
-                } else {
-                    k as f64 * p.ln()
-                }
-            };
-            tables
-                .iter()
-                .map(|&(b, c)| {
-                    let m = n - b - c;
-                    (ln_fact[n as usize]
-                        - ln_fact[b as usize]
-                        - ln_fact[c as usize]
-                        - ln_fact[m as usize]
-                        + ln(r, b)
-                        + ln(improve, c)
-                        + ln(stay, m))
-                    .exp()
-                })
-                .sum()
-        };
-        // On the boundary r runs from `margin` (no improvement) to where the two rates fill
-        // every case.
+        let at = |r: f64| tail_at_least(n, r, r - margin, &fewest);
+        // On the boundary the regression rate r runs from `margin` (no improvement) to where
+        // the two rates fill every case.
         let (lo, hi) = (margin, (1.0 + margin) / 2.0);
         let grid = 48;
         let mut best = (lo, at(lo));
@@ -477,7 +459,55 @@ impl PairedTable {
 }
 
 /// The largest suite the exact unconditional test of [`PairedTable::exact_within_p`] runs on.
-pub const EXACT_MAX_CASES: u64 = 100;
+pub const EXACT_MAX_CASES: u64 = 100_000;
+
+/// P(a table at least as favourable) when each of `n` cases regresses with probability
+/// `regress`, improves with probability `improve` and stays otherwise (a trinomial): the sum,
+/// over regression counts b, of P(b regressions) · P(at least `fewest[b]` improvements among the
+/// other n − b cases), walking out from the most likely b while the weights matter.
+fn tail_at_least(n: u64, regress: f64, improve: f64, fewest: &[Option<u64>]) -> f64 {
+    use statrs::distribution::{Binomial, Discrete, DiscreteCDF};
+    let regress = regress.clamp(0.0, 1.0);
+    let improve = improve.clamp(0.0, 1.0 - regress);
+    let Ok(regressions) = Binomial::new(regress, n) else {
+        return 0.0;
+    };
+    let q = if regress < 1.0 {
+        (improve / (1.0 - regress)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let term = |b: u64| {
+        let weight = regressions.pmf(b);
+        let tail = match fewest[b as usize] {
+            None => 0.0,
+            Some(0) => 1.0,
+            Some(k) => Binomial::new(q, n - b).map_or(0.0, |c| c.sf(k - 1)),
+        };
+        (weight, weight * tail)
+    };
+    let mode = ((n as f64 + 1.0) * regress).floor().min(n as f64) as u64;
+    let mut total = 0.0;
+    let mut b = mode;
+    loop {
+        let (weight, part) = term(b);
+        total += part;
+        if b == 0 || weight < 1e-17 {
+            break;
+        }
+        b -= 1;
+    }
+    let mut b = mode + 1;
+    while b <= n {
+        let (weight, part) = term(b);
+        total += part;
+        if weight < 1e-17 {
+            break;
+        }
+        b += 1;
+    }
+    total
+}
 
 /// The score statistic for "within the margin" of a table with `regressed` and `improved` of
 /// `n` cases (Tango 1998): (improved − regressed + n·margin) over its standard deviation at the

@@ -511,3 +511,48 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn within_score_rises_with_improvements() {
+    // `exact_within_p` relies on it to find the favourable tables by bisection.
+    for n in [2u64, 3, 5, 10, 30, 100] {
+        for margin in [0.0, 0.01, 0.05, 0.2, 0.5] {
+            for b in 0..=n {
+                let scores: Vec<f64> = (0..=n - b).map(|c| within_score(n, b, c, margin)).collect();
+                assert!(
+                    scores.windows(2).all(|w| w[1] >= w[0] - 1e-12),
+                    "n {n}, margin {margin}, b {b}: {scores:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn non_inferiority_holds_its_level_when_a_change_breaks_a_few_deterministic_cases() {
+    // Deterministic cases, a share of them passing; the change breaks each passing case with
+    // the probability that makes the expected drop exactly the tolerated 5 points. Newcombe's
+    // interval alone passed such changes more often than its 2.5% (its width depends on the pass
+    // rates, not only on what changed). The false-pass rate, summed exactly over the binomial
+    // number of broken cases:
+    use statrs::distribution::{Binomial, Discrete};
+    for n in [50usize, 200, 1000] {
+        for passing in [n / 2, n] {
+            let broken =
+                Binomial::new(0.05 * n as f64 / passing as f64, passing as u64).expect("binomial");
+            let rate: f64 = (0..=passing)
+                .map(|b| (b, broken.pmf(b as u64)))
+                .filter(|(_, w)| *w > 1e-12)
+                .filter(|(b, _)| {
+                    let pairs = table_pairs(passing - b, *b, 0, n - passing);
+                    paired(&pairs, 0.05, 0.95).p_within < 0.025
+                })
+                .map(|(_, w)| w)
+                .sum();
+            assert!(
+                rate <= 0.025,
+                "{n} cases, {passing} passing: false passes {rate:.4}"
+            );
+        }
+    }
+}

@@ -13,9 +13,9 @@ use crate::aggregate::call_metrics;
 use crate::results::PASS_RATE_METRIC;
 use crate::results::gate::{GateConfig, Policy};
 use crate::results::{
-    BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, Comparison,
-    FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, RuleScope, Side, Status,
-    Summary, TestMethod,
+    BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, CellDelta,
+    Comparison, FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, RuleScope,
+    Side, Status, Summary, TestMethod,
 };
 use crate::stats::{self, PairedEstimate};
 use crate::support::fmt::{
@@ -35,7 +35,8 @@ pub fn compare(base: &Results, head: &Results, gate: &GateConfig, source: &str) 
     let base_cases = CaseIndex::new(&base.results);
     let head_cases = CaseIndex::new(&head.results);
 
-    let cells = compare_cells(base, head);
+    let mut cells = compare_cells(base, head);
+    cell_deltas(&mut cells, &base_cases, &head_cases, gate);
     let (cases, unchanged, unpaired_errored) = compare_cases(&base_cases, &head_cases);
     let flaky = flaky_cases(&base_cases, &head_cases);
     let (metrics, mut rules) = compare_metrics(&base_cases, &head_cases, gate);
@@ -228,6 +229,7 @@ fn compare_cells(base: &Results, head: &Results) -> Vec<CellComparison> {
                 },
                 base_fingerprint: before.map(|b| b.fingerprint.clone()),
                 head_fingerprint: Some(cell.fingerprint.clone()),
+                pass_rate: None,
             }
         })
         .collect();
@@ -240,9 +242,41 @@ fn compare_cells(base: &Results, head: &Results) -> Vec<CellComparison> {
                 change: CellChange::Removed,
                 base_fingerprint: Some(b.fingerprint.clone()),
                 head_fingerprint: None,
+                pass_rate: None,
             }),
     );
     cells
+}
+
+/// Each cell's own paired pass-rate change, for the cells that ran in both runs.
+fn cell_deltas(
+    cells: &mut [CellComparison],
+    base: &CaseIndex<'_>,
+    head: &CaseIndex<'_>,
+    gate: &GateConfig,
+) {
+    let test = metric_test(gate, PASS_RATE_METRIC);
+    let margin = test.max_drop.unwrap_or(0.0);
+    for cell in cells {
+        let pairs: Vec<(f64, f64)> = head
+            .iter()
+            .filter(|(key, _)| key.0 == cell.id)
+            .filter_map(|(key, h)| Some((base.get(&key)?.pass_share()?, h.pass_share()?)))
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
+        let est = stats::paired(&pairs, margin, test.confidence);
+        cell.pass_rate = Some(CellDelta {
+            pairs: est.n as u64,
+            base: est.base_mean,
+            head: est.head_mean,
+            delta: est.delta,
+            ci_low: est.ci_low,
+            ci_high: est.ci_high,
+            dropped: est.method != TestMethod::None && est.p_drop < test.alpha(),
+        });
+    }
 }
 
 /// Scores closer than this are the same score (floating-point noise from weighted means).

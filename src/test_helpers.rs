@@ -304,6 +304,7 @@ pub(crate) fn cell(id: &str, change: CellChange) -> CellComparison {
         change,
         base_fingerprint: (change != CellChange::New).then(|| "fp-base".to_owned()),
         head_fingerprint: (change != CellChange::Removed).then(|| "fp-head".to_owned()),
+        pass_rate: None,
     }
 }
 

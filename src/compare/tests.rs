@@ -550,3 +550,53 @@ fn per_case_usage_counts_only_answered_calls() {
     };
     assert!((super::per_case(repeated.cost_usd, &repeated) - 0.3).abs() < 1e-12);
 }
+
+#[test]
+fn each_cell_says_whether_it_moved_on_its_own() {
+    // Two models, 40 cases each. `answer/mini` loses 12 cases; `answer/local` does not move.
+    let run = |broken: usize| {
+        let mut calls = Vec::new();
+        for i in 0..40 {
+            calls.push(call("answer/local", &format!("case-{i}"), 0, true));
+            calls.push(call("answer/mini", &format!("case-{i}"), 0, i >= broken));
+        }
+        fabricate(calls)
+    };
+    let (base, head) = (run(0), run(12));
+    let outcome = compare(&base, &head, &GateConfig::default(), "base.json");
+    let by_id = |id: &str| {
+        outcome
+            .comparison
+            .cells
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.pass_rate.clone())
+            .expect("paired")
+    };
+    let mini = by_id("answer/mini");
+    assert_eq!((mini.pairs, mini.base, mini.head), (40, 1.0, 0.7));
+    assert!(mini.dropped && mini.ci_high < 0.0, "{mini:?}");
+    let local = by_id("answer/local");
+    assert!(!local.dropped && local.delta == 0.0, "{local:?}");
+
+    let mut shown = head.clone();
+    shown.comparison = Some(outcome.comparison);
+    let md = crate::report::markdown::render(&shown, &Default::default());
+    assert!(md.contains("#### Pass rate by cell"), "{md}");
+    assert!(
+        md.contains("| ⬇️ answer/mini | 40 | 100.0% | 70.0% | −30.0"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| answer/local | 40 | 100.0% | 100.0% |"),
+        "{md}"
+    );
+    let mut text = String::new();
+    crate::report::terminal::write_summary(&mut text, &shown, &Default::default())
+        .expect("summary");
+    assert!(
+        text.contains("answer/mini pass rate 100.0% -> 70.0% (−30.0 pts"),
+        "{text}"
+    );
+    assert!(text.contains("DROPPED"), "{text}");
+}

@@ -451,6 +451,27 @@ pub struct CellComparison {
     pub base_fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_fingerprint: Option<String>,
+    /// The cell's pass rate paired case by case, when it ran in both runs: which cell moved,
+    /// where a metric pooled over several cells can hide one model's regression. Informational;
+    /// the gate judges the metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_rate: Option<CellDelta>,
+}
+
+/// One cell's paired pass-rate change, estimated like a gated metric (same method, the pass
+/// rate's `max_drop` and confidence), without multiplicity correction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellDelta {
+    /// Cases graded in both runs.
+    pub pairs: u64,
+    pub base: f64,
+    pub head: f64,
+    pub delta: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// The cell on its own dropped by more than the pass rate's `max_drop` (0 when unset) with
+    /// the gate's confidence: the upper end of the interval is below it.
+    pub dropped: bool,
 }
 
 /// The paired method used for a metric's interval and p-value.

@@ -23,6 +23,9 @@ use crate::support::text::truncate;
 pub(super) fn comparison_body(page: &mut Page, results: &Results, comparison: &Comparison) {
     page.fixed(metric_table(results, comparison));
     page.fixed(min_detectable_drop(comparison));
+    if let Some(table) = cell_table(comparison) {
+        page.item(table, cut::CONTEXT, "the pass rate by cell");
+    }
 
     let views = cases(results);
     let by_key: HashMap<(&str, &str), &CaseView<'_>> =
@@ -208,6 +211,50 @@ fn worst(a: Status, b: Option<Status>) -> Status {
         Some(b) if rank(b) > rank(a) => b,
         _ => a,
     }
+}
+
+/// The pass rate of each cell that ran in both runs, when there are several: a metric pooled
+/// over cells can hide one model's regression behind the others.
+fn cell_table(comparison: &Comparison) -> Option<String> {
+    let cells: Vec<_> = comparison
+        .cells
+        .iter()
+        .filter_map(|c| Some((c, c.pass_rate.as_ref()?)))
+        .collect();
+    if cells.len() < 2 {
+        return None;
+    }
+    let confidence = comparison
+        .metrics
+        .iter()
+        .find(|m| m.metric == crate::results::PASS_RATE_METRIC)
+        .map_or(0.95, |m| m.confidence);
+    let mut text = format!(
+        "#### Pass rate by cell\n\n| Cell | Cases | Base | Head | Δ ({} CI) |\n|---|---:|---:|---:|---|\n",
+        format_confidence(confidence)
+    );
+    for (cell, delta) in &cells {
+        let mark = if delta.dropped { "⬇️ " } else { "" };
+        let _ = writeln!(
+            text,
+            "| {mark}{} | {} | {} | {} | {} ({} to {}) |",
+            inline(&cell.id),
+            format_count(delta.pairs),
+            format_percent(delta.base),
+            format_percent(delta.head),
+            format_signed_points(delta.delta),
+            format_signed_points(delta.ci_low),
+            format_signed_points(delta.ci_high),
+        );
+    }
+    if cells.iter().any(|(_, d)| d.dropped) {
+        text.push_str(
+            "\n⬇️ dropped on its own by more than the pass rate tolerates, at the gate's confidence \
+             (no correction for the number of cells: the gate judges the metrics above).\n",
+        );
+    }
+    text.push('\n');
+    Some(text)
 }
 
 fn min_detectable_drop(comparison: &Comparison) -> String {

@@ -81,6 +81,32 @@ fn write_cells(w: &mut Writer<'_>, c: &Comparison) -> fmt::Result {
         };
         writeln!(w.out, "  {} ({what})", one_line(&cell.id))?;
     }
+    // Each cell's own pass rate, when several ran in both runs: which one moved.
+    let deltas: Vec<_> = c
+        .cells
+        .iter()
+        .filter_map(|cell| Some((cell, cell.pass_rate.as_ref()?)))
+        .collect();
+    if deltas.len() >= 2 {
+        for (cell, d) in deltas {
+            w.continuation()?;
+            write!(
+                w.out,
+                "  {} pass rate {} -> {} ({} pts, CI {} to {})",
+                one_line(&cell.id),
+                format_percent(d.base),
+                format_percent(d.head),
+                format_points(d.delta),
+                format_points(d.ci_low),
+                format_points(d.ci_high)
+            )?;
+            if d.dropped {
+                write!(w.out, " ")?;
+                w.colored("DROPPED", Some(Status::Fail))?;
+            }
+            writeln!(w.out)?;
+        }
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::aggregate::call_metrics;
 use crate::results::PASS_RATE_METRIC;
-use crate::results::gate::{GateConfig, Policy};
+use crate::results::gate::{GateConfig, Measure, Policy};
 use crate::results::{
     BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, CellDelta,
     Comparison, FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, RuleScope,
@@ -89,6 +89,7 @@ pub struct MetricTest {
     pub max_drop: Option<f64>,
     pub policy: Policy,
     pub confidence: f64,
+    pub measure: Measure,
 }
 
 impl MetricTest {
@@ -124,8 +125,8 @@ struct CaseRecord<'a> {
     graded: u32,
     passed: u32,
     score_sum: f64,
-    /// metric → (passed, graded) over this case's graded repeats.
-    metrics: BTreeMap<&'a str, (u32, u32)>,
+    /// metric → (passed, graded, sum of scores) over this case's graded repeats.
+    metrics: BTreeMap<&'a str, (u32, u32, f64)>,
 }
 
 impl CaseRecord<'_> {
@@ -137,18 +138,22 @@ impl CaseRecord<'_> {
         (self.graded > 0).then(|| self.score_sum / f64::from(self.graded))
     }
 
-    /// The metric's value for this case: the share of graded repeats that passed it.
-    fn metric(&self, name: &str) -> Option<f64> {
+    /// The metric's value for this case: the share of graded repeats that passed it, or the
+    /// mean of their scores for that metric.
+    fn metric(&self, name: &str, measure: Measure) -> Option<f64> {
         self.metrics
             .get(name)
-            .filter(|(_, graded)| *graded > 0)
-            .map(|&(passed, graded)| f64::from(passed) / f64::from(graded))
+            .filter(|(_, graded, _)| *graded > 0)
+            .map(|&(passed, graded, scores)| match measure {
+                Measure::PassRate => f64::from(passed) / f64::from(graded),
+                Measure::Score => scores / f64::from(graded),
+            })
     }
 
     fn graded_for(&self, metric: &str) -> f64 {
         self.metrics
             .get(metric)
-            .map_or(0.0, |&(_, graded)| f64::from(graded))
+            .map_or(0.0, |&(_, graded, _)| f64::from(graded))
     }
 
     fn first_output(&self) -> Option<String> {
@@ -194,10 +199,11 @@ impl<'a> CaseIndex<'a> {
             record.graded += 1;
             record.passed += u32::from(call.passed);
             record.score_sum += call.score;
-            for (metric, passed, _) in call_metrics(call) {
+            for (metric, passed, score) in call_metrics(call) {
                 let entry = record.metrics.entry(metric).or_default();
                 entry.0 += u32::from(passed);
                 entry.1 += 1;
+                entry.2 += score;
             }
         }
         CaseIndex { order, cases }
@@ -394,6 +400,7 @@ fn metric_test(gate: &GateConfig, name: &str) -> MetricTest {
         confidence: configured
             .and_then(|m| m.confidence)
             .unwrap_or(gate.confidence),
+        measure: configured.map(|m| m.measure).unwrap_or_default(),
     }
 }
 
@@ -403,13 +410,14 @@ fn metric_pairs(
     base: &CaseIndex<'_>,
     head: &CaseIndex<'_>,
     metric: &str,
+    measure: Measure,
 ) -> (Vec<(f64, f64)>, f64) {
     let mut repeats = 0.0;
     let pairs: Vec<(f64, f64)> = head
         .iter()
         .filter_map(|(key, h)| {
             let b = base.get(&key)?;
-            let pair = (b.metric(metric)?, h.metric(metric)?);
+            let pair = (b.metric(metric, measure)?, h.metric(metric, measure)?);
             repeats += (b.graded_for(metric) + h.graded_for(metric)) / 2.0;
             Some(pair)
         })
@@ -433,7 +441,7 @@ fn compare_metrics(
         .iter()
         .zip(&tests)
         .map(|(name, test)| {
-            let (pairs, repeats) = metric_pairs(base, head, name);
+            let (pairs, repeats) = metric_pairs(base, head, name, test.measure);
             let est = stats::paired(&pairs, test.max_drop.unwrap_or(0.0), test.confidence);
             (est, repeats)
         })
@@ -490,6 +498,7 @@ fn compare_metrics(
             ci_high: est.ci_high,
             confidence: test.confidence,
             method: est.method,
+            measure: test.measure,
             p_value: test.max_drop.map(|_| p),
             p_adjusted: test.max_drop.map(|_| p_adjusted),
             mcnemar_p: est.mcnemar_p,
@@ -537,6 +546,10 @@ fn metric_message(
 ) -> String {
     let max_drop = test.max_drop.unwrap_or(0.0);
     let tolerated = format_points(max_drop);
+    let name = &match test.measure {
+        Measure::PassRate => name.to_owned(),
+        Measure::Score => format!("{name}'s mean score"),
+    };
     if est.method == TestMethod::None {
         let paired = match est.n {
             0 => "no case was graded in both runs".to_owned(),

@@ -233,6 +233,7 @@ pub(crate) fn metric(
         ci_high: ci.1,
         confidence: 0.95,
         method: TestMethod::McnemarExact,
+        measure: Default::default(),
         p_value: max_drop.map(|_| 0.03),
         p_adjusted: max_drop.map(|_| 0.06),
         mcnemar_p: max_drop.map(|_| 0.03),

@@ -142,6 +142,7 @@ pub(super) fn confident_drop(max_drop: f64) -> MetricTest {
         max_drop: Some(max_drop),
         policy: Policy::ConfidentDrop,
         confidence: 0.95,
+        measure: Default::default(),
     }
 }
 
@@ -150,6 +151,7 @@ fn non_inferiority(max_drop: f64) -> MetricTest {
         max_drop: Some(max_drop),
         policy: Policy::NonInferiority,
         confidence: 0.95,
+        measure: Default::default(),
     }
 }
 

@@ -600,3 +600,49 @@ fn each_cell_says_whether_it_moved_on_its_own() {
     );
     assert!(text.contains("DROPPED"), "{text}");
 }
+
+#[test]
+fn a_judge_score_that_falls_while_every_check_passes_is_caught_when_measured_by_score() {
+    // 200 cases whose judge score falls from about 0.95 to about 0.72: every check still passes
+    // its 0.7 threshold, so the pass share does not move.
+    let run = |level: f64| {
+        let calls = (0..200)
+            .map(|i| {
+                let score = level + 0.02 * ((i % 5) as f64 - 2.0);
+                let mut c = call("answer/mini", &format!("case-{i}"), 0, true);
+                c.checks = vec![check("accuracy", true, score, 1.0)];
+                c.score = score;
+                c
+            })
+            .collect();
+        fabricate(calls)
+    };
+    let (base, head) = (run(0.95), run(0.72));
+    let by_pass_share = compare(
+        &base,
+        &head,
+        &accuracy_gate(0.02, Policy::ConfidentDrop),
+        "b",
+    );
+    let r = rule(&by_pass_share, "metrics.accuracy.max_drop");
+    assert_eq!(r.status, Status::Pass, "{}", r.message);
+    assert!(r.message.contains("did not change"), "{}", r.message);
+
+    let mut gate = accuracy_gate(0.02, Policy::ConfidentDrop);
+    gate.metrics[0].measure = Measure::Score;
+    let by_score = compare(&base, &head, &gate, "b");
+    let r = rule(&by_score, "metrics.accuracy.max_drop");
+    assert_eq!(r.status, Status::Fail, "{}", r.message);
+    assert!(
+        r.message
+            .starts_with("accuracy's mean score dropped 23.0 points"),
+        "{}",
+        r.message
+    );
+    let m = &by_score.comparison.metrics[1];
+    assert_eq!((m.metric.as_str(), m.measure), ("accuracy", Measure::Score));
+    assert!(
+        (m.base - 0.95).abs() < 1e-9 && (m.head - 0.72).abs() < 1e-9,
+        "{m:?}"
+    );
+}

@@ -9,7 +9,7 @@ use super::load::Loader;
 use super::raw::{RawGate, RawMetricGate};
 use crate::check::Check;
 use crate::results::PASS_RATE_METRIC;
-use crate::results::gate::{CostGate, GateConfig, LatencyGate, MetricGate, Policy};
+use crate::results::gate::{CostGate, GateConfig, LatencyGate, Measure, MetricGate, Policy};
 use crate::support::suggest::did_you_mean;
 
 impl Loader<'_> {
@@ -88,6 +88,21 @@ impl Loader<'_> {
             );
             self.push(e);
         }
+        if let Some(measure) = &m.measure
+            && Measure::from_name(measure).is_none()
+        {
+            let help = match did_you_mean(measure, Measure::ALL.map(Measure::as_str)) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => "expected `pass-rate` or `score`".to_owned(),
+            };
+            let e = self
+                .err(
+                    &format!("{field}.measure"),
+                    format!("unknown measure `{measure}`"),
+                )
+                .help(help);
+            self.push(e);
+        }
     }
 
     fn check_confidence(&mut self, field: &str, value: Option<f64>) {
@@ -126,6 +141,11 @@ pub(super) fn gate_config(raw: &RawGate) -> GateConfig {
                         .and_then(Policy::from_name)
                         .unwrap_or_default(),
                     confidence: m.confidence,
+                    measure: m
+                        .measure
+                        .as_deref()
+                        .and_then(Measure::from_name)
+                        .unwrap_or_default(),
                 };
                 (name.clone(), gate)
             })

@@ -169,6 +169,7 @@ pub struct RawMetricGate {
     pub max_drop: Option<f64>,
     pub policy: Option<String>,
     pub confidence: Option<f64>,
+    pub measure: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

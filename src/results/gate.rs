@@ -45,6 +45,38 @@ pub struct MetricGate {
     pub policy: Policy,
     /// Overrides the gate's confidence for this metric.
     pub confidence: Option<f64>,
+    /// What the comparison pairs per case: the share of repeats that passed the metric's checks
+    /// (the default), or the mean score of those checks (for judges and similarity, whose
+    /// scores can fall while every check still passes its threshold).
+    pub measure: Measure,
+}
+
+/// What a metric's comparison measures per case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measure {
+    #[default]
+    PassRate,
+    Score,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 2] = [Measure::PassRate, Measure::Score];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::PassRate => "pass-rate",
+            Measure::Score => "score",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Measure> {
+        Measure::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    pub fn is_pass_rate(&self) -> bool {
+        *self == Measure::PassRate
+    }
 }
 
 /// How a drop against the baseline is judged (DESIGN.md §8).

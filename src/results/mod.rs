@@ -505,6 +505,10 @@ pub struct MetricComparison {
     pub ci_high: f64,
     pub confidence: f64,
     pub method: TestMethod,
+    /// What was paired per case: the pass share (`pass-rate`, the default, left out of the
+    /// file) or the mean check score (`score`).
+    #[serde(default, skip_serializing_if = "gate::Measure::is_pass_rate")]
+    pub measure: gate::Measure,
     /// p-value of the policy's one-sided test, before and after Holm correction across the gated
     /// metrics; absent when the metric has no `max_drop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

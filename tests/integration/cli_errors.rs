@@ -452,3 +452,22 @@ fn empty_model_and_prompt_lists_are_errors_not_a_suite_that_runs_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn a_metric_measure_is_pass_rate_or_score() {
+    let with = |measure: &str| {
+        MINIMAL.replace(
+            "value = \"x\"",
+            &format!("value = \"x\"\n\n[gate.metrics.pass_rate]\nmax_drop = 0.02\nmeasure = \"{measure}\""),
+        )
+    };
+    let suite = SuiteDir::new(&with("score"));
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = invalid(&with("scores"), &[]);
+    assert!(
+        err.contains("`gate.metrics.pass_rate.measure`: unknown measure `scores`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `score`?"), "{err}");
+}

@@ -146,7 +146,10 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
         } else {
             threshold.join(", ")
         };
-        let name = inline(&m.metric);
+        let name = match m.measure {
+            crate::results::gate::Measure::PassRate => inline(&m.metric),
+            crate::results::gate::Measure::Score => format!("{} (mean score)", inline(&m.metric)),
+        };
         let pairs = format_count(m.pairs);
         if m.method == TestMethod::None {
             // Fewer than two paired cases: there is no interval to show, and nothing was shown.

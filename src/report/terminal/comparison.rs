@@ -145,8 +145,14 @@ fn write_metric_table(w: &mut Writer<'_>, metrics: &[MetricComparison]) -> fmt::
                     m.policy
                 ),
             };
+            let name = match m.measure {
+                crate::results::gate::Measure::PassRate => one_line(&m.metric),
+                crate::results::gate::Measure::Score => {
+                    format!("{} (mean score)", one_line(&m.metric))
+                }
+            };
             [
-                one_line(&m.metric),
+                name,
                 format_percent(m.base),
                 format_percent(m.head),
                 format_points(m.delta),

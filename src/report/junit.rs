@@ -165,7 +165,7 @@ fn gate_suite(results: &Results) -> SuiteXml {
         tests,
         failures,
         errors,
-        body: wrap_suite(results, &name, tests, failures, errors, 0, &props, &body),
+        body: wrap_suite(results, &name, tests, failures, errors, 0, 0, &props, &body),
     }
 }
 
@@ -202,8 +202,10 @@ fn cell_suite<'a>(
     let mut names = UniqueNames::default();
     let mut body = String::new();
     let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
+    let mut time_ms = 0;
     for case in cases {
         tests += 1;
+        time_ms += case.latency_ms();
         match case.status {
             CaseStatus::Fail
             | CaseStatus::Flaky {
@@ -240,7 +242,7 @@ fn cell_suite<'a>(
         failures,
         errors,
         body: wrap_suite(
-            results, &classname, tests, failures, errors, skipped, &props, &body,
+            results, &classname, tests, failures, errors, skipped, time_ms, &props, &body,
         ),
     }
 }
@@ -256,14 +258,18 @@ fn wrap_suite(
     failures: usize,
     errors: usize,
     skipped: usize,
+    time_ms: u64,
     props: &[(&str, String)],
     body: &str,
 ) -> String {
     let mut out = String::with_capacity(body.len() + 256);
+    // `time` is the sum of the suite's testcase times: reporters that read it (dorny's
+    // test-reporter showed "NaNms" without it) add it up per suite.
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
         escape(name, true),
+        seconds(time_ms),
         escape(&results.run.started_at, true)
     );
     if !props.is_empty() {
@@ -656,6 +662,15 @@ pub(crate) mod tests {
                 .filter(|c| c.child("skipped").is_some())
                 .count();
             assert_eq!(suite.attr("tests"), Some(cases.len().to_string().as_str()));
+            // The suite's time is its testcases' times added up (in milliseconds, as written).
+            let ms = |t: Option<&str>| {
+                t.map_or(0, |t| {
+                    let (s, frac) = t.split_once('.').expect("seconds.millis");
+                    s.parse::<u64>().expect("seconds") * 1000 + frac.parse::<u64>().expect("ms")
+                })
+            };
+            let summed: u64 = cases.iter().map(|c| ms(c.attr("time"))).sum();
+            assert_eq!(ms(suite.attr("time")), summed, "{:?}", suite.attr("name"));
             assert_eq!(suite.attr("failures"), Some(failures.to_string().as_str()));
             assert_eq!(suite.attr("errors"), Some(errors.to_string().as_str()));
             assert_eq!(suite.attr("skipped"), Some(skipped.to_string().as_str()));

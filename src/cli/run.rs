@@ -61,6 +61,9 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         suite.set_state_dir(dir.clone());
     }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
+    if !suite.gate.can_fail() {
+        tracing::warn!("{}", crate::results::gate::NO_RULE_CAN_FAIL);
+    }
     // A broken baseline is found before any call is paid for.
     let baseline = match &args.baseline {
         Some(path) => Some(file::read_baseline(path, &suite.name, &suite.path)?),

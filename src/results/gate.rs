@@ -21,6 +21,25 @@ pub struct GateConfig {
     pub latency: LatencyGate,
 }
 
+impl GateConfig {
+    /// Whether any rule can fail a run on what it measured (quality, cost or latency). Without
+    /// one, a run where every case fails still passes: only errors can stop it.
+    pub fn can_fail(&self) -> bool {
+        self.min_pass_rate.is_some()
+            || self
+                .metrics
+                .values()
+                .any(|m| m.min.is_some() || m.max_drop.is_some())
+            || self.cost.max_usd.is_some()
+            || self.cost.max_increase.is_some()
+            || self.latency.max_p95_ms.is_some()
+            || self.latency.max_increase.is_some()
+    }
+}
+
+/// What `validate` and `run` say when [`GateConfig::can_fail`] is false.
+pub const NO_RULE_CAN_FAIL: &str = "the gate has no rule that can fail this suite: a run where every case fails still passes. Add `min_pass_rate` to `[gate]`, or `min`/`max_drop` to a `[gate.metrics.NAME]` table";
+
 impl Default for GateConfig {
     fn default() -> Self {
         GateConfig {

@@ -42,6 +42,15 @@ pub fn format_usd(usd: f64) -> String {
     }
 }
 
+/// A count and its noun, singular for one: `1 model`, `2 models`, `1,000 cases`.
+pub fn count_of(n: u64, singular: &str, plural: &str) -> String {
+    format!(
+        "{} {}",
+        format_count(n),
+        if n == 1 { singular } else { plural }
+    )
+}
+
 /// An integer with thousands separators: `1234567` → `1,234,567`.
 pub fn format_count(n: u64) -> String {
     let digits = n.to_string();

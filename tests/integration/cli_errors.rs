@@ -39,7 +39,7 @@ fn valid_suite_passes_validation() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
-        out.contains("suite `t` is valid: 1 models, 1 prompts, 1 cases, 1 cells, 1 calls per run"),
+        out.contains("suite `t` is valid: 1 model, 1 prompt, 1 case, 1 cell, 1 call per run"),
         "{out}"
     );
 }
@@ -158,7 +158,8 @@ fn several_problems_are_reported_at_once() {
 
 #[test]
 fn missing_api_key_is_a_usage_error_naming_the_variable() {
-    let toml = MINIMAL.replace(
+    // A gate that can fail, so the only line on stderr is the error.
+    let toml = format!("{MINIMAL}\n[gate]\nmin_pass_rate = 0.5\n").replace(
         "provider = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"",
         "provider = \"openai\"",
     );
@@ -470,4 +471,21 @@ fn a_metric_measure_is_pass_rate_or_score() {
         "{err}"
     );
     assert!(err.contains("did you mean `score`?"), "{err}");
+}
+
+#[test]
+fn a_gate_that_cannot_fail_is_warned_about() {
+    // MINIMAL has no [gate]: every case could fail and the run would pass.
+    let suite = SuiteDir::new(MINIMAL);
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("warning: the gate has no rule that can fail this suite"),
+        "{out}"
+    );
+    let gated = SuiteDir::new(&format!("{MINIMAL}\n[gate]\nmin_pass_rate = 0.9\n"));
+    let output = gated.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("warning"));
 }

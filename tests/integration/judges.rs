@@ -632,7 +632,7 @@ fn valid_model_graded_checks_pass_validation_offline() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     // The grader-only judge is not a cell.
     assert!(
-        stdout(&output).contains("2 models, 1 prompts, 1 cases, 1 cells"),
+        stdout(&output).contains("2 models (1 only grading), 1 prompt, 1 case, 1 cell"),
         "{}",
         stdout(&output)
     );

@@ -96,8 +96,55 @@ pub fn init(args: InitArgs, stdout: &mut dyn Write) -> Result<Outcome, CliError>
         }
         written.push(path);
     }
-    let _ = summary(&dir, stdout);
+    let ignored = ignore_state(&dir);
+    let _ = summary(&dir, &ignored, stdout);
     Ok(Outcome::Done)
+}
+
+/// What became of `.gitignore`.
+enum Ignored {
+    Created,
+    Appended,
+    Already,
+    Failed(io::Error),
+}
+
+/// Keeps `.evalgate/` (the cache, journal, results and audit log) out of `git add -A`: appends a
+/// line to the folder's `.gitignore`, creating it when missing, never rewriting what is there.
+fn ignore_state(dir: &Path) -> Ignored {
+    let path = target(dir, ".gitignore");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Ignored::Failed(e),
+    };
+    let covered = |line: &str| {
+        matches!(
+            line.trim(),
+            ".evalgate" | ".evalgate/" | "/.evalgate" | "/.evalgate/" | ".evalgate/*"
+        )
+    };
+    if existing.as_deref().is_some_and(|t| t.lines().any(covered)) {
+        return Ignored::Already;
+    }
+    let mut text = String::new();
+    if existing
+        .as_deref()
+        .is_some_and(|t| !t.is_empty() && !t.ends_with('\n'))
+    {
+        text.push('\n');
+    }
+    text.push_str("# evalgate: response cache, journal, results and audit log\n.evalgate/\n");
+    let appended = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match (appended, existing) {
+        (Err(e), _) => Ignored::Failed(e),
+        (Ok(()), None) => Ignored::Created,
+        (Ok(()), Some(_)) => Ignored::Appended,
+    }
 }
 
 /// `dir/relative`, shown without a leading `./` when `dir` is the current directory.
@@ -132,7 +179,7 @@ fn refuse(existing: &[PathBuf]) -> CliError {
     }
 }
 
-fn summary(dir: &Path, out: &mut dyn Write) -> io::Result<()> {
+fn summary(dir: &Path, ignored: &Ignored, out: &mut dyn Write) -> io::Result<()> {
     let here = dir == Path::new(".");
     if here {
         writeln!(out, "Created:")?;
@@ -142,6 +189,21 @@ fn summary(dir: &Path, out: &mut dyn Write) -> io::Result<()> {
     let width = FILES.iter().map(|f| f.path.len()).max().unwrap_or(0);
     for file in FILES {
         writeln!(out, "  {:width$}  {}", file.path, file.about)?;
+    }
+    let gitignore = match ignored {
+        Ignored::Created => Some("created: ignores .evalgate/ (cache, results, audit log)"),
+        Ignored::Appended => Some("appended: .evalgate/ (cache, results, audit log)"),
+        Ignored::Already => None,
+        Ignored::Failed(_) => None,
+    };
+    if let Some(what) = gitignore {
+        writeln!(out, "  {:width$}  {what}", ".gitignore")?;
+    }
+    if let Ignored::Failed(e) = ignored {
+        writeln!(
+            out,
+            "  (could not add .evalgate/ to .gitignore: {e}; add it by hand so the cache and results are not committed)"
+        )?;
     }
     let config = if here {
         String::new()

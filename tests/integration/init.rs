@@ -44,17 +44,24 @@ fn init_scaffolds_a_suite_that_validates() {
         files,
         [
             ".github/workflows/evalgate.yml",
+            ".gitignore",
             "evalgate.toml",
             "evals/cases.jsonl",
             "prompts/answer.txt"
         ]
+    );
+    assert!(
+        tree(dir.path())[".gitignore"]
+            .lines()
+            .any(|l| l == ".evalgate/"),
+        "the state folder is ignored"
     );
 
     let output = evalgate(dir.path()).arg("validate").output().expect("run");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
-        out.contains("suite `support-bot` is valid: 1 models, 1 prompts, 5 cases, 1 cells"),
+        out.contains("suite `support-bot` is valid: 1 model, 1 prompt, 5 cases, 1 cell"),
         "{out}"
     );
 }
@@ -138,4 +145,31 @@ fn init_that_cannot_write_a_file_takes_back_what_it_wrote() {
     assert_eq!(tree(dir.path()), before);
     assert!(!dir.path().join("prompts").exists());
     assert!(!dir.path().join("evals").exists());
+}
+
+#[test]
+fn init_appends_to_a_gitignore_and_never_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".gitignore"), "target/\n*.log").expect("write");
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(".gitignore"));
+    let text = std::fs::read_to_string(dir.path().join(".gitignore")).expect("read");
+    // What was there is kept, the missing line break added, the entry appended once.
+    assert!(text.starts_with("target/\n*.log\n"), "{text:?}");
+    assert_eq!(
+        text.lines().filter(|l| *l == ".evalgate/").count(),
+        1,
+        "{text:?}"
+    );
+
+    // A folder that already ignores it is left alone.
+    let other = tempfile::tempdir().expect("tempdir");
+    std::fs::write(other.path().join(".gitignore"), "/.evalgate\n").expect("write");
+    let output = evalgate(other.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(other.path().join(".gitignore")).expect("read"),
+        "/.evalgate\n"
+    );
 }

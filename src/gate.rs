@@ -96,11 +96,12 @@ pub fn verdict_from_rules(rules: Vec<RuleOutcome>) -> Verdict {
     } else {
         Status::Pass
     };
-    let reasons = rules
-        .iter()
-        .filter(|r| r.status != Status::Pass)
-        .map(|r| r.message.clone())
-        .collect();
+    // Reasons of the verdict's own status first (an error leads with the outage, not a quality
+    // failure listed before it), and among them the change against the base before absolute
+    // floors: "this pull request made it worse" is what a reviewer acts on.
+    let mut failed: Vec<&RuleOutcome> = rules.iter().filter(|r| r.status != Status::Pass).collect();
+    failed.sort_by_key(|r| (r.status != status, r.scope != RuleScope::Baseline));
+    let reasons = failed.iter().map(|r| r.message.clone()).collect();
     Verdict {
         status,
         rules,
@@ -506,34 +507,31 @@ mod tests {
     }
 
     #[test]
-    fn verdict_reasons_keep_rule_order() {
+    fn verdict_reasons_lead_with_the_verdicts_status_then_the_regression() {
+        let rule = |scope, name: &str, status| RuleOutcome {
+            scope,
+            rule: name.to_owned(),
+            status,
+            actual: 0.0,
+            threshold: 0.0,
+            message: name.to_owned(),
+        };
+        let (absolute, baseline) = (RuleScope::Absolute, RuleScope::Baseline);
+        // A failed floor listed before a failed comparison: the regression leads.
         let verdict = verdict_from_rules(vec![
-            RuleOutcome {
-                scope: RuleScope::Absolute,
-                rule: "a".to_owned(),
-                status: Status::Fail,
-                actual: 0.0,
-                threshold: 0.0,
-                message: "first".to_owned(),
-            },
-            RuleOutcome {
-                scope: RuleScope::Absolute,
-                rule: "b".to_owned(),
-                status: Status::Pass,
-                actual: 0.0,
-                threshold: 0.0,
-                message: "fine".to_owned(),
-            },
-            RuleOutcome {
-                scope: RuleScope::Absolute,
-                rule: "c".to_owned(),
-                status: Status::Error,
-                actual: 0.0,
-                threshold: 0.0,
-                message: "second".to_owned(),
-            },
+            rule(absolute, "floor", Status::Fail),
+            rule(absolute, "fine", Status::Pass),
+            rule(baseline, "regression", Status::Fail),
+            rule(absolute, "other floor", Status::Fail),
+        ]);
+        assert_eq!(verdict.status, Status::Fail);
+        assert_eq!(verdict.reasons, ["regression", "floor", "other floor"]);
+        // An error verdict leads with the error, whatever failed before it.
+        let verdict = verdict_from_rules(vec![
+            rule(baseline, "regression", Status::Fail),
+            rule(absolute, "outage", Status::Error),
         ]);
         assert_eq!(verdict.status, Status::Error);
-        assert_eq!(verdict.reasons, ["first", "second"]);
+        assert_eq!(verdict.reasons, ["outage", "regression"]);
     }
 }

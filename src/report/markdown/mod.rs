@@ -105,14 +105,21 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
     }
     let verdict = &results.verdict;
     let (emoji, word) = status_badge(verdict.status);
-    // The main reason is a rule of the verdict's own status: an `error` verdict leads with the
-    // infrastructure problem, never with a quality failure listed before it.
+    // The main reason is the first of the verdict's reasons of the verdict's own status (an
+    // `error` leads with the outage): they come in the order a reviewer needs them, the
+    // regression against the base before absolute floors (see `gate::verdict_from_rules`).
+    let own_status = |reason: &&String| {
+        verdict
+            .rules
+            .iter()
+            .any(|r| &r.message == *reason && r.status == verdict.status)
+    };
     let main = verdict
-        .rules
+        .reasons
         .iter()
-        .find(|r| r.status == verdict.status && r.status != Status::Pass)
-        .map(|r| r.message.as_str())
-        .or(verdict.reasons.first().map(String::as_str));
+        .find(own_status)
+        .or(verdict.reasons.first())
+        .map(String::as_str);
     let reason = match main {
         Some(reason) => inline(reason),
         None => match verdict.rules.len() {
@@ -659,6 +666,36 @@ pub(crate) mod tests {
         let md = render(&results, &MarkdownOptions::default());
         assert!(
             md.starts_with("### ⚠️ evalgate ERROR: error rate exceeds\n\n- pass rate is below\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_failure_leads_with_the_regression_against_the_base() {
+        let mut results = test_helpers::fail_by_confident_drop();
+        let mut regression = test_helpers::rule(
+            "metrics.accuracy.max_drop",
+            Status::Fail,
+            0.1,
+            0.02,
+            "accuracy dropped 10.0 points",
+        );
+        regression.scope = crate::results::RuleScope::Baseline;
+        results.verdict = crate::gate::verdict_from_rules(vec![
+            test_helpers::rule(
+                "min_pass_rate",
+                Status::Fail,
+                0.8,
+                0.9,
+                "pass rate is below the minimum",
+            ),
+            regression,
+        ]);
+        let md = render(&results, &MarkdownOptions::default());
+        assert!(
+            md.starts_with(
+                "### ❌ evalgate FAIL: accuracy dropped 10.0 points\n\n- pass rate is below the minimum\n"
+            ),
             "{md}"
         );
     }

@@ -66,7 +66,7 @@ pub fn write_summary(
     write_metrics(&mut w, results)?;
     write_usage(&mut w, summary)?;
     write_slowest(&mut w, &results.results)?;
-    write_failed(&mut w, &results.results)?;
+    write_failed(&mut w, results)?;
     write_errored(&mut w, &results.results)?;
 
     if let Some(comparison) = &results.comparison {
@@ -286,10 +286,21 @@ fn write_slowest(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
     Ok(())
 }
 
-fn write_failed(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
-    let failed: Vec<_> = calls
+/// The failed calls, each with its failed checks. A case the comparison lists as regressed is
+/// left to that list (with both outputs), so no case is printed twice.
+fn write_failed(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
+    let regressed: std::collections::HashSet<(&str, &str)> = results
+        .comparison
+        .iter()
+        .flat_map(|c| &c.cases)
+        .filter(|c| c.change == crate::results::CaseChange::Regressed)
+        .map(|c| (c.cell.as_str(), c.case_id.as_str()))
+        .collect();
+    let failed: Vec<_> = results
+        .results
         .iter()
         .filter(|c| !c.passed && !c.is_errored())
+        .filter(|c| !regressed.contains(&(c.cell.as_str(), c.case_id.as_str())))
         .collect();
     for call in failed.iter().take(w.opts.max_listed) {
         w.label("FAIL", Some(Status::Fail))?;
@@ -438,6 +449,32 @@ mod tests {
             ..GateConfig::default()
         };
         fabricate(vec![pass, cached, fail, fail0, down], &config)
+    }
+
+    #[test]
+    fn a_regressed_case_is_listed_once_not_as_failed_too() {
+        let results = crate::test_helpers::fail_by_confident_drop();
+        let comparison = results.comparison.as_ref().expect("compared");
+        let regressed = comparison
+            .cases
+            .iter()
+            .find(|c| c.change == crate::results::CaseChange::Regressed)
+            .expect("a regressed case");
+        // It failed in head, so without the rule it would be listed twice.
+        assert!(
+            results
+                .results
+                .iter()
+                .any(|c| c.case_id == regressed.case_id && !c.passed)
+        );
+        let text = render(&results, &TerminalOptions::default());
+        let needle = format!("{} {}", regressed.cell, regressed.case_id);
+        let listed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(&needle) && (l.contains("FAIL ") || l.contains("REGRESSED ")))
+            .collect();
+        assert_eq!(listed.len(), 1, "{text}");
+        assert!(listed[0].contains("REGRESSED"), "{text}");
     }
 
     #[test]

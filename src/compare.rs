@@ -45,10 +45,15 @@ pub fn compare(base: &Results, head: &Results, gate: &GateConfig, source: &str) 
         per_case(base.summary.cost_usd, &base.summary),
         per_case(head.summary.cost_usd, &head.summary),
     );
-    let latency = quantity(
+    let mut latency = quantity(
         base.summary.latency_p95_ms as f64,
         head.summary.latency_p95_ms as f64,
     );
+    // A p95 of 0 means no call was measured (all replayed from the cache, or errored): a run
+    // served from the cache did not get 100% faster.
+    if latency.head == 0.0 {
+        latency.change = None;
+    }
     if let Some(max) = gate.cost.max_increase {
         rules.push(cost_rule(&cost, max));
     }

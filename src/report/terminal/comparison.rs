@@ -136,7 +136,18 @@ fn write_metric_table(w: &mut Writer<'_>, metrics: &[MetricComparison]) -> fmt::
                     format_points(m.ci_high)
                 )
             };
+            // Fewer than two paired cases: nothing was compared, and no 0.0% → 0.0% PASS says
+            // otherwise.
+            let compared = m.method != TestMethod::None;
+            let side = |v: f64| {
+                if m.pairs == 0 {
+                    "-".to_owned()
+                } else {
+                    format_percent(v)
+                }
+            };
             let status = match m.max_drop {
+                _ if !compared => "not compared: fewer than 2 paired cases".to_owned(),
                 None => "info".to_owned(),
                 Some(max) => format!(
                     "{} (max drop {}, {})",
@@ -153,9 +164,13 @@ fn write_metric_table(w: &mut Writer<'_>, metrics: &[MetricComparison]) -> fmt::
             };
             [
                 name,
-                format_percent(m.base),
-                format_percent(m.head),
-                format_points(m.delta),
+                side(m.base),
+                side(m.head),
+                if compared {
+                    format_points(m.delta)
+                } else {
+                    "-".to_owned()
+                },
                 ci,
                 method_name(m.method).to_owned(),
                 m.p_adjusted.map_or_else(|| "-".to_owned(), format_p),
@@ -173,7 +188,10 @@ fn write_metric_table(w: &mut Writer<'_>, metrics: &[MetricComparison]) -> fmt::
     write_row(w, &header.map(str::to_owned), &widths, None)?;
     for (row, m) in rows.iter().zip(metrics) {
         w.continuation()?;
-        let status = m.max_drop.map(|_| m.status);
+        let status = m
+            .max_drop
+            .filter(|_| m.method != TestMethod::None)
+            .map(|_| m.status);
         write_row(w, row, &widths, status)?;
     }
     Ok(())
@@ -430,6 +448,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("pass_rate: a true drop of "), "{text}");
+    }
+
+    #[test]
+    fn a_metric_with_nothing_paired_says_so_instead_of_passing() {
+        let mut c = sample();
+        let m = &mut c.metrics[0];
+        m.method = TestMethod::None;
+        m.pairs = 0;
+        m.status = Status::Pass;
+        let text = render(&c, &TerminalOptions::default());
+        let row = text
+            .lines()
+            .find(|l| {
+                l.contains(&format!(" {} ", c.metrics[0].metric)) && l.contains("not compared")
+            })
+            .unwrap_or_else(|| panic!("no not-compared row: {text}"));
+        assert!(!row.contains("0.0%") && !row.contains("PASS"), "{row}");
+        assert!(
+            row.ends_with("not compared: fewer than 2 paired cases"),
+            "{row}"
+        );
     }
 
     #[test]

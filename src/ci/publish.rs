@@ -137,6 +137,13 @@ pub(super) fn report_failure(
         "### ⚠️ evalgate ERROR: the gate could not run\n\n{}\n",
         markdown::inline(first)
     );
+    // A configuration error goes on with the file, line and column, the offending line and
+    // "did you mean": the whole of it, as the terminal printed it.
+    let rest = message.lines().skip(1).collect::<Vec<_>>().join("\n");
+    if !rest.trim().is_empty() {
+        text.push('\n');
+        text.push_str(&markdown::pre(&rest));
+    }
     if let Some(hint) = err.hint() {
         text.push_str(&format!(
             "\n{}\n",

@@ -534,6 +534,40 @@ async fn a_run_that_cannot_finish_replaces_the_old_verdict_in_the_comment() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_error_in_the_comment_keeps_its_place_and_hint() {
+    let model = echo_server().await;
+    let (comments, github, repo, scratch, event) = pull_request(&model, REPO).await;
+    let suite = repo.path().join("evalgate.toml");
+    let text = std::fs::read_to_string(&suite).expect("read");
+    std::fs::write(
+        &suite,
+        text.replace("min_pass_rate = 0.5", "min_pas_rate = 0.5"),
+    )
+    .expect("write");
+    let broken = ci(repo.path(), scratch.path(), &event, &github.uri()).await;
+    assert_eq!(
+        broken.output.status.code(),
+        Some(2),
+        "{}",
+        stderr(&broken.output)
+    );
+    let list = comments.list();
+    assert_eq!(list.len(), 1, "{list:?}");
+    let body = list[0]["body"].as_str().expect("body");
+    assert!(
+        body.contains("evalgate ERROR: the gate could not run"),
+        "{body}"
+    );
+    // What the terminal printed after the first line: the place and the suggestion.
+    assert!(body.contains("min_pas_rate"), "{body}");
+    assert!(
+        body.contains("min_pass_rate"),
+        "the did-you-mean is kept: {body}"
+    );
+    assert!(body.contains("<pre>"), "{body}");
+}
+
 /// Answers nothing for a minute, and says when the first request arrived.
 struct Stall(Mutex<std::sync::mpsc::Sender<()>>);
 

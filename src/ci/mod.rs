@@ -318,6 +318,7 @@ fn judge_change(
             max_chars: 65_000usize.saturating_sub(notes_md.chars().count()),
             run_url: ctx.env.run_url(),
             marker: Some(comment::marker_text(&suite.name)),
+            accept_label: override_rule.as_ref().map(|rule| rule.label.clone()),
         },
     );
     let body = format!("{report}{notes_md}");

@@ -1,9 +1,11 @@
 //! Calls folded into cases: the unit the JUnit and markdown reports list. A case is one
 //! (cell, case id); its repeats are a cluster, so they are judged together, never one by one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
 
 use crate::results::{CallResult, CaseComparison, Results};
+use crate::support::fmt::{count_of, format_count};
 
 /// How a case fared over its repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,45 @@ pub fn cases(results: &Results) -> Vec<CaseView<'_>> {
     out
 }
 
+/// How big the run was, said the same way in every report: distinct case ids, the cells they
+/// ran in and the repeats, then the calls they made: `30 cases × 2 cells = 60 calls`,
+/// `8 cases × 3 repeats = 24 calls`, or `8 cases` when each case is one call. "Cases" never
+/// counts a case twice because two prompts ran it.
+pub fn scale(results: &Results) -> String {
+    let mut ids: HashSet<&str> = HashSet::new();
+    let mut cells: HashSet<&str> = HashSet::new();
+    for call in &results.results {
+        ids.insert(&call.case_id);
+        cells.insert(&call.cell);
+    }
+    let (ids, cells) = (ids.len() as u64, cells.len() as u64);
+    let summary = &results.summary;
+    let mut text = if cells > 1 && ids * cells == summary.cases {
+        format!(
+            "{} × {} cells",
+            count_of(ids, "case", "cases"),
+            format_count(cells)
+        )
+    } else if cells > 1 {
+        // Prompts with datasets of their own: not every case ran in every cell.
+        format!(
+            "{} in {} cells",
+            count_of(summary.cases, "case", "cases"),
+            format_count(cells)
+        )
+    } else {
+        count_of(summary.cases, "case", "cases")
+    };
+    let repeats = u64::from(results.run.repeats);
+    if repeats > 1 && summary.cases * repeats == summary.calls {
+        let _ = write!(text, " × {repeats} repeats");
+    }
+    if summary.calls != ids {
+        let _ = write!(text, " = {}", count_of(summary.calls, "call", "calls"));
+    }
+    text
+}
+
 fn status(repeats: &[&CallResult]) -> CaseStatus {
     if repeats.iter().any(|c| c.is_errored()) {
         return CaseStatus::Error;
@@ -125,6 +166,28 @@ mod tests {
     fn status_of(calls: Vec<CallResult>) -> CaseStatus {
         let refs: Vec<_> = calls.iter().collect();
         status(&refs)
+    }
+
+    #[test]
+    fn the_scale_counts_case_ids_once_and_says_what_multiplies_them() {
+        let mut results = crate::test_helpers::pass_despite_noise();
+        // 4 case ids in 2 cells, one call each.
+        assert_eq!(scale(&results), "4 cases × 2 cells = 8 calls");
+        results.results.retain(|c| c.cell == "answer/mini");
+        results.summary = crate::aggregate::summarize(&results.results);
+        assert_eq!(scale(&results), "4 cases");
+        let again: Vec<CallResult> = results
+            .results
+            .iter()
+            .map(|c| CallResult {
+                repeat: 1,
+                ..c.clone()
+            })
+            .collect();
+        results.results.extend(again);
+        results.summary = crate::aggregate::summarize(&results.results);
+        results.run.repeats = 2;
+        assert_eq!(scale(&results), "4 cases × 2 repeats = 8 calls");
     }
 
     #[test]

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::escape::{MAX_BLOCK_CHARS, html_line, inline, pre};
+use super::escape::{html_line, inline, pre, word_diff};
 use super::page::{Page, cut};
 use super::{
-    MAX_DETAILED, MAX_LISTED, errored_section, floor_rule, more_line, pretty, status_badge,
+    MAX_DETAILED, MAX_LISTED, MarkdownOptions, errored_section, floor_rule, metric_status,
+    more_line, pretty, rollup, status_badge, what_next,
 };
 use crate::report::cases::{CaseView, cases};
 use crate::results::{
@@ -16,11 +17,18 @@ use crate::results::{
     Results, Side, Status, TestMethod,
 };
 use crate::support::fmt::{
-    format_confidence, format_count, format_percent, format_signed_points, format_usd, p_clause,
+    count_of, format_confidence, format_count, format_percent, format_signed_points, format_usd,
+    p_clause,
 };
 use crate::support::text::truncate;
 
-pub(super) fn comparison_body(page: &mut Page, results: &Results, comparison: &Comparison) {
+pub(super) fn comparison_body(
+    page: &mut Page,
+    results: &Results,
+    comparison: &Comparison,
+    opts: &MarkdownOptions,
+) {
+    page.fixed(why_it_passes(results, comparison));
     page.fixed(metric_table(results, comparison));
     page.fixed(min_detectable_drop(comparison));
     if let Some(table) = cell_table(comparison) {
@@ -44,6 +52,11 @@ pub(super) fn comparison_body(page: &mut Page, results: &Results, comparison: &C
             "#### Regressed cases ({})\n\n",
             format_count(regressed.len() as u64)
         ));
+        page.fixed(rollup(
+            regressed
+                .iter()
+                .filter_map(|c| c.reasons.first().map(String::as_str)),
+        ));
         for (i, case) in regressed.iter().take(MAX_LISTED).enumerate() {
             let view = by_key
                 .get(&(case.cell.as_str(), case.case_id.as_str()))
@@ -66,6 +79,11 @@ pub(super) fn comparison_body(page: &mut Page, results: &Results, comparison: &C
     }
 
     errored_section(page, &views);
+    let again: Vec<(&str, &str)> = regressed
+        .iter()
+        .map(|c| (c.cell.as_str(), c.case_id.as_str()))
+        .collect();
+    what_next(page, results, &again, opts);
 
     let improved = of(CaseChange::Improved);
     list_section(
@@ -116,6 +134,88 @@ pub(super) fn comparison_body(page: &mut Page, results: &Results, comparison: &C
 
     page.fixed(usage_table(comparison));
     cells_section(page, comparison);
+}
+
+/// When cases regressed and the gate still passes, the sentence that says why, so a reviewer
+/// does not read a green PASS over red crosses as a bug: the drop is within what the gate
+/// allows, or within what the suite can tell from noise (and how large a drop it could tell),
+/// or no rule compares with the base at all.
+fn why_it_passes(results: &Results, comparison: &Comparison) -> String {
+    let regressed = comparison
+        .cases
+        .iter()
+        .filter(|c| c.change == CaseChange::Regressed)
+        .count() as u64;
+    if results.verdict.status != Status::Pass || regressed == 0 {
+        return String::new();
+    }
+    let mut text = format!(
+        "ℹ️ **Why this passes with {}**: ",
+        count_of(regressed, "regressed case", "regressed cases")
+    );
+    // The gated metric that fared worst: the one a reviewer would ask about.
+    let gated = comparison
+        .metrics
+        .iter()
+        .filter(|m| m.max_drop.is_some() && m.method != TestMethod::None)
+        .min_by(|a, b| a.delta.total_cmp(&b.delta));
+    let Some(m) = gated else {
+        text.push_str(
+            "no gate rule compares the head with the base, so only the absolute floors decide. \
+             Add `max_drop` to a metric under `[gate.metrics]` to fail on a regression.\n\n",
+        );
+        return text;
+    };
+    let allowed = format_signed_points(m.max_drop.unwrap_or_default())
+        .trim_start_matches('+')
+        .to_owned();
+    let _ = write!(
+        text,
+        "{} changed by {} ({} CI {} to {}) over {} paired cases",
+        inline(&m.metric),
+        format_signed_points(m.delta),
+        format_confidence(m.confidence),
+        format_signed_points(m.ci_low),
+        format_signed_points(m.ci_high),
+        format_count(m.pairs)
+    );
+    let improved = comparison
+        .cases
+        .iter()
+        .filter(|c| c.change == CaseChange::Improved)
+        .count() as u64;
+    if m.delta >= 0.0 {
+        let _ = write!(
+            text,
+            ": no drop overall, {} made up for {}.",
+            count_of(improved, "improved case", "improved cases"),
+            if regressed == 1 { "it" } else { "them" }
+        );
+    } else if m.ci_low >= -m.max_drop.unwrap_or_default() {
+        let _ = write!(
+            text,
+            ": even its low end stays within the {allowed} drop the gate allows."
+        );
+    } else {
+        let p = m
+            .p_adjusted
+            .or(m.p_value)
+            .map(|p| format!(" ({})", p_clause(p)))
+            .unwrap_or_default();
+        let _ = write!(
+            text,
+            ": this suite cannot tell a drop beyond the {allowed} allowed from noise{p}."
+        );
+        if let Some(mdd) = m.min_detectable_drop {
+            let _ = write!(
+                text,
+                " Its minimum detectable drop is {}: add cases or repeats to see smaller drops.",
+                format_signed_points(mdd).trim_start_matches('+')
+            );
+        }
+    }
+    text.push_str("\n\n");
+    text
 }
 
 fn metric_table(results: &Results, comparison: &Comparison) -> String {
@@ -176,7 +276,7 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
             continue;
         }
         let status = worst(m.status, floor.map(|r| r.status));
-        let (emoji, word) = status_badge(status);
+        let shown = metric_status(results, status);
         // The p-value the decision used: Holm-adjusted across the gated metrics when given.
         let p = m
             .p_adjusted
@@ -191,13 +291,12 @@ fn metric_table(results: &Results, comparison: &Comparison) -> String {
         };
         let _ = writeln!(
             text,
-            "| {name} (n={pairs}) | {} | {} | {} ({} to {}{level}) | {threshold} | {emoji} {}{p} |",
+            "| {name} (n={pairs}) | {} | {} | {} ({} to {}{level}) | {threshold} | {shown}{p} |",
             format_percent(m.base),
             format_percent(m.head),
             format_signed_points(m.delta),
             format_signed_points(m.ci_low),
             format_signed_points(m.ci_high),
-            word.to_ascii_lowercase()
         );
     }
     text.push('\n');
@@ -316,7 +415,12 @@ fn usage_table(comparison: &Comparison) -> String {
             format_count(v.max(0.0).round() as u64)
         }),
         ("Latency p95", &comparison.latency_p95_ms, |v| {
-            format!("{} ms", format_count(v.max(0.0).round() as u64))
+            // 0 is no measured call: every answer came from the cache (or errored).
+            if v <= 0.0 {
+                "– (cached)".to_owned()
+            } else {
+                format!("{} ms", format_count(v.round() as u64))
+            }
         }),
     ];
     for (label, q, fmt) in rows {
@@ -422,14 +526,25 @@ fn change_line(case: &CaseComparison, emoji: &str) -> String {
 
 fn regressed_details(case: &CaseComparison, view: Option<&CaseView<'_>>) -> String {
     let score = |s: Option<f64>| s.map_or_else(|| "–".to_owned(), |s| format!("{s:.2}"));
+    let first = case.reasons.first();
     let mut text = format!(
-        "<details><summary>❌ {} · {}: score {} → {}</summary>\n\n",
+        "<details><summary>❌ {} · {}: score {} → {}",
         html_line(&case.cell),
         html_line(&case.case_id),
         score(case.base_score),
         score(case.head_score)
     );
-    if !case.reasons.is_empty() {
+    if let Some(reason) = first {
+        let _ = write!(
+            text,
+            " · {}",
+            html_line(&truncate(reason, super::SUMMARY_REASON_CHARS))
+        );
+    }
+    text.push_str("</summary>\n\n");
+    // The summary carries the first reason; the list is for more of them, or a longer one.
+    let first_cut = first.is_some_and(|r| r.chars().count() > super::SUMMARY_REASON_CHARS);
+    if case.reasons.len() > 1 || first_cut {
         text.push_str("**Failed checks**\n\n");
         for reason in case.reasons.iter().take(10) {
             let _ = writeln!(text, "- {}", inline(reason));
@@ -444,49 +559,31 @@ fn regressed_details(case: &CaseComparison, view: Option<&CaseView<'_>>) -> Stri
             text.push_str(&pre(&pretty(expected)));
         }
     }
-    let base = case.base_output.as_deref().unwrap_or("");
     // The comparison carries the first repeat's output; an older file may not, so fall back to
     // the head run's own record.
-    let head = case
-        .head_output
-        .as_deref()
-        .or_else(|| {
-            view.and_then(|v| v.repeats.first())
-                .and_then(|c| c.output.as_deref())
-        })
-        .unwrap_or("");
-    text.push_str("**Diff** (base → head)\n\n");
-    text.push_str(&pre(&line_diff(base, head)));
-    text.push_str("**Base output**\n\n");
-    text.push_str(&pre(base));
-    text.push_str("**Head output**\n\n");
-    text.push_str(&pre(head));
+    let head = case.head_output.as_deref().or_else(|| {
+        view.and_then(|v| v.repeats.first())
+            .and_then(|c| c.output.as_deref())
+    });
+    match (case.base_output.as_deref(), head) {
+        (Some(base), Some(head)) if base != head => {
+            text.push_str("**Output**, base → head (<del>removed</del>, <ins>added</ins>)\n\n");
+            text.push_str(&word_diff(base, head));
+        }
+        (Some(_), Some(head)) => {
+            text.push_str("**Output** (the same in both runs)\n\n");
+            text.push_str(&word_diff(head, head));
+        }
+        (None, Some(head)) => {
+            text.push_str("**Head output**\n\n");
+            text.push_str(&word_diff(head, head));
+        }
+        (Some(base), None) => {
+            text.push_str("**Base output** (the head run has none)\n\n");
+            text.push_str(&word_diff(base, base));
+        }
+        (None, None) => {}
+    }
     text.push_str("</details>\n\n");
     text
-}
-
-/// A unified line diff, `-` for base and `+` for head, cut to [`MAX_BLOCK_CHARS`] by [`pre`].
-fn line_diff(base: &str, head: &str) -> String {
-    // Only the start is shown, so only the start is diffed: the cost of a diff grows with the
-    // size of what differs, and an output can be megabytes long.
-    let limit = MAX_BLOCK_CHARS * 4;
-    let base = truncate(base, limit);
-    let head = truncate(head, limit);
-    let diff = similar::TextDiff::from_lines(base.as_ref(), head.as_ref());
-    let mut out = String::new();
-    for change in diff.iter_all_changes() {
-        let sign = match change.tag() {
-            similar::ChangeTag::Delete => '-',
-            similar::ChangeTag::Insert => '+',
-            similar::ChangeTag::Equal => ' ',
-        };
-        out.push(sign);
-        out.push(' ');
-        out.push_str(change.value().trim_end_matches('\n'));
-        out.push('\n');
-        if out.len() > MAX_BLOCK_CHARS * 4 {
-            break;
-        }
-    }
-    out
 }

@@ -25,14 +25,14 @@ mod escape;
 mod page;
 mod single_run;
 
-pub use escape::inline;
+pub use escape::{inline, pre};
 
 use std::fmt::Write;
 
 use super::cases::{CaseStatus, CaseView};
 use crate::results::{Results, RuleOutcome, Status};
-use crate::support::fmt::format_count;
-use crate::support::text::sanitize_for_log;
+use crate::support::fmt::{count_of, format_count};
+use crate::support::text::{sanitize_for_log, truncate};
 use escape::safe_url;
 use page::{Page, cut};
 
@@ -59,6 +59,9 @@ pub struct MarkdownOptions {
     /// Text of a hidden marker written as the first line, `<!-- TEXT -->`, by which a bot finds
     /// its own comment again. `--` and `>` are removed from it so it cannot end early.
     pub marker: Option<String>,
+    /// The pull request label that accepts a failed gate (`[gate.override] label`), named under
+    /// "What next" when the gate fails.
+    pub accept_label: Option<String>,
 }
 
 impl Default for MarkdownOptions {
@@ -67,6 +70,7 @@ impl Default for MarkdownOptions {
             max_chars: DEFAULT_MAX_CHARS,
             run_url: None,
             marker: None,
+            accept_label: None,
         }
     }
 }
@@ -87,8 +91,8 @@ pub fn render(results: &Results, opts: &MarkdownOptions) -> String {
     let mut page = Page::default();
     header(&mut page, results, opts);
     match &results.comparison {
-        Some(comparison) => comparison::comparison_body(&mut page, results, comparison),
-        None => single_run::single_run_body(&mut page, results),
+        Some(comparison) => comparison::comparison_body(&mut page, results, comparison, opts),
+        None => single_run::single_run_body(&mut page, results, opts),
     }
     rules_section(&mut page, results);
     footer(&mut page, results, opts);
@@ -153,16 +157,9 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
     let run = &results.run;
     let s = &results.summary;
     let mut context = format!(
-        "**{}**: {} cases",
+        "**{}**: {}: {} passed, {} failed, {} errored",
         inline(&run.suite),
-        format_count(s.cases)
-    );
-    if run.repeats > 1 {
-        let _ = write!(context, " × {} repeats", run.repeats);
-    }
-    let _ = write!(
-        context,
-        " ({} passed, {} failed, {} errored calls)",
+        crate::report::cases::scale(results),
         format_count(s.passed),
         format_count(s.failed),
         format_count(s.errored)
@@ -198,36 +195,180 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
 }
 
 /// Cases with an errored repeat: listed in both kinds of report, since an outage is never a
-/// regression and never hidden.
+/// regression and never hidden. Cases that failed the same way are one line, with a count, a few
+/// of their names and what to do: thirty "connection refused" lines say less than one.
 fn errored_section(page: &mut Page, views: &[CaseView<'_>]) {
-    let errored: Vec<&CaseView<'_>> = views
+    let errored: Vec<(&CaseView<'_>, &str)> = views
         .iter()
         .filter(|v| v.status == CaseStatus::Error)
+        .map(|v| {
+            let error = v.repeats.iter().find_map(|c| c.error.as_deref());
+            (v, error.unwrap_or_default())
+        })
         .collect();
-    if !errored.is_empty() {
-        page.fixed(format!(
-            "#### Errored cases ({})\n\nThese could not be graded (provider or check failure): they count toward the error rate, never as failures.\n\n",
-            format_count(errored.len() as u64)
-        ));
-        for view in errored.iter().take(MAX_LISTED) {
-            let error = view
-                .repeats
-                .iter()
-                .find_map(|c| c.error.as_deref())
-                .unwrap_or_default();
-            page.item(
+    if errored.is_empty() {
+        return;
+    }
+    page.fixed(format!(
+        "#### Errored cases ({})\n\nThese could not be graded (provider or check failure): they count toward the error rate, never as failures.\n\n",
+        format_count(errored.len() as u64)
+    ));
+    // Groups in order of first appearance, largest first.
+    let mut groups: Vec<(&str, Vec<&CaseView<'_>>)> = Vec::new();
+    for (view, error) in &errored {
+        match groups.iter_mut().find(|(e, _)| e == error) {
+            Some((_, members)) => members.push(view),
+            None => groups.push((error, vec![view])),
+        }
+    }
+    groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
+    for (error, members) in groups.iter().take(MAX_LISTED) {
+        let mut line = match members.len() {
+            1 => format!(
+                "- ⚠️ {} · {}: {}",
+                inline(members[0].cell),
+                inline(members[0].case_id),
+                inline(error)
+            ),
+            n => {
+                let names: Vec<String> = members
+                    .iter()
+                    .take(ERROR_GROUP_NAMES)
+                    .map(|v| format!("{} · {}", inline(v.cell), inline(v.case_id)))
+                    .collect();
+                let more = n.saturating_sub(ERROR_GROUP_NAMES);
+                let more = if more > 0 {
+                    format!(" and {} more", format_count(more as u64))
+                } else {
+                    String::new()
+                };
                 format!(
-                    "- ⚠️ {} · {}: {}\n",
-                    inline(view.cell),
-                    inline(view.case_id),
-                    inline(error)
-                ),
-                cut::LISTS,
-                "errored cases",
+                    "- ⚠️ **{} cases**: {} ({}{more})",
+                    format_count(n as u64),
+                    inline(error),
+                    names.join(", ")
+                )
+            }
+        };
+        if let Some(hint) = crate::report::error_hint(error) {
+            let _ = write!(line, ". {hint}");
+        }
+        line.push('\n');
+        page.item(line, cut::LISTS, "kinds of error");
+    }
+    more_line(page, groups.len(), "kinds of error");
+    page.fixed("\n");
+}
+
+/// The longest failure reason in a case's one-line summary.
+const SUMMARY_REASON_CHARS: usize = 120;
+
+/// Names shown for a group of cases that errored the same way.
+const ERROR_GROUP_NAMES: usize = 3;
+
+/// "Why they fail": the first failed check of each case, grouped, most common first, so "9 cases:
+/// output contains 'guarantee'" is read once instead of nine times. Empty when no two cases
+/// share a reason: the case lines say it then.
+fn rollup<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
+    let mut groups: Vec<(&str, u64)> = Vec::new();
+    for reason in reasons {
+        match groups.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((reason, 1)),
+        }
+    }
+    if groups.iter().all(|(_, n)| *n < 2) {
+        return String::new();
+    }
+    groups.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let mut text = String::from("**Why they fail** (the first failed check of each case)\n\n");
+    for (reason, n) in groups.iter().take(ROLLUP_GROUPS) {
+        let _ = writeln!(
+            text,
+            "- **{}**: {}",
+            count_of(*n, "case", "cases"),
+            inline(&truncate(reason, ROLLUP_REASON_CHARS))
+        );
+    }
+    let rest = &groups[groups.len().min(ROLLUP_GROUPS)..];
+    if !rest.is_empty() {
+        let cases: u64 = rest.iter().map(|(_, n)| n).sum();
+        let _ = writeln!(
+            text,
+            "- {}: {}",
+            count_of(cases, "case", "cases"),
+            count_of(rest.len() as u64, "other reason", "other reasons")
+        );
+    }
+    text.push('\n');
+    text
+}
+
+/// Reasons listed in the roll-up; the rest are counted.
+const ROLLUP_GROUPS: usize = 5;
+/// The longest reason in the roll-up.
+const ROLLUP_REASON_CHARS: usize = 150;
+
+/// "What next": the command that runs the listed cases again locally, and the label that
+/// accepts the failure when one is configured. Nothing when no case failed and the gate passed.
+fn what_next(page: &mut Page, results: &Results, cases: &[(&str, &str)], opts: &MarkdownOptions) {
+    let failed = results.verdict.status == Status::Fail && results.verdict.accepted.is_none();
+    let label = opts.accept_label.as_deref().filter(|_| failed);
+    if cases.is_empty() && label.is_none() {
+        return;
+    }
+    let mut text = String::from("**What next**\n\n");
+    if !cases.is_empty() {
+        // `--filter` matches a substring of PROMPT/MODEL/CASE_ID: `cell/case` picks the case.
+        let mut command = format!("evalgate run -c {}", shell_word(&results.run.config_path));
+        for (cell, case) in cases.iter().take(REPRODUCE_CASES) {
+            let _ = write!(
+                command,
+                " --filter {}",
+                shell_word(&format!("{cell}/{case}"))
             );
         }
-        more_line(page, errored.len(), "errored cases");
-        page.fixed("\n");
+        let shown = cases.len().min(REPRODUCE_CASES);
+        let _ = write!(
+            text,
+            "Run {} again on your machine (it calls the models, so it needs their keys):\n\n",
+            if shown < cases.len() {
+                format!(
+                    "the first {shown} of these {} cases",
+                    format_count(cases.len() as u64)
+                )
+            } else if shown == 1 {
+                "this case".to_owned()
+            } else {
+                "these cases".to_owned()
+            }
+        );
+        text.push_str(&pre(&command));
+    }
+    if let Some(label) = label {
+        let _ = writeln!(
+            text,
+            "If the drop is intended, someone allowed by `[gate.override]` can accept it: add the label **{}** to this pull request and run the job again.\n",
+            inline(label)
+        );
+    }
+    page.item(text, cut::CONTEXT, "what next");
+}
+
+/// Cases named in the "reproduce locally" command.
+const REPRODUCE_CASES: usize = 10;
+
+/// `word` as one shell word: as it is when it holds only characters no shell treats specially,
+/// else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -292,6 +433,16 @@ fn pretty(value: &serde_json::Value) -> String {
 
 fn short_sha(sha: &str) -> String {
     inline(&sha.chars().take(7).collect::<String>())
+}
+
+/// A metric row's status. Under an ERROR verdict a passing row is not green: it was judged on
+/// the calls that did not error, and a reviewer must not read a green row as "this is fine".
+fn metric_status(results: &Results, status: Status) -> String {
+    if results.verdict.status == Status::Error && status == Status::Pass {
+        return "⚪ pass on the calls that did not error".to_owned();
+    }
+    let (emoji, word) = status_badge(status);
+    format!("{emoji} {}", word.to_ascii_lowercase())
 }
 
 fn status_badge(status: Status) -> (&'static str, &'static str) {
@@ -377,9 +528,17 @@ pub(crate) mod tests {
             "<ol",
             "<li><p>",
         ] {
-            let allowed = tag == "<a "
-                && html.matches("<a ").count()
-                    == html.matches(&format!("<a href=\"{RUN_URL}\"")).count();
+            // Links: only the run's. `<del>`: only the word diff's, which the report writes as
+            // raw HTML; escaped text cannot hold a `<`, so a `<del>` in the markdown is ours, and
+            // a strikethrough (`~~x~~`) from untrusted text would add one more to the page.
+            let allowed = match tag {
+                "<a " => {
+                    html.matches("<a ").count()
+                        == html.matches(&format!("<a href=\"{RUN_URL}\"")).count()
+                }
+                "<del>" => html.matches("<del>").count() == md.matches("<del>").count(),
+                _ => false,
+            };
             assert!(allowed || !html.contains(tag), "{tag} in the rendered page");
         }
         // `<details>` and `<pre>` open and close in order: nothing escaped its block.
@@ -484,7 +643,22 @@ pub(crate) mod tests {
         );
         assert!(md.contains("| accuracy (n=8) | 100.0% | 75.0% | −25.0pp (−43.0pp to −7.0pp) | max drop 2.0pp | ❌ fail (p = 0.060) |"), "{md}");
         assert!(md.contains("#### Regressed cases (2)"));
-        assert!(md.contains("- You can return items within 30 days of delivery.\n+ You can return items within a reasonable time.\n  Refunds go"), "{md}");
+        // The output once, as a word diff, with each case's first failed check in its line.
+        assert!(md.contains("<p>You can return items within <del>30 days of delivery.</del> <ins>a reasonable time.</ins><br>Refunds go"), "{md}");
+        assert!(!md.contains("**Base output**"), "{md}");
+        assert!(
+            md.contains("<summary>❌ answer/mini · refund-1: score 1.00 → 0.00 · expected the answer to contain &quot;30 days&quot;</summary>"),
+            "{md}"
+        );
+        // Two cases fail the same check: one line says so.
+        assert!(
+            md.contains("**Why they fail** (the first failed check of each case)\n\n- **2 cases**: expected the answer to contain \"30 days\"\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("evalgate run -c evalgate.toml --filter answer/mini/refund-1 --filter answer/local/refund-2"),
+            "{md}"
+        );
         insta::assert_snapshot!(md);
     }
 
@@ -508,8 +682,87 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(md.contains("#### Errored cases (6)"));
+        // Six cases failed the same way: one line, a count, three names and a hint.
+        assert!(
+            md.contains("- ⚠️ **6 cases**: HTTP 503 from provider: overloaded \\(after 4 attempts\\) (answer/mini · refund-2, answer/mini · refund-3, answer/local · refund-0 and 3 more). The provider kept failing"),
+            "{md}"
+        );
         assert!(!md.contains("#### Failed cases"));
         insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn a_pass_over_regressed_cases_says_why() {
+        let noisy = |results: &mut Results| {
+            let m = &mut results.comparison.as_mut().expect("comparison").metrics[0];
+            (m.delta, m.ci_low, m.ci_high) = (-0.067, -0.152, 0.018);
+            m.min_detectable_drop = Some(0.22);
+            m.p_adjusted = Some(0.5);
+        };
+        let mut results = test_helpers::pass_despite_noise();
+        noisy(&mut results);
+        let md = checked(&results, &opts());
+        assert!(
+            md.contains("ℹ️ **Why this passes with 1 regressed case**: accuracy changed by −6.7pp (95% CI −15.2pp to +1.8pp) over 8 paired cases: this suite cannot tell a drop beyond the 5.0pp allowed from noise (p = 0.500). Its minimum detectable drop is 22.0pp: add cases or repeats to see smaller drops.\n"),
+            "{md}"
+        );
+
+        // A drop whose whole interval is within the tolerance.
+        let m = &mut results.comparison.as_mut().expect("comparison").metrics[0];
+        (m.delta, m.ci_low, m.ci_high) = (-0.02, -0.04, 0.0);
+        let md = render(&results, &opts());
+        assert!(
+            md.contains("even its low end stays within the 5.0pp drop the gate allows."),
+            "{md}"
+        );
+
+        // No rule looks at the base: the sentence says how to add one.
+        let mut floors_only = test_helpers::pass_despite_noise();
+        for m in &mut floors_only.comparison.as_mut().expect("comparison").metrics {
+            m.max_drop = None;
+        }
+        let md = render(&floors_only, &opts());
+        assert!(
+            md.contains("no gate rule compares the head with the base, so only the absolute floors decide. Add `max_drop`"),
+            "{md}"
+        );
+
+        // A failing gate needs no excuse, and a pass with nothing regressed none either.
+        let md = render(&test_helpers::fail_by_confident_drop(), &opts());
+        assert!(!md.contains("Why this passes"), "{md}");
+        let md = render(&test_helpers::pass(), &opts());
+        assert!(!md.contains("Why this passes"), "{md}");
+    }
+
+    #[test]
+    fn what_next_names_the_accept_label_only_when_the_gate_failed() {
+        let with_label = MarkdownOptions {
+            accept_label: Some("evalgate: accept-regression".to_owned()),
+            ..opts()
+        };
+        let md = checked(&test_helpers::fail_by_confident_drop(), &with_label);
+        assert!(
+            md.contains("add the label **evalgate: accept-regression** to this pull request"),
+            "{md}"
+        );
+        let md = render(&test_helpers::fail_by_confident_drop(), &opts());
+        assert!(!md.contains("add the label"), "{md}");
+        let md = render(&test_helpers::pass_despite_noise(), &with_label);
+        assert!(!md.contains("add the label"), "{md}");
+        // Failed cases of a run without a baseline are reproducible too.
+        let md = render(&test_helpers::fail_by_floor(), &with_label);
+        assert!(
+            md.contains("<pre>\nevalgate run -c evalgate.toml --filter "),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_shell_command_quotes_what_a_shell_would_read() {
+        assert_eq!(shell_word("evals/evalgate.toml"), "evals/evalgate.toml");
+        assert_eq!(shell_word("my evals/x.toml"), "'my evals/x.toml'");
+        assert_eq!(shell_word("it's $HOME"), "'it'\\''s $HOME'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]
@@ -602,7 +855,7 @@ pub(crate) mod tests {
             md.contains("<details><summary>❌ answer/mini · refund-1"),
             "{md}"
         );
-        assert!(md.contains("**Head output**"), "{md}");
+        assert!(md.contains("**Output**, base → head"), "{md}");
         let left = md.matches("- ✅ answer/mini · extra-").count();
         assert!(left > 0 && left < 100, "{left}");
         assert!(md.contains("improved cases left out"), "{md}");

@@ -3,16 +3,18 @@
 
 use std::fmt::Write;
 
-use super::escape::{html_line, inline, pre};
+use super::escape::{html_line, inline, pre, word_diff};
 use super::page::{Page, cut};
 use super::{
-    MAX_DETAILED, MAX_LISTED, errored_section, floor_rule, more_line, pretty, status_badge,
+    MAX_DETAILED, MAX_LISTED, MarkdownOptions, errored_section, floor_rule, metric_status,
+    more_line, pretty, rollup, what_next,
 };
 use crate::report::cases::{CaseStatus, CaseView, cases};
 use crate::results::Results;
 use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
+use crate::support::text::truncate;
 
-pub(super) fn single_run_body(page: &mut Page, results: &Results) {
+pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
     page.fixed(single_metric_table(results));
     let views = cases(results);
 
@@ -33,6 +35,8 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results) {
             "#### Failed cases ({})\n\n",
             format_count(failed.len() as u64)
         ));
+        let reasons: Vec<String> = failed.iter().map(|v| first_failure(v)).collect();
+        page.fixed(rollup(reasons.iter().map(String::as_str)));
         for (i, view) in failed.iter().take(MAX_LISTED).enumerate() {
             let line = format!(
                 "- ❌ {} · {}: {}\n",
@@ -57,6 +61,8 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results) {
     }
 
     errored_section(page, &views);
+    let again: Vec<(&str, &str)> = failed.iter().map(|v| (v.cell, v.case_id)).collect();
+    what_next(page, results, &again, opts);
 
     let flaky: Vec<&CaseView<'_>> = views
         .iter()
@@ -147,13 +153,10 @@ fn single_metric_table(results: &Results) -> String {
     for (name, m) in &results.metrics {
         let floor = floor_rule(results, name);
         let (threshold, status) = match floor {
-            Some(rule) => {
-                let (emoji, word) = status_badge(rule.status);
-                (
-                    format!("min {}", format_percent(rule.threshold)),
-                    format!("{emoji} {}", word.to_ascii_lowercase()),
-                )
-            }
+            Some(rule) => (
+                format!("min {}", format_percent(rule.threshold)),
+                metric_status(results, rule.status),
+            ),
             None => ("–".to_owned(), "–".to_owned()),
         };
         let _ = writeln!(
@@ -172,12 +175,13 @@ fn single_metric_table(results: &Results) -> String {
 
 fn failed_details(view: &CaseView<'_>) -> String {
     let mut text = format!(
-        "<details><summary>❌ {} · {}: score {:.2}, passed {} of {} repeats</summary>\n\n",
+        "<details><summary>❌ {} · {}: score {:.2}, passed {} of {} repeats · {}</summary>\n\n",
         html_line(view.cell),
         html_line(view.case_id),
         view.score(),
         view.passed(),
-        view.repeats.len()
+        view.repeats.len(),
+        html_line(&truncate(&first_failure(view), super::SUMMARY_REASON_CHARS))
     );
     let reasons: Vec<String> = view
         .repeats
@@ -202,7 +206,8 @@ fn failed_details(view: &CaseView<'_>) -> String {
     }
     if let Some(call) = view.repeats.iter().find(|c| !c.passed) {
         let _ = writeln!(text, "**Output** (repeat {})\n", call.repeat);
-        text.push_str(&pre(call.output.as_deref().unwrap_or("")));
+        let output = call.output.as_deref().unwrap_or("");
+        text.push_str(&word_diff(output, output));
     }
     text.push_str("</details>\n\n");
     text

@@ -54,11 +54,10 @@ pub fn write_summary(
     w.label("Summary", None)?;
     writeln!(
         w.out,
-        "{} in {}: {} cases, {} calls, {}",
+        "{} in {}: {}: {}",
         one_line(&results.run.suite),
         format_duration(results.run.duration_ms),
-        format_count(summary.cases),
-        format_count(summary.calls),
+        crate::report::cases::scale(results),
         counts(summary)
     )?;
 

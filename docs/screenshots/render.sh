@@ -156,21 +156,35 @@ EOF
 </html>
 EOF
   } >"$page"
-  # Chromium's own flags: no network, no first-run, a throwaway profile.
-  local chrome=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
-    --disable-background-networking --disable-component-update --disable-sync
-    --user-data-dir="$(mktemp -d -p "$work")" --hide-scrollbars)
   # The page's height, for the full-height picture: Chromium lays it out and prints the DOM.
   local full
-  full="$("${chrome[@]}" --window-size="$width,$height" --dump-dom \
-    "file://$page" 2>/dev/null | sed -n 's/.*data-height="\([0-9]*\)".*/\1/p' | head -n 1)"
+  "${chrome[@]}" --window-size="$width,$height" --dump-dom "file://$page" \
+    >"$work/dom-$1.html" 2>>"$work/chromium.log" || chromium_failed "measuring comment-$1"
+  full="$(sed -n 's/.*data-height="\([0-9]*\)".*/\1/p' "$work/dom-$1.html" | head -n 1)"
   full="${full:-$height}"
-  "${chrome[@]}" --window-size="$width,$height" --screenshot="$images/comment-$1.png" \
-    "file://$page" 2>/dev/null
-  "${chrome[@]}" --window-size="$width,$full" --screenshot="$images/comment-$1-full.png" \
-    "file://$page" 2>/dev/null
+  shoot "comment-$1.png" "$height" "$page"
+  shoot "comment-$1-full.png" "$full" "$page"
   echo "docs/images/comment-$1.png ($width x $height), comment-$1-full.png ($width x $full)"
 }
+# chromium_failed WHAT: Chromium's own messages (it is chatty, so they are kept in a log until
+# something goes wrong), then stop.
+chromium_failed() {
+  cat "$work/chromium.log" >&2
+  echo "render.sh: chromium failed $1" >&2
+  exit 1
+}
+# shoot FILE HEIGHT PAGE: a screenshot of PAGE, $width wide and HEIGHT high, into docs/images.
+# The old picture goes first, so a failed run never leaves it looking new.
+shoot() {
+  rm -f "$images/$1"
+  "${chrome[@]}" --window-size="$width,$2" --screenshot="$images/$1" "file://$3" \
+    >>"$work/chromium.log" 2>&1 || chromium_failed "taking $1"
+  [ -s "$images/$1" ] || chromium_failed "taking $1 (no picture written)"
+}
+# Headless Chromium without network, first-run or sync, in a throwaway profile.
+chrome=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+  --disable-background-networking --disable-component-update --disable-sync
+  --user-data-dir="$work/chromium-profile" --hide-scrollbars)
 mkdir -p "$images"
 echo "--- pictures"
 for head in pass regression; do

@@ -1,4 +1,5 @@
-//! `evalgate init`: scaffold a suite, its cases and the pull request workflow, never overwriting.
+//! `evalgate init`: scaffold a suite, its cases and the two workflows (the pull request gate and
+//! the main branch's baseline), never overwriting.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -20,8 +21,8 @@ struct Scaffold {
     about: &'static str,
 }
 
-/// What `init` writes. The workflow is the PR gate example itself, so that the file CI lints with
-/// actionlint is the one users get.
+/// What `init` writes. The workflows are the examples themselves (the PR gate and the baseline it
+/// downloads), so that the files CI lints with actionlint are the ones users get.
 const FILES: &[Scaffold] = &[
     Scaffold {
         path: "evalgate.toml",
@@ -42,6 +43,11 @@ const FILES: &[Scaffold] = &[
         path: ".github/workflows/evalgate.yml",
         content: include_str!("../../examples/workflows/evalgate-pr.yml"),
         about: "the pull request gate (GitHub Actions)",
+    },
+    Scaffold {
+        path: ".github/workflows/evalgate-main.yml",
+        content: include_str!("../../examples/workflows/evalgate-main.yml"),
+        about: "the baseline: main's results, for pull requests to compare with",
     },
 ];
 
@@ -223,17 +229,16 @@ fn summary(dir: &Path, ignored: &Ignored, out: &mut dyn Write) -> io::Result<()>
         out,
         "  {run:width$}  call the model (set OPENAI_API_KEY first) and apply the gate"
     )?;
-    writeln!(
-        out,
-        "  Then add OPENAI_API_KEY as a repository secret (Settings > Secrets and variables >"
-    )?;
-    writeln!(
-        out,
-        "  Actions), commit, and open a pull request: the workflow comments with the results."
-    )?;
-    writeln!(
-        out,
-        "  Compare pull requests with main: https://github.com/evalgate/evalgate/blob/main/docs/github-action.md#baseline"
-    )?;
+    // A pull request finds main's results only once the baseline workflow has run on main; until
+    // then `baseline: auto` falls through to re-running the base branch (docs/github-action.md).
+    for line in [
+        "  Then add OPENAI_API_KEY as a repository secret (Settings > Secrets and variables >",
+        "  Actions), commit, and push to main: evalgate-main.yml records main's results as the baseline.",
+        "  Open a pull request: evalgate.yml compares it with main and comments with the results.",
+        "  A default branch other than main: edit `branches:` in evalgate-main.yml.",
+        "  How the baseline works: https://github.com/evalgate/evalgate/blob/main/docs/github-action.md#baseline",
+    ] {
+        writeln!(out, "{line}")?;
+    }
     Ok(())
 }

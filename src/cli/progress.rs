@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::execute::ExecEvent;
+use crate::execute::{CallOutcome, ExecEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -19,13 +19,55 @@ pub struct Progress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
     total: u64,
-    done: u64,
-    errored: u64,
+    tally: Tally,
     started: Instant,
     last_line: Instant,
 }
 
+/// The calls done so far, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    errored: u64,
+    /// Served from the response cache, whatever their outcome.
+    cached: u64,
+}
+
+impl Tally {
+    fn record(&mut self, outcome: CallOutcome, cached: bool) {
+        match outcome {
+            CallOutcome::Passed => self.passed += 1,
+            CallOutcome::Failed => self.failed += 1,
+            CallOutcome::Errored => self.errored += 1,
+        }
+        self.cached += u64::from(cached);
+    }
+
+    fn done(&self) -> u64 {
+        self.passed + self.failed + self.errored
+    }
+
+    /// The bar's message: `12 passed, 3 failed, 0 errored`, then `, 8 cached` once the cache
+    /// has served a call.
+    fn counts(&self) -> String {
+        let mut text = format!(
+            "{} passed, {} failed, {} errored",
+            self.passed, self.failed, self.errored
+        );
+        if self.cached > 0 {
+            text.push_str(&format!(", {} cached", self.cached));
+        }
+        text
+    }
+}
+
 const LINE_EVERY: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_millis(200);
+
+/// The bar on a terminal: where the run is, how long it took and may still take, and the counts.
+const BAR_TEMPLATE: &str =
+    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} calls, ETA {eta}  {msg}";
 
 impl Progress {
     /// A display that shows nothing until a run starts.
@@ -35,30 +77,34 @@ impl Progress {
             mode,
             bar: None,
             total: 0,
-            done: 0,
-            errored: 0,
+            tally: Tally::default(),
             started: now,
             last_line: now,
         }
     }
 
     fn start(&mut self, total: u64) {
+        self.start_drawing_to(total, ProgressDrawTarget::stderr_with_hz(10));
+    }
+
+    fn start_drawing_to(&mut self, total: u64, target: ProgressDrawTarget) {
         self.finish();
+        self.tally = Tally::default();
         self.bar = (self.mode == ProgressMode::Bar).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            let bar = ProgressBar::with_draw_target(Some(total), target);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} calls {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(BAR_TEMPLATE)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
+            bar.set_message(self.tally.counts());
+            // Draws are rate-limited, so one that an update skipped could leave the position and
+            // the counts apart until the next call ends; the tick redraws them (and keeps the
+            // elapsed time and the ETA moving while a slow call is out).
+            bar.enable_steady_tick(TICK);
             bar
         });
         let now = Instant::now();
         self.total = total;
-        self.done = 0;
-        self.errored = 0;
         self.started = now;
         self.last_line = now;
     }
@@ -66,21 +112,18 @@ impl Progress {
     pub fn on_event(&mut self, event: ExecEvent) {
         match event {
             ExecEvent::Started { calls } => self.start(calls),
-            ExecEvent::CallDone { errored } => self.record(errored),
+            ExecEvent::CallDone { outcome, cached } => self.record(outcome, cached),
             ExecEvent::Finished => self.finish(),
         }
     }
 
-    fn record(&mut self, errored: bool) {
-        self.done += 1;
-        self.errored += u64::from(errored);
+    fn record(&mut self, outcome: CallOutcome, cached: bool) {
+        self.tally.record(outcome, cached);
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    if errored {
-                        bar.set_message(format!("({} errored)", self.errored));
-                    }
+                    bar.set_message(self.tally.counts());
                 }
             }
             ProgressMode::Lines if self.last_line.elapsed() >= LINE_EVERY => {
@@ -95,9 +138,9 @@ impl Progress {
         let _ = writeln!(
             std::io::stderr(),
             "evalgate: {}/{} calls, {} errored, {:.1}s",
-            self.done,
+            self.tally.done(),
             self.total,
-            self.errored,
+            self.tally.errored,
             self.started.elapsed().as_secs_f64()
         );
     }
@@ -105,6 +148,79 @@ impl Progress {
     fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_template_is_valid_and_shows_position_elapsed_eta_and_the_counts() {
+        // An invalid template would silently fall back to indicatif's plain bar.
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+        for key in ["{pos}", "{len}", "{elapsed_precise}", "{eta}", "{msg}"] {
+            assert!(BAR_TEMPLATE.contains(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn counts_name_each_outcome_and_cached_calls_once_there_are_any() {
+        let mut tally = Tally::default();
+        assert_eq!(tally.counts(), "0 passed, 0 failed, 0 errored");
+        tally.record(CallOutcome::Passed, false);
+        tally.record(CallOutcome::Passed, false);
+        tally.record(CallOutcome::Failed, false);
+        tally.record(CallOutcome::Errored, false);
+        assert_eq!(tally.counts(), "2 passed, 1 failed, 1 errored");
+        tally.record(CallOutcome::Failed, true);
+        assert_eq!(tally.counts(), "2 passed, 2 failed, 1 errored, 1 cached");
+        assert_eq!(tally.done(), 5);
+    }
+
+    #[test]
+    fn the_bar_counts_each_call_by_its_outcome_and_starts_again_for_a_second_run() {
+        let mut progress = Progress::new(ProgressMode::Bar);
+        progress.start_drawing_to(5, ProgressDrawTarget::hidden());
+        let bar = progress.bar.clone().expect("a bar");
+        assert_eq!(bar.message(), "0 passed, 0 failed, 0 errored");
+        for (outcome, cached) in [
+            (CallOutcome::Passed, true),
+            (CallOutcome::Failed, false),
+            (CallOutcome::Passed, true),
+            (CallOutcome::Errored, false),
+        ] {
+            progress.on_event(ExecEvent::CallDone { outcome, cached });
+        }
+        assert_eq!(bar.position(), 4);
+        assert_eq!(bar.length(), Some(5));
+        assert_eq!(bar.message(), "2 passed, 1 failed, 1 errored, 2 cached");
+
+        // `evalgate ci` re-running the base branch: a new run, counted from zero.
+        progress.start_drawing_to(3, ProgressDrawTarget::hidden());
+        progress.on_event(ExecEvent::CallDone {
+            outcome: CallOutcome::Failed,
+            cached: false,
+        });
+        let bar = progress.bar.clone().expect("a bar");
+        assert_eq!(bar.position(), 1);
+        assert_eq!(bar.message(), "0 passed, 1 failed, 0 errored");
+        progress.on_event(ExecEvent::Finished);
+        assert!(progress.bar.is_none());
+    }
+
+    #[test]
+    fn without_a_terminal_there_is_no_bar() {
+        for mode in [ProgressMode::Lines, ProgressMode::Off] {
+            let mut progress = Progress::new(mode);
+            progress.start_drawing_to(2, ProgressDrawTarget::hidden());
+            progress.on_event(ExecEvent::CallDone {
+                outcome: CallOutcome::Passed,
+                cached: false,
+            });
+            assert!(progress.bar.is_none());
+            assert_eq!(progress.tally.done(), 1);
         }
     }
 }

@@ -46,7 +46,7 @@ use ticket::Ticket;
 
 use crate::support::signals;
 pub use crate::support::signals::Signal;
-pub use events::ExecEvent;
+pub use events::{CallOutcome, ExecEvent};
 pub use journal::JournalWriteError;
 pub use keys::journal_path;
 
@@ -341,7 +341,8 @@ pub async fn execute(
     let collect = async {
         while let Some((index, result)) = rx.recv().await {
             on_event(ExecEvent::CallDone {
-                errored: result.is_errored(),
+                outcome: CallOutcome::of(&result),
+                cached: result.cached,
             });
             slots[index] = Some(result);
         }

@@ -457,6 +457,7 @@ pub fn assemble_results(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::execute::CallOutcome;
     use crate::test_helpers::{call, errored, run_info};
 
     /// Two cells (`a/m`, `b/m`) over three cases, loaded from a suite file as a user writes it.
@@ -664,11 +665,22 @@ min_pass_rate = 0.5
         assert_eq!(passed, [("a/m", "c1"), ("b/m", "c1")]);
         assert_eq!(events.first(), Some(&ExecEvent::Started { calls: 6 }));
         assert_eq!(events.last(), Some(&ExecEvent::Finished));
-        let done = events
+        // One event per call, with the outcome its result has: the progress bar's counts.
+        let outcomes: Vec<CallOutcome> = events
             .iter()
-            .filter(|e| matches!(e, ExecEvent::CallDone { errored: false }))
-            .count();
-        assert_eq!(done, 6);
+            .filter_map(|e| match e {
+                ExecEvent::CallDone { outcome, cached } => {
+                    assert!(!cached, "the cache is off");
+                    Some(*outcome)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(outcomes.len(), 6);
+        let count = |o: CallOutcome| outcomes.iter().filter(|x| **x == o).count();
+        assert_eq!(count(CallOutcome::Passed), 2);
+        assert_eq!(count(CallOutcome::Failed), 4);
+        assert_eq!(count(CallOutcome::Errored), 0);
         // The journal holds every answer until the caller has written the results file.
         assert!(executed.journal_path.starts_with(dir.path()));
         assert!(executed.journal_path.exists());

@@ -43,6 +43,7 @@ fn init_scaffolds_a_suite_that_validates() {
     assert_eq!(
         files,
         [
+            ".github/workflows/evalgate-main.yml",
             ".github/workflows/evalgate.yml",
             ".gitignore",
             "evalgate.toml",
@@ -115,16 +116,100 @@ fn init_refuses_when_any_one_file_exists_and_writes_nothing_at_all() {
 }
 
 #[test]
-fn the_scaffolded_workflow_is_the_pr_gate_example() {
-    // CI lints examples/workflows with actionlint; init must hand out that same file.
+fn the_scaffolded_workflows_are_the_examples() {
+    // CI lints examples/workflows with actionlint; init must hand out those same files.
     let dir = tempfile::tempdir().expect("tempdir");
     let output = evalgate(dir.path()).arg("init").output().expect("run");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workflows/evalgate-pr.yml");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join(".github/workflows/evalgate.yml")).expect("read"),
-        std::fs::read_to_string(example).expect("read example")
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workflows");
+    for (scaffolded, example) in [
+        ("evalgate.yml", "evalgate-pr.yml"),
+        ("evalgate-main.yml", "evalgate-main.yml"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".github/workflows").join(scaffolded))
+                .expect("read"),
+            std::fs::read_to_string(examples.join(example)).expect("read example"),
+            "{scaffolded}"
+        );
+    }
+}
+
+/// The values of `key: value` lines in a workflow, in order; a key that opens a mapping (`key:`
+/// alone, like the job `baseline:`) has none. The YAML is read as text: no parser needed.
+fn values(yaml: &str, key: &str) -> Vec<String> {
+    let prefix = format!("{key}:");
+    yaml.lines()
+        .filter_map(|l| l.trim_start().strip_prefix(prefix.as_str()))
+        .map(|v| v.split(" #").next().unwrap_or(v).trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_scaffolded_pr_gate_finds_the_baseline_the_main_workflow_uploads() {
+    // docs/github-action.md#baseline: main's workflow uploads .evalgate/results.json as the
+    // `evalgate-results` artifact; the PR gate downloads the artifact named by `results_artifact`
+    // (default `evalgate-results`, action.yml), which needs `actions: read`. Both run the
+    // scaffolded suite, whose results file is .evalgate/results.json beside it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).expect("read");
+    let main = read(".github/workflows/evalgate-main.yml");
+    let pr = read(".github/workflows/evalgate.yml");
+
+    let action = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
+        .expect("read action.yml");
+    let default_artifact = action
+        .split("\n  results_artifact:")
+        .nth(1)
+        .and_then(|rest| values(rest, "default").into_iter().next())
+        .expect("action.yml has a default results_artifact");
+    let artifact = values(&pr, "results_artifact")
+        .pop()
+        .unwrap_or(default_artifact);
+    assert_eq!(artifact, "evalgate-results");
+    assert!(
+        values(&main, "name").contains(&artifact),
+        "main uploads {:?}, the PR gate downloads {artifact}",
+        values(&main, "name")
     );
+    assert_eq!(values(&main, "path"), [".evalgate/results.json"]);
+    assert_eq!(values(&main, "include-hidden-files"), ["true"]);
+    assert_eq!(values(&main, "baseline"), ["none"]);
+    assert_eq!(values(&main, "branches"), ["[main]"]);
+    assert_eq!(values(&pr, "actions"), ["read"]);
+    for workflow in [&main, &pr] {
+        assert_eq!(values(workflow, "config"), ["evalgate.toml"]);
+        assert!(values(workflow, "working_directory").is_empty());
+    }
+    assert!(dir.path().join("evalgate.toml").is_file());
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/github-action.md"),
+    )
+    .expect("read docs");
+    assert!(docs.contains("uploads `.evalgate/results.json` as the `evalgate-results` artifact"));
+}
+
+#[test]
+fn init_never_overwrites_a_baseline_workflow_set_up_by_hand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).expect("mkdir");
+    std::fs::write(workflows.join("evalgate-main.yml"), "name: mine\n").expect("write");
+    let before = tree(dir.path());
+
+    let output = evalgate(dir.path()).arg("init").output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "refusing to overwrite .github/workflows/evalgate-main.yml; nothing was written"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree(dir.path()), before);
 }
 
 #[test]

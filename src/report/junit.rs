@@ -1,10 +1,13 @@
 //! The JUnit XML report, for test reporters (GitLab, Jenkins, GitHub test-report actions).
 //!
 //! Mapping (documented in `docs/reports.md`):
-//! - `<testsuites name=SUITE>` holds one `<testsuite name="SUITE.gate">` first, with one
-//!   testcase per gate rule so the verdict itself shows in test reporters, then one
-//!   `<testsuite name="SUITE.CELL">` per cell with one testcase per case: repeats are folded
-//!   into one testcase (they are one cluster), `classname` is `SUITE.CELL`, `name` the case id.
+//! - `<testsuites name=SUITE>` holds one `<testsuite name="evalgate SUITE gate">` first, with
+//!   one testcase per gate rule so the verdict itself shows in test reporters, then one
+//!   `<testsuite name="evalgate SUITE PROMPT∕MODEL">` per cell with one testcase per case:
+//!   repeats are folded into one testcase (they are one cluster), `classname` is the suite's
+//!   name, `name` the case id. Names have no `.` or `/`, so no reporter takes them for a source
+//!   file ([`reporter_name`]). The cell suites count cases, the gate suite rules; the totals on
+//!   `<testsuites>` add them up, as reporters do when they count testcases.
 //! - A case whose graded repeats all failed has a `<failure>`; a case with an errored repeat has
 //!   an `<error>` (infrastructure, never a quality failure). The `message` is one line (the first
 //!   failing check's reason, or the error); the text holds what GitHub's JUnit actions show, as
@@ -98,6 +101,26 @@ pub fn render(results: &Results) -> String {
     out
 }
 
+/// The name of a `<testsuite>` and the `classname` of its testcases: `evalgate SUITE gate` for
+/// the gate, `evalgate SUITE PROMPT∕MODEL` for a cell. Test reporters turn a classname into a
+/// source file to pin annotations on: mikepenz/action-junit-report takes the text after its last
+/// `.` and looks for `**/TEXT.*` (so `support-bot.gate` pinned failures on any `gate.*`), and
+/// `/` or `\` would make the text a path. So no classname has any of them: `.` becomes `․`
+/// (U+2024), `/` becomes `∕` (U+2215) and `\` becomes `∖` (U+2216), which read the same, and
+/// the words with spaces name no file. The suite's name is the classname, so dorny/test-reporter
+/// lists the testcases right under the suite, without a group heading.
+fn reporter_name(suite: &str, part: &str) -> String {
+    format!("evalgate {suite} {part}")
+        .chars()
+        .map(|c| match c {
+            '.' => '\u{2024}',
+            '/' => '\u{2215}',
+            '\\' => '\u{2216}',
+            c => c,
+        })
+        .collect()
+}
+
 /// One rendered `<testsuite>` and its counts.
 struct SuiteXml {
     tests: usize,
@@ -107,7 +130,7 @@ struct SuiteXml {
 }
 
 fn gate_suite(results: &Results) -> SuiteXml {
-    let name = format!("{}.gate", results.run.suite);
+    let name = reporter_name(&results.run.suite, "gate");
     let verdict = &results.verdict;
     let mut props: Vec<(&str, String)> = vec![
         ("verdict", verdict.status.as_str().to_owned()),
@@ -133,7 +156,7 @@ fn gate_suite(results: &Results) -> SuiteXml {
         let rule_name = names.claim(&rule.rule);
         let _ = writeln!(
             body,
-            "    <testcase name=\"{}\" classname=\"{}\">",
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">",
             escape(&rule_name, true),
             escape(&name, true)
         );
@@ -186,7 +209,7 @@ fn cell_suite<'a>(
     cases: impl Iterator<Item = &'a CaseView<'a>>,
     removed: impl Iterator<Item = &'a CaseComparison>,
 ) -> SuiteXml {
-    let classname = format!("{}.{}", results.run.suite, cell);
+    let classname = reporter_name(&results.run.suite, cell);
     let mut props: Vec<(&str, String)> = Vec::new();
     if let Some(info) = results.cells.iter().find(|c| c.id == cell) {
         props.push(("prompt", info.prompt.clone()));
@@ -243,7 +266,7 @@ fn cell_suite<'a>(
             .unwrap_or_default();
         let _ = writeln!(
             body,
-            "    <testcase name=\"{}\" classname=\"{}\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
             escape(&name, true),
             escape(&classname, true)
         );
@@ -723,6 +746,20 @@ pub(crate) mod tests {
                     s.parse::<u64>().expect("seconds") * 1000 + frac.parse::<u64>().expect("ms")
                 })
             };
+            // Every suite and testcase has a time: dorny's reporter shows a missing one as
+            // "NaNms".
+            assert!(
+                suite.attr("time").is_some(),
+                "{:?} has no time",
+                suite.attr("name")
+            );
+            for case in &cases {
+                assert!(
+                    case.attr("time").is_some(),
+                    "{:?} has no time",
+                    case.attr("name")
+                );
+            }
             let summed: u64 = cases.iter().map(|c| ms(c.attr("time"))).sum();
             assert_eq!(ms(suite.attr("time")), summed, "{:?}", suite.attr("name"));
             assert_eq!(suite.attr("failures"), Some(failures.to_string().as_str()));
@@ -738,6 +775,7 @@ pub(crate) mod tests {
             total.1 += failures;
             total.2 += errors;
         }
+        assert!(root.attr("time").is_some(), "<testsuites> has no time");
         assert_eq!(root.attr("tests"), Some(total.0.to_string().as_str()));
         assert_eq!(root.attr("failures"), Some(total.1.to_string().as_str()));
         assert_eq!(root.attr("errors"), Some(total.2.to_string().as_str()));
@@ -758,9 +796,9 @@ pub(crate) mod tests {
         assert_eq!(
             names,
             [
-                Some("support-bot.gate"),
-                Some("support-bot.answer/mini"),
-                Some("support-bot.answer/local")
+                Some("evalgate support-bot gate"),
+                Some("evalgate support-bot answer∕mini"),
+                Some("evalgate support-bot answer∕local")
             ]
         );
         assert_eq!(root.attr("tests"), Some("11"));
@@ -892,6 +930,29 @@ pub(crate) mod tests {
         assert!(!body.contains(&"y".repeat(MAX_BODY_OUTPUT_CHARS)));
     }
 
+    /// mikepenz/action-junit-report looks for `**/TEXT.*`, TEXT the classname after its last
+    /// `.`: a dot, or a slash that makes TEXT a path, would pin annotations to a source file.
+    #[test]
+    fn classnames_name_no_file() {
+        let mut results = test_helpers::new_and_removed();
+        results.run.suite = "support.bot/v1.2\\x".to_owned();
+        let (_, root) = checked(&results);
+        let names: Vec<_> = suites(&root)
+            .iter()
+            .filter_map(|s| s.attr("name"))
+            .collect();
+        assert_eq!(names[0], "evalgate support․bot∕v1․2∖x gate");
+        assert_eq!(names[1], "evalgate support․bot∕v1․2∖x answer∕mini");
+        for case in root.descendants("testcase") {
+            let classname = case.attr("classname").expect("classname");
+            assert!(
+                !classname.contains(['.', '/', '\\']),
+                "{classname:?} reads as a file"
+            );
+            assert!(classname.starts_with("evalgate "), "{classname:?}");
+        }
+    }
+
     #[test]
     fn confident_drop_marks_regressed_cases() {
         let (xml, root) = checked(&test_helpers::fail_by_confident_drop());
@@ -969,11 +1030,11 @@ pub(crate) mod tests {
         assert_eq!(
             names,
             [
-                Some("support-bot.gate"),
-                Some("support-bot.answer/mini"),
-                Some("support-bot.answer/local"),
-                Some("support-bot.answer/large"),
-                Some("support-bot.answer/old"),
+                Some("evalgate support-bot gate"),
+                Some("evalgate support-bot answer∕mini"),
+                Some("evalgate support-bot answer∕local"),
+                Some("evalgate support-bot answer∕large"),
+                Some("evalgate support-bot answer∕old"),
             ]
         );
         let skipped = root.descendants("skipped");

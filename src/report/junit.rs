@@ -41,12 +41,17 @@ use crate::support::text::{sanitize_for_log, truncate};
 pub const MAX_OUTPUT_CHARS: usize = 100_000;
 
 /// Longest model output (per repeat) and expected value in a `<failure>` or `<error>` body:
-/// enough to see what the model said in a reporter's annotation, whose details GitHub cuts at
-/// 64 KiB.
+/// enough to see what the model said in a reporter's annotation, well within the 64 KB of
+/// details GitHub takes per annotation.
 const MAX_BODY_OUTPUT_CHARS: usize = 2_000;
 
 /// Longest vars (as JSON) in a `<failure>` or `<error>` body.
 const MAX_BODY_VARS_CHARS: usize = 500;
+
+/// Failed or errored repeats shown in a `<failure>` or `<error>` body; `<system-out>` has them
+/// all. A case may have up to 1,000 repeats, and GitHub takes at most 64 KB of details per
+/// annotation (mikepenz/action-junit-report sends the text uncut).
+const MAX_BODY_REPEATS: usize = 3;
 
 /// Longest `message` attribute: reporters show it on one line.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -457,6 +462,7 @@ fn first_reason(case: &CaseView<'_>) -> String {
 /// frame (`at pkg.Class(File.java:12)`), from which dorny's parser pins annotations to files.
 fn problem_body(summary: &str, case: &CaseView<'_>, repeats: &[&CallResult]) -> String {
     let mut text = format!("{summary}\n\n");
+    let (repeats, more) = repeats.split_at(repeats.len().min(MAX_BODY_REPEATS));
     for call in repeats {
         match &call.error {
             Some(error) => {
@@ -464,6 +470,13 @@ fn problem_body(summary: &str, case: &CaseView<'_>, repeats: &[&CallResult]) -> 
             }
             None => text.push_str(&repeat_failures(call)),
         }
+    }
+    if !more.is_empty() {
+        let _ = writeln!(
+            text,
+            "[{} more failed or errored repeats: system-out and the results file have them]",
+            more.len()
+        );
     }
     let first = case.repeats.first();
     if let Some(expected) = first.and_then(|c| c.expected.as_ref()) {
@@ -883,6 +896,35 @@ pub(crate) mod tests {
         ] {
             assert!(body.contains(part), "missing {part:?} in:\n{body}");
         }
+    }
+
+    #[test]
+    fn bodies_show_a_few_repeats_of_many() {
+        let mut results = test_helpers::fail_by_floor();
+        let call = results
+            .results
+            .iter()
+            .find(|c| c.case_id == "refund-1")
+            .expect("refund-1")
+            .clone();
+        results.results.extend((1..10).map(|repeat| CallResult {
+            repeat,
+            ..call.clone()
+        }));
+        let (_, root) = checked(&results);
+        let body = &root
+            .descendants("failure")
+            .into_iter()
+            .find(|f| f.text.contains("What about refund-1?"))
+            .expect("refund-1 failure")
+            .text;
+        assert_eq!(body.matches("output of repeat").count(), MAX_BODY_REPEATS);
+        assert!(
+            body.contains(
+                "[7 more failed or errored repeats: system-out and the results file have them]"
+            ),
+            "{body}"
+        );
     }
 
     #[test]

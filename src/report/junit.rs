@@ -6,13 +6,13 @@
 //!   `<testsuite name="evalgate SUITE PROMPT∕MODEL">` per cell with one testcase per case:
 //!   repeats are folded into one testcase (they are one cluster), `classname` is the suite's
 //!   name, `name` the case id. Names have no `.` or `/`, so no reporter takes them for a source
-//!   file ([`reporter_name`]). The cell suites count cases, the gate suite rules; the totals on
+//!   file (`reporter_name`). The cell suites count cases, the gate suite rules; the totals on
 //!   `<testsuites>` add them up, as reporters do when they count testcases.
 //! - A case whose graded repeats all failed has a `<failure>`; a case with an errored repeat has
 //!   an `<error>` (infrastructure, never a quality failure). The `message` is one line (the first
 //!   failing check's reason, or the error); the text holds what GitHub's JUnit actions show, as
 //!   they never show `<system-out>`: the failing checks' reasons or the errors, the expected
-//!   value, the outputs (cut) and the vars ([`problem_body`]). Scores, checks, usage and the
+//!   value, the outputs (cut) and the vars (`problem_body`). Scores, checks, usage and the
 //!   whole output go to `<system-out>`, for Jenkins and GitLab.
 //! - Flaky cases (repeats disagree) use the surefire elements the schema defines: when most
 //!   repeats passed, the testcase passes with one `<flakyFailure>` per failed repeat (the

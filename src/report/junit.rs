@@ -1,13 +1,19 @@
 //! The JUnit XML report, for test reporters (GitLab, Jenkins, GitHub test-report actions).
 //!
 //! Mapping (documented in `docs/reports.md`):
-//! - `<testsuites name=SUITE>` holds one `<testsuite name="SUITE.gate">` first, with one
-//!   testcase per gate rule so the verdict itself shows in test reporters, then one
-//!   `<testsuite name="SUITE.CELL">` per cell with one testcase per case: repeats are folded
-//!   into one testcase (they are one cluster), `classname` is `SUITE.CELL`, `name` the case id.
-//! - A case whose graded repeats all failed has a `<failure>` listing the failing checks with
-//!   their reasons; a case with an errored repeat has an `<error>` (infrastructure, never a
-//!   quality failure); scores, checks, usage and the output go to `<system-out>`.
+//! - `<testsuites name=SUITE>` holds one `<testsuite name="evalgate SUITE gate">` first, with
+//!   one testcase per gate rule so the verdict itself shows in test reporters, then one
+//!   `<testsuite name="evalgate SUITE PROMPT∕MODEL">` per cell with one testcase per case:
+//!   repeats are folded into one testcase (they are one cluster), `classname` is the suite's
+//!   name, `name` the case id. Names have no `.` or `/`, so no reporter takes them for a source
+//!   file (`reporter_name`). The cell suites count cases, the gate suite rules; the totals on
+//!   `<testsuites>` add them up, as reporters do when they count testcases.
+//! - A case whose graded repeats all failed has a `<failure>`; a case with an errored repeat has
+//!   an `<error>` (infrastructure, never a quality failure). The `message` is one line (the first
+//!   failing check's reason, or the error); the text holds what GitHub's JUnit actions show, as
+//!   they never show `<system-out>`: the failing checks' reasons or the errors, the expected
+//!   value, the outputs (cut) and the vars (`problem_body`). Scores, checks, usage and the
+//!   whole output go to `<system-out>`, for Jenkins and GitLab.
 //! - Flaky cases (repeats disagree) use the surefire elements the schema defines: when most
 //!   repeats passed, the testcase passes with one `<flakyFailure>` per failed repeat (the
 //!   surefire meaning: "failed, then passed"); otherwise it fails, and the failure message starts
@@ -25,7 +31,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use super::cases::{CaseStatus, CaseView, cases};
-use crate::results::{CaseChange, CaseComparison, Results, Status};
+use crate::results::{CallResult, CaseChange, CaseComparison, Results, Status};
 use crate::support::fmt::format_usd;
 use crate::support::text::{sanitize_for_log, truncate};
 
@@ -33,6 +39,19 @@ use crate::support::text::{sanitize_for_log, truncate};
 /// load the whole file into memory, and a suite of thousands of long answers would otherwise
 /// make it unreadable.
 pub const MAX_OUTPUT_CHARS: usize = 100_000;
+
+/// Longest model output (per repeat) and expected value in a `<failure>` or `<error>` body:
+/// enough to see what the model said in a reporter's annotation, well within the 64 KB of
+/// details GitHub takes per annotation.
+const MAX_BODY_OUTPUT_CHARS: usize = 2_000;
+
+/// Longest vars (as JSON) in a `<failure>` or `<error>` body.
+const MAX_BODY_VARS_CHARS: usize = 500;
+
+/// Failed or errored repeats shown in a `<failure>` or `<error>` body; `<system-out>` has them
+/// all. A case may have up to 1,000 repeats, and GitHub takes at most 64 KB of details per
+/// annotation (mikepenz/action-junit-report sends the text uncut).
+const MAX_BODY_REPEATS: usize = 3;
 
 /// Longest `message` attribute: reporters show it on one line.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -87,6 +106,26 @@ pub fn render(results: &Results) -> String {
     out
 }
 
+/// The name of a `<testsuite>` and the `classname` of its testcases: `evalgate SUITE gate` for
+/// the gate, `evalgate SUITE PROMPT∕MODEL` for a cell. Test reporters turn a classname into a
+/// source file to pin annotations on: mikepenz/action-junit-report takes the text after its last
+/// `.` and looks for `**/TEXT.*` (so `support-bot.gate` pinned failures on any `gate.*`), and
+/// `/` or `\` would make the text a path. So no classname has any of them: `.` becomes `․`
+/// (U+2024), `/` becomes `∕` (U+2215) and `\` becomes `∖` (U+2216), which read the same, and
+/// the words with spaces name no file. The suite's name is the classname, so dorny/test-reporter
+/// lists the testcases right under the suite, without a group heading.
+fn reporter_name(suite: &str, part: &str) -> String {
+    format!("evalgate {suite} {part}")
+        .chars()
+        .map(|c| match c {
+            '.' => '\u{2024}',
+            '/' => '\u{2215}',
+            '\\' => '\u{2216}',
+            c => c,
+        })
+        .collect()
+}
+
 /// One rendered `<testsuite>` and its counts.
 struct SuiteXml {
     tests: usize,
@@ -96,7 +135,7 @@ struct SuiteXml {
 }
 
 fn gate_suite(results: &Results) -> SuiteXml {
-    let name = format!("{}.gate", results.run.suite);
+    let name = reporter_name(&results.run.suite, "gate");
     let verdict = &results.verdict;
     let mut props: Vec<(&str, String)> = vec![
         ("verdict", verdict.status.as_str().to_owned()),
@@ -122,7 +161,7 @@ fn gate_suite(results: &Results) -> SuiteXml {
         let rule_name = names.claim(&rule.rule);
         let _ = writeln!(
             body,
-            "    <testcase name=\"{}\" classname=\"{}\">",
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">",
             escape(&rule_name, true),
             escape(&name, true)
         );
@@ -175,7 +214,7 @@ fn cell_suite<'a>(
     cases: impl Iterator<Item = &'a CaseView<'a>>,
     removed: impl Iterator<Item = &'a CaseComparison>,
 ) -> SuiteXml {
-    let classname = format!("{}.{}", results.run.suite, cell);
+    let classname = reporter_name(&results.run.suite, cell);
     let mut props: Vec<(&str, String)> = Vec::new();
     if let Some(info) = results.cells.iter().find(|c| c.id == cell) {
         props.push(("prompt", info.prompt.clone()));
@@ -232,7 +271,7 @@ fn cell_suite<'a>(
             .unwrap_or_default();
         let _ = writeln!(
             body,
-            "    <testcase name=\"{}\" classname=\"{}\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
             escape(&name, true),
             escape(&classname, true)
         );
@@ -310,70 +349,65 @@ fn write_case(
     let prefix = prefix.as_deref().unwrap_or("");
     let graded = case.graded();
     let passed = case.passed();
+    let failed: Vec<&CallResult> = case.repeats.iter().copied().filter(|c| !c.passed).collect();
     match case.status {
         CaseStatus::Pass => {}
         CaseStatus::Fail => {
-            let text = failing_checks(case);
+            let summary = format!("{prefix}{}", first_reason(case));
             let _ = writeln!(
                 out,
                 "      <failure message=\"{}\" type=\"check\">{}</failure>",
-                message(&format!("{prefix}{}", first_reason(case))),
-                escape(&text, false)
+                message(&summary),
+                escape(&problem_body(&summary, case, &failed), false)
             );
         }
         CaseStatus::Flaky {
             passed_majority: false,
         } => {
-            let text = failing_checks(case);
+            let summary = format!(
+                "flaky: {prefix}passed {passed} of {graded} repeats; {}",
+                first_reason(case)
+            );
             let _ = writeln!(
                 out,
                 "      <failure message=\"{}\" type=\"flaky\">{}</failure>",
-                message(&format!(
-                    "flaky: {prefix}passed {passed} of {graded} repeats; {}",
-                    first_reason(case)
-                )),
-                escape(&text, false)
+                message(&summary),
+                escape(&problem_body(&summary, case, &failed), false)
             );
         }
         CaseStatus::Flaky {
             passed_majority: true,
         } => {
-            for call in case.repeats.iter().filter(|c| !c.passed) {
+            for call in failed {
+                let summary = format!(
+                    "flaky: repeat {} failed (passed {passed} of {graded} repeats)",
+                    call.repeat
+                );
                 let _ = writeln!(
                     out,
                     "      <flakyFailure message=\"{}\" type=\"flaky\">{}</flakyFailure>",
-                    message(&format!(
-                        "flaky: repeat {} failed (passed {passed} of {graded} repeats)",
-                        call.repeat
-                    )),
-                    escape(&repeat_failures(call), false)
+                    message(&summary),
+                    escape(&problem_body(&summary, case, &[call]), false)
                 );
             }
         }
         CaseStatus::Error => {
-            let errored = case.errored();
             let first = case
                 .repeats
                 .iter()
                 .find_map(|c| c.error.as_deref())
                 .unwrap_or_default();
-            let mut text = String::new();
-            for call in &case.repeats {
-                match &call.error {
-                    Some(error) => {
-                        let _ = writeln!(text, "repeat {}: error: {error}", call.repeat);
-                    }
-                    None => text.push_str(&repeat_failures(call)),
-                }
-            }
+            let summary = format!(
+                "{} of {} repeats errored: {first}",
+                case.errored(),
+                case.repeats.len()
+            );
+            // Errored repeats are never passed, so `failed` holds them and the failed ones.
             let _ = writeln!(
                 out,
                 "      <error message=\"{}\" type=\"infrastructure\">{}</error>",
-                message(&format!(
-                    "{errored} of {} repeats errored: {first}",
-                    case.repeats.len()
-                )),
-                escape(&text, false)
+                message(&summary),
+                escape(&problem_body(&summary, case, &failed), false)
             );
         }
     }
@@ -418,16 +452,72 @@ fn first_reason(case: &CaseView<'_>) -> String {
     }
 }
 
-/// The failing checks of every failed repeat.
-fn failing_checks(case: &CaseView<'_>) -> String {
-    case.repeats
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| repeat_failures(c))
-        .collect()
+/// The text of a `<failure>`, `<flakyFailure>` or `<error>`: all a reader of GitHub's JUnit
+/// actions gets, since dorny/test-reporter and mikepenz/action-junit-report show this text and
+/// never `<system-out>`. The summary (the `message`) first, as reporters that ignore the
+/// attribute show the first line; then, for each failed or errored repeat, its failing checks
+/// with their reasons, or its error; then the expected value, each output, and the vars.
+///
+/// Values are quoted line by line (`> `) so no line of model text can pass for a stack-trace
+/// frame (`at pkg.Class(File.java:12)`), from which dorny's parser pins annotations to files.
+fn problem_body(summary: &str, case: &CaseView<'_>, repeats: &[&CallResult]) -> String {
+    let mut text = format!("{summary}\n\n");
+    let (repeats, more) = repeats.split_at(repeats.len().min(MAX_BODY_REPEATS));
+    for call in repeats {
+        match &call.error {
+            Some(error) => {
+                let _ = writeln!(text, "repeat {}: error: {error}", call.repeat);
+            }
+            None => text.push_str(&repeat_failures(call)),
+        }
+    }
+    if !more.is_empty() {
+        let _ = writeln!(
+            text,
+            "[{} more failed or errored repeats: system-out and the results file have them]",
+            more.len()
+        );
+    }
+    let first = case.repeats.first();
+    if let Some(expected) = first.and_then(|c| c.expected.as_ref()) {
+        let expected = match expected {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        text.push_str("expected:\n");
+        quote(&mut text, &expected, MAX_BODY_OUTPUT_CHARS);
+    }
+    for call in repeats {
+        if let Some(output) = &call.output {
+            let _ = writeln!(text, "output of repeat {}:", call.repeat);
+            quote(&mut text, output, MAX_BODY_OUTPUT_CHARS);
+        }
+    }
+    if let Some(first) = first {
+        let _ = writeln!(
+            text,
+            "vars: {}",
+            truncate(&first.vars.to_string(), MAX_BODY_VARS_CHARS)
+        );
+    }
+    text
 }
 
-fn repeat_failures(call: &crate::results::CallResult) -> String {
+/// Appends `value`, cut to `max` characters, each line prefixed with `> `, then a note when cut.
+fn quote(text: &mut String, value: &str, max: usize) {
+    for line in truncate(value, max).lines() {
+        let _ = writeln!(text, "> {line}");
+    }
+    let total = value.chars().count();
+    if total > max {
+        let _ = writeln!(
+            text,
+            "[cut: {max} of {total} characters shown; the results file has it whole]"
+        );
+    }
+}
+
+fn repeat_failures(call: &CallResult) -> String {
     let mut text = format!("repeat {}: failed, score {:.2}\n", call.repeat, call.score);
     let mut any = false;
     for check in call.checks.iter().filter(|k| !k.passed) {
@@ -669,6 +759,20 @@ pub(crate) mod tests {
                     s.parse::<u64>().expect("seconds") * 1000 + frac.parse::<u64>().expect("ms")
                 })
             };
+            // Every suite and testcase has a time: dorny's reporter shows a missing one as
+            // "NaNms".
+            assert!(
+                suite.attr("time").is_some(),
+                "{:?} has no time",
+                suite.attr("name")
+            );
+            for case in &cases {
+                assert!(
+                    case.attr("time").is_some(),
+                    "{:?} has no time",
+                    case.attr("name")
+                );
+            }
             let summed: u64 = cases.iter().map(|c| ms(c.attr("time"))).sum();
             assert_eq!(ms(suite.attr("time")), summed, "{:?}", suite.attr("name"));
             assert_eq!(suite.attr("failures"), Some(failures.to_string().as_str()));
@@ -684,6 +788,7 @@ pub(crate) mod tests {
             total.1 += failures;
             total.2 += errors;
         }
+        assert!(root.attr("time").is_some(), "<testsuites> has no time");
         assert_eq!(root.attr("tests"), Some(total.0.to_string().as_str()));
         assert_eq!(root.attr("failures"), Some(total.1.to_string().as_str()));
         assert_eq!(root.attr("errors"), Some(total.2.to_string().as_str()));
@@ -704,9 +809,9 @@ pub(crate) mod tests {
         assert_eq!(
             names,
             [
-                Some("support-bot.gate"),
-                Some("support-bot.answer/mini"),
-                Some("support-bot.answer/local")
+                Some("evalgate support-bot gate"),
+                Some("evalgate support-bot answer∕mini"),
+                Some("evalgate support-bot answer∕local")
             ]
         );
         assert_eq!(root.attr("tests"), Some("11"));
@@ -766,6 +871,128 @@ pub(crate) mod tests {
             "{out}"
         );
         insta::assert_snapshot!(xml);
+    }
+
+    /// GitHub's JUnit actions show a failure's text and never `system-out`: the text alone
+    /// must say why the case failed, what was expected, what the model said and to what input.
+    #[test]
+    fn failure_bodies_carry_reason_expected_output_and_vars() {
+        let (_, root) = checked(&test_helpers::fail_by_floor());
+        let case = suites(&root)[1]
+            .children_named("testcase")
+            .find(|c| c.attr("name") == Some("refund-1"))
+            .expect("case");
+        let failure = case.child("failure").expect("failure");
+        let message = failure.attr("message").expect("message");
+        assert!(!message.contains('\n'));
+        let body = &failure.text;
+        // The summary leads, for reporters that show the body's first line as the message.
+        assert!(body.starts_with(message), "{body}");
+        for part in [
+            "repeat 0: failed, score 0.00\n  contains [accuracy] score 0.00: expected the answer to contain \"30 days\"\n",
+            "expected:\n> 30 days\n",
+            "output of repeat 0:\n> You can return items within a reasonable time.\n",
+            "vars: {\"question\":\"What about refund-1?\"}",
+        ] {
+            assert!(body.contains(part), "missing {part:?} in:\n{body}");
+        }
+    }
+
+    #[test]
+    fn bodies_show_a_few_repeats_of_many() {
+        let mut results = test_helpers::fail_by_floor();
+        let call = results
+            .results
+            .iter()
+            .find(|c| c.case_id == "refund-1")
+            .expect("refund-1")
+            .clone();
+        results.results.extend((1..10).map(|repeat| CallResult {
+            repeat,
+            ..call.clone()
+        }));
+        let (_, root) = checked(&results);
+        let body = &root
+            .descendants("failure")
+            .into_iter()
+            .find(|f| f.text.contains("What about refund-1?"))
+            .expect("refund-1 failure")
+            .text;
+        assert_eq!(body.matches("output of repeat").count(), MAX_BODY_REPEATS);
+        assert!(
+            body.contains(
+                "[7 more failed or errored repeats: system-out and the results file have them]"
+            ),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn error_bodies_carry_the_error_and_vars() {
+        let (_, root) = checked(&test_helpers::infra_error());
+        let error = root
+            .descendants("error")
+            .into_iter()
+            .find(|e| e.attr("type") == Some("infrastructure"))
+            .expect("infrastructure error");
+        assert!(
+            error.text.contains(
+                "repeat 0: error: HTTP 503 from provider: overloaded (after 4 attempts)\n"
+            ),
+            "{}",
+            error.text
+        );
+        assert!(error.text.contains("vars: "), "{}", error.text);
+    }
+
+    #[test]
+    fn long_outputs_are_cut_in_bodies_and_no_line_reads_as_a_stack_frame() {
+        let mut results = test_helpers::fail_by_floor();
+        let call = results
+            .results
+            .iter_mut()
+            .find(|c| c.case_id == "refund-1")
+            .expect("refund-1");
+        // A frame dorny's parser would pin to `src/report/junit.rs` if the line were bare.
+        let frame = "at src.report.Junit.render(junit.rs:12)";
+        call.output = Some(format!("{frame}\n{}", "y".repeat(5_000)));
+        let (_, root) = checked(&results);
+        let body = &root
+            .descendants("failure")
+            .into_iter()
+            .find(|f| f.attr("type") == Some("check") && f.text.contains(frame))
+            .expect("refund-1 failure")
+            .text;
+        assert!(body.contains(&format!("> {frame}\n")), "{body}");
+        assert!(!body.lines().any(|l| l.trim_start().starts_with("at ")));
+        assert!(body.contains(&format!(
+            "[cut: {MAX_BODY_OUTPUT_CHARS} of {} characters shown; the results file has it whole]",
+            frame.len() + 1 + 5_000
+        )));
+        assert!(!body.contains(&"y".repeat(MAX_BODY_OUTPUT_CHARS)));
+    }
+
+    /// mikepenz/action-junit-report looks for `**/TEXT.*`, TEXT the classname after its last
+    /// `.`: a dot, or a slash that makes TEXT a path, would pin annotations to a source file.
+    #[test]
+    fn classnames_name_no_file() {
+        let mut results = test_helpers::new_and_removed();
+        results.run.suite = "support.bot/v1.2\\x".to_owned();
+        let (_, root) = checked(&results);
+        let names: Vec<_> = suites(&root)
+            .iter()
+            .filter_map(|s| s.attr("name"))
+            .collect();
+        assert_eq!(names[0], "evalgate support․bot∕v1․2∖x gate");
+        assert_eq!(names[1], "evalgate support․bot∕v1․2∖x answer∕mini");
+        for case in root.descendants("testcase") {
+            let classname = case.attr("classname").expect("classname");
+            assert!(
+                !classname.contains(['.', '/', '\\']),
+                "{classname:?} reads as a file"
+            );
+            assert!(classname.starts_with("evalgate "), "{classname:?}");
+        }
     }
 
     #[test]
@@ -845,11 +1072,11 @@ pub(crate) mod tests {
         assert_eq!(
             names,
             [
-                Some("support-bot.gate"),
-                Some("support-bot.answer/mini"),
-                Some("support-bot.answer/local"),
-                Some("support-bot.answer/large"),
-                Some("support-bot.answer/old"),
+                Some("evalgate support-bot gate"),
+                Some("evalgate support-bot answer∕mini"),
+                Some("evalgate support-bot answer∕local"),
+                Some("evalgate support-bot answer∕large"),
+                Some("evalgate support-bot answer∕old"),
             ]
         );
         let skipped = root.descendants("skipped");

@@ -36,7 +36,10 @@ async fn run_writes_reports_and_report_renders_the_same_from_the_results_file() 
     let junit = read(&suite, "out/junit.xml");
     assert!(junit.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"echo\" tests=\"4\" failures=\"0\" errors=\"0\""), "{junit}");
     assert_eq!(junit.matches("<testcase name=\"q00").count(), 3);
-    assert!(junit.contains("classname=\"echo.ask/fake\""));
+    assert!(
+        junit.contains("classname=\"evalgate echo ask∕fake\""),
+        "{junit}"
+    );
     let markdown = read(&suite, "out/report.md");
     assert!(markdown.starts_with("### ✅ evalgate PASS"), "{markdown}");
 

@@ -9,7 +9,7 @@ use super::escape::{html_line, inline, pre, word_diff};
 use super::page::{Page, cut};
 use super::{
     MAX_DETAILED, MAX_LISTED, MarkdownOptions, errored_section, floor_rule, metric_status,
-    more_line, pretty, rollup, status_badge, what_next,
+    more_line, pretty, rollup, status_badge, what_next, without_output_quote,
 };
 use crate::report::cases::{CaseView, cases};
 use crate::results::{
@@ -52,11 +52,10 @@ pub(super) fn comparison_body(
             "#### Regressed cases ({})\n\n",
             format_count(regressed.len() as u64)
         ));
-        page.fixed(rollup(
-            regressed
-                .iter()
-                .filter_map(|c| c.reasons.first().map(String::as_str)),
-        ));
+        page.fixed(rollup(regressed.iter().filter_map(|c| {
+            let reason = c.reasons.first()?;
+            Some((reason.as_str(), c.head_output.as_deref()))
+        })));
         for (i, case) in regressed.iter().take(MAX_LISTED).enumerate() {
             let view = by_key
                 .get(&(case.cell.as_str(), case.case_id.as_str()))
@@ -518,7 +517,7 @@ fn change_line(case: &CaseComparison, emoji: &str) -> String {
         score(case.head_score)
     );
     if let Some(reason) = case.reasons.first() {
-        let _ = write!(line, " ({})", inline(reason));
+        let _ = write!(line, " ({})", inline(&without_output_quote(reason)));
     }
     line.push('\n');
     line
@@ -538,12 +537,16 @@ fn regressed_details(case: &CaseComparison, view: Option<&CaseView<'_>>) -> Stri
         let _ = write!(
             text,
             " · {}",
-            html_line(&truncate(reason, super::SUMMARY_REASON_CHARS))
+            html_line(&truncate(
+                &without_output_quote(reason),
+                super::SUMMARY_REASON_CHARS
+            ))
         );
     }
     text.push_str("</summary>\n\n");
     // The summary carries the first reason; the list is for more of them, or a longer one.
-    let first_cut = first.is_some_and(|r| r.chars().count() > super::SUMMARY_REASON_CHARS);
+    let first_cut = first
+        .is_some_and(|r| without_output_quote(r).chars().count() > super::SUMMARY_REASON_CHARS);
     if case.reasons.len() > 1 || first_cut {
         text.push_str("**Failed checks**\n\n");
         for reason in case.reasons.iter().take(10) {

@@ -267,22 +267,40 @@ const SUMMARY_REASON_CHARS: usize = 120;
 const ERROR_GROUP_NAMES: usize = 3;
 
 /// "Why they fail": the first failed check of each case, grouped, most common first, so "9 cases:
-/// output contains 'guarantee'" is read once instead of nine times. Empty when no two cases
-/// share a reason: the case lines say it then.
-fn rollup<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
-    let mut groups: Vec<(&str, u64)> = Vec::new();
-    for reason in reasons {
-        match groups.iter_mut().find(|(r, _)| *r == reason) {
+/// output contains 'guarantee'" is read once instead of nine times; and the answers several
+/// cases share word for word (a fallback, a refusal), which often say more than any check.
+/// Empty when no two cases share either: the case lines say it all then.
+///
+/// `cases` holds each case's first failed check's reason and its (head) output.
+fn rollup<'a>(cases: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let mut reasons: Vec<(String, u64)> = Vec::new();
+    let mut answers: Vec<(&str, u64)> = Vec::new();
+    let mut total = 0;
+    for (reason, output) in cases {
+        total += 1;
+        let reason = without_output_quote(reason);
+        match reasons.iter_mut().find(|(r, _)| *r == reason) {
             Some((_, n)) => *n += 1,
-            None => groups.push((reason, 1)),
+            None => reasons.push((reason, 1)),
+        }
+        let Some(output) = output.map(str::trim).filter(|o| !o.is_empty()) else {
+            continue;
+        };
+        match answers.iter_mut().find(|(a, _)| *a == output) {
+            Some((_, n)) => *n += 1,
+            None => answers.push((output, 1)),
         }
     }
-    if groups.iter().all(|(_, n)| *n < 2) {
+    // Only what is shared: a group of one is already its case's line.
+    reasons.retain(|(_, n)| *n > 1);
+    answers.retain(|(_, n)| *n > 1);
+    if reasons.is_empty() && answers.is_empty() {
         return String::new();
     }
-    groups.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    reasons.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    answers.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let mut text = String::from("**Why they fail** (the first failed check of each case)\n\n");
-    for (reason, n) in groups.iter().take(ROLLUP_GROUPS) {
+    for (reason, n) in reasons.iter().take(ROLLUP_GROUPS) {
         let _ = writeln!(
             text,
             "- **{}**: {}",
@@ -290,14 +308,22 @@ fn rollup<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
             inline(&truncate(reason, ROLLUP_REASON_CHARS))
         );
     }
-    let rest = &groups[groups.len().min(ROLLUP_GROUPS)..];
-    if !rest.is_empty() {
-        let cases: u64 = rest.iter().map(|(_, n)| n).sum();
+    let grouped: u64 = reasons.iter().take(ROLLUP_GROUPS).map(|(_, n)| n).sum();
+    if grouped < total && !reasons.is_empty() {
+        let others = total - grouped;
         let _ = writeln!(
             text,
-            "- {}: {}",
-            count_of(cases, "case", "cases"),
-            count_of(rest.len() as u64, "other reason", "other reasons")
+            "- {}: a reason of {}",
+            count_of(others, "other case", "other cases"),
+            if others == 1 { "its own" } else { "their own" }
+        );
+    }
+    for (answer, n) in answers.iter().take(ROLLUP_ANSWERS) {
+        let _ = writeln!(
+            text,
+            "- **{}** answered the same: “{}”",
+            count_of(*n, "case", "cases"),
+            inline(&truncate(answer, ROLLUP_REASON_CHARS))
         );
     }
     text.push('\n');
@@ -306,8 +332,37 @@ fn rollup<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
 
 /// Reasons listed in the roll-up; the rest are counted.
 const ROLLUP_GROUPS: usize = 5;
+/// Shared answers listed in the roll-up.
+const ROLLUP_ANSWERS: usize = 3;
 /// The longest reason in the roll-up.
 const ROLLUP_REASON_CHARS: usize = 150;
+
+/// A check's reason without the quote of the output it starts with (`output "…" does not
+/// contain "30 days"` → `output does not contain "30 days"`): the case shows its output anyway,
+/// and without it the same failure reads the same in every case. The quote is a Rust debug
+/// string (see `check::CheckInput::quote`); a reason without one is returned as it is.
+fn without_output_quote(reason: &str) -> String {
+    let Some(at) = reason.find("output \"") else {
+        return reason.to_owned();
+    };
+    if at != 0 && !reason[..at].ends_with(": ") {
+        return reason.to_owned();
+    }
+    let quote = at + "output ".len();
+    let mut escaped = false;
+    for (i, c) in reason[quote + 1..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => {
+                let end = quote + 1 + i + 1;
+                return format!("{}output{}", &reason[..at], &reason[end..]);
+            }
+            _ => {}
+        }
+    }
+    reason.to_owned()
+}
 
 /// "What next": the command that runs the listed cases again locally, and the label that
 /// accepts the failure when one is configured. Nothing when no case failed and the gate passed.
@@ -321,10 +376,11 @@ fn what_next(page: &mut Page, results: &Results, cases: &[(&str, &str)], opts: &
     if !cases.is_empty() {
         // `--filter` matches a substring of PROMPT/MODEL/CASE_ID: `cell/case` picks the case.
         let mut command = format!("evalgate run -c {}", shell_word(&results.run.config_path));
+        // One filter a line: a `<pre>` does not wrap.
         for (cell, case) in cases.iter().take(REPRODUCE_CASES) {
             let _ = write!(
                 command,
-                " --filter {}",
+                " \\\n  --filter {}",
                 shell_word(&format!("{cell}/{case}"))
             );
         }
@@ -656,7 +712,7 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(
-            md.contains("evalgate run -c evalgate.toml --filter answer/mini/refund-1 --filter answer/local/refund-2"),
+            md.contains("evalgate run -c evalgate.toml \\\n  --filter answer/mini/refund-1 \\\n  --filter answer/local/refund-2\n</pre>"),
             "{md}"
         );
         insta::assert_snapshot!(md);
@@ -752,9 +808,48 @@ pub(crate) mod tests {
         // Failed cases of a run without a baseline are reproducible too.
         let md = render(&test_helpers::fail_by_floor(), &with_label);
         assert!(
-            md.contains("<pre>\nevalgate run -c evalgate.toml --filter "),
+            md.contains("<pre>\nevalgate run -c evalgate.toml \\\n  --filter "),
             "{md}"
         );
+    }
+
+    #[test]
+    fn reasons_lose_the_output_quote_and_shared_ones_roll_up() {
+        assert_eq!(
+            without_output_quote(r#"output "I can\"t \\ help" does not contain "30 days""#),
+            r#"output does not contain "30 days""#
+        );
+        assert_eq!(
+            without_output_quote(r#"contains: output "x" does not contain "y""#),
+            r#"contains: output does not contain "y""#
+        );
+        assert_eq!(
+            without_output_quote(r#"output contains "guarantee""#),
+            r#"output contains "guarantee""#
+        );
+        assert_eq!(
+            without_output_quote(r#"output "unclosed"#),
+            r#"output "unclosed"#
+        );
+
+        let sorry = "Sorry, I can't help with that.";
+        let cases = [
+            (r#"output "a" does not contain "30 days""#, Some("a")),
+            (r#"output "b" does not contain "30 days""#, Some(sorry)),
+            (r#"output "c" does not contain "30 days""#, Some(sorry)),
+            (r#"output contains "guarantee""#, Some("d")),
+        ];
+        let text = rollup(cases.into_iter());
+        assert_eq!(
+            text,
+            "**Why they fail** (the first failed check of each case)\n\n\
+             - **3 cases**: output does not contain \"30 days\"\n\
+             - 1 other case: a reason of its own\n\
+             - **2 cases** answered the same: “Sorry, I can't help with that.”\n\n"
+        );
+        // Nothing shared: the case lines say it all.
+        let alone = [("r1", Some("a")), ("r2", Some("b"))];
+        assert_eq!(rollup(alone.into_iter()), "");
     }
 
     #[test]

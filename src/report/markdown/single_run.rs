@@ -7,7 +7,7 @@ use super::escape::{html_line, inline, pre, word_diff};
 use super::page::{Page, cut};
 use super::{
     MAX_DETAILED, MAX_LISTED, MarkdownOptions, errored_section, floor_rule, metric_status,
-    more_line, pretty, rollup, what_next,
+    more_line, pretty, rollup, what_next, without_output_quote,
 };
 use crate::report::cases::{CaseStatus, CaseView, cases};
 use crate::results::Results;
@@ -35,14 +35,20 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &Markdow
             "#### Failed cases ({})\n\n",
             format_count(failed.len() as u64)
         ));
-        let reasons: Vec<String> = failed.iter().map(|v| first_failure(v)).collect();
-        page.fixed(rollup(reasons.iter().map(String::as_str)));
+        let reasons: Vec<(String, Option<&str>)> = failed
+            .iter()
+            .map(|v| {
+                let output = v.repeats.iter().find(|c| !c.passed);
+                (first_failure(v), output.and_then(|c| c.output.as_deref()))
+            })
+            .collect();
+        page.fixed(rollup(reasons.iter().map(|(r, o)| (r.as_str(), *o))));
         for (i, view) in failed.iter().take(MAX_LISTED).enumerate() {
             let line = format!(
                 "- ❌ {} · {}: {}\n",
                 inline(view.cell),
                 inline(view.case_id),
-                inline(&first_failure(view))
+                inline(&without_output_quote(&first_failure(view)))
             );
             if i < MAX_DETAILED {
                 page.shrinkable(
@@ -181,7 +187,10 @@ fn failed_details(view: &CaseView<'_>) -> String {
         view.score(),
         view.passed(),
         view.repeats.len(),
-        html_line(&truncate(&first_failure(view), super::SUMMARY_REASON_CHARS))
+        html_line(&truncate(
+            &without_output_quote(&first_failure(view)),
+            super::SUMMARY_REASON_CHARS
+        ))
     );
     let reasons: Vec<String> = view
         .repeats

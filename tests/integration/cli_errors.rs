@@ -39,7 +39,25 @@ fn valid_suite_passes_validation() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
-        out.contains("suite `t` is valid: 1 model, 1 prompt, 1 case, 1 cell, 1 call per run"),
+        out.contains(
+            "suite `t` is valid: 1 model, 1 prompt, 1 case, 1 cell, 1 model call per run\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn validate_counts_a_judge_apart_and_its_calls_too() {
+    let toml = MINIMAL.replace(
+        "[prompts.p]",
+        "[models.judge]\nprovider = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"j\"\n\n[prompts.p]\nmodels = [\"m\"]",
+    ) + "\n[[checks]]\ntype = \"llm-judge\"\njudge = \"judge\"\nrubric = \"polite\"\n";
+    let suite = SuiteDir::new(&toml);
+    let output = suite.cmd().arg("validate").output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("2 models (1 only grading), 1 prompt, 1 case, 1 cell, 1 model call per run (checks that call a model add at least 1 grading call)\n"),
         "{out}"
     );
 }

@@ -27,11 +27,12 @@ RUN mkdir -p src bench/fake-openai/src \
     && cargo build --release --locked --bin evalgate \
     && rm -rf src
 
-# The real source, and the workflow `evalgate init` scaffolds (src/cli/init.rs includes it).
+# The real source, and the workflows `evalgate init` scaffolds (src/cli/init.rs includes them).
 # COPY keeps the files' own modification times, which can be older than the stub build's outputs:
 # touch them so Cargo rebuilds evalgate instead of keeping the stub.
 COPY src src
 COPY examples/workflows/evalgate-pr.yml examples/workflows/evalgate-pr.yml
+COPY examples/workflows/evalgate-main.yml examples/workflows/evalgate-main.yml
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin evalgate \
     && cp target/release/evalgate /usr/local/bin/evalgate

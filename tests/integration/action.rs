@@ -88,3 +88,52 @@ fn every_input_and_output_is_documented() {
         );
     }
 }
+
+/// The image builds from `src/` and the few files the code includes from outside it: each one
+/// must be copied by the Dockerfile and let through by .dockerignore, or `docker build` breaks
+/// while `cargo build` here works.
+#[test]
+fn files_the_code_includes_from_outside_src_reach_the_image() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = read("Dockerfile");
+    let ignore = read(".dockerignore");
+    let include = regex::Regex::new(r#"include_(?:str|bytes)!\("([^"]+)"\)"#).expect("regex");
+    let mut outside = Vec::new();
+    let mut stack = vec![root.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read source");
+            for caps in include.captures_iter(&text) {
+                let target = path.parent().expect("parent").join(&caps[1]);
+                let target = target.canonicalize().expect("included file exists");
+                let relative = target
+                    .strip_prefix(root.canonicalize().expect("root"))
+                    .expect("inside the repository")
+                    .to_string_lossy()
+                    .into_owned();
+                if !relative.starts_with("src/") {
+                    outside.push(relative);
+                }
+            }
+        }
+    }
+    assert!(!outside.is_empty(), "init includes the workflow examples");
+    for file in &outside {
+        assert!(
+            dockerfile.contains(&format!("COPY {file} {file}")),
+            "the Dockerfile does not copy {file}"
+        );
+        assert!(
+            ignore.lines().any(|l| l == format!("!{file}")),
+            ".dockerignore does not let {file} through"
+        );
+    }
+}

@@ -142,6 +142,12 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
     let default_test = root.get("defaultTest").cloned().unwrap_or(Value::Null);
     let mut default_vars = Map::new();
     let mut dataset_checks = Vec::new();
+    if !matches!(default_test, Value::Object(_) | Value::Null) {
+        out.not_mapped(
+            "defaultTest",
+            "only an inline mapping is read: copy its vars and asserts into the config",
+        );
+    }
     if let Value::Object(dt) = &default_test {
         if let Some(Value::Object(options)) = dt.get("options")
             && let Some(p) = options.get("provider")
@@ -158,7 +164,10 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
                     for (j, a) in as_list(value).iter().enumerate() {
                         let at = format!("defaultTest.assert[{j}]");
                         match map_assert(a, &at, &mut cx, &mut out) {
-                            Ok(check) if toml_inline(&check).is_ok() => dataset_checks.push(check),
+                            Ok(check) if toml_inline(&check).is_ok() => {
+                                flag_check_templates(&at, &check, &mut out);
+                                dataset_checks.push(check);
+                            }
                             Ok(_) => out.not_mapped(
                                 at,
                                 "its value holds a null, which a TOML suite file cannot hold",
@@ -425,6 +434,23 @@ fn map_provider(item: &Value, at: &str, cx: &mut Context<'_>, out: &mut Imported
             "max_tokens" if value.is_u64() => Some("max_tokens"),
             "stop" if value.is_array() => Some("stop"),
             "apiBaseUrl" => continue,
+            "headers"
+                if value
+                    .as_object()
+                    .is_some_and(|h| h.values().all(Value::is_string)) =>
+            {
+                Some("headers")
+            }
+            "apiKey" => {
+                out.not_mapped(
+                    format!("{at}.config.apiKey"),
+                    format!(
+                        "a key written in the config is not carried over: put it in an \
+                         environment variable and name it in `api_key_env` of model `{model_id}`"
+                    ),
+                );
+                continue;
+            }
             "apiKeyEnvar" if value.is_string() => {
                 fields.retain(|(k, _)| *k != "api_key_env");
                 Some("api_key_env")
@@ -439,6 +465,7 @@ fn map_provider(item: &Value, at: &str, cx: &mut Context<'_>, out: &mut Imported
                     "seed" => "seed",
                     "max_tokens" => "max_tokens",
                     "stop" => "stop",
+                    "headers" => "headers",
                     _ => "api_key_env",
                 };
                 fields.push((k, value.clone()));
@@ -750,6 +777,21 @@ fn prompt_file(messages: &[Message]) -> Option<String> {
     Some(text)
 }
 
+/// Flags the templates of a check (they render per case at run time, and `validate` does not
+/// render them).
+fn flag_check_templates(at: &str, check: &Value, out: &mut Imported) {
+    for key in ["value", "pattern", "rubric"] {
+        if let Some(text) = check.get(key).and_then(Value::as_str) {
+            flag_template(at, text, out);
+        }
+    }
+    if let Some(values) = check.get("values").and_then(Value::as_array) {
+        for text in values.iter().filter_map(Value::as_str) {
+            flag_template(at, text, out);
+        }
+    }
+}
+
 /// Notes the Nunjucks constructs that minijinja reads differently or not at all.
 fn flag_template(at: &str, text: &str, out: &mut Imported) {
     if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
@@ -797,7 +839,7 @@ fn flag_template(at: &str, text: &str, out: &mut Imported) {
         };
         out.note(
             at,
-            format!("the template uses {what}: {detail}{advice}; `evalgate validate` will reject it until it is rewritten"),
+            format!("the template uses {what}: {detail}{advice}; rewrite it in minijinja syntax (docs/configuration.md#templates-and-their-variables)"),
         );
     }
 }
@@ -870,8 +912,9 @@ fn csv_tests(full: &Path, shown: &str, text: &str) -> Result<Vec<(String, Value)
         let mut asserts = Vec::new();
         let mut test = Map::new();
         let mut metric = None;
+        let mut configs: Vec<(usize, f64)> = Vec::new();
         for (header, cell) in headers.iter().zip(record.iter()) {
-            match header.as_str() {
+            match header.trim() {
                 h if h.starts_with("__expected") => {
                     if !cell.trim().is_empty() {
                         asserts.push(csv_assert(cell));
@@ -881,17 +924,46 @@ fn csv_tests(full: &Path, shown: &str, text: &str) -> Result<Vec<(String, Value)
                     test.insert("description".into(), json!(cell));
                 }
                 "__metric" if !cell.is_empty() => metric = Some(cell.to_owned()),
+                h if h.starts_with("__metadata") => {}
+                h if h.starts_with("__config:") => {
+                    // `__config:__expectedN:threshold`: the threshold of the Nth assertion.
+                    let index = h
+                        .trim_start_matches("__config:__expected")
+                        .split(':')
+                        .next()
+                        .map_or(Some(0), |n| {
+                            if n.is_empty() {
+                                Some(0)
+                            } else {
+                                n.parse::<usize>().ok().map(|n| n.saturating_sub(1))
+                            }
+                        });
+                    if let (Some(index), true, Ok(t)) =
+                        (index, h.ends_with(":threshold"), cell.trim().parse::<f64>())
+                    {
+                        configs.push((index, t));
+                    } else {
+                        test.insert(h.to_owned(), json!(cell));
+                    }
+                }
                 "__threshold" if !cell.is_empty() => {
                     if let Ok(t) = cell.trim().parse::<f64>() {
                         test.insert("threshold".into(), json!(t));
                     }
                 }
                 h if h.starts_with("__") => {
-                    test.insert(h.to_owned(), json!(cell));
+                    if !cell.is_empty() {
+                        test.insert(h.to_owned(), json!(cell));
+                    }
                 }
                 h => {
                     vars.insert(h.to_owned(), json!(cell));
                 }
+            }
+        }
+        for (index, t) in configs {
+            if let Some(Value::Object(a)) = asserts.get_mut(index) {
+                a.insert("threshold".into(), json!(t));
             }
         }
         if let Some(metric) = metric {
@@ -918,46 +990,152 @@ fn csv_error(path: &Path, e: &csv::Error) -> ImportError {
     }
 }
 
-/// One `__expected` cell as an assertion: `contains: Paris`, `similar(0.8): ...`, `grade: ...`,
-/// `is-json`, or a bare value (`equals`).
+/// The assertion types a CSV `__expected` cell may start with (`type:` or `type(threshold):`); a
+/// cell that starts with anything else is an `equals` value, as in promptfoo.
+const CSV_TYPES: &[&str] = &[
+    "answer-relevance",
+    "bleu",
+    "classifier",
+    "contains-all",
+    "contains-any",
+    "contains-json",
+    "contains-sql",
+    "contains-xml",
+    "contains",
+    "context-faithfulness",
+    "context-recall",
+    "context-relevance",
+    "cost",
+    "equals",
+    "factuality",
+    "finish-reason",
+    "g-eval",
+    "gleu",
+    "icontains-all",
+    "icontains-any",
+    "icontains",
+    "is-json",
+    "is-sql",
+    "is-valid-openai-function-call",
+    "is-valid-openai-tools-call",
+    "is-xml",
+    "latency",
+    "levenshtein",
+    "meteor",
+    "model-graded-closedqa",
+    "model-graded-factuality",
+    "moderation",
+    "perplexity-score",
+    "perplexity",
+    "regex",
+    "rouge-n",
+    "select-best",
+    "similar",
+    "starts-with",
+    "webhook",
+];
+
+/// One `__expected` cell as an assertion, read as promptfoo reads it: `javascript:`, `fn:`,
+/// `python:` and `file://` scripts; `grade:` and `llm-rubric:` rubrics; `[not-]TYPE[(threshold)][:value]`
+/// for a known type (list types split on commas, values trimmed; `similar` defaults to 0.8, other
+/// thresholded types to 0.75); anything else is an `equals` value.
 fn csv_assert(cell: &str) -> Value {
-    let re = regex::Regex::new(r"^(not-)?([a-z][a-z-]*)(?:\((\d*\.?\d+)\))?:\s?(?s)(.*)$").ok();
-    if let Some(cap) = re.as_ref().and_then(|re| re.captures(cell)) {
-        let neg = cap.get(1).is_some();
-        let mut kind = cap.get(2).map_or("", |m| m.as_str()).to_owned();
-        kind = match kind.as_str() {
-            "grade" => "llm-rubric".into(),
-            "fn" | "eval" => "javascript".into(),
-            _ => kind,
-        };
-        let value = cap.get(4).map_or("", |m| m.as_str());
-        let mut a = Map::new();
-        a.insert(
-            "type".into(),
-            json!(if neg {
-                format!("not-{kind}")
-            } else {
-                kind.clone()
-            }),
-        );
-        let list_kind = kind.ends_with("-any") || kind.ends_with("-all");
-        a.insert(
-            "value".into(),
-            if list_kind {
-                json!(value.split(',').map(str::trim).collect::<Vec<_>>())
-            } else {
-                json!(value)
-            },
-        );
-        if let Some(t) = cap.get(3).and_then(|m| m.as_str().parse::<f64>().ok()) {
-            a.insert("threshold".into(), json!(t));
+    let cell = cell.trim();
+    for (prefix, kind) in [
+        ("javascript:", "javascript"),
+        ("fn:", "javascript"),
+        ("eval:", "javascript"),
+        ("python:", "python"),
+    ] {
+        if let Some(body) = cell.strip_prefix(prefix) {
+            return json!({"type": kind, "value": body.trim()});
         }
-        return Value::Object(a);
     }
-    match cell.trim() {
-        "is-json" | "contains-json" => json!({"type": cell.trim()}),
-        _ => json!({"type": "equals", "value": cell}),
+    if let Some(file) = cell.strip_prefix("file://") {
+        let kind = if file.ends_with(".py") || file.contains(".py:") {
+            "python"
+        } else {
+            "javascript"
+        };
+        return json!({"type": kind, "value": cell});
     }
+    for prefix in ["grade:", "llm-rubric:"] {
+        if let Some(rubric) = cell.strip_prefix(prefix) {
+            return json!({"type": "llm-rubric", "value": rubric.trim()});
+        }
+    }
+    let (neg, rest) = match cell.strip_prefix("not-") {
+        Some(rest) => (true, rest),
+        None => (false, cell),
+    };
+    // The longest type that the cell starts with and that a `(`, a `:` or the end follows.
+    let found = CSV_TYPES
+        .iter()
+        .filter(|t| {
+            rest.strip_prefix(**t).is_some_and(|after| {
+                after.is_empty() || after.starts_with(':') || after.starts_with('(')
+            })
+        })
+        .max_by_key(|t| t.len());
+    let Some(kind) = found else {
+        return json!({"type": "equals", "value": cell});
+    };
+    let mut after = &rest[kind.len()..];
+    let mut threshold = None;
+    if let Some(open) = after.strip_prefix('(') {
+        let Some((number, tail)) = open.split_once(')') else {
+            return json!({"type": "equals", "value": cell});
+        };
+        match number.parse::<f64>() {
+            Ok(t) => threshold = Some(t),
+            Err(_) => return json!({"type": "equals", "value": cell}),
+        }
+        after = tail;
+    }
+    let value = match after.strip_prefix(':') {
+        Some(v) => Some(v),
+        None if after.is_empty() => None,
+        None => return json!({"type": "equals", "value": cell}),
+    };
+    let full = if neg {
+        format!("not-{kind}")
+    } else {
+        (*kind).to_owned()
+    };
+    let mut a = Map::new();
+    a.insert("type".into(), json!(full));
+    if let Some(v) = value {
+        let v = if kind.ends_with("-any") || kind.ends_with("-all") {
+            json!(v.split(',').map(str::trim).collect::<Vec<_>>())
+        } else if matches!(*kind, "is-json" | "contains-json") {
+            json!(v)
+        } else {
+            json!(v.trim())
+        };
+        a.insert("value".into(), v);
+    }
+    let thresholded = matches!(
+        *kind,
+        "answer-relevance"
+            | "classifier"
+            | "context-faithfulness"
+            | "context-recall"
+            | "context-relevance"
+            | "cost"
+            | "latency"
+            | "levenshtein"
+            | "perplexity-score"
+            | "perplexity"
+            | "rouge-n"
+            | "similar"
+            | "starts-with"
+    );
+    if let Some(t) =
+        threshold.or_else(|| thresholded.then_some(if *kind == "similar" { 0.8 } else { 0.75 }))
+    {
+        a.insert("threshold".into(), json!(t));
+    }
+    Value::Object(a)
 }
 
 /// The rows one test becomes (one per combination when a variable holds a list, as promptfoo
@@ -991,7 +1169,10 @@ fn map_test(
                 for (j, a) in as_list(value).iter().enumerate() {
                     let item = format!("{at}.assert[{j}]");
                     match map_assert(a, &item, cx, out) {
-                        Ok(check) => checks.push(check),
+                        Ok(check) => {
+                            flag_check_templates(&item, &check, out);
+                            checks.push(check);
+                        }
                         Err(reason) => out.not_mapped(format!("{item} ({})", kind(a)), reason),
                     }
                 }
@@ -1366,7 +1547,22 @@ mod tests {
             csv_assert("similar(0.9): The capital"),
             json!({"type": "similar", "value": "The capital", "threshold": 0.9})
         );
+        assert_eq!(
+            csv_assert("similar:The capital"),
+            json!({"type": "similar", "value": "The capital", "threshold": 0.8})
+        );
+        assert_eq!(
+            csv_assert("not-contains-any: a, b"),
+            json!({"type": "not-contains-any", "value": ["a", "b"]})
+        );
+        assert_eq!(csv_assert("is-json"), json!({"type": "is-json"}));
         assert_eq!(csv_assert("grade: is polite")["type"], "llm-rubric");
+        assert_eq!(csv_assert("fn: output.length < 9")["type"], "javascript");
+        // Not a known assertion type: the whole cell is the expected answer.
+        assert_eq!(
+            csv_assert("Answer: 42"),
+            json!({"type": "equals", "value": "Answer: 42"})
+        );
     }
 
     #[test]

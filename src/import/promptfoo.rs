@@ -208,6 +208,9 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
     if rows.is_empty() {
         return Err(empty(path, "no test case could be mapped", &out));
     }
+    for prompt in &imported_prompts {
+        flag_missing_vars(prompt, &rows, &mut out);
+    }
 
     // The files.
     let suite_name = root
@@ -844,6 +847,40 @@ fn flag_template(at: &str, text: &str, out: &mut Imported) {
     }
 }
 
+/// promptfoo renders a variable a test does not set as empty text; evalgate stops at it. Each
+/// variable a prompt reads and some cases lack is listed once, with how many cases lack it.
+fn flag_missing_vars(prompt: &Prompt, rows: &[Value], out: &mut Imported) {
+    let env = minijinja::Environment::new();
+    let mut read: Vec<String> = Vec::new();
+    for m in &prompt.messages {
+        if let Ok(t) = env.template_from_str(&m.content) {
+            for name in t.undeclared_variables(false) {
+                if !read.contains(&name) && !matches!(name.as_str(), "vars" | "id" | "expected") {
+                    read.push(name);
+                }
+            }
+        }
+    }
+    read.sort();
+    for name in read {
+        let lacking = rows
+            .iter()
+            .filter(|r| r["vars"].get(&name).is_none())
+            .count();
+        if lacking > 0 {
+            out.note(
+                format!("prompt `{}`", prompt.id),
+                format!(
+                    "it reads `{name}`, which {lacking} of {} cases do not set: promptfoo renders \
+                     it empty, evalgate stops at it (`validate` names the cases); set it in those \
+                     cases or in defaultTest.vars",
+                    rows.len()
+                ),
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -879,16 +916,72 @@ fn read_tests(
                     let text = read(&full)?;
                     found.extend(csv_tests(&full, file, &text)?);
                 }
+                Some(file) if !file.contains('*') && test_file_kind(file).is_some() => {
+                    let full = dir.join(file);
+                    let text = read(&full)?;
+                    found.extend(structured_tests(&full, file, &text)?);
+                }
                 _ => out.not_mapped(
                     format!("{at} ({s})"),
-                    "only CSV test files (`file://cases.csv`) are read: list the tests inline \
-                     or convert them to CSV",
+                    "only CSV, YAML, JSON and JSONL test files are read (no globs, scripts or \
+                     sheets): list the tests inline or in such a file",
                 ),
             },
             _ => out.not_mapped(at, "expected a test (a mapping) or a `file://` path"),
         }
     }
     Ok(found)
+}
+
+fn test_file_kind(file: &str) -> Option<&'static str> {
+    let lower = file.to_ascii_lowercase();
+    [".yaml", ".yml", ".json", ".jsonl"]
+        .into_iter()
+        .find(|ext| lower.ends_with(ext))
+}
+
+/// A YAML or JSON file holding a list of tests, or a JSONL file of one test a line.
+fn structured_tests(
+    full: &Path,
+    shown: &str,
+    text: &str,
+) -> Result<Vec<(String, Value)>, ImportError> {
+    let syntax = |line: usize, column: usize, message: String| ImportError::Syntax {
+        path: full.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    let items: Vec<(String, Value)> = if test_file_kind(shown) == Some(".jsonl") {
+        let mut items = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_str(line)
+                .map_err(|e| syntax(n + 1, e.column(), format!("not a JSON test: {e}")))?;
+            items.push((format!("{shown}:{}", n + 1), value));
+        }
+        items
+    } else {
+        let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            syntax(line, column, format!("not a test file: {e}"))
+        })?;
+        let Value::Array(list) = value else {
+            return Err(shape(full, "(top level)", "expected a list of tests"));
+        };
+        list.into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{shown}[{i}]"), v))
+            .collect()
+    };
+    for (at, item) in &items {
+        if !item.is_object() {
+            return Err(shape(full, at, "expected a test (a mapping)"));
+        }
+    }
+    Ok(items)
 }
 
 /// promptfoo's CSV test format: every column is a variable except `__expected*` (assertions,

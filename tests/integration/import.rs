@@ -375,3 +375,46 @@ fn import_errors_name_the_file_and_where() {
         "{err}"
     );
 }
+
+#[test]
+fn promptfoo_test_files_are_read_and_variables_cases_lack_are_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    write(
+        "promptfooconfig.yaml",
+        "prompts: ['Hello {{ name }}, {{ greeting }}']\nproviders: [openai:gpt-4.1-mini]\n\
+         tests:\n  - file://more.yaml\n  - file://rows.jsonl\n",
+    );
+    write(
+        "more.yaml",
+        "- vars: {name: Ada, greeting: hi}\n  assert: [{type: contains, value: Ada}]\n",
+    );
+    write(
+        "rows.jsonl",
+        "{\"vars\": {\"name\": \"Bob\"}, \"assert\": [{\"type\": \"contains\", \"value\": \"Bob\"}]}\n",
+    );
+    let out = import(
+        dir.path(),
+        &["promptfoo", "promptfooconfig.yaml", "--out", "s"],
+    );
+    let rows = rows(dir.path().join("s/data/cases.jsonl"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["vars"]["name"], "Ada");
+    assert_eq!(rows[1]["vars"]["name"], "Bob");
+    assert!(
+        out.contains(
+            "  - prompt `prompt1`: it reads `greeting`, which 1 of 2 cases do not set: promptfoo \
+             renders it empty, evalgate stops at it"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("reads `name`"), "{out}");
+    // The note is right: validate stops at the case that lacks the variable.
+    let output = evalgate(dir.path())
+        .args(["validate", "-c", "s/evalgate.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("greeting"), "{}", stderr(&output));
+}

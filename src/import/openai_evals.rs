@@ -51,7 +51,7 @@ pub fn import(path: &Path, ideal_check: IdealCheck) -> Result<Imported, ImportEr
         };
         let messages: Vec<(String, String)> = match sample.get("input") {
             Some(Value::String(s)) => vec![("user".into(), s.clone())],
-            Some(Value::Array(items)) => {
+            Some(Value::Array(items)) if !items.is_empty() => {
                 let mut messages = Vec::new();
                 for (k, m) in items.iter().enumerate() {
                     let role = m.get("role").and_then(Value::as_str);
@@ -73,7 +73,7 @@ pub fn import(path: &Path, ideal_check: IdealCheck) -> Result<Imported, ImportEr
             _ => {
                 return Err(shape_err(
                     field("input"),
-                    "expected a list of {role, content} messages or a string",
+                    "expected a non-empty list of {role, content} messages or a string",
                 ));
             }
         };

@@ -49,15 +49,7 @@ struct Context<'a> {
 
 pub fn import(path: &Path) -> Result<Imported, ImportError> {
     let text = read(path)?;
-    let root: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        ImportError::Syntax {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: format!("not a YAML promptfoo config: {e}"),
-        }
-    })?;
+    let root = parse_yaml(path, &text, "a promptfoo config")?;
     let Value::Object(root) = root else {
         return Err(shape(
             path,
@@ -113,6 +105,11 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
 
     let prompts = match root.get("prompts") {
         Some(Value::Array(items)) => items.clone(),
+        // The map form: `prompts: {file://a.txt: label}`.
+        Some(Value::Object(map)) if !map.contains_key("raw") && !map.contains_key("id") => map
+            .iter()
+            .map(|(id, label)| json!({"id": id, "label": label}))
+            .collect(),
         Some(single @ (Value::String(_) | Value::Object(_))) => vec![single.clone()],
         Some(_) => return Err(shape(path, "prompts", "expected a list of prompts")),
         None => return Err(shape(path, "prompts", "missing: a suite needs a prompt")),
@@ -293,6 +290,27 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
     Ok(out)
 }
 
+/// YAML (JSON is YAML too) as JSON values, with `<<` merge keys applied as promptfoo's YAML
+/// loader does.
+fn parse_yaml(path: &Path, text: &str, what: &str) -> Result<Value, ImportError> {
+    let syntax = |e: serde_yaml_ng::Error| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        ImportError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: format!("not {what}: {e}"),
+        }
+    };
+    let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(syntax)?;
+    yaml.apply_merge().map_err(syntax)?;
+    serde_json::to_value(&yaml).map_err(|e| ImportError::Shape {
+        path: path.to_path_buf(),
+        field: "(a key)".into(),
+        message: format!("not {what}: {e} (keys must be text)"),
+    })
+}
+
 fn shape(path: &Path, field: &str, message: &str) -> ImportError {
     ImportError::Shape {
         path: path.to_path_buf(),
@@ -433,7 +451,9 @@ fn map_provider(item: &Value, at: &str, cx: &mut Context<'_>, out: &mut Imported
     }
     for (key, value) in &config {
         let mapped = match key.as_str() {
-            "temperature" | "top_p" | "seed" if value.is_number() => Some(key.as_str()),
+            "temperature" if value.is_number() => Some("temperature"),
+            "top_p" if value.is_number() => Some("top_p"),
+            "seed" if value.is_i64() => Some("seed"),
             "max_tokens" if value.is_u64() => Some("max_tokens"),
             "stop" if value.is_array() => Some("stop"),
             "apiBaseUrl" => continue,
@@ -461,18 +481,7 @@ fn map_provider(item: &Value, at: &str, cx: &mut Context<'_>, out: &mut Imported
             _ => None,
         };
         match mapped {
-            Some(k) => {
-                let k: &'static str = match k {
-                    "temperature" => "temperature",
-                    "top_p" => "top_p",
-                    "seed" => "seed",
-                    "max_tokens" => "max_tokens",
-                    "stop" => "stop",
-                    "headers" => "headers",
-                    _ => "api_key_env",
-                };
-                fields.push((k, value.clone()));
-            }
+            Some(k) => fields.push((k, value.clone())),
             None => out.not_mapped(
                 format!("{at}.config.{key}"),
                 format!("not carried over to model `{model_id}`: put it in its `extra_body` if the API takes it"),
@@ -964,10 +973,7 @@ fn structured_tests(
         }
         items
     } else {
-        let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            syntax(line, column, format!("not a test file: {e}"))
-        })?;
+        let value = parse_yaml(full, text, "a test file")?;
         let Value::Array(list) = value else {
             return Err(shape(full, "(top level)", "expected a list of tests"));
         };
@@ -1284,6 +1290,17 @@ fn map_test(
     // Variables that name files hold the file's text, as in promptfoo.
     for (name, value) in vars.iter_mut() {
         if let Some(file) = value.as_str().and_then(|s| s.strip_prefix("file://")) {
+            let script = [".py", ".js", ".ts", ".mjs", ".cjs"]
+                .iter()
+                .any(|ext| file.ends_with(ext) || file.contains(&format!("{ext}:")));
+            if script {
+                out.not_mapped(
+                    format!("{at}.vars.{name}"),
+                    "a variable computed by a script: evalgate variables are data; run the \
+                     script once and write its value; the test is left out",
+                );
+                return Vec::new();
+            }
             let full = cx.dir.join(file);
             match std::fs::read_to_string(&full) {
                 Ok(text) => *value = Value::String(text),
@@ -1489,7 +1506,11 @@ fn map_assert(
                     format!(
                         "its pattern is not valid in evalgate's regex syntax (Rust `regex`: no \
                          look-around, no back-references): {}; rewrite it or use a `command` check",
-                        e.to_string().lines().last().unwrap_or_default()
+                        e.to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim_start_matches("error: ")
                     )
                 })?;
             }

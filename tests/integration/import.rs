@@ -77,7 +77,9 @@ fn promptfoo_config_imports_to_a_suite_that_validates() {
             "suite",
         ],
     );
+    insta::assert_snapshot!("promptfoo_import_output", out);
     let suite = dir.path().join("suite");
+    insta::assert_snapshot!("promptfoo_import_suite", read(suite.join("evalgate.toml")));
     for file in [
         "evalgate.toml",
         "prompts/answer.txt",
@@ -266,6 +268,7 @@ fn openai_evals_samples_import_with_a_match_check_by_default() {
             "m",
         ],
     );
+    insta::assert_snapshot!("openai_evals_import_output", out);
     assert_eq!(
         not_mapped(&out),
         ["`source`: a sample field other than `input` and `ideal`: not carried over"]
@@ -417,4 +420,35 @@ fn promptfoo_test_files_are_read_and_variables_cases_lack_are_flagged() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("greeting"), "{}", stderr(&output));
+}
+
+#[test]
+fn promptfoo_yaml_merge_keys_and_the_prompt_map_form_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("p.txt"), "Say {{ word }}\n").expect("write");
+    std::fs::write(
+        dir.path().join("promptfooconfig.yaml"),
+        "x-assert: &hi\n  type: icontains\n  value: hi\n\
+         prompts:\n  file://p.txt: greet\nproviders: [openai:gpt-4.1-mini]\n\
+         tests:\n  - vars: {word: hi}\n    assert:\n      - <<: *hi\n        metric: greeting\n",
+    )
+    .expect("write");
+    let out = import(
+        dir.path(),
+        &["promptfoo", "promptfooconfig.yaml", "--out", "s"],
+    );
+    assert_eq!(
+        read(dir.path().join("s/prompts/greet.txt")),
+        "Say {{ word }}\n"
+    );
+    let rows = rows(dir.path().join("s/data/cases.jsonl"));
+    assert_eq!(
+        rows[0]["checks"],
+        serde_json::json!([{"type": "icontains", "value": "hi", "metric": "greeting"}])
+    );
+    assert_eq!(
+        not_mapped(&out),
+        ["x-assert: no evalgate equivalent: this top-level key is ignored"]
+    );
+    validate(&dir.path().join("s/evalgate.toml"));
 }

@@ -844,8 +844,11 @@ fn flag_template(at: &str, text: &str, out: &mut Imported) {
             _ => return,
         };
         let detail = e.detail().unwrap_or_default();
-        let advice = if text.contains("dump") {
+        let advice = if detail.contains("filter dump ") {
             " (Nunjucks `dump` is `tojson` in minijinja)"
+        } else if detail.contains("filter load ") {
+            " (promptfoo's `load` parses JSON text: write the variable as a JSON object in the \
+             dataset instead, and drop the filter)"
         } else {
             ""
         };
@@ -1685,9 +1688,11 @@ mod tests {
         flag_template("p", "{{ items | dump }}", &mut out);
         flag_template("p", "{% for k, v in obj %}{{k}}{% endfor %}", &mut out);
         flag_template("p", "{{ name | upper }}", &mut out);
+        flag_template("p", "{{ (style | load).tone }}", &mut out);
         let messages: Vec<&str> = out.findings.iter().map(|f| f.message.as_str()).collect();
-        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages.len(), 3, "{messages:?}");
         assert!(messages[0].contains("tojson"), "{messages:?}");
         assert!(messages[1].contains("| items"), "{messages:?}");
+        assert!(messages[2].contains("`load` parses JSON"), "{messages:?}");
     }
 }

@@ -26,7 +26,7 @@
 //! | 3 math and views of the contract | `stats`, `privacy::redact`, `git` |
 //! | 4 suite | `check`, then `config` |
 //! | 5 stages | `plan`, `execute`, `aggregate`, `compare`, `gate`, `merge`, in that order |
-//! | 6 flows and views | `pipeline`, `report`, `github` |
+//! | 6 flows and views | `pipeline`, `report`, `github`, `import` |
 //! | 7 | `ci` |
 //! | 8 edge | `cli`, the only module that prints |
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -54,6 +54,7 @@ pub(crate) mod merge;
 pub(crate) mod ci;
 pub mod cli;
 pub(crate) mod github;
+pub(crate) mod import;
 pub(crate) mod pipeline;
 pub(crate) mod report;
 

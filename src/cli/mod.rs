@@ -4,6 +4,7 @@
 mod ci;
 mod compare;
 mod error;
+mod import;
 mod init;
 mod merge;
 mod progress;
@@ -61,6 +62,9 @@ enum Command {
     Report(report::ReportArgs),
     /// Scaffold a suite, its cases and the pull request workflow. Overwrites nothing.
     Init(init::InitArgs),
+    /// Write an evalgate suite from a promptfoo config or OpenAI evals samples, listing what did
+    /// not map. Overwrites nothing.
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +122,7 @@ where
         Command::Validate(args) => validate::validate(args, stdout),
         Command::Report(args) => report::report(args, stdout),
         Command::Init(args) => init::init(args, stdout),
+        Command::Import(args) => import::import(args, stdout),
     };
     if let Err(err) = &result {
         let text = match err {

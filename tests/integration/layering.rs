@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u32, u32)] = &[
     ("pipeline", 6, 0),
     ("report", 6, 0),
     ("github", 6, 0),
+    ("import", 6, 0),
     ("ci", 7, 0),
     ("cli", 8, 0),
 ];

@@ -6,6 +6,7 @@ mod ci;
 mod cli_errors;
 mod compare;
 mod fixtures;
+mod import;
 mod init;
 mod judges;
 mod layering;

@@ -327,14 +327,54 @@ fn write_failed(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
     more(w, failed.len(), "failed")
 }
 
+/// Errored calls, those that failed the same way on one line with a count and what to do:
+/// a hundred "connection failed" lines say less than one.
 fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
-    let errored: Vec<_> = calls.iter().filter(|c| c.is_errored()).collect();
-    for call in errored.iter().take(w.opts.max_listed) {
-        w.label("ERROR", Some(Status::Error))?;
+    let mut groups: Vec<(&str, Vec<&CallResult>)> = Vec::new();
+    for call in calls.iter().filter(|c| c.is_errored()) {
         let error = call.error.as_deref().unwrap_or_default();
-        writeln!(w.out, "{}: {}", case_name(call), one_line(error))?;
+        match groups.iter_mut().find(|(e, _)| *e == error) {
+            Some((_, members)) => members.push(call),
+            None => groups.push((error, vec![call])),
+        }
     }
-    more(w, errored.len(), "errored")
+    groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
+    for (error, members) in groups.iter().take(w.opts.max_listed) {
+        w.label("ERROR", Some(Status::Error))?;
+        match members.as_slice() {
+            [one] => writeln!(w.out, "{}: {}", case_name(one), one_line(error))?,
+            _ => {
+                let names: Vec<String> = members.iter().take(3).map(|c| case_name(c)).collect();
+                let more = members.len().saturating_sub(names.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    w.out,
+                    "{} calls: {} ({}{more})",
+                    members.len(),
+                    one_line(error),
+                    names.join(", ")
+                )?;
+            }
+        }
+        if let Some(hint) = crate::report::error_hint(error) {
+            w.continuation()?;
+            writeln!(w.out, "hint: {}", hint.replace('`', ""))?;
+        }
+    }
+    let hidden = groups.len().saturating_sub(w.opts.max_listed);
+    if hidden > 0 {
+        w.continuation()?;
+        writeln!(
+            w.out,
+            "... and {hidden} more kind{} of error",
+            if hidden == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(())
 }
 
 fn more(w: &mut Writer<'_>, total: usize, what: &str) -> fmt::Result {
@@ -518,10 +558,27 @@ mod tests {
     }
 
     #[test]
+    fn identical_errors_are_one_line_with_a_count_and_a_hint() {
+        let mut results = crate::test_helpers::infra_error();
+        results.comparison = None;
+        let text = render(&results, &TerminalOptions::default());
+        let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR ")).collect();
+        assert_eq!(errors.len(), 1, "{text}");
+        assert!(
+            errors[0].contains("ERROR 6 calls: HTTP 503 from provider: overloaded (after 4 attempts) (answer/mini refund-2, answer/mini refund-3, answer/local refund-0 and 3 more)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: The provider kept failing after the retries"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn lists_are_capped_with_a_count_of_the_rest() {
         let calls: Vec<_> = (0..5)
             .map(|i| call("a/m", &format!("case-{i}"), 0, false))
-            .chain((0..3).map(|i| errored("a/m", &format!("down-{i}"), 0, "timeout")))
+            .chain((0..3).map(|i| errored("a/m", &format!("down-{i}"), 0, &format!("timeout {i}"))))
             .collect();
         let results = fabricate(calls, &GateConfig::default());
         let text = render(
@@ -533,7 +590,8 @@ mod tests {
         );
         assert_eq!(text.matches("FAIL a/m").count(), 2, "{text}");
         assert!(text.contains("... and 3 more failed cases"), "{text}");
-        assert!(text.contains("... and 1 more errored case\n"), "{text}");
+        // Three kinds of error, two listed.
+        assert!(text.contains("... and 1 more kind of error\n"), "{text}");
         assert!(!text.contains("FAIL a/m case-2"), "{text}");
     }
 

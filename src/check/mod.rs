@@ -427,9 +427,17 @@ impl Check {
     pub fn compile(spec: &CheckSpec, ctx: &mut CompileCtx<'_>) -> Result<Check, CheckConfigError> {
         let kind = spec.kind.as_str();
         let Some(row) = CHECKS.iter().find(|c| c.name == kind) else {
-            let message = match crate::support::suggest::did_you_mean(kind, check_types()) {
-                Some(best) => format!("unknown check type `{kind}`; did you mean `{best}`?"),
-                None => format!(
+            // Another tool's name first: the nearest name can mean something else.
+            let foreign = crate::support::foreign::check_hint(kind);
+            let message = match (
+                foreign,
+                crate::support::suggest::did_you_mean(kind, check_types()),
+            ) {
+                (Some(hint), _) => format!("unknown check type `{kind}`; {hint}"),
+                (None, Some(best)) => {
+                    format!("unknown check type `{kind}`; did you mean `{best}`?")
+                }
+                (None, None) => format!(
                     "unknown check type `{kind}`; expected one of {}",
                     check_types().collect::<Vec<_>>().join(", ")
                 ),

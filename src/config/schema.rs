@@ -118,6 +118,22 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_accepts_the_complete_example_of_the_reference() {
+        let docs = std::fs::read_to_string(root().join("docs/configuration.md")).expect("docs");
+        let example = docs
+            .split("\n## A complete example\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|rest| rest.split("\n```").next())
+            .expect("docs/configuration.md has a complete example in a toml block");
+        let suite: serde_json::Value = toml::from_str(example).expect("the example is TOML");
+        // The whole block, down to the `[[checks]]` near its end.
+        assert!(suite["checks"].as_array().is_some_and(|c| c.len() >= 2));
+        let errors = errors(&suite);
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
     fn the_schema_rejects_unknown_keys_check_types_and_providers() {
         let mut suite = suite_as_json("examples/quickstart/evalgate.toml");
         suite["defaults"]["temprature"] = 0.5.into();

@@ -34,11 +34,13 @@ pub use grade::{Graded, grade_call};
 pub use safety::parse_kinds as parse_pii_kinds;
 
 /// A check as written in the suite file or a dataset row. Which fields apply depends on `type`;
-/// [`Check::compile`] rejects fields that do not apply, naming them.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+/// loading rejects fields that do not apply, naming them (see `Check::compile`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
+    /// The check type, e.g. `contains`, `json-schema`, `llm-judge`.
     #[serde(rename = "type")]
+    #[schemars(schema_with = "check_type_schema")]
     pub kind: String,
     /// The expected text (a template) for text checks, a number for `numeric`, the expected JSON
     /// value for `json-path`.
@@ -198,6 +200,14 @@ const CHECKS: &[CheckType] = &[
         compile: Compiler::Calling(|_, spec, ctx| Ok((external::compile(spec, ctx)?, None))),
     },
 ];
+
+/// The JSON schema of `type`: one of the names in [`CHECKS`], so an editor completes them.
+fn check_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": check_types().collect::<Vec<_>>(),
+    })
+}
 
 /// Every check type's name, in the order the docs list them.
 pub fn check_types() -> impl Iterator<Item = &'static str> {
@@ -417,9 +427,17 @@ impl Check {
     pub fn compile(spec: &CheckSpec, ctx: &mut CompileCtx<'_>) -> Result<Check, CheckConfigError> {
         let kind = spec.kind.as_str();
         let Some(row) = CHECKS.iter().find(|c| c.name == kind) else {
-            let message = match crate::support::suggest::did_you_mean(kind, check_types()) {
-                Some(best) => format!("unknown check type `{kind}`; did you mean `{best}`?"),
-                None => format!(
+            // Another tool's name first: the nearest name can mean something else.
+            let foreign = crate::support::foreign::check_hint(kind);
+            let message = match (
+                foreign,
+                crate::support::suggest::did_you_mean(kind, check_types()),
+            ) {
+                (Some(hint), _) => format!("unknown check type `{kind}`; {hint}"),
+                (None, Some(best)) => {
+                    format!("unknown check type `{kind}`; did you mean `{best}`?")
+                }
+                (None, None) => format!(
                     "unknown check type `{kind}`; expected one of {}",
                     check_types().collect::<Vec<_>>().join(", ")
                 ),

@@ -5,6 +5,7 @@ mod ci;
 mod compare;
 mod error;
 mod import;
+mod generate;
 mod init;
 mod merge;
 mod progress;
@@ -60,11 +61,17 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Re-render the JUnit and markdown reports from a results file. Calls no model.
     Report(report::ReportArgs),
-    /// Scaffold a suite, its cases and the pull request workflow. Overwrites nothing.
+    /// Scaffold a suite, its cases and the pull request and baseline workflows. Overwrites nothing.
     Init(init::InitArgs),
     /// Write an evalgate suite from a promptfoo config or OpenAI evals samples, listing what did
     /// not map. Overwrites nothing.
     Import(import::ImportArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell, elvish).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff), e.g. `evalgate man > evalgate.1`.
+    Man,
+    /// Print the JSON Schema of the suite file, for editor autocomplete and validation.
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,6 +130,9 @@ where
         Command::Report(args) => report::report(args, stdout),
         Command::Init(args) => init::init(args, stdout),
         Command::Import(args) => import::import(args, stdout),
+        Command::Completions(args) => generate::completions(args, stdout),
+        Command::Man => generate::man(stdout),
+        Command::Schema => generate::schema(stdout),
     };
     if let Err(err) = &result {
         let text = match err {
@@ -229,5 +239,61 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("\n  = hint: pass the results file"), "{err}");
+    }
+
+    #[test]
+    fn completions_print_a_script_that_knows_the_subcommands_and_flags() {
+        let (code, out, err) = run(&["completions", "bash"]);
+        assert_eq!((code, err.as_str()), (exit_codes::PASS, ""));
+        assert!(out.contains("complete -F _evalgate"), "{out}");
+        for word in [
+            "run",
+            "compare",
+            "validate",
+            "completions",
+            "--filter",
+            "--config",
+        ] {
+            assert!(out.contains(word), "bash completions lack `{word}`");
+        }
+        for shell in ["zsh", "fish", "powershell", "elvish"] {
+            let (code, out, _) = run(&["completions", shell]);
+            assert_eq!(code, exit_codes::PASS, "{shell}");
+            assert!(
+                out.contains("--filter"),
+                "{shell} completions lack `--filter`"
+            );
+        }
+        let (code, _, err) = run(&["completions", "tcsh"]);
+        assert_eq!(code, exit_codes::USAGE);
+        assert!(err.contains("invalid value 'tcsh'"), "{err}");
+    }
+
+    #[test]
+    fn man_prints_a_roff_page_naming_the_subcommands() {
+        let (code, out, err) = run(&["man"]);
+        assert_eq!((code, err.as_str()), (exit_codes::PASS, ""));
+        assert!(out.contains("\n.TH evalgate 1"), "{out}");
+        assert!(out.contains("\n.SH COMMANDS\n"), "{out}");
+        for sub in [
+            "run", "ci", "compare", "merge", "validate", "report", "init", "schema",
+        ] {
+            assert!(
+                out.contains(&format!("\n.TP\n\\fBevalgate {sub}\\fR\n")),
+                "the man page does not list `{sub}`: {out}"
+            );
+        }
+        // Only this page is installed: no pointer to per-command pages.
+        assert!(!out.contains("evalgate\\-run(1)"), "{out}");
+        assert!(out.contains("\\fBevalgate COMMAND \\-\\-help\\fR"), "{out}");
+    }
+
+    #[test]
+    fn schema_prints_the_suite_file_schema() {
+        let (code, out, err) = run(&["schema"]);
+        assert_eq!((code, err.as_str()), (exit_codes::PASS, ""));
+        let schema: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(schema["title"], "evalgate suite file");
+        assert_eq!(schema["required"], serde_json::json!(["suite"]));
     }
 }

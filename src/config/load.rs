@@ -75,14 +75,39 @@ fn rephrase_serde(message: &str) -> (String, Option<String>) {
             .map(|e| format!("`{e}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let help = match did_you_mean(found, expected.iter().copied()) {
-            Some(best) => format!("did you mean `{best}`? expected one of {list}"),
-            None if expected.is_empty() => "this key is not allowed here".to_owned(),
-            None => format!("expected one of {list}"),
+        let help = match (
+            foreign_provider(found, &expected),
+            did_you_mean(found, expected.iter().copied()),
+        ) {
+            (Some(hint), _) => hint,
+            (None, Some(best)) => format!("did you mean `{best}`? expected one of {list}"),
+            (None, None) if expected.is_empty() => "this key is not allowed here".to_owned(),
+            (None, None) => format!("expected one of {list}"),
         };
         return (format!("unknown {noun} `{found}`"), Some(help));
     }
     (message.to_owned(), None)
+}
+
+/// What to write instead of `found`, when it is another tool's name for a provider: `azure`,
+/// `ollama`, or promptfoo's `PROVIDER:MODEL` form. `expected` tells a provider apart from the
+/// other enumerations serde reports.
+fn foreign_provider(found: &str, expected: &[&str]) -> Option<String> {
+    if !expected.contains(&ProviderKind::OpenaiCompatible.as_str()) {
+        return None;
+    }
+    if let Some(hint) = crate::support::foreign::provider_hint(found) {
+        return Some(hint.to_owned());
+    }
+    // promptfoo names a model `openai:gpt-4o-mini` or `openai:chat:gpt-4o-mini`.
+    let (vendor, rest) = found.split_once(':')?;
+    let model = rest.rsplit(':').next().unwrap_or(rest);
+    if let Some(hint) = crate::support::foreign::provider_hint(vendor) {
+        return Some(format!("{hint}, and `model = \"{model}\"`"));
+    }
+    expected.contains(&vendor).then(|| {
+        format!("write the provider and the model apart: `provider = \"{vendor}\"` and `model = \"{model}\"`")
+    })
 }
 
 /// Validates the suite part by part, collecting every error instead of stopping at the first, so
@@ -918,6 +943,87 @@ mod tests {
             rephrase_serde("unknown variant `opneai`, expected one of `openai`, `anthropic`");
         assert_eq!(msg, "unknown value `opneai`");
         assert!(help.is_some_and(|h| h.starts_with("did you mean `openai`?")));
+    }
+
+    /// The foreign-name table must not shadow evalgate's own names, and may only point at
+    /// check types and providers that exist.
+    #[test]
+    fn foreign_names_are_not_evalgate_names_and_their_hints_name_real_ones() {
+        let checks: Vec<&str> = crate::check::check_types().collect();
+        let providers = [
+            ProviderKind::Openai,
+            ProviderKind::OpenaiCompatible,
+            ProviderKind::Anthropic,
+            ProviderKind::Http,
+            ProviderKind::Command,
+        ]
+        .map(ProviderKind::as_str);
+        let named = |hint: &str, key: &str| -> Vec<String> {
+            hint.split(&format!("`{key} = \""))
+                .skip(1)
+                .filter_map(|rest| rest.split_once('"').map(|(name, _)| name.to_owned()))
+                .collect()
+        };
+        let mut pointed = 0;
+        for (name, is_check, hint) in crate::support::foreign::all() {
+            assert!(
+                !checks.contains(&name),
+                "`{name}` is an evalgate check type"
+            );
+            assert!(
+                !providers.contains(&name),
+                "`{name}` is an evalgate provider"
+            );
+            for check in named(hint, "type") {
+                assert!(is_check, "{name}: a provider hint names a check type");
+                assert!(
+                    checks.contains(&check.as_str()),
+                    "{name}: no check `{check}`"
+                );
+                pointed += 1;
+            }
+            for provider in named(hint, "provider") {
+                assert!(!is_check, "{name}: a check hint names a provider");
+                assert!(
+                    providers.contains(&provider.as_str()),
+                    "{name}: no provider `{provider}`"
+                );
+                pointed += 1;
+            }
+        }
+        assert!(pointed > 20, "the hints name {pointed} types and providers");
+    }
+
+    #[test]
+    fn the_docs_list_every_foreign_name() {
+        let docs = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/configuration.md"
+        ))
+        .expect("read docs/configuration.md");
+        let section = docs
+            .split("\n## Coming from promptfoo\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/configuration.md has a `## Coming from promptfoo` section");
+        for (name, _, _) in crate::support::foreign::all() {
+            assert!(
+                section.contains(&format!("| `{name}`"))
+                    || section.contains(&format!(", `{name}`")),
+                "docs/configuration.md's \"Coming from promptfoo\" tables lack `{name}`"
+            );
+        }
+    }
+
+    #[test]
+    fn a_foreign_provider_gets_its_hint_only_where_a_provider_is_expected() {
+        let (msg, help) = rephrase_serde(
+            "unknown variant `ollama`, expected one of `openai`, `openai-compatible`, `anthropic`, `http`, `command`",
+        );
+        assert_eq!(msg, "unknown value `ollama`");
+        assert!(help.is_some_and(|h| h.contains("http://localhost:11434/v1")));
+        let (_, help) = rephrase_serde("unknown variant `ollama`, expected one of `any`, `all`");
+        assert_eq!(help.as_deref(), Some("expected one of `any`, `all`"));
     }
 
     #[test]

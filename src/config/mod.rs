@@ -11,6 +11,7 @@ mod gate;
 mod load;
 mod model;
 pub mod raw;
+pub mod schema;
 
 pub use dataset::Case;
 pub use error::ConfigErrors;

@@ -2,12 +2,13 @@
 //! rejected. Validation into domain types happens in [`super::load`].
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::check::CheckSpec;
 use crate::provider::ProviderKind;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSuite {
     pub suite: RawSuiteMeta,
@@ -31,7 +32,7 @@ pub struct RawSuite {
     pub redact: RawRedact,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSuiteMeta {
     pub name: String,
@@ -42,7 +43,7 @@ pub struct RawSuiteMeta {
 }
 
 /// Call settings shared by every model unless it overrides them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub temperature: Option<f64>,
@@ -59,7 +60,7 @@ pub struct RawDefaults {
     pub threshold: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub provider: ProviderKind,
@@ -97,7 +98,7 @@ pub struct RawModel {
     pub grader_only: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrice {
     pub input_per_mtok: f64,
@@ -106,7 +107,7 @@ pub struct RawPrice {
     pub cached_input_per_mtok: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrompt {
     pub system: Option<String>,
@@ -117,14 +118,14 @@ pub struct RawPrompt {
     pub models: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMessage {
     pub role: String,
     pub content: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataset {
     pub file: Option<String>,
@@ -136,7 +137,7 @@ pub struct RawDataset {
     pub checks: Vec<CheckSpec>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGate {
     pub min_pass_rate: Option<f64>,
@@ -153,7 +154,7 @@ pub struct RawGate {
     pub override_label: Option<RawOverride>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOverride {
     /// The pull request label, e.g. `evalgate: accept-regression`.
@@ -162,7 +163,7 @@ pub struct RawOverride {
     pub allowed: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetricGate {
     pub min: Option<f64>,
@@ -172,28 +173,28 @@ pub struct RawMetricGate {
     pub measure: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCostGate {
     pub max_usd: Option<f64>,
     pub max_increase: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLatencyGate {
     pub max_p95_ms: Option<u64>,
     pub max_increase: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCache {
     /// Where responses are cached, relative to the suite file (default `.evalgate/cache`).
     pub dir: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
     /// The audit log, relative to the suite file (default `.evalgate/audit.jsonl`).
@@ -202,7 +203,7 @@ pub struct RawAudit {
     pub cost_center: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRedact {
     /// Built-in kinds to mask (`email`, `phone`, `card`, `iban`, `ssn`, `api-key`, `jwt`), or

@@ -204,7 +204,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 }
 
 /// Which protocol a model speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProviderKind {
     Openai,

@@ -3,6 +3,7 @@
 
 pub mod fingerprint;
 pub mod fmt;
+pub mod foreign;
 pub mod fs;
 pub mod process;
 pub mod signals;

@@ -74,6 +74,118 @@ fn unknown_provider_suggests_the_nearest() {
     insta::assert_snapshot!(invalid(&toml, &[]));
 }
 
+/// Another tool's check type gets what to write in evalgate, not the nearest name: `contains`
+/// for `contains-all` would pass when any one value occurs.
+#[test]
+fn another_tools_check_type_says_what_to_write_instead() {
+    for (name, hint) in [
+        (
+            "contains-all",
+            "write `type = \"contains\"` with `values = [...]` and `mode = \"all\"`",
+        ),
+        (
+            "icontains-all",
+            "write `type = \"icontains\"` with `values = [...]` and `mode = \"all\"`",
+        ),
+        (
+            "not-contains-all",
+            "write `type = \"not-contains\"` with `values = [...]` and `mode = \"all\"`",
+        ),
+        (
+            "not-equals",
+            "write `type = \"not-regex\"` with an anchored `pattern`",
+        ),
+        (
+            "llm-rubric",
+            "write `type = \"llm-judge\"` with `rubric = \"...\"`",
+        ),
+        ("factuality", "`reference = \"{{ expected }}\"`"),
+        ("javascript", "write `type = \"command\"`"),
+        ("levenshtein", "write `type = \"similarity\"`"),
+        (
+            "is-refusal",
+            "write `type = \"refusal\"` with `expect = \"refusal\"`",
+        ),
+    ] {
+        let toml = MINIMAL.replace("type = \"contains\"", &format!("type = \"{name}\""));
+        let err = invalid(&toml, &[]);
+        assert!(
+            err.starts_with(&format!(
+                "error: evalgate.toml:16:8: `checks[0].type`: unknown check type `{name}`; "
+            )),
+            "{err}"
+        );
+        assert!(err.contains(hint), "{name}: {err}");
+        assert!(!err.contains("did you mean"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn another_tools_check_type_in_a_dataset_row_says_what_to_write_instead() {
+    let toml = MINIMAL.replace(
+        "cases = [{ id = \"a\", vars = { question = \"q?\" } }]",
+        "file = \"cases.jsonl\"",
+    );
+    let err = invalid(
+        &toml,
+        &[(
+            "cases.jsonl",
+            "{\"id\": \"a\", \"vars\": {\"question\": \"q?\"}, \"checks\": [{\"type\": \"contains-all\", \"value\": [\"a\", \"b\"]}]}\n",
+        )],
+    );
+    assert!(err.contains("cases.jsonl:1"), "{err}");
+    assert!(
+        err.contains("unknown check type `contains-all`; write `type = \"contains\"` with `values = [...]` and `mode = \"all\"`"),
+        "{err}"
+    );
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+/// Another tool's provider gets how to reach it with evalgate's providers, at the value's line
+/// and column.
+#[test]
+fn another_tools_provider_says_how_to_reach_it() {
+    for (name, hint) in [
+        (
+            "azure",
+            "`base_url = \"https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT\"`, `query = { api-version = \"2024-10-21\" }` and `headers = { api-key = \"${AZURE_OPENAI_KEY}\" }`",
+        ),
+        ("AzureOpenAI", "write `provider = \"openai-compatible\"`"),
+        (
+            "ollama",
+            "write `provider = \"openai-compatible\"` with `base_url = \"http://localhost:11434/v1\"`",
+        ),
+        ("vllm", "`base_url = \"http://localhost:8000/v1\"`"),
+        ("llamacpp", "`base_url = \"http://localhost:8080/v1\"`"),
+        ("lmstudio", "`base_url = \"http://localhost:1234/v1\"`"),
+        ("bedrock", "evalgate has no Bedrock provider"),
+        ("vertex", "`provider = \"http\"`"),
+        (
+            "ollama:chat:llama3.2",
+            "`base_url = \"http://localhost:11434/v1\"` (Ollama's OpenAI-compatible API), and `model = \"llama3.2\"`",
+        ),
+        (
+            "openai:gpt-4o-mini",
+            "write the provider and the model apart: `provider = \"openai\"` and `model = \"gpt-4o-mini\"`",
+        ),
+    ] {
+        let toml = MINIMAL.replace(
+            "provider = \"openai-compatible\"",
+            &format!("provider = \"{name}\""),
+        );
+        let err = invalid(&toml, &[]);
+        assert!(
+            err.starts_with(&format!(
+                "error: evalgate.toml:5:12: unknown value `{name}`\n"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("  = help: "), "{err}");
+        assert!(err.contains(hint), "{name}: {err}");
+        assert!(!err.contains("did you mean"), "{name}: {err}");
+    }
+}
+
 #[test]
 fn toml_syntax_error_points_at_the_line() {
     let toml = MINIMAL.replace("name = \"t\"", "name = \"t");

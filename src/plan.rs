@@ -121,6 +121,15 @@ fn cell_fingerprint(
         "repeats": repeats,
         "threshold": suite.defaults.threshold,
     });
+    // Added only when there are some, so suites without tools keep their fingerprints.
+    if !prompt.tools.is_empty()
+        && let Value::Object(map) = &mut fingerprint
+    {
+        map.insert(
+            "tools".into(),
+            json!({"tools": prompt.tools, "tool_choice": prompt.tool_choice}),
+        );
+    }
     // Judge and embedding models grade this cell: changing one changes its results. Added only
     // when there are some, so suites without model-graded checks keep their fingerprints.
     let graders: Vec<Value> = suite

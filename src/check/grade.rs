@@ -180,6 +180,7 @@ mod tests {
         }];
         let input = CheckInput {
             output,
+            tool_calls: &[],
             ctx: &ctx,
             templates: &templates,
             latency_ms: 100,

@@ -178,6 +178,9 @@ pub struct Prompt {
     pub sources: Vec<(Role, String)>,
     /// Models this prompt runs on (indexes into `Suite::models`).
     pub models: Vec<usize>,
+    /// Functions the model may call, sent with every call of this prompt.
+    pub tools: Vec<crate::provider::ToolDef>,
+    pub tool_choice: Option<crate::provider::ToolChoice>,
 }
 
 #[derive(Debug)]

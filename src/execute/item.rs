@@ -36,9 +36,12 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
             }
         }
     }
+    let mut params = model.params.clone();
+    params.tools.clone_from(&prompt.tools);
+    params.tool_choice.clone_from(&prompt.tool_choice);
     let request = ChatRequest {
         messages,
-        params: model.params.clone(),
+        params,
         vars: serde_json::Value::Object(case.vars.clone()),
         case_id: case.id.clone(),
     };
@@ -70,7 +73,7 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
                 model,
                 dataset,
                 request.messages,
-                entry,
+                *entry,
                 source == Source::Cache,
             )
             .await
@@ -109,6 +112,7 @@ async fn graded(
     let case = ctx.case;
     let Completion {
         output,
+        tool_calls,
         usage,
         finish_reason,
         ..
@@ -116,6 +120,7 @@ async fn graded(
     let cost_usd = model.price.map_or(0.0, |p| p.cost(&usage));
     let input = CheckInput {
         output: &output,
+        tool_calls: &tool_calls,
         ctx: &case.ctx,
         templates: &suite.templates,
         latency_ms: entry.latency_ms,
@@ -149,6 +154,7 @@ async fn graded(
         tags: case.tags.clone(),
         messages,
         output: Some(output),
+        tool_calls,
         finish_reason,
         checks,
         score,
@@ -187,6 +193,7 @@ pub(super) fn errored(
         tags: case.tags.clone(),
         messages,
         output: None,
+        tool_calls: Vec::new(),
         finish_reason: None,
         checks: Vec::new(),
         score: 0.0,

@@ -116,6 +116,12 @@ impl Redactor {
             if let Some(output) = &mut call.output {
                 self.redact_in_place(output);
             }
+            for tool_call in &mut call.tool_calls {
+                self.redact_json(&mut tool_call.arguments);
+                if let Some(raw) = &mut tool_call.raw_arguments {
+                    self.redact_in_place(raw);
+                }
+            }
             if let Some(error) = &mut call.error {
                 self.redact_in_place(error);
             }

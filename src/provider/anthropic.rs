@@ -95,6 +95,34 @@ impl Anthropic {
         if !p.stop.is_empty() {
             body.insert("stop_sequences".into(), json!(p.stop));
         }
+        if !p.tools.is_empty() {
+            body.insert(
+                "tools".into(),
+                Value::Array(
+                    p.tools
+                        .iter()
+                        .map(|t| {
+                            let mut tool = Map::new();
+                            tool.insert("name".into(), json!(t.name));
+                            if let Some(d) = &t.description {
+                                tool.insert("description".into(), json!(d));
+                            }
+                            tool.insert("input_schema".into(), t.parameters.clone());
+                            Value::Object(tool)
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        if let Some(choice) = &p.tool_choice {
+            let choice = match choice {
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::None => json!({"type": "none"}),
+                ToolChoice::Required => json!({"type": "any"}),
+                ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+            };
+            body.insert("tool_choice".into(), choice);
+        }
         // The Messages API has no `seed`; sending one would be rejected as an unknown field.
         for (k, v) in &p.extra {
             body.insert(k.clone(), v.clone());
@@ -129,10 +157,23 @@ impl Provider for Anthropic {
                 .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
                 .filter_map(|block| block.get("text").and_then(Value::as_str))
                 .collect();
+            let tool_calls = content
+                .iter()
+                .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
+                .filter_map(|block| {
+                    Some(ToolCall {
+                        id: block.get("id").and_then(Value::as_str).map(str::to_owned),
+                        name: block.get("name").and_then(Value::as_str)?.to_owned(),
+                        arguments: block.get("input").cloned().unwrap_or(json!({})),
+                        raw_arguments: None,
+                    })
+                })
+                .collect();
             let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
             let cache_read = tokens("/usage/cache_read_input_tokens");
             Ok(Completion {
                 output,
+                tool_calls,
                 usage: Usage {
                     input_tokens: tokens("/usage/input_tokens")
                         + tokens("/usage/cache_creation_input_tokens")
@@ -246,6 +287,79 @@ mod tests {
                 output_tokens: 2,
                 cached_input_tokens: 100
             }
+        );
+    }
+
+    /// Tools go out as Anthropic's `tools` (`input_schema`) with `tool_choice` as a typed object,
+    /// and `tool_use` content blocks come back as calls beside the text.
+    #[tokio::test]
+    async fn tools_are_sent_and_tool_use_blocks_read_back() {
+        let server = MockServer::start().await;
+        let parameters = json!({
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"]
+        });
+        let answer = json!({
+            "id": "msg_01Aq9w938a90dw8q",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [
+                {"type": "text", "text": "I'll check the weather."},
+                {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9",
+                 "name": "get_weather", "input": {"city": "Paris"}}
+            ],
+            "stop_reason": "tool_use",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 400, "output_tokens": 40}
+        });
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .and(body_partial_json(json!({
+                "tools": [{
+                    "name": "get_weather",
+                    "description": "Current weather in a city",
+                    "input_schema": parameters.clone()
+                }],
+                "tool_choice": {"type": "any"}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let provider =
+            Anthropic::new(&config(&server), http_client().expect("client")).expect("build");
+        let mut req = request();
+        req.params.tools = vec![ToolDef {
+            name: "get_weather".into(),
+            description: Some("Current weather in a city".into()),
+            parameters,
+        }];
+        req.params.tool_choice = Some(ToolChoice::Required);
+        let completion = provider.complete(&req).await.expect("answered");
+        assert_eq!(completion.output, "I'll check the weather.");
+        assert_eq!(completion.finish_reason.as_deref(), Some("tool_use"));
+        assert_eq!(
+            completion.tool_calls,
+            vec![ToolCall {
+                id: Some("toolu_01A09q90qw90lq917835lq9".into()),
+                name: "get_weather".into(),
+                arguments: json!({"city": "Paris"}),
+                raw_arguments: None,
+            }]
+        );
+        let wire = |choice| {
+            let mut r = request();
+            r.params.tools.clone_from(&req.params.tools);
+            r.params.tool_choice = Some(choice);
+            provider.body(&r)["tool_choice"].clone()
+        };
+        assert_eq!(wire(ToolChoice::Auto), json!({"type": "auto"}));
+        assert_eq!(wire(ToolChoice::None), json!({"type": "none"}));
+        assert_eq!(
+            wire(ToolChoice::Function("get_weather".into())),
+            json!({"type": "tool", "name": "get_weather"})
         );
     }
 

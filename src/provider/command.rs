@@ -85,6 +85,7 @@ impl Provider for CommandProvider {
                 }
             }
             Ok(Completion {
+                tool_calls: Vec::new(),
                 output: text,
                 usage: Usage::default(),
                 finish_reason: None,

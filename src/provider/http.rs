@@ -194,6 +194,7 @@ impl Provider for HttpProvider {
                     .unwrap_or(0)
             };
             Ok(Completion {
+                tool_calls: Vec::new(),
                 output,
                 usage: Usage {
                     input_tokens: tokens(&self.spec.input_tokens_pointer),

@@ -315,6 +315,11 @@ fn write_failed(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
                 one_line(&check.reason)
             )?;
         }
+        if !call.tool_calls.is_empty() {
+            w.continuation()?;
+            let calls: Vec<String> = call.tool_calls.iter().map(|c| c.display()).collect();
+            writeln!(w.out, "  tool calls: {}", one_line(&calls.join(", ")))?;
+        }
         if !any {
             w.continuation()?;
             writeln!(

@@ -665,3 +665,80 @@ fn tool_call_configuration_errors_name_the_field() {
         .expect_err("does not apply");
     assert_eq!(err.field, "arguments");
 }
+
+#[test]
+fn json_checks_read_a_fenced_block_when_asked() {
+    let answer = "Here you go:\n```python\nprint({1: 2})\n```\n```json\n{\"name\": \"Ana\", \"age\": 31}\n```\nAnything else?";
+    // The whole output is not JSON: today's default is unchanged.
+    assert!(!passes(json!({"type": "is-json"}), answer));
+    assert!(passes(
+        json!({"type": "is-json", "extract": "fenced"}),
+        answer
+    ));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.age", "value": 31, "extract": "fenced"}),
+        answer
+    ));
+    assert!(!passes(
+        json!({"type": "json-schema", "extract": "fenced", "schema": {"type": "object", "required": ["city"]}}),
+        answer
+    ));
+    // A plain fence counts; a python fence does not.
+    assert!(passes(
+        json!({"type": "is-json", "extract": "fenced"}),
+        "```\n[1, 2]\n```"
+    ));
+    let grade = Fixture::new().grade(
+        json!({"type": "is-json", "extract": "fenced"}),
+        "```python\n{}\n```",
+    );
+    assert!(!grade.passed);
+    assert!(
+        grade
+            .reason
+            .starts_with("no ```json (or plain ```) fenced block in the output"),
+        "{}",
+        grade.reason
+    );
+    let grade = Fixture::new().grade(
+        json!({"type": "is-json", "extract": "fenced"}),
+        "```json\n{\"a\": }\n```",
+    );
+    assert!(!grade.passed);
+    assert!(
+        grade.reason.starts_with("the fenced block is not JSON"),
+        "{}",
+        grade.reason
+    );
+}
+
+#[test]
+fn json_checks_read_the_first_json_value_in_the_text_when_asked() {
+    let answer = "Sure {not json} here it is: {\"city\": \"Paris\"} and [1] after.";
+    assert!(!passes(json!({"type": "is-json"}), answer));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.city", "value": "{{ city }}", "extract": "first"}),
+        answer
+    ));
+    assert!(passes(
+        json!({"type": "json-schema", "extract": "first", "schema": {"type": "array"}}),
+        "The list: [1, 2, 3]."
+    ));
+    let grade = Fixture::new().grade(
+        json!({"type": "is-json", "extract": "first"}),
+        "no braces {here",
+    );
+    assert!(!grade.passed);
+    assert_eq!(
+        grade.reason,
+        r#"no JSON object or array in the output: "no braces {here""#
+    );
+    let err = Fixture::new()
+        .compile(json!({"type": "is-json", "extract": "last"}))
+        .expect_err("unknown extract");
+    assert_eq!(err.field, "extract");
+    let err = Fixture::new()
+        .compile(json!({"type": "contains", "value": "x", "extract": "first"}))
+        .expect_err("not a JSON check");
+    assert_eq!(err.field, "extract");
+}

@@ -177,6 +177,7 @@ mod tests {
         let messages = [Message {
             role: Role::User,
             content: "What is the capital of France?".into(),
+            ..Default::default()
         }];
         let input = CheckInput {
             output,

@@ -610,15 +610,10 @@ impl Loader<'_> {
         if let Some(system) = &p.system {
             out.push((Role::System, system.clone()));
         }
-        match &p.user {
-            Some(user) => out.push((Role::User, user.clone())),
-            None => {
-                let e = self.err(
-                    &format!("prompts.{id}"),
-                    format!("prompt `{id}` has a `system` message but no `user` message"),
-                );
-                self.push(e);
-            }
+        // A `system` without `user` is a prompt for cases that bring their own conversation
+        // (`messages`); a case without one is reported by `validate_cases`.
+        if let Some(user) = &p.user {
+            out.push((Role::User, user.clone()));
         }
         Some(out)
     }
@@ -816,6 +811,23 @@ impl Loader<'_> {
                     {
                         let e = ConfigError::new(self.path, format!("case `{}` ({}) has no checks, so it would pass whatever the model answers", case.id, case.origin))
                             .help("add `[[checks]]` to the suite, `checks` to the dataset, or `checks` to the case");
+                        self.push(e);
+                    }
+                    if case.messages.is_empty()
+                        && prompt
+                            .messages
+                            .iter()
+                            .all(|(role, _)| *role == Role::System)
+                    {
+                        let e = self
+                            .err(
+                                &format!("prompts.{}", prompt.id),
+                                format!(
+                                    "prompt `{}` has no `user` message and case `{}` ({}) has no `messages`, so the model would be sent no question",
+                                    prompt.id, case.id, case.origin
+                                ),
+                            )
+                            .help("give the prompt a `user` template, or the case a `messages` list");
                         self.push(e);
                     }
                     if let Some(first) = seen.insert(&case.id, &case.origin) {

@@ -10,7 +10,7 @@ use super::{Item, Shared};
 use crate::check::{CheckInput, Graded, grade_call};
 use crate::config::{Case, Dataset, Model};
 use crate::privacy::audit::{Purpose, Source};
-use crate::provider::{ChatRequest, Completion, Message};
+use crate::provider::{ChatRequest, Completion, Message, Role};
 use crate::results::{CallResult, JudgeUsage, RateLimited, Tokens};
 
 /// `ticket` holds the run-wide slot and the model's concurrency permit that the driver took
@@ -23,18 +23,32 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
     let dataset = &suite.datasets[item.case.0];
     let case = &dataset.cases[item.case.1];
 
-    let mut messages = Vec::with_capacity(prompt.messages.len());
-    for (role, template) in &prompt.messages {
+    let mut messages = Vec::with_capacity(prompt.messages.len() + case.messages.len());
+    // The case's conversation goes after the prompt's leading system messages and before the
+    // rest of the prompt (its `user` template, when it has one).
+    let leading_system = prompt
+        .messages
+        .iter()
+        .take_while(|(role, _)| *role == Role::System)
+        .count();
+    for (i, (role, template)) in prompt.messages.iter().enumerate() {
+        if i == leading_system {
+            messages.extend(case.messages.iter().cloned());
+        }
         match suite.templates.render(template, &case.ctx) {
             Ok(content) => messages.push(Message {
                 role: *role,
                 content,
+                ..Default::default()
             }),
             Err(e) => {
                 let error = format!("prompt `{}` failed to render: {e}", prompt.id);
                 return errored(&cell.id, case, item.repeat, messages, error, 0);
             }
         }
+    }
+    if leading_system == prompt.messages.len() {
+        messages.extend(case.messages.iter().cloned());
     }
     let mut params = model.params.clone();
     params.tools.clone_from(&prompt.tools);

@@ -73,13 +73,7 @@ impl Anthropic {
         }
         body.insert(
             "messages".into(),
-            Value::Array(
-                req.messages
-                    .iter()
-                    .filter(|m| m.role != Role::System)
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-                    .collect(),
-            ),
+            Value::Array(wire_messages(&req.messages)),
         );
         let p = &req.params;
         body.insert(
@@ -129,6 +123,50 @@ impl Anthropic {
         }
         Value::Object(body)
     }
+}
+
+/// The non-system messages in the Messages API's shape. Plain messages keep a string content. An
+/// assistant message that called functions becomes content blocks (its text, then one `tool_use`
+/// per call); `tool` messages become `tool_result` blocks of a user message, consecutive results
+/// in one message, as the API expects them right after the assistant turn that asked.
+fn wire_messages(messages: &[Message]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut results: Vec<Value> = Vec::new();
+    let flush = |results: &mut Vec<Value>, out: &mut Vec<Value>| {
+        if !results.is_empty() {
+            out.push(json!({"role": "user", "content": std::mem::take(results)}));
+        }
+    };
+    for m in messages.iter().filter(|m| m.role != Role::System) {
+        if m.role == Role::Tool {
+            results.push(json!({
+                "type": "tool_result",
+                "tool_use_id": m.tool_call_id,
+                "content": m.content
+            }));
+            continue;
+        }
+        flush(&mut results, &mut out);
+        if m.tool_calls.is_empty() {
+            out.push(json!({"role": m.role.as_str(), "content": m.content}));
+            continue;
+        }
+        let mut blocks = Vec::new();
+        if !m.content.is_empty() {
+            blocks.push(json!({"type": "text", "text": m.content}));
+        }
+        for call in &m.tool_calls {
+            blocks.push(json!({
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": if call.arguments.is_object() { call.arguments.clone() } else { json!({}) }
+            }));
+        }
+        out.push(json!({"role": m.role.as_str(), "content": blocks}));
+    }
+    flush(&mut results, &mut out);
+    out
 }
 
 impl Provider for Anthropic {
@@ -199,11 +237,15 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn config(server: &MockServer) -> ProviderConfig {
+        config_at(&server.uri())
+    }
+
+    fn config_at(base_url: &str) -> ProviderConfig {
         ProviderConfig {
             model_id: "claude".into(),
             kind: ProviderKind::Anthropic,
             model: "claude-haiku-4-5".into(),
-            base_url: Some(server.uri()),
+            base_url: Some(base_url.to_owned()),
             api_key: Some(Secret::new("sk-ant-test-0123456789".into())),
             headers: BTreeMap::new(),
             query: BTreeMap::new(),
@@ -218,10 +260,12 @@ mod tests {
                 Message {
                     role: Role::System,
                     content: "Be brief.".into(),
+                    ..Default::default()
                 },
                 Message {
                     role: Role::User,
                     content: "Capital of France?".into(),
+                    ..Default::default()
                 },
             ],
             params: CallParams {
@@ -360,6 +404,50 @@ mod tests {
         assert_eq!(
             wire(ToolChoice::Function("get_weather".into())),
             json!({"type": "tool", "name": "get_weather"})
+        );
+    }
+
+    /// The same conversation in the Messages API's shape: system apart, the call as a
+    /// `tool_use` block, its result as a `tool_result` block of a user turn.
+    #[test]
+    fn a_conversation_with_tool_results_is_sent_as_content_blocks() {
+        let provider = Anthropic::new(
+            &config_at("http://localhost:1"),
+            http_client().expect("client"),
+        )
+        .expect("build");
+        let mut messages = crate::provider::openai::tests::conversation();
+        // A second result in a row joins the first in one user turn.
+        messages.insert(
+            4,
+            Message {
+                role: Role::Tool,
+                content: "no data".into(),
+                tool_call_id: Some("call_1".into()),
+                ..Default::default()
+            },
+        );
+        let req = ChatRequest {
+            messages,
+            params: CallParams::default(),
+            vars: json!({}),
+            case_id: "c".into(),
+        };
+        let body = provider.body(&req);
+        assert_eq!(body["system"], "Use the tools.");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "18C, sunny"},
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "no data"}
+                ]},
+                {"role": "user", "content": "And tomorrow?"}
+            ])
         );
     }
 

@@ -133,6 +133,7 @@ mod tests {
             messages: vec![Message {
                 role: Role::User,
                 content: "Capital of Norway?".into(),
+                ..Default::default()
             }],
             params: CallParams::default(),
             vars: json!({"country": "Norway"}),

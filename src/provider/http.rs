@@ -246,6 +246,7 @@ mod tests {
             messages: vec![Message {
                 role: Role::User,
                 content: "Capital of Peru?".into(),
+                ..Default::default()
             }],
             params: CallParams {
                 temperature: Some(0.5),

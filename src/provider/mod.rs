@@ -23,19 +23,30 @@ use crate::privacy::secrets::Secret;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One chat message, as rendered from a prompt template and sent to a model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+/// One chat message, as rendered from a prompt template (or taken from a case's `messages`) and
+/// sent to a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// For a `tool` message: the id of the call it answers. Left out of the serialized form when
+    /// absent, so cache keys of conversations without tools stay what they were.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool_call_id: Option<String>,
+    /// For an `assistant` message in a case's history: the calls it made.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    #[default]
     User,
     Assistant,
+    /// A function's result, answering an earlier assistant tool call.
+    Tool,
 }
 
 impl Role {
@@ -44,6 +55,7 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }

@@ -42,12 +42,7 @@ impl OpenAi {
         body.insert("model".into(), json!(self.model));
         body.insert(
             "messages".into(),
-            Value::Array(
-                req.messages
-                    .iter()
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-                    .collect(),
-            ),
+            Value::Array(req.messages.iter().map(wire_message).collect()),
         );
         let p = &req.params;
         if let Some(t) = p.temperature {
@@ -105,6 +100,44 @@ impl OpenAi {
         }
         Value::Object(body)
     }
+}
+
+/// A message in the chat-completions shape: a `tool` message carries the `tool_call_id` it
+/// answers; an assistant message that called functions carries them as `tool_calls` (arguments as
+/// a JSON string) and a `null` content when it said nothing.
+fn wire_message(m: &Message) -> Value {
+    let mut out = Map::new();
+    out.insert("role".into(), json!(m.role.as_str()));
+    if m.tool_calls.is_empty() || !m.content.is_empty() {
+        out.insert("content".into(), json!(m.content));
+    } else {
+        out.insert("content".into(), Value::Null);
+    }
+    if let Some(id) = &m.tool_call_id {
+        out.insert("tool_call_id".into(), json!(id));
+    }
+    if !m.tool_calls.is_empty() {
+        out.insert(
+            "tool_calls".into(),
+            Value::Array(
+                m.tool_calls
+                    .iter()
+                    .map(|c| {
+                        let arguments = match &c.raw_arguments {
+                            Some(raw) => raw.clone(),
+                            None => c.arguments.to_string(),
+                        };
+                        json!({
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": arguments}
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    Value::Object(out)
 }
 
 /// `message.tool_calls`: function calls whose `arguments` is a JSON string. Other call types
@@ -376,7 +409,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -409,6 +442,45 @@ mod tests {
         absurd.insert("retry-after", HeaderValue::from_static("1e20"));
         absurd.insert("retry-after-ms", HeaderValue::from_static("1e300"));
         assert_eq!(status_error(503, &absurd, b"").retry_after(), None);
+    }
+
+    /// System, a question, an assistant turn that called `get_weather`, its result, and a
+    /// follow-up question.
+    pub(in crate::provider) fn conversation() -> Vec<Message> {
+        vec![
+            Message {
+                role: Role::System,
+                content: "Use the tools.".into(),
+                ..Default::default()
+            },
+            Message {
+                role: Role::User,
+                content: "Weather in Paris?".into(),
+                ..Default::default()
+            },
+            Message {
+                role: Role::Assistant,
+                content: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: Some("call_1".into()),
+                    name: "get_weather".into(),
+                    arguments: json!({"city": "Paris"}),
+                    raw_arguments: None,
+                }],
+                ..Default::default()
+            },
+            Message {
+                role: Role::Tool,
+                content: "18C, sunny".into(),
+                tool_call_id: Some("call_1".into()),
+                ..Default::default()
+            },
+            Message {
+                role: Role::User,
+                content: "And tomorrow?".into(),
+                ..Default::default()
+            },
+        ]
     }
 
     mod wire {
@@ -482,6 +554,7 @@ mod tests {
                 messages: vec![Message {
                     role: Role::User,
                     content: "hi".into(),
+                    ..Default::default()
                 }],
                 params: CallParams {
                     max_tokens: Some(20),
@@ -734,6 +807,7 @@ mod tests {
                 messages: vec![Message {
                     role: Role::User,
                     content: "Weather in Paris?".into(),
+                    ..Default::default()
                 }],
                 params: CallParams {
                     tools: vec![
@@ -824,6 +898,45 @@ mod tests {
             };
             let body = provider.body(&plain);
             assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
+        }
+
+        /// A conversation with a function call and its result goes out in the chat-completions
+        /// shape: the assistant's `tool_calls` with arguments as a JSON string and a null
+        /// content, the `tool` message with its `tool_call_id`.
+        #[test]
+        fn a_conversation_with_tool_results_is_sent_in_the_documented_shape() {
+            use super::conversation;
+            let config = ProviderConfig {
+                model_id: "mini".into(),
+                kind: ProviderKind::Openai,
+                model: "gpt-4.1-mini".into(),
+                base_url: None,
+                api_key: None,
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                http: None,
+                command: None,
+            };
+            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+            let request = ChatRequest {
+                messages: conversation(),
+                params: CallParams::default(),
+                vars: json!({}),
+                case_id: "c".into(),
+            };
+            assert_eq!(
+                provider.body(&request)["messages"],
+                json!([
+                    {"role": "system", "content": "Use the tools."},
+                    {"role": "user", "content": "Weather in Paris?"},
+                    {"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
+                    }]},
+                    {"role": "tool", "content": "18C, sunny", "tool_call_id": "call_1"},
+                    {"role": "user", "content": "And tomorrow?"}
+                ])
+            );
         }
 
         #[tokio::test]

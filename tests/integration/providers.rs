@@ -321,3 +321,72 @@ min_pass_rate = 0.9
     assert_eq!(replayed["results"][0]["tool_calls"], first["tool_calls"]);
     assert_eq!(replayed["results"][1]["checks"], second["checks"]);
 }
+
+/// A case's `messages` go after the prompt's system message and before its `user` template, in
+/// the chat-completions shape (the earlier call and its result included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_conversation_is_placed_between_the_prompt_system_and_user_messages() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"messages": [
+            {"role": "system", "content": "You are a travel agent."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
+            }]},
+            {"role": "tool", "content": "18C, sunny", "tool_call_id": "call_1"},
+            {"role": "assistant", "content": "It is 18C and sunny."},
+            {"role": "user", "content": "Should I pack an umbrella? Answer in French."}
+        ]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::fixtures::chat_completion("Non.", 30, 2)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "conversation"
+
+[models.local]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "m"
+
+[prompts.agent]
+system = "You are a travel agent."
+user = "{{{{ question }}}} Answer in French."
+
+[datasets.chats]
+file = "chats.jsonl"
+
+[[checks]]
+type = "equals"
+value = "Non."
+"#,
+        server.uri()
+    ));
+    suite.file(
+        "chats.jsonl",
+        r#"{"id": "umbrella", "vars": {"question": "Should I pack an umbrella?"}, "messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"}, {"role": "assistant", "content": "It is 18C and sunny."}]}
+"#,
+    );
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = suite.results();
+    assert_eq!(results["results"][0]["passed"], true);
+    // The results keep the conversation as sent.
+    assert_eq!(
+        results["results"][0]["messages"][3]["tool_call_id"],
+        "call_1"
+    );
+    assert_eq!(
+        results["results"][0]["messages"].as_array().map(Vec::len),
+        Some(6)
+    );
+}

@@ -62,6 +62,7 @@ impl Fixture {
         let messages = [crate::provider::Message {
             role: crate::provider::Role::User,
             content: "What is the capital of France?".into(),
+            ..Default::default()
         }];
         let input = CheckInput {
             output,

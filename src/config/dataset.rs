@@ -79,6 +79,8 @@ fn case_messages(
 ) -> Result<Vec<crate::provider::Message>, ConfigError> {
     use crate::provider::{Message, Role, ToolCall};
     let value = match value {
+        // An empty CSV cell: no conversation.
+        Value::String(text) if text.trim().is_empty() => return Ok(Vec::new()),
         Value::String(text) => serde_json::from_str(&text).map_err(|e| {
             origin.error(format!(
                 "`messages` is not a JSON list: {}",
@@ -461,5 +463,86 @@ pub(super) fn json_kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn case(row: Value) -> Result<Case, ConfigError> {
+        let origin = RowOrigin {
+            file: Path::new("chats.jsonl"),
+            line: Some(3),
+            field: None,
+            display: "chats.jsonl:3".into(),
+        };
+        case_from_row(
+            row,
+            &origin,
+            "d",
+            0,
+            &mut Templates::new(),
+            Path::new(""),
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_conversation_is_read_with_its_tool_calls_and_results() {
+        let c = case(json!({"vars": {"q": "x"}, "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+        ]}))
+        .expect("valid");
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[1].tool_calls[0].name, "get_weather");
+        assert_eq!(c.messages[2].role, crate::provider::Role::Tool);
+        // The conversation is not a variable, and it tells cases with the same vars apart,
+        // while a case without one keeps the id of its vars alone.
+        assert!(!c.vars.contains_key("messages"));
+        let plain = case(json!({"vars": {"q": "x"}})).expect("valid");
+        assert_eq!(plain.id, hash_id(&plain.vars));
+        assert_ne!(c.id, plain.id);
+        // A CSV cell holds the list as JSON text; an empty one is no conversation.
+        let csv =
+            case(json!({"q": "x", "messages": "[{\"role\": \"user\", \"content\": \"hi\"}]"}))
+                .expect("valid");
+        assert_eq!(csv.messages[0].content, "hi");
+        assert!(
+            case(json!({"q": "x", "messages": ""}))
+                .expect("valid")
+                .messages
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn conversation_mistakes_name_the_row_and_the_message() {
+        let err = |messages: Value| {
+            let e = case(json!({"vars": {}, "messages": messages})).expect_err("invalid");
+            assert_eq!(e.location, Some((3, 1)));
+            e.message
+        };
+        assert_eq!(
+            err(json!([{"role": "tool", "content": "x"}])),
+            "`messages[0]`: a `tool` message needs the `tool_call_id` it answers"
+        );
+        assert_eq!(
+            err(json!([{"role": "user", "content": "x", "tool_call_id": "c1"}])),
+            "`messages[0]`: only a `tool` message has a `tool_call_id`"
+        );
+        assert_eq!(
+            err(
+                json!([{"role": "user", "content": "x", "tool_calls": [{"id": "c", "name": "f"}]}])
+            ),
+            "`messages[0]`: only an `assistant` message has `tool_calls`"
+        );
+        assert!(
+            err(json!([{"role": "user", "text": "x"}]))
+                .starts_with("invalid `messages`: unknown field `text`")
+        );
     }
 }

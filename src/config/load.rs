@@ -385,6 +385,7 @@ impl Loader<'_> {
                 models: model_ids,
                 tools,
                 tool_choice,
+                needs_case_messages: p.system.is_some() && p.user.is_none(),
             });
         }
         prompts
@@ -813,12 +814,7 @@ impl Loader<'_> {
                             .help("add `[[checks]]` to the suite, `checks` to the dataset, or `checks` to the case");
                         self.push(e);
                     }
-                    if case.messages.is_empty()
-                        && prompt
-                            .messages
-                            .iter()
-                            .all(|(role, _)| *role == Role::System)
-                    {
+                    if case.messages.is_empty() && prompt.needs_case_messages {
                         let e = self
                             .err(
                                 &format!("prompts.{}", prompt.id),

@@ -128,6 +128,13 @@ fn case_messages(
             }
             _ => {}
         }
+        if let Some(c) = m.tool_calls.iter().find(|c| !c.arguments.is_object()) {
+            return Err(at(format!(
+                "the `arguments` of call `{}` must be an object, found {}",
+                c.id,
+                json_kind(&c.arguments)
+            )));
+        }
         called.extend(m.tool_calls.iter().map(|c| c.id.clone()));
         out.push(Message {
             role,
@@ -516,6 +523,18 @@ mod tests {
                 .expect("valid")
                 .messages
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn tool_call_arguments_in_a_conversation_are_an_object() {
+        let e = case(json!({"vars": {}, "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "c", "name": "f", "arguments": "x"}]}
+        ]}))
+        .expect_err("invalid");
+        assert_eq!(
+            e.message,
+            "`messages[0]`: the `arguments` of call `c` must be an object, found a string"
         );
     }
 

@@ -160,6 +160,7 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
                 "type": "tool_use",
                 "id": call.id,
                 "name": call.name,
+                // Case data is checked to hold an object, and the API takes only one.
                 "input": if call.arguments.is_object() { call.arguments.clone() } else { json!({}) }
             }));
         }

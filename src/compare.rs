@@ -162,7 +162,7 @@ impl CaseRecord<'_> {
     }
 
     fn first_output(&self) -> Option<String> {
-        self.calls.iter().find_map(|c| c.output.clone())
+        self.calls.iter().find_map(|c| c.shown_output())
     }
 
     /// Reasons of the failed checks over the graded repeats, each once, in order.

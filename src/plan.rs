@@ -95,7 +95,7 @@ fn cell_fingerprint(
         .iter()
         .map(|&(di, ci)| {
             let c = &suite.datasets[di].cases[ci];
-            json!({
+            let mut case = json!({
                 "id": c.id,
                 "vars": c.vars,
                 "expected": c.expected,
@@ -103,7 +103,12 @@ fn cell_fingerprint(
                 "threshold": c.threshold,
                 "checks": c.check_specs,
                 "dataset_checks": suite.datasets[di].check_specs,
-            })
+            });
+            // Only when there is one, so cases without a conversation keep their fingerprints.
+            if !c.messages.is_empty() {
+                case["messages"] = json!(c.messages);
+            }
+            case
         })
         .collect();
     let mut fingerprint = json!({
@@ -121,6 +126,15 @@ fn cell_fingerprint(
         "repeats": repeats,
         "threshold": suite.defaults.threshold,
     });
+    // Added only when there are some, so suites without tools keep their fingerprints.
+    if !prompt.tools.is_empty()
+        && let Value::Object(map) = &mut fingerprint
+    {
+        map.insert(
+            "tools".into(),
+            json!({"tools": prompt.tools, "tool_choice": prompt.tool_choice}),
+        );
+    }
     // Judge and embedding models grade this cell: changing one changes its results. Added only
     // when there are some, so suites without model-graded checks keep their fingerprints.
     let graders: Vec<Value> = suite

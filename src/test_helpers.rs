@@ -22,6 +22,7 @@ pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> Call
         expected: None,
         tags: vec![],
         messages: vec![],
+        tool_calls: Vec::new(),
         output: Some(format!("answer to {case_id}")),
         finish_reason: None,
         checks: vec![],
@@ -44,6 +45,7 @@ pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> Call
 
 pub(crate) fn errored(cell: &str, case_id: &str, repeat: u32, error: &str) -> CallResult {
     CallResult {
+        tool_calls: Vec::new(),
         output: None,
         score: 0.0,
         passed: false,

@@ -1,6 +1,6 @@
 //! The `command` check: a program of the team's own grades the output, in any language.
 //!
-//! It gets `{"output", "vars", "expected", "messages"}` as JSON on stdin and prints
+//! It gets `{"output", "tool_calls", "vars", "expected", "messages"}` as JSON on stdin and prints
 //! `{"score", "pass", "reason"}` on stdout. A program that crashes, exits non-zero, runs past its
 //! timeout or prints something else makes the check *errored*, with the end of its stderr, so a
 //! broken grader is never mistaken for a bad answer.
@@ -83,6 +83,7 @@ impl AsyncGrader for CommandCheck {
         Box::pin(async move {
             let payload = json!({
                 "output": input.output,
+                "tool_calls": input.tool_calls,
                 "vars": input.vars,
                 "expected": input.expected,
                 "messages": input.messages,

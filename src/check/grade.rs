@@ -177,9 +177,11 @@ mod tests {
         let messages = [Message {
             role: Role::User,
             content: "What is the capital of France?".into(),
+            ..Default::default()
         }];
         let input = CheckInput {
             output,
+            tool_calls: &[],
             ctx: &ctx,
             templates: &templates,
             latency_ms: 100,

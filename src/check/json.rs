@@ -1,4 +1,5 @@
-//! JSON checks: is-json (optionally with a schema), json-schema and json-path.
+//! JSON checks: is-json (optionally with a schema), json-schema and json-path, on the whole
+//! output or on JSON found inside it (`extract`).
 
 use serde_json::Value;
 use serde_json_path::JsonPath;
@@ -30,16 +31,45 @@ enum Kind {
     },
 }
 
+/// Where the JSON is in the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Extract {
+    /// The whole output, trimmed.
+    Whole,
+    /// The first fenced block tagged `json` or untagged.
+    Fenced,
+    /// The first `{` or `[` from which a JSON value parses.
+    First,
+}
+
 #[derive(Debug)]
 struct JsonCheck {
     kind: Kind,
+    extract: Extract,
 }
+
+/// How many `{`/`[` positions `extract = "first"` tries before it gives up, so a long answer
+/// full of braces cannot make grading quadratic.
+const MAX_FIRST_CANDIDATES: usize = 1_000;
 
 pub(super) fn compile(
     kind: &str,
     spec: &CheckSpec,
     ctx: &mut CompileCtx<'_>,
 ) -> Result<Box<dyn Grader>, CheckConfigError> {
+    let extract = match spec.extract.as_deref() {
+        None => Extract::Whole,
+        Some("fenced") => Extract::Fenced,
+        Some("first") => Extract::First,
+        Some(other) => {
+            return Err(CheckConfigError {
+                field: "extract".into(),
+                message: format!(
+                    "`extract` must be `fenced` or `first` (or left out for the whole output), found `{other}`"
+                ),
+            });
+        }
+    };
     let schema = load_schema(spec, ctx)?;
     let kind = match (kind, schema) {
         ("is-json", None) => Kind::Parse,
@@ -63,7 +93,7 @@ pub(super) fn compile(
             }
         }
     };
-    Ok(Box::new(JsonCheck { kind }))
+    Ok(Box::new(JsonCheck { kind, extract }))
 }
 
 fn load_schema(
@@ -102,17 +132,46 @@ fn load_schema(
 
 impl Grader for JsonCheck {
     fn grade(&self, input: &CheckInput<'_>) -> Grade {
-        let value: Value = match serde_json::from_str(input.output.trim()) {
-            Ok(v) => v,
-            Err(e) => {
-                return Grade::fail(format!(
-                    "output is not JSON ({e}): {}",
-                    input.quote(input.output)
-                ));
-            }
+        let value: Value = match self.extract {
+            Extract::Whole => match serde_json::from_str(input.output.trim()) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Grade::fail(format!(
+                        "output is not JSON ({e}): {}",
+                        input.quote(input.output)
+                    ));
+                }
+            },
+            Extract::Fenced => match fenced_block(input.output) {
+                None => {
+                    return Grade::fail(format!(
+                        "no ```json (or plain ```) fenced block in the output: {}",
+                        input.quote(input.output)
+                    ));
+                }
+                Some(block) => match serde_json::from_str(block.trim()) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return Grade::fail(format!(
+                            "the fenced block is not JSON ({e}): {}",
+                            input.quote(block)
+                        ));
+                    }
+                },
+            },
+            Extract::First => match first_json(input.output) {
+                Some(v) => v,
+                None => {
+                    return Grade::fail(format!(
+                        "no JSON object or array in the output: {}",
+                        input.quote(input.output)
+                    ));
+                }
+            },
         };
         match &self.kind {
-            Kind::Parse => Grade::pass("output is valid JSON"),
+            Kind::Parse if self.extract == Extract::Whole => Grade::pass("output is valid JSON"),
+            Kind::Parse => Grade::pass("output holds valid JSON"),
             Kind::Schema(validator) => {
                 let errors: Vec<String> = validator
                     .iter_errors(&value)
@@ -177,4 +236,55 @@ fn shown(input: &CheckInput<'_>, value: &Value) -> String {
         Value::String(s) => input.quote(s),
         other => input.quote(&other.to_string()),
     }
+}
+
+/// The content of the first fenced block (```` ``` ```` or `~~~`) whose info string is `json`
+/// (any case) or empty; `None` when there is none. An unclosed block runs to the end of the text,
+/// as in CommonMark.
+fn fenced_block(text: &str) -> Option<&str> {
+    let mut lines = text.split_inclusive('\n');
+    let mut offset = 0;
+    while let Some(line) = lines.next() {
+        offset += line.len();
+        let trimmed = line.trim_start();
+        let Some(fence) = ["```", "~~~"].into_iter().find(|f| trimmed.starts_with(f)) else {
+            continue;
+        };
+        let info = trimmed
+            .trim_start_matches(fence.chars().next().unwrap_or('`'))
+            .trim();
+        if !(info.is_empty() || info.eq_ignore_ascii_case("json")) {
+            // Another language's block: skip to its closing fence.
+            for inner in lines.by_ref() {
+                offset += inner.len();
+                if inner.trim_start().starts_with(fence) {
+                    break;
+                }
+            }
+            continue;
+        }
+        let body_start = offset;
+        for inner in lines.by_ref() {
+            if inner.trim_start().starts_with(fence) {
+                return Some(&text[body_start..offset]);
+            }
+            offset += inner.len();
+        }
+        return Some(&text[body_start..]);
+    }
+    None
+}
+
+/// The first JSON object or array in `text`: from each `{` or `[` in turn, the value that
+/// parses from there (trailing text allowed).
+fn first_json(text: &str) -> Option<Value> {
+    text.char_indices()
+        .filter(|(_, c)| *c == '{' || *c == '[')
+        .take(MAX_FIRST_CANDIDATES)
+        .find_map(|(i, _)| {
+            serde_json::Deserializer::from_str(&text[i..])
+                .into_iter::<Value>()
+                .next()
+                .and_then(Result::ok)
+        })
 }

@@ -21,6 +21,7 @@ mod perf;
 mod safety;
 mod similarity;
 mod text;
+mod tools;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -117,12 +118,38 @@ pub struct CheckSpec {
     /// `answer` (default: a refusal fails) or `refusal` (the output must refuse), for `refusal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
+    /// The function a `tool-call` check expects (or a `no-tool-call` check forbids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The arguments a `tool-call` check expects, a JSON value whose strings are templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Value>,
+    /// Several expected calls, for `tool-call` with `mode` (`all`, `any`, `sequence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<Vec<ExpectedCallSpec>>,
+    /// Where the JSON is in the output, for the JSON checks: the whole output (default),
+    /// `fenced` (the first ``` block) or `first` (the first JSON object or array in the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<String>,
     /// Weight in the case's weighted score; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<f64>,
     /// The metric this check feeds; default `pass_rate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
+}
+
+/// One expected call of a `tool-call` check's `calls` list.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedCallSpec {
+    pub name: String,
+    /// Arguments the call must have, exactly (strings are templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Value>,
+    /// A JSON Schema the call's arguments must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
 }
 
 /// Every check type: its name, the fields it takes besides `type`, `weight` and `metric`, and
@@ -149,9 +176,17 @@ const CHECKS: &[CheckType] = &[
     ),
     sync("regex", &["pattern"], text::compile_regex),
     sync("not-regex", &["pattern"], text::compile_regex),
-    sync("is-json", &["schema", "schema_file"], json::compile),
-    sync("json-schema", &["schema", "schema_file"], json::compile),
-    sync("json-path", &["path", "value"], json::compile),
+    sync(
+        "is-json",
+        &["schema", "schema_file", "extract"],
+        json::compile,
+    ),
+    sync(
+        "json-schema",
+        &["schema", "schema_file", "extract"],
+        json::compile,
+    ),
+    sync("json-path", &["path", "value", "extract"], json::compile),
     sync(
         "similarity",
         &["value", "threshold", "method", "ignore_case", "trim"],
@@ -171,6 +206,12 @@ const CHECKS: &[CheckType] = &[
     sync("refusal", &["expect", "values"], |_, spec, _| {
         safety::compile_refusal(spec)
     }),
+    sync(
+        "tool-call",
+        &["name", "arguments", "schema", "calls", "mode"],
+        tools::compile,
+    ),
+    sync("no-tool-call", &["name"], tools::compile),
     CheckType {
         name: "llm-judge",
         fields: &[
@@ -276,6 +317,8 @@ pub struct CompileCtx<'a> {
 #[derive(Debug)]
 pub struct CheckInput<'a> {
     pub output: &'a str,
+    /// Functions the model called.
+    pub tool_calls: &'a [crate::provider::ToolCall],
     /// The case's template context: its vars at top level, plus `expected` and `id`.
     pub ctx: &'a minijinja::Value,
     pub templates: &'a Templates,
@@ -540,7 +583,7 @@ const COMMON: &[&str] = &["weight", "metric"];
 /// The largest `weight`: relative weights need no more, and a case's total stays finite.
 const MAX_WEIGHT: f64 = 1_000_000.0;
 
-fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 27] {
+fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 31] {
     [
         ("value", s.value.is_some()),
         ("values", s.values.is_some()),
@@ -569,6 +612,10 @@ fn present_fields(s: &CheckSpec) -> [(&'static str, bool); 27] {
         ("timeout_s", s.timeout_s.is_some()),
         ("kinds", s.kinds.is_some()),
         ("expect", s.expect.is_some()),
+        ("name", s.name.is_some()),
+        ("arguments", s.arguments.is_some()),
+        ("calls", s.calls.is_some()),
+        ("extract", s.extract.is_some()),
     ]
 }
 

@@ -171,6 +171,7 @@ mod tests {
         let templates = crate::support::template::Templates::new();
         let vars = serde_json::Map::new();
         r.grade(&CheckInput {
+            tool_calls: &[],
             output: text,
             ctx: &ctx,
             templates: &templates,

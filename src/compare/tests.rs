@@ -646,3 +646,31 @@ fn a_judge_score_that_falls_while_every_check_passes_is_caught_when_measured_by_
         "{m:?}"
     );
 }
+
+/// A regressed case whose head answer is a tool call carries the call as its head output, so
+/// the comment's side-by-side shows what the model did, not an empty answer.
+#[test]
+fn a_regressed_tool_call_answer_is_shown_as_its_calls() {
+    let base = suite_run(2, |_| true);
+    let mut head = suite_run(2, |i| i != 0);
+    head[0].output = Some(String::new());
+    head[0].tool_calls = vec![crate::provider::ToolCall {
+        id: Some("call_1".into()),
+        name: "get_weather".into(),
+        arguments: serde_json::json!({"city": "Paris"}),
+        raw_arguments: None,
+    }];
+    let outcome = compare(
+        &fabricate(base),
+        &fabricate(head),
+        &GateConfig::default(),
+        "base.json",
+    );
+    let regressed = &outcome.comparison.cases[0];
+    assert_eq!(regressed.change, CaseChange::Regressed);
+    assert_eq!(regressed.base_output.as_deref(), Some("answer 0 ok"));
+    assert_eq!(
+        regressed.head_output.as_deref(),
+        Some(r#"get_weather({"city":"Paris"})"#)
+    );
+}

@@ -1,7 +1,7 @@
 //! Datasets: cases from JSONL, CSV, a JSON array, or inline in the suite file.
 //!
-//! A row is an object. The keys `id`, `vars`, `expected`, `checks`, `tags` and `threshold` have
-//! their meaning; when a row has no `vars` object, its other keys are the vars. A row without `id`
+//! A row is an object. The keys `id`, `vars`, `expected`, `checks`, `tags`, `threshold` and
+//! `messages` have their meaning; when a row has no `vars` object, its other keys are the vars. A row without `id`
 //! gets a stable id from a hash of its vars, so reordering a dataset never re-pairs cases.
 
 use serde_json::{Map, Value};
@@ -19,6 +19,9 @@ pub struct Case {
     pub expected: Option<Value>,
     pub tags: Vec<String>,
     pub threshold: Option<f64>,
+    /// The conversation so far, placed after the prompt's leading system messages and before the
+    /// rest of the prompt. Data, not templates.
+    pub messages: Vec<crate::provider::Message>,
     /// Checks of this case only, on top of the suite's.
     pub checks: Vec<Check>,
     pub check_specs: Vec<CheckSpec>,
@@ -32,7 +35,127 @@ pub struct Case {
 /// could not be read.
 pub(super) type Row = (Option<usize>, Option<String>, Result<Value, ConfigError>);
 
-const RESERVED: &[&str] = &["id", "vars", "expected", "checks", "tags", "threshold"];
+const RESERVED: &[&str] = &[
+    "id",
+    "vars",
+    "expected",
+    "checks",
+    "tags",
+    "threshold",
+    "messages",
+];
+
+/// One message of a case's `messages`, as written.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaseMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<RawCaseToolCall>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaseToolCall {
+    id: String,
+    name: String,
+    #[serde(default = "empty_object")]
+    arguments: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// A case's `messages`: roles known, a `tool` message answering a call an earlier assistant
+/// message made (both APIs reject one that does not), ids only where they belong. A CSV cell holds
+/// the list as JSON text.
+fn case_messages(
+    value: Value,
+    origin: &RowOrigin<'_>,
+) -> Result<Vec<crate::provider::Message>, ConfigError> {
+    use crate::provider::{Message, Role, ToolCall};
+    let value = match value {
+        // An empty CSV cell: no conversation.
+        Value::String(text) if text.trim().is_empty() => return Ok(Vec::new()),
+        Value::String(text) => serde_json::from_str(&text).map_err(|e| {
+            origin.error(format!(
+                "`messages` is not a JSON list: {}",
+                json_message(&e)
+            ))
+        })?,
+        other => other,
+    };
+    let raw: Vec<RawCaseMessage> = serde_json::from_value(value).map_err(|e| {
+        origin
+            .error(format!("invalid `messages`: {e}"))
+            .help(MESSAGES_HELP)
+    })?;
+    let mut called: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let at = |message: String| {
+            origin
+                .error(format!("`messages[{i}]`: {message}"))
+                .help(MESSAGES_HELP)
+        };
+        let role = match m.role.as_str() {
+            "system" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
+            other => return Err(at(format!("unknown role `{other}`"))),
+        };
+        if !m.tool_calls.is_empty() && role != Role::Assistant {
+            return Err(at("only an `assistant` message has `tool_calls`".into()));
+        }
+        match (&m.tool_call_id, role) {
+            (None, Role::Tool) => {
+                return Err(at(
+                    "a `tool` message needs the `tool_call_id` it answers".into()
+                ));
+            }
+            (Some(id), Role::Tool) if !called.contains(id) => {
+                return Err(at(format!(
+                    "`tool_call_id` `{id}` answers no earlier assistant `tool_calls` id"
+                )));
+            }
+            (Some(_), r) if r != Role::Tool => {
+                return Err(at("only a `tool` message has a `tool_call_id`".into()));
+            }
+            _ => {}
+        }
+        if let Some(c) = m.tool_calls.iter().find(|c| !c.arguments.is_object()) {
+            return Err(at(format!(
+                "the `arguments` of call `{}` must be an object, found {}",
+                c.id,
+                json_kind(&c.arguments)
+            )));
+        }
+        called.extend(m.tool_calls.iter().map(|c| c.id.clone()));
+        out.push(Message {
+            role,
+            content: m.content,
+            tool_call_id: m.tool_call_id,
+            tool_calls: m
+                .tool_calls
+                .into_iter()
+                .map(|c| ToolCall {
+                    id: Some(c.id),
+                    name: c.name,
+                    arguments: c.arguments,
+                    raw_arguments: None,
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+const MESSAGES_HELP: &str = "`messages` is a list of `{role, content}` (role `system`, `user`, `assistant` or `tool`); an assistant message may list `tool_calls` (`{id, name, arguments}`), a `tool` message answers one with `tool_call_id`";
 
 /// Where a row came from, to point errors at it.
 pub(super) struct RowOrigin<'a> {
@@ -235,6 +358,10 @@ pub(super) fn case_from_row(
             )));
         }
     };
+    let messages = match obj.remove("messages") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => case_messages(value, origin)?,
+    };
     let check_specs: Vec<CheckSpec> = match obj.remove("checks") {
         None | Some(Value::Null) => Vec::new(),
         Some(value) => serde_json::from_value(value)
@@ -260,7 +387,20 @@ pub(super) fn case_from_row(
         }
         None => obj,
     };
-    let id = id.unwrap_or_else(|| hash_id(&vars));
+    // Without an `id`, cases told apart only by their conversation must not share one; the
+    // conversation enters the hash only when there is one, so other ids stay what they were.
+    let id = id.unwrap_or_else(|| {
+        if messages.is_empty() {
+            hash_id(&vars)
+        } else {
+            let mut keyed = vars.clone();
+            keyed.insert(
+                "\u{0}messages".into(),
+                serde_json::to_value(&messages).unwrap_or_default(),
+            );
+            hash_id(&keyed)
+        }
+    });
     let mut checks = Vec::with_capacity(check_specs.len());
     for (i, spec) in check_specs.iter().enumerate() {
         let name = format!("datasets.{dataset}#{row_index}.checks[{i}]");
@@ -281,6 +421,7 @@ pub(super) fn case_from_row(
         expected,
         tags,
         threshold,
+        messages,
         checks,
         check_specs,
         origin: origin.display.clone(),
@@ -329,5 +470,98 @@ pub(super) fn json_kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn case(row: Value) -> Result<Case, ConfigError> {
+        let origin = RowOrigin {
+            file: Path::new("chats.jsonl"),
+            line: Some(3),
+            field: None,
+            display: "chats.jsonl:3".into(),
+        };
+        case_from_row(
+            row,
+            &origin,
+            "d",
+            0,
+            &mut Templates::new(),
+            Path::new(""),
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_conversation_is_read_with_its_tool_calls_and_results() {
+        let c = case(json!({"vars": {"q": "x"}, "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+        ]}))
+        .expect("valid");
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[1].tool_calls[0].name, "get_weather");
+        assert_eq!(c.messages[2].role, crate::provider::Role::Tool);
+        // The conversation is not a variable, and it tells cases with the same vars apart,
+        // while a case without one keeps the id of its vars alone.
+        assert!(!c.vars.contains_key("messages"));
+        let plain = case(json!({"vars": {"q": "x"}})).expect("valid");
+        assert_eq!(plain.id, hash_id(&plain.vars));
+        assert_ne!(c.id, plain.id);
+        // A CSV cell holds the list as JSON text; an empty one is no conversation.
+        let csv =
+            case(json!({"q": "x", "messages": "[{\"role\": \"user\", \"content\": \"hi\"}]"}))
+                .expect("valid");
+        assert_eq!(csv.messages[0].content, "hi");
+        assert!(
+            case(json!({"q": "x", "messages": ""}))
+                .expect("valid")
+                .messages
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn tool_call_arguments_in_a_conversation_are_an_object() {
+        let e = case(json!({"vars": {}, "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "c", "name": "f", "arguments": "x"}]}
+        ]}))
+        .expect_err("invalid");
+        assert_eq!(
+            e.message,
+            "`messages[0]`: the `arguments` of call `c` must be an object, found a string"
+        );
+    }
+
+    #[test]
+    fn conversation_mistakes_name_the_row_and_the_message() {
+        let err = |messages: Value| {
+            let e = case(json!({"vars": {}, "messages": messages})).expect_err("invalid");
+            assert_eq!(e.location, Some((3, 1)));
+            e.message
+        };
+        assert_eq!(
+            err(json!([{"role": "tool", "content": "x"}])),
+            "`messages[0]`: a `tool` message needs the `tool_call_id` it answers"
+        );
+        assert_eq!(
+            err(json!([{"role": "user", "content": "x", "tool_call_id": "c1"}])),
+            "`messages[0]`: only a `tool` message has a `tool_call_id`"
+        );
+        assert_eq!(
+            err(
+                json!([{"role": "user", "content": "x", "tool_calls": [{"id": "c", "name": "f"}]}])
+            ),
+            "`messages[0]`: only an `assistant` message has `tool_calls`"
+        );
+        assert!(
+            err(json!([{"role": "user", "text": "x"}]))
+                .starts_with("invalid `messages`: unknown field `text`")
+        );
     }
 }

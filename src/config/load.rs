@@ -12,7 +12,7 @@ use super::error::{ConfigError, ConfigErrors};
 use super::raw::{RawDataset, RawPrompt, RawSuite};
 use super::{Dataset, Defaults, GateOverride, Model, Prompt, Suite};
 use crate::check::{Check, CompileCtx};
-use crate::provider::{ProviderKind, Role};
+use crate::provider::{ProviderKind, Role, ToolChoice, ToolDef};
 use crate::support::suggest::did_you_mean;
 use crate::support::template::Templates;
 
@@ -402,14 +402,169 @@ impl Loader<'_> {
                     })
                     .collect(),
             };
+            let (tools, tool_choice) = self.prompt_tools(id, p, models, &model_ids);
             prompts.push(Prompt {
                 id: id.clone(),
                 messages,
                 sources,
                 models: model_ids,
+                tools,
+                tool_choice,
+                needs_case_messages: p.system.is_some() && p.user.is_none(),
             });
         }
         prompts
+    }
+
+    /// A prompt's `tools` and `tool_choice`, validated: names the APIs accept, unique, an object
+    /// schema for the arguments, a choice naming one of the tools, and only models whose protocol
+    /// sends tools.
+    fn prompt_tools(
+        &mut self,
+        id: &str,
+        p: &RawPrompt,
+        models: &[Model],
+        model_ids: &[usize],
+    ) -> (Vec<ToolDef>, Option<ToolChoice>) {
+        let mut tools: Vec<ToolDef> = Vec::new();
+        for (i, raw) in p.tools.iter().flatten().enumerate() {
+            let field = format!("prompts.{id}.tools[{i}]");
+            if let Some(kind) = &raw.kind
+                && kind != "function"
+            {
+                let e = self
+                    .err(
+                        &format!("{field}.type"),
+                        format!("unknown tool type `{kind}`"),
+                    )
+                    .help("only `type = \"function\"` tools are supported");
+                self.push(e);
+                continue;
+            }
+            let (name, description, parameters) = match (&raw.function, &raw.name) {
+                (Some(f), None) if raw.description.is_none() && raw.parameters.is_none() => {
+                    (f.name.clone(), f.description.clone(), f.parameters.clone())
+                }
+                (None, Some(name)) => (
+                    name.clone(),
+                    raw.description.clone(),
+                    raw.parameters.clone(),
+                ),
+                _ => {
+                    let e = self
+                        .err(
+                            &field,
+                            "a tool needs either `name` (with `description`, `parameters`) or `function = { name, ... }`, not both",
+                        )
+                        .help("e.g. `name = \"get_weather\"`, `parameters = { type = \"object\", properties = { city = { type = \"string\" } } }`");
+                    self.push(e);
+                    continue;
+                }
+            };
+            let name_ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !name_ok {
+                let e = self.err(
+                    &format!("{field}.name"),
+                    format!("`{name}` is not a valid tool name: use 1 to 64 letters, digits, `_` and `-`"),
+                );
+                self.push(e);
+                continue;
+            }
+            if tools.iter().any(|t| t.name == name) {
+                let e = self.err(
+                    &format!("{field}.name"),
+                    format!("tool `{name}` is declared twice"),
+                );
+                self.push(e);
+                continue;
+            }
+            // Both APIs require an object schema; an absent one means "no arguments".
+            let parameters = parameters
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+            if parameters.get("type").and_then(serde_json::Value::as_str) != Some("object") {
+                let e = self
+                    .err(
+                        &format!("{field}.parameters"),
+                        "`parameters` must be a JSON Schema with `type = \"object\"`",
+                    )
+                    .help("both OpenAI and Anthropic take the arguments as one JSON object");
+                self.push(e);
+                continue;
+            }
+            if let Err(err) = jsonschema::validator_for(&parameters) {
+                let e = self.err(
+                    &format!("{field}.parameters"),
+                    format!("invalid JSON schema: {err}"),
+                );
+                self.push(e);
+                continue;
+            }
+            tools.push(ToolDef {
+                name,
+                description,
+                parameters,
+            });
+        }
+        let field = format!("prompts.{id}.tool_choice");
+        let choice = match p.tool_choice.as_deref() {
+            None => None,
+            Some("auto") => Some(ToolChoice::Auto),
+            Some("none") => Some(ToolChoice::None),
+            Some("required") => Some(ToolChoice::Required),
+            Some(name) if tools.iter().any(|t| t.name == name) => {
+                Some(ToolChoice::Function(name.to_owned()))
+            }
+            Some(other) => {
+                let names = tools.iter().map(|t| t.name.as_str());
+                let help = match did_you_mean(
+                    other,
+                    ["auto", "none", "required"].into_iter().chain(names),
+                ) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => {
+                        "use `auto`, `none`, `required` or the name of one of the prompt's `tools`"
+                            .to_owned()
+                    }
+                };
+                let e = self
+                    .err(
+                        &field,
+                        format!("`tool_choice` `{other}` is neither a mode nor a declared tool"),
+                    )
+                    .help(help);
+                self.push(e);
+                None
+            }
+        };
+        if choice.is_some() && p.tools.as_ref().is_none_or(Vec::is_empty) {
+            let e = self
+                .err(&field, "`tool_choice` without `tools`")
+                .help("declare the functions with `[[prompts.NAME.tools]]`");
+            self.push(e);
+        }
+        if p.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+            for &m in model_ids {
+                let model = &models[m];
+                if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
+                    let e = self
+                        .err(
+                            &format!("prompts.{id}.tools"),
+                            format!(
+                                "prompt `{id}` declares tools but runs on model `{}`, whose provider `{}` cannot send them",
+                                model.id,
+                                model.kind.as_str()
+                            ),
+                        )
+                        .help("tools are sent by `openai`, `openai-compatible` and `anthropic` models; restrict the prompt with `models = [...]`");
+                    self.push(e);
+                }
+            }
+        }
+        (tools, choice)
     }
 
     /// The role/template pairs of a prompt, from whichever of its forms it uses.
@@ -481,15 +636,10 @@ impl Loader<'_> {
         if let Some(system) = &p.system {
             out.push((Role::System, system.clone()));
         }
-        match &p.user {
-            Some(user) => out.push((Role::User, user.clone())),
-            None => {
-                let e = self.err(
-                    &format!("prompts.{id}"),
-                    format!("prompt `{id}` has a `system` message but no `user` message"),
-                );
-                self.push(e);
-            }
+        // A `system` without `user` is a prompt for cases that bring their own conversation
+        // (`messages`); a case without one is reported by `validate_cases`.
+        if let Some(user) = &p.user {
+            out.push((Role::User, user.clone()));
         }
         Some(out)
     }
@@ -687,6 +837,18 @@ impl Loader<'_> {
                     {
                         let e = ConfigError::new(self.path, format!("case `{}` ({}) has no checks, so it would pass whatever the model answers", case.id, case.origin))
                             .help("add `[[checks]]` to the suite, `checks` to the dataset, or `checks` to the case");
+                        self.push(e);
+                    }
+                    if case.messages.is_empty() && prompt.needs_case_messages {
+                        let e = self
+                            .err(
+                                &format!("prompts.{}", prompt.id),
+                                format!(
+                                    "prompt `{}` has no `user` message and case `{}` ({}) has no `messages`, so the model would be sent no question",
+                                    prompt.id, case.id, case.origin
+                                ),
+                            )
+                            .help("give the prompt a `user` template, or the case a `messages` list");
                         self.push(e);
                     }
                     if let Some(first) = seen.insert(&case.id, &case.origin) {
@@ -1055,6 +1217,75 @@ mod tests {
         // the table, whose span is its header.
         let span = locate(src, "models.mini.nothing").expect("found");
         assert_eq!(&src[span], "[models.mini]");
+    }
+
+    /// Both tool shapes load into the same definition; every mistake is an error that names its
+    /// field and line.
+    #[test]
+    fn prompt_tools_load_in_either_shape_and_mistakes_name_their_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let load = |prompt: &str, model: &str| {
+            let path = dir.path().join("evalgate.toml");
+            let body = format!(
+                "[suite]\nname = \"s\"\n\n[models.m]\n{model}\n\n[prompts.p]\nuser = \"{{{{ q }}}}\"\n{prompt}\n\n[datasets.d]\ncases = [{{ id = \"c\", vars = {{ q = \"x\" }} }}]\n\n[[checks]]\ntype = \"no-tool-call\"\n"
+            );
+            std::fs::write(&path, body).expect("write suite");
+            crate::config::load(&path)
+        };
+        let openai =
+            "provider = \"openai-compatible\"\nbase_url = \"http://localhost:1/v1\"\nmodel = \"x\"";
+        let suite = load(
+            "tool_choice = \"lookup\"\n[[prompts.p.tools]]\nname = \"lookup\"\ndescription = \"Find\"\nparameters = { type = \"object\", properties = { q = { type = \"string\" } } }\n[[prompts.p.tools]]\ntype = \"function\"\nfunction = { name = \"now\" }",
+            openai,
+        )
+        .expect("valid");
+        let p = &suite.prompts[0];
+        assert_eq!(p.tool_choice, Some(ToolChoice::Function("lookup".into())));
+        assert_eq!(
+            p.tools
+                .iter()
+                .map(|t| (t.name.as_str(), t.description.as_deref()))
+                .collect::<Vec<_>>(),
+            [("lookup", Some("Find")), ("now", None)]
+        );
+        assert_eq!(
+            p.tools[1].parameters,
+            serde_json::json!({"type": "object", "properties": {}})
+        );
+
+        let errors = |prompt: &str, model: &str| {
+            load(prompt, model)
+                .expect_err("invalid")
+                .0
+                .into_iter()
+                .map(|e| (e.field.unwrap_or_default(), e.message, e.location.is_some()))
+                .collect::<Vec<_>>()
+        };
+        let found = errors(
+            "tool_choice = \"lokup\"\n[[prompts.p.tools]]\nname = \"lookup\"\nparameters = { type = \"string\" }\n[[prompts.p.tools]]\nname = \"bad name\"",
+            openai,
+        );
+        let fields: Vec<&str> = found.iter().map(|(f, _, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "prompts.p.tools[0].parameters",
+                "prompts.p.tools[1].name",
+                "prompts.p.tool_choice"
+            ],
+            "{found:?}"
+        );
+        assert!(found.iter().all(|(_, _, located)| *located), "{found:?}");
+        let found = errors(
+            "[[prompts.p.tools]]\nname = \"lookup\"",
+            "provider = \"command\"\ncommand = [\"cat\"]",
+        );
+        assert!(
+            found[0].1.contains("provider `command` cannot send them"),
+            "{found:?}"
+        );
+        let found = errors("tool_choice = \"auto\"", openai);
+        assert_eq!(found[0].1, "`tool_choice` without `tools`");
     }
 
     #[test]

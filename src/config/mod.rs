@@ -179,6 +179,12 @@ pub struct Prompt {
     pub sources: Vec<(Role, String)>,
     /// Models this prompt runs on (indexes into `Suite::models`).
     pub models: Vec<usize>,
+    /// Functions the model may call, sent with every call of this prompt.
+    pub tools: Vec<crate::provider::ToolDef>,
+    pub tool_choice: Option<crate::provider::ToolChoice>,
+    /// Written with `system` and no `user`: every case fed to it must bring its conversation
+    /// (`messages`).
+    pub needs_case_messages: bool,
 }
 
 #[derive(Debug)]

@@ -480,5 +480,7 @@ fn call_params(m: &RawModel, d: &RawDefaults) -> CallParams {
             .unwrap_or_default(),
         seed: m.seed.or(d.seed),
         extra: m.extra_body.clone().unwrap_or_default(),
+        tools: Vec::new(),
+        tool_choice: None,
     }
 }

@@ -116,6 +116,31 @@ pub struct RawPrompt {
     pub file: Option<String>,
     /// Restrict this prompt to some models (default: every model).
     pub models: Option<Vec<String>>,
+    /// Functions the model may call: `[[prompts.NAME.tools]]`.
+    pub tools: Option<Vec<RawTool>>,
+    /// `auto`, `none`, `required`, or the name of one of `tools`.
+    pub tool_choice: Option<String>,
+}
+
+/// A tool: `name`, `description`, `parameters` directly, or OpenAI's shape
+/// (`type = "function"`, `function = { name, description, parameters }`) pasted as is.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTool {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub function: Option<RawFunction>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub parameters: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFunction {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -101,14 +101,29 @@ mod tests {
 
     #[test]
     fn the_schema_accepts_every_suite_file_in_the_repository() {
-        for path in [
-            "examples/quickstart/evalgate.toml",
+        // Every example, whatever its folder, and the other suites the repository keeps.
+        let mut examples: Vec<String> = std::fs::read_dir(root().join("examples"))
+            .expect("examples/")
+            .filter_map(|e| {
+                let suite = e.ok()?.path().join("evalgate.toml");
+                suite.is_file().then(|| {
+                    suite
+                        .strip_prefix(root())
+                        .expect("inside the repository")
+                        .to_string_lossy()
+                        .into_owned()
+                })
+            })
+            .collect();
+        examples.sort();
+        assert!(examples.len() >= 2, "{examples:?}");
+        for path in examples.iter().map(String::as_str).chain([
             "src/cli/init_files/evalgate.toml",
             "tests/fuzz/corpus/suite/quickstart.toml",
             "tests/fuzz/corpus/suite/support-bot.toml",
             "docs/screenshots/support-bot/evalgate.toml",
             ".ci/junit-consumers/suite/evalgate.toml",
-        ] {
+        ]) {
             // Each is also a suite the loader accepts, so a schema that rejects one is wrong.
             crate::config::load(&root().join(path))
                 .unwrap_or_else(|e| panic!("{path} does not load: {e}"));

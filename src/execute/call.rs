@@ -38,7 +38,8 @@ pub(super) enum Permit<'a> {
 pub(super) enum Outcome {
     /// Answered now or replayed.
     Answered {
-        entry: Entry,
+        /// Boxed: an answer (text, tool calls, limits) is much larger than a failure.
+        entry: Box<Entry>,
         source: Source,
         limited: RateLimited,
     },
@@ -75,7 +76,7 @@ pub(super) async fn call(
     let model = &shared.suite.models[mi];
     if let Some(entry) = shared.opts.journal.get(key) {
         return Outcome::Answered {
-            entry,
+            entry: Box::new(entry),
             source: Source::Journal,
             limited: RateLimited::default(),
         };
@@ -84,7 +85,7 @@ pub(super) async fn call(
         && let Some(entry) = shared.opts.cache_store.as_ref().and_then(|c| c.get(key))
     {
         return Outcome::Answered {
-            entry,
+            entry: Box::new(entry),
             source: Source::Cache,
             limited: RateLimited::default(),
         };
@@ -158,6 +159,18 @@ pub(super) async fn call(
             if let std::borrow::Cow::Owned(masked) = mask(&completion.output) {
                 completion.output = masked;
             }
+            for call in &mut completion.tool_calls {
+                if let Some(raw) = &mut call.raw_arguments
+                    && let std::borrow::Cow::Owned(masked) = mask(raw)
+                {
+                    *raw = masked;
+                }
+                let text = call.arguments.to_string();
+                if let std::borrow::Cow::Owned(masked) = mask(&text) {
+                    call.arguments =
+                        serde_json::from_str(&masked).unwrap_or(serde_json::Value::String(masked));
+                }
+            }
             let entry = Entry {
                 key: key.to_owned(),
                 completion,
@@ -172,7 +185,7 @@ pub(super) async fn call(
                 save_to_cache(shared, cache, &entry);
             }
             Outcome::Answered {
-                entry,
+                entry: Box::new(entry),
                 source: Source::Provider,
                 limited,
             }

@@ -203,6 +203,7 @@ impl Caller for ItemCaller<'_> {
                 messages: vec![Message {
                     role: Role::User,
                     content: text,
+                    ..Default::default()
                 }],
                 params: Default::default(),
                 vars: serde_json::Value::Null,

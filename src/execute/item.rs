@@ -10,7 +10,7 @@ use super::{Item, Shared};
 use crate::check::{CheckInput, Graded, grade_call};
 use crate::config::{Case, Dataset, Model};
 use crate::privacy::audit::{Purpose, Source};
-use crate::provider::{ChatRequest, Completion, Message};
+use crate::provider::{ChatRequest, Completion, Message, Role};
 use crate::results::{CallResult, JudgeUsage, RateLimited, Tokens};
 
 /// `ticket` holds the run-wide slot and the model's concurrency permit that the driver took
@@ -23,12 +23,23 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
     let dataset = &suite.datasets[item.case.0];
     let case = &dataset.cases[item.case.1];
 
-    let mut messages = Vec::with_capacity(prompt.messages.len());
-    for (role, template) in &prompt.messages {
+    let mut messages = Vec::with_capacity(prompt.messages.len() + case.messages.len());
+    // The case's conversation goes after the prompt's leading system messages and before the
+    // rest of the prompt (its `user` template, when it has one).
+    let leading_system = prompt
+        .messages
+        .iter()
+        .take_while(|(role, _)| *role == Role::System)
+        .count();
+    for (i, (role, template)) in prompt.messages.iter().enumerate() {
+        if i == leading_system {
+            messages.extend(case.messages.iter().cloned());
+        }
         match suite.templates.render(template, &case.ctx) {
             Ok(content) => messages.push(Message {
                 role: *role,
                 content,
+                ..Default::default()
             }),
             Err(e) => {
                 let error = format!("prompt `{}` failed to render: {e}", prompt.id);
@@ -36,9 +47,15 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
             }
         }
     }
+    if leading_system == prompt.messages.len() {
+        messages.extend(case.messages.iter().cloned());
+    }
+    let mut params = model.params.clone();
+    params.tools.clone_from(&prompt.tools);
+    params.tool_choice.clone_from(&prompt.tool_choice);
     let request = ChatRequest {
         messages,
-        params: model.params.clone(),
+        params,
         vars: serde_json::Value::Object(case.vars.clone()),
         case_id: case.id.clone(),
     };
@@ -70,7 +87,7 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
                 model,
                 dataset,
                 request.messages,
-                entry,
+                *entry,
                 source == Source::Cache,
             )
             .await
@@ -109,6 +126,7 @@ async fn graded(
     let case = ctx.case;
     let Completion {
         output,
+        tool_calls,
         usage,
         finish_reason,
         ..
@@ -116,6 +134,7 @@ async fn graded(
     let cost_usd = model.price.map_or(0.0, |p| p.cost(&usage));
     let input = CheckInput {
         output: &output,
+        tool_calls: &tool_calls,
         ctx: &case.ctx,
         templates: &suite.templates,
         latency_ms: entry.latency_ms,
@@ -149,6 +168,7 @@ async fn graded(
         tags: case.tags.clone(),
         messages,
         output: Some(output),
+        tool_calls,
         finish_reason,
         checks,
         score,
@@ -187,6 +207,7 @@ pub(super) fn errored(
         tags: case.tags.clone(),
         messages,
         output: None,
+        tool_calls: Vec::new(),
         finish_reason: None,
         checks: Vec::new(),
         score: 0.0,

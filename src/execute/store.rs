@@ -253,6 +253,7 @@ mod tests {
         Entry {
             key: key.into(),
             completion: Completion {
+                tool_calls: Vec::new(),
                 output: output.into(),
                 usage: Usage {
                     input_tokens: 3,
@@ -285,6 +286,23 @@ mod tests {
             Some("first".into())
         );
         assert_eq!(store.get("c"), None);
+    }
+
+    /// A cached or journaled answer replays its tool calls, so a re-run grades them the same.
+    #[test]
+    fn tool_calls_are_stored_with_the_answer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.jsonl");
+        let mut e = entry("t", "");
+        e.completion.tool_calls = vec![crate::provider::ToolCall {
+            id: Some("toolu_1".into()),
+            name: "get_weather".into(),
+            arguments: serde_json::json!({"city": "Paris"}),
+            raw_arguments: None,
+        }];
+        Store::open(&path).expect("open").put(&e).expect("put");
+        let reopened = Store::open_read_only(&path).expect("reopen");
+        assert_eq!(reopened.get("t"), Some(e));
     }
 
     #[test]

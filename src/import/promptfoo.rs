@@ -1477,7 +1477,9 @@ fn map_assert(
             _ => json!({"type": "equals", "value": text(value)?, "trim": false}),
         },
         ("equals", true) => anchored("^", "$")?,
-        ("starts-with", false) => json!({"type": "starts-with", "value": text(value)?, "trim": false}),
+        ("starts-with", false) => {
+            json!({"type": "starts-with", "value": text(value)?, "trim": false})
+        }
         ("starts-with", true) => anchored("^", "")?,
         ("contains", _) | ("icontains", _) => {
             let t = match (base, neg) {
@@ -1519,19 +1521,26 @@ fn map_assert(
             }
             json!({"type": if neg { "not-regex" } else { "regex" }, "pattern": pattern})
         }
-        ("is-json", false) => match value {
-            None => json!({"type": "is-json"}),
-            Some(Value::Object(schema)) => json!({"type": "is-json", "schema": schema}),
-            Some(Value::String(s)) if s.trim_start().starts_with('{') => {
-                let schema: Value = serde_json::from_str(s).map_err(|e| format!("its schema is not JSON: {e}"))?;
-                json!({"type": "is-json", "schema": schema})
+        ("is-json" | "contains-json", false) => {
+            let mut check = match value {
+                None => json!({"type": "is-json"}),
+                Some(Value::Object(schema)) => json!({"type": "is-json", "schema": schema}),
+                Some(Value::String(s)) if s.trim_start().starts_with('{') => {
+                    let schema: Value = serde_json::from_str(s)
+                        .map_err(|e| format!("its schema is not JSON: {e}"))?;
+                    json!({"type": "is-json", "schema": schema})
+                }
+                Some(_) => {
+                    return Err("its schema is not inline: copy it into a file and use \
+                                `json-schema` with `schema_file`"
+                        .into());
+                }
+            };
+            // promptfoo's `contains-json` finds JSON inside the answer: evalgate's `extract`.
+            if base == "contains-json" {
+                check["extract"] = json!("first");
             }
-            Some(_) => return Err("its schema is not inline: copy it into a file and use `json-schema` with `schema_file`".into()),
-        },
-        ("contains-json", _) => {
-            return Err("evalgate's JSON checks parse the whole answer: use `is-json` when the \
-                        answer is only JSON, otherwise a `command` check"
-                .into());
+            check
         }
         ("javascript" | "python" | "webhook", _) => return Err(CODE_HINT.into()),
         ("llm-rubric", false) => {
@@ -1541,7 +1550,9 @@ fn map_assert(
                 out.note(at, "its `rubricPrompt` was dropped: evalgate's judge uses its own prompt (docs/checks-graders.md#llm-judge)");
             }
             match threshold {
-                Some(t) => json!({"type": "llm-judge", "judge": judge, "rubric": rubric, "scale": "0-1", "threshold": t}),
+                Some(t) => {
+                    json!({"type": "llm-judge", "judge": judge, "rubric": rubric, "scale": "0-1", "threshold": t})
+                }
                 None => json!({"type": "llm-judge", "judge": judge, "rubric": rubric}),
             }
         }
@@ -1567,11 +1578,18 @@ fn map_assert(
             _ => return Err("`cost` needs a `threshold` in US dollars".into()),
         },
         ("levenshtein", _) => {
-            return Err("promptfoo's threshold is an edit distance; evalgate's `similarity` check \
+            return Err(
+                "promptfoo's threshold is an edit distance; evalgate's `similarity` check \
                         takes a ratio in [0, 1]: write a `similarity` check by hand"
-                .into());
+                    .into(),
+            );
         }
-        (_, true) if matches!(base, "is-json" | "llm-rubric" | "similar" | "latency" | "cost") => {
+        (_, true)
+            if matches!(
+                base,
+                "is-json" | "llm-rubric" | "similar" | "latency" | "cost"
+            ) =>
+        {
             return Err(format!("evalgate has no negated `{base}` check"));
         }
         _ => return Err(format!("evalgate has no check like `{full_type}`")),

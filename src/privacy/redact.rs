@@ -108,6 +108,9 @@ impl Redactor {
         for call in &mut results.results {
             for m in &mut call.messages {
                 self.redact_in_place(&mut m.content);
+                for tool_call in &mut m.tool_calls {
+                    self.redact_json(&mut tool_call.arguments);
+                }
             }
             self.redact_json(&mut call.vars);
             if let Some(expected) = &mut call.expected {
@@ -115,6 +118,12 @@ impl Redactor {
             }
             if let Some(output) = &mut call.output {
                 self.redact_in_place(output);
+            }
+            for tool_call in &mut call.tool_calls {
+                self.redact_json(&mut tool_call.arguments);
+                if let Some(raw) = &mut tool_call.raw_arguments {
+                    self.redact_in_place(raw);
+                }
             }
             if let Some(error) = &mut call.error {
                 self.redact_in_place(error);
@@ -237,5 +246,38 @@ mod tests {
             v,
             serde_json::json!({"a": ["x [REDACTED:email]"], "b": {"c": "[REDACTED:email]"}, "n": 3})
         );
+    }
+
+    /// Tool-call arguments are free text like the output: masked in the answer's calls (parsed
+    /// or raw) and in a conversation's earlier calls.
+    #[test]
+    fn tool_call_arguments_are_masked_in_results() {
+        use crate::provider::{Message, Role, ToolCall};
+        let r = Redactor::new(vec![PiiKind::Email], vec![]);
+        let mut results = crate::test_helpers::pass();
+        let call = &mut results.results[0];
+        call.tool_calls = vec![
+            ToolCall {
+                id: None,
+                name: "email".into(),
+                arguments: serde_json::json!({"to": "ana@example.com"}),
+                raw_arguments: None,
+            },
+            ToolCall::from_json_text(None, "email".into(), "{\"to\": \"bo@example.org"),
+        ];
+        call.messages.push(Message {
+            role: Role::Assistant,
+            tool_calls: vec![ToolCall {
+                id: Some("c1".into()),
+                name: "email".into(),
+                arguments: serde_json::json!({"to": "cy@example.net"}),
+                raw_arguments: None,
+            }],
+            ..Default::default()
+        });
+        r.apply(&mut results);
+        let text = serde_json::to_string(&results).expect("json");
+        assert!(!text.contains("@example."), "{text}");
+        assert_eq!(text.matches("[REDACTED:email]").count(), 3, "{text}");
     }
 }

@@ -73,13 +73,7 @@ impl Anthropic {
         }
         body.insert(
             "messages".into(),
-            Value::Array(
-                req.messages
-                    .iter()
-                    .filter(|m| m.role != Role::System)
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-                    .collect(),
-            ),
+            Value::Array(wire_messages(&req.messages)),
         );
         let p = &req.params;
         body.insert(
@@ -95,12 +89,85 @@ impl Anthropic {
         if !p.stop.is_empty() {
             body.insert("stop_sequences".into(), json!(p.stop));
         }
+        if !p.tools.is_empty() {
+            body.insert(
+                "tools".into(),
+                Value::Array(
+                    p.tools
+                        .iter()
+                        .map(|t| {
+                            let mut tool = Map::new();
+                            tool.insert("name".into(), json!(t.name));
+                            if let Some(d) = &t.description {
+                                tool.insert("description".into(), json!(d));
+                            }
+                            tool.insert("input_schema".into(), t.parameters.clone());
+                            Value::Object(tool)
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        if let Some(choice) = &p.tool_choice {
+            let choice = match choice {
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::None => json!({"type": "none"}),
+                ToolChoice::Required => json!({"type": "any"}),
+                ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+            };
+            body.insert("tool_choice".into(), choice);
+        }
         // The Messages API has no `seed`; sending one would be rejected as an unknown field.
         for (k, v) in &p.extra {
             body.insert(k.clone(), v.clone());
         }
         Value::Object(body)
     }
+}
+
+/// The non-system messages in the Messages API's shape. Plain messages keep a string content. An
+/// assistant message that called functions becomes content blocks (its text, then one `tool_use`
+/// per call); `tool` messages become `tool_result` blocks of a user message, consecutive results
+/// in one message, as the API expects them right after the assistant turn that asked.
+fn wire_messages(messages: &[Message]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut results: Vec<Value> = Vec::new();
+    let flush = |results: &mut Vec<Value>, out: &mut Vec<Value>| {
+        if !results.is_empty() {
+            out.push(json!({"role": "user", "content": std::mem::take(results)}));
+        }
+    };
+    for m in messages.iter().filter(|m| m.role != Role::System) {
+        if m.role == Role::Tool {
+            results.push(json!({
+                "type": "tool_result",
+                "tool_use_id": m.tool_call_id,
+                "content": m.content
+            }));
+            continue;
+        }
+        flush(&mut results, &mut out);
+        if m.tool_calls.is_empty() {
+            out.push(json!({"role": m.role.as_str(), "content": m.content}));
+            continue;
+        }
+        let mut blocks = Vec::new();
+        if !m.content.is_empty() {
+            blocks.push(json!({"type": "text", "text": m.content}));
+        }
+        for call in &m.tool_calls {
+            blocks.push(json!({
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                // Case data is checked to hold an object, and the API takes only one.
+                "input": if call.arguments.is_object() { call.arguments.clone() } else { json!({}) }
+            }));
+        }
+        out.push(json!({"role": m.role.as_str(), "content": blocks}));
+    }
+    flush(&mut results, &mut out);
+    out
 }
 
 impl Provider for Anthropic {
@@ -129,10 +196,23 @@ impl Provider for Anthropic {
                 .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
                 .filter_map(|block| block.get("text").and_then(Value::as_str))
                 .collect();
+            let tool_calls = content
+                .iter()
+                .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
+                .filter_map(|block| {
+                    Some(ToolCall {
+                        id: block.get("id").and_then(Value::as_str).map(str::to_owned),
+                        name: block.get("name").and_then(Value::as_str)?.to_owned(),
+                        arguments: block.get("input").cloned().unwrap_or(json!({})),
+                        raw_arguments: None,
+                    })
+                })
+                .collect();
             let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
             let cache_read = tokens("/usage/cache_read_input_tokens");
             Ok(Completion {
                 output,
+                tool_calls,
                 usage: Usage {
                     input_tokens: tokens("/usage/input_tokens")
                         + tokens("/usage/cache_creation_input_tokens")
@@ -158,11 +238,15 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn config(server: &MockServer) -> ProviderConfig {
+        config_at(&server.uri())
+    }
+
+    fn config_at(base_url: &str) -> ProviderConfig {
         ProviderConfig {
             model_id: "claude".into(),
             kind: ProviderKind::Anthropic,
             model: "claude-haiku-4-5".into(),
-            base_url: Some(server.uri()),
+            base_url: Some(base_url.to_owned()),
             api_key: Some(Secret::new("sk-ant-test-0123456789".into())),
             headers: BTreeMap::new(),
             query: BTreeMap::new(),
@@ -177,10 +261,12 @@ mod tests {
                 Message {
                     role: Role::System,
                     content: "Be brief.".into(),
+                    ..Default::default()
                 },
                 Message {
                     role: Role::User,
                     content: "Capital of France?".into(),
+                    ..Default::default()
                 },
             ],
             params: CallParams {
@@ -246,6 +332,123 @@ mod tests {
                 output_tokens: 2,
                 cached_input_tokens: 100
             }
+        );
+    }
+
+    /// Tools go out as Anthropic's `tools` (`input_schema`) with `tool_choice` as a typed object,
+    /// and `tool_use` content blocks come back as calls beside the text.
+    #[tokio::test]
+    async fn tools_are_sent_and_tool_use_blocks_read_back() {
+        let server = MockServer::start().await;
+        let parameters = json!({
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"]
+        });
+        let answer = json!({
+            "id": "msg_01Aq9w938a90dw8q",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [
+                {"type": "text", "text": "I'll check the weather."},
+                {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9",
+                 "name": "get_weather", "input": {"city": "Paris"}}
+            ],
+            "stop_reason": "tool_use",
+            "stop_sequence": null,
+            "usage": {"input_tokens": 400, "output_tokens": 40}
+        });
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .and(body_partial_json(json!({
+                "tools": [{
+                    "name": "get_weather",
+                    "description": "Current weather in a city",
+                    "input_schema": parameters.clone()
+                }],
+                "tool_choice": {"type": "any"}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let provider =
+            Anthropic::new(&config(&server), http_client().expect("client")).expect("build");
+        let mut req = request();
+        req.params.tools = vec![ToolDef {
+            name: "get_weather".into(),
+            description: Some("Current weather in a city".into()),
+            parameters,
+        }];
+        req.params.tool_choice = Some(ToolChoice::Required);
+        let completion = provider.complete(&req).await.expect("answered");
+        assert_eq!(completion.output, "I'll check the weather.");
+        assert_eq!(completion.finish_reason.as_deref(), Some("tool_use"));
+        assert_eq!(
+            completion.tool_calls,
+            vec![ToolCall {
+                id: Some("toolu_01A09q90qw90lq917835lq9".into()),
+                name: "get_weather".into(),
+                arguments: json!({"city": "Paris"}),
+                raw_arguments: None,
+            }]
+        );
+        let wire = |choice| {
+            let mut r = request();
+            r.params.tools.clone_from(&req.params.tools);
+            r.params.tool_choice = Some(choice);
+            provider.body(&r)["tool_choice"].clone()
+        };
+        assert_eq!(wire(ToolChoice::Auto), json!({"type": "auto"}));
+        assert_eq!(wire(ToolChoice::None), json!({"type": "none"}));
+        assert_eq!(
+            wire(ToolChoice::Function("get_weather".into())),
+            json!({"type": "tool", "name": "get_weather"})
+        );
+    }
+
+    /// The same conversation in the Messages API's shape: system apart, the call as a
+    /// `tool_use` block, its result as a `tool_result` block of a user turn.
+    #[test]
+    fn a_conversation_with_tool_results_is_sent_as_content_blocks() {
+        let provider = Anthropic::new(
+            &config_at("http://localhost:1"),
+            http_client().expect("client"),
+        )
+        .expect("build");
+        let mut messages = crate::provider::openai::tests::conversation();
+        // A second result in a row joins the first in one user turn.
+        messages.insert(
+            4,
+            Message {
+                role: Role::Tool,
+                content: "no data".into(),
+                tool_call_id: Some("call_1".into()),
+                ..Default::default()
+            },
+        );
+        let req = ChatRequest {
+            messages,
+            params: CallParams::default(),
+            vars: json!({}),
+            case_id: "c".into(),
+        };
+        let body = provider.body(&req);
+        assert_eq!(body["system"], "Use the tools.");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "18C, sunny"},
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "no data"}
+                ]},
+                {"role": "user", "content": "And tomorrow?"}
+            ])
         );
     }
 

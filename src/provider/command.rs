@@ -85,6 +85,7 @@ impl Provider for CommandProvider {
                 }
             }
             Ok(Completion {
+                tool_calls: Vec::new(),
                 output: text,
                 usage: Usage::default(),
                 finish_reason: None,
@@ -132,6 +133,7 @@ mod tests {
             messages: vec![Message {
                 role: Role::User,
                 content: "Capital of Norway?".into(),
+                ..Default::default()
             }],
             params: CallParams::default(),
             vars: json!({"country": "Norway"}),

@@ -61,6 +61,7 @@ impl Provider for Embeddings {
                 })?;
             let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
             Ok(Completion {
+                tool_calls: Vec::new(),
                 output: Value::Array(vector.clone()).to_string(),
                 usage: Usage {
                     input_tokens: tokens("/usage/prompt_tokens"),

@@ -194,6 +194,7 @@ impl Provider for HttpProvider {
                     .unwrap_or(0)
             };
             Ok(Completion {
+                tool_calls: Vec::new(),
                 output,
                 usage: Usage {
                     input_tokens: tokens(&self.spec.input_tokens_pointer),
@@ -245,6 +246,7 @@ mod tests {
             messages: vec![Message {
                 role: Role::User,
                 content: "Capital of Peru?".into(),
+                ..Default::default()
             }],
             params: CallParams {
                 temperature: Some(0.5),

@@ -23,19 +23,30 @@ use crate::privacy::secrets::Secret;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One chat message, as rendered from a prompt template and sent to a model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+/// One chat message, as rendered from a prompt template (or taken from a case's `messages`) and
+/// sent to a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// For a `tool` message: the id of the call it answers. Left out of the serialized form when
+    /// absent, so cache keys of conversations without tools stay what they were.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool_call_id: Option<String>,
+    /// For an `assistant` message in a case's history: the calls it made.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    #[default]
     User,
     Assistant,
+    /// A function's result, answering an earlier assistant tool call.
+    Tool,
 }
 
 impl Role {
@@ -44,6 +55,7 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
@@ -64,6 +76,99 @@ pub struct CallParams {
     /// Extra top-level body fields merged into the request as-is (`extra_body` in the config).
     #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Functions the model may call (the prompt's `tools`). Left out of the serialized form when
+    /// empty, so cache keys of suites without tools stay what they were.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tools: Vec<ToolDef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool_choice: Option<ToolChoice>,
+}
+
+/// A function the model may call: the same three fields in OpenAI's `function` object and in
+/// Anthropic's tool (where `parameters` is named `input_schema`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    /// A JSON Schema for the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+/// Whether, and which, function the model must call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoice {
+    /// The model decides (both APIs' default when tools are given).
+    Auto,
+    /// No call, even though tools are described.
+    None,
+    /// At least one call (Anthropic's `any`).
+    Required,
+    /// This function.
+    Function(String),
+}
+
+/// A function call in a model's answer: OpenAI's `message.tool_calls[]`, Anthropic's `tool_use`
+/// content blocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The provider's call id (`call_...`, `toolu_...`), which a later `tool` message answers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    pub name: String,
+    /// The arguments, parsed; `null` when the model sent text that is not JSON (see `raw_arguments`).
+    #[serde(default)]
+    pub arguments: serde_json::Value,
+    /// The arguments exactly as sent, kept only when they are not valid JSON.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw_arguments: Option<String>,
+}
+
+impl ToolCall {
+    /// A call whose arguments arrive as a JSON string (OpenAI's `function.arguments`).
+    pub fn from_json_text(id: Option<String>, name: String, text: &str) -> ToolCall {
+        match serde_json::from_str(text) {
+            Ok(arguments) => ToolCall {
+                id,
+                name,
+                arguments,
+                raw_arguments: None,
+            },
+            Err(_) => ToolCall {
+                id,
+                name,
+                arguments: serde_json::Value::Null,
+                raw_arguments: Some(text.to_owned()),
+            },
+        }
+    }
+
+    /// `get_weather({"city":"Paris"})`: how reports and reasons show a call. Arguments that are
+    /// not JSON are shown as sent, marked.
+    pub fn display(&self) -> String {
+        match &self.raw_arguments {
+            Some(raw) => format!("{}({raw}) [arguments are not valid JSON]", self.name),
+            None => format!("{}({})", self.name, self.arguments),
+        }
+    }
+}
+
+/// What an answer shows a reader: its text, its tool calls one per line, or both (text first).
+pub fn display_answer(text: &str, calls: &[ToolCall]) -> String {
+    if calls.is_empty() {
+        return text.to_owned();
+    }
+    let calls = calls
+        .iter()
+        .map(ToolCall::display)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.is_empty() {
+        calls
+    } else {
+        format!("{text}\n\n{calls}")
+    }
 }
 
 /// What a provider is asked to complete.
@@ -91,6 +196,10 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
     pub output: String,
+    /// Functions the model called, in answer order. Stored with the response (cache, journal)
+    /// so a replay reproduces them.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<ToolCall>,
     pub usage: Usage,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finish_reason: Option<String>,

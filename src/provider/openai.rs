@@ -42,12 +42,7 @@ impl OpenAi {
         body.insert("model".into(), json!(self.model));
         body.insert(
             "messages".into(),
-            Value::Array(
-                req.messages
-                    .iter()
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-                    .collect(),
-            ),
+            Value::Array(req.messages.iter().map(wire_message).collect()),
         );
         let p = &req.params;
         if let Some(t) = p.temperature {
@@ -70,11 +65,108 @@ impl OpenAi {
         if let Some(seed) = p.seed {
             body.insert("seed".into(), json!(seed));
         }
+        if !p.tools.is_empty() {
+            body.insert(
+                "tools".into(),
+                Value::Array(
+                    p.tools
+                        .iter()
+                        .map(|t| {
+                            let mut function = Map::new();
+                            function.insert("name".into(), json!(t.name));
+                            if let Some(d) = &t.description {
+                                function.insert("description".into(), json!(d));
+                            }
+                            function.insert("parameters".into(), t.parameters.clone());
+                            json!({"type": "function", "function": function})
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        if let Some(choice) = &p.tool_choice {
+            let choice = match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Function(name) => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+            };
+            body.insert("tool_choice".into(), choice);
+        }
         for (k, v) in &p.extra {
             body.insert(k.clone(), v.clone());
         }
         Value::Object(body)
     }
+}
+
+/// A message in the chat-completions shape: a `tool` message carries the `tool_call_id` it
+/// answers; an assistant message that called functions carries them as `tool_calls` (arguments as
+/// a JSON string) and a `null` content when it said nothing.
+fn wire_message(m: &Message) -> Value {
+    let mut out = Map::new();
+    out.insert("role".into(), json!(m.role.as_str()));
+    if m.tool_calls.is_empty() || !m.content.is_empty() {
+        out.insert("content".into(), json!(m.content));
+    } else {
+        out.insert("content".into(), Value::Null);
+    }
+    if let Some(id) = &m.tool_call_id {
+        out.insert("tool_call_id".into(), json!(id));
+    }
+    if !m.tool_calls.is_empty() {
+        out.insert(
+            "tool_calls".into(),
+            Value::Array(
+                m.tool_calls
+                    .iter()
+                    .map(|c| {
+                        let arguments = match &c.raw_arguments {
+                            Some(raw) => raw.clone(),
+                            None => c.arguments.to_string(),
+                        };
+                        json!({
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": arguments}
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    Value::Object(out)
+}
+
+/// `message.tool_calls`: function calls whose `arguments` is a JSON string. Other call types
+/// (`custom`) carry no `function` and are kept by name with their input as raw text.
+fn tool_calls(message: Option<&Value>) -> Vec<ToolCall> {
+    let Some(Value::Array(calls)) = message.and_then(|m| m.get("tool_calls")) else {
+        return Vec::new();
+    };
+    calls
+        .iter()
+        .filter_map(|call| {
+            let id = call.get("id").and_then(Value::as_str).map(str::to_owned);
+            let function = call.get("function").or_else(|| call.get("custom"))?;
+            let name = function.get("name").and_then(Value::as_str)?.to_owned();
+            Some(
+                match function.get("arguments").or_else(|| function.get("input")) {
+                    Some(Value::String(text)) => ToolCall::from_json_text(id, name, text),
+                    // Some compatible servers send the arguments as an object already.
+                    Some(value) => ToolCall {
+                        id,
+                        name,
+                        arguments: value.clone(),
+                        raw_arguments: None,
+                    },
+                    None => ToolCall::from_json_text(id, name, "{}"),
+                },
+            )
+        })
+        .collect()
 }
 
 impl Provider for OpenAi {
@@ -102,10 +194,12 @@ impl Provider for OpenAi {
                 Some(Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
             };
+            let tool_calls = tool_calls(choice.get("message"));
             let finish = choice.get("finish_reason").and_then(Value::as_str);
             // No answer at all because the model ran out of tokens (a reasoning model spending
             // `max_tokens` on thinking) or was filtered is a setup problem, not a bad answer.
             if output.is_empty()
+                && tool_calls.is_empty()
                 && let Some(why @ ("length" | "content_filter")) = finish
             {
                 let hint = if why == "length" {
@@ -120,6 +214,7 @@ impl Provider for OpenAi {
             let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
             Ok(Completion {
                 output,
+                tool_calls,
                 usage: Usage {
                     input_tokens: tokens("/usage/prompt_tokens"),
                     output_tokens: tokens("/usage/completion_tokens"),
@@ -314,7 +409,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -347,6 +442,45 @@ mod tests {
         absurd.insert("retry-after", HeaderValue::from_static("1e20"));
         absurd.insert("retry-after-ms", HeaderValue::from_static("1e300"));
         assert_eq!(status_error(503, &absurd, b"").retry_after(), None);
+    }
+
+    /// System, a question, an assistant turn that called `get_weather`, its result, and a
+    /// follow-up question.
+    pub(in crate::provider) fn conversation() -> Vec<Message> {
+        vec![
+            Message {
+                role: Role::System,
+                content: "Use the tools.".into(),
+                ..Default::default()
+            },
+            Message {
+                role: Role::User,
+                content: "Weather in Paris?".into(),
+                ..Default::default()
+            },
+            Message {
+                role: Role::Assistant,
+                content: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: Some("call_1".into()),
+                    name: "get_weather".into(),
+                    arguments: json!({"city": "Paris"}),
+                    raw_arguments: None,
+                }],
+                ..Default::default()
+            },
+            Message {
+                role: Role::Tool,
+                content: "18C, sunny".into(),
+                tool_call_id: Some("call_1".into()),
+                ..Default::default()
+            },
+            Message {
+                role: Role::User,
+                content: "And tomorrow?".into(),
+                ..Default::default()
+            },
+        ]
     }
 
     mod wire {
@@ -420,6 +554,7 @@ mod tests {
                 messages: vec![Message {
                     role: Role::User,
                     content: "hi".into(),
+                    ..Default::default()
                 }],
                 params: CallParams {
                     max_tokens: Some(20),
@@ -612,6 +747,196 @@ mod tests {
             assert_eq!(attempted.result.expect("served").output, "hello");
             assert_eq!((attempted.attempts, attempted.rate_limited), (4, 3));
             assert_eq!(limiter.rate(), Some(20.0 * HEADROOM));
+        }
+
+        /// The prompt's tools go out as `tools` of `{type: "function", function: {...}}` with
+        /// `tool_choice`, and `message.tool_calls` (arguments as a JSON string, content null)
+        /// come back parsed, an argument string that is not JSON kept as sent.
+        #[tokio::test]
+        async fn tools_are_sent_and_tool_calls_read_back() {
+            let server = MockServer::start().await;
+            let parameters = json!({
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"]
+            });
+            let mut answer = completion_body("");
+            answer["choices"][0]["message"] = json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [
+                    {"id": "call_abc123", "type": "function",
+                     "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+                    {"id": "call_def456", "type": "function",
+                     "function": {"name": "get_time", "arguments": "{\"tz\": "}}
+                ],
+                "refusal": null,
+                "annotations": []
+            });
+            answer["choices"][0]["finish_reason"] = json!("tool_calls");
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .and(body_partial_json(json!({
+                    "tools": [{"type": "function", "function": {
+                        "name": "get_weather",
+                        "description": "Current weather in a city",
+                        "parameters": parameters.clone()
+                    }}, {"type": "function", "function": {
+                        "name": "get_time",
+                        "parameters": {"type": "object", "properties": {}}
+                    }}],
+                    "tool_choice": {"type": "function", "function": {"name": "get_weather"}}
+                })))
+                .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let config = ProviderConfig {
+                model_id: "mini".into(),
+                kind: ProviderKind::Openai,
+                model: "gpt-4.1-mini".into(),
+                base_url: Some(format!("{}/v1", server.uri())),
+                api_key: None,
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                http: None,
+                command: None,
+            };
+            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+            let request = ChatRequest {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: "Weather in Paris?".into(),
+                    ..Default::default()
+                }],
+                params: CallParams {
+                    tools: vec![
+                        ToolDef {
+                            name: "get_weather".into(),
+                            description: Some("Current weather in a city".into()),
+                            parameters,
+                        },
+                        ToolDef {
+                            name: "get_time".into(),
+                            description: None,
+                            parameters: json!({"type": "object", "properties": {}}),
+                        },
+                    ],
+                    tool_choice: Some(ToolChoice::Function("get_weather".into())),
+                    ..CallParams::default()
+                },
+                vars: json!({}),
+                case_id: "c1".into(),
+            };
+            let completion = provider.complete(&request).await.expect("answered");
+            assert_eq!(completion.output, "");
+            assert_eq!(completion.finish_reason.as_deref(), Some("tool_calls"));
+            assert_eq!(
+                completion.tool_calls,
+                vec![
+                    ToolCall {
+                        id: Some("call_abc123".into()),
+                        name: "get_weather".into(),
+                        arguments: json!({"city": "Paris"}),
+                        raw_arguments: None,
+                    },
+                    ToolCall {
+                        id: Some("call_def456".into()),
+                        name: "get_time".into(),
+                        arguments: Value::Null,
+                        raw_arguments: Some("{\"tz\": ".into()),
+                    },
+                ]
+            );
+            assert_eq!(
+                display_answer(&completion.output, &completion.tool_calls),
+                "get_weather({\"city\":\"Paris\"})\nget_time({\"tz\": ) [arguments are not valid JSON]"
+            );
+        }
+
+        #[test]
+        fn the_tool_choice_modes_are_sent_as_openai_names_them() {
+            let config = ProviderConfig {
+                model_id: "local".into(),
+                kind: ProviderKind::OpenaiCompatible,
+                model: "m".into(),
+                base_url: Some("http://localhost:1/v1".into()),
+                api_key: None,
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                http: None,
+                command: None,
+            };
+            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+            for (choice, wire) in [
+                (ToolChoice::Auto, json!("auto")),
+                (ToolChoice::None, json!("none")),
+                (ToolChoice::Required, json!("required")),
+            ] {
+                let request = ChatRequest {
+                    messages: Vec::new(),
+                    params: CallParams {
+                        tools: vec![ToolDef {
+                            name: "f".into(),
+                            description: None,
+                            parameters: json!({"type": "object"}),
+                        }],
+                        tool_choice: Some(choice),
+                        ..CallParams::default()
+                    },
+                    vars: json!({}),
+                    case_id: "c".into(),
+                };
+                assert_eq!(provider.body(&request)["tool_choice"], wire);
+            }
+            // No tools: neither field is sent, so requests of tool-less suites are unchanged.
+            let plain = ChatRequest {
+                messages: Vec::new(),
+                params: CallParams::default(),
+                vars: json!({}),
+                case_id: "c".into(),
+            };
+            let body = provider.body(&plain);
+            assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
+        }
+
+        /// A conversation with a function call and its result goes out in the chat-completions
+        /// shape: the assistant's `tool_calls` with arguments as a JSON string and a null
+        /// content, the `tool` message with its `tool_call_id`.
+        #[test]
+        fn a_conversation_with_tool_results_is_sent_in_the_documented_shape() {
+            use super::conversation;
+            let config = ProviderConfig {
+                model_id: "mini".into(),
+                kind: ProviderKind::Openai,
+                model: "gpt-4.1-mini".into(),
+                base_url: None,
+                api_key: None,
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                http: None,
+                command: None,
+            };
+            let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+            let request = ChatRequest {
+                messages: conversation(),
+                params: CallParams::default(),
+                vars: json!({}),
+                case_id: "c".into(),
+            };
+            assert_eq!(
+                provider.body(&request)["messages"],
+                json!([
+                    {"role": "system", "content": "Use the tools."},
+                    {"role": "user", "content": "Weather in Paris?"},
+                    {"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
+                    }]},
+                    {"role": "tool", "content": "18C, sunny", "tool_call_id": "call_1"},
+                    {"role": "user", "content": "And tomorrow?"}
+                ])
+            );
         }
 
         #[tokio::test]

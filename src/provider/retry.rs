@@ -234,6 +234,7 @@ mod tests {
                 match next {
                     Some(err) => Err(err),
                     None => Ok(Completion {
+                        tool_calls: Vec::new(),
                         output: "ok".into(),
                         usage: Usage::default(),
                         finish_reason: None,
@@ -347,6 +348,7 @@ mod tests {
                         tokio::time::sleep(Duration::from_secs(100)).await;
                     }
                     Ok(Completion {
+                        tool_calls: Vec::new(),
                         output: "late".into(),
                         usage: Usage::default(),
                         finish_reason: None,

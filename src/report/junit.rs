@@ -488,7 +488,7 @@ fn problem_body(summary: &str, case: &CaseView<'_>, repeats: &[&CallResult]) -> 
         quote(&mut text, &expected, MAX_BODY_OUTPUT_CHARS);
     }
     for call in repeats {
-        if let Some(output) = &call.output {
+        if let Some(output) = &call.shown_output() {
             let _ = writeln!(text, "output of repeat {}:", call.repeat);
             quote(&mut text, output, MAX_BODY_OUTPUT_CHARS);
         }
@@ -606,7 +606,7 @@ fn system_out(case: &CaseView<'_>, compared: bool) -> String {
                 check.reason
             );
         }
-        if let Some(output) = &call.output {
+        if let Some(output) = &call.shown_output() {
             text.push_str("output:\n");
             text.push_str(&truncate(output, MAX_OUTPUT_CHARS));
             text.push('\n');

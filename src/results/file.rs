@@ -251,4 +251,44 @@ mod tests {
         write(&path, &results).expect("write");
         assert_eq!(read(&path).expect("read"), results);
     }
+
+    /// Tool calls are written beside the output and read back as they were, a call whose
+    /// arguments were not JSON included; a file without them (every older file) reads too.
+    #[test]
+    fn tool_calls_round_trip_and_are_optional() {
+        use crate::provider::ToolCall;
+        let mut results = crate::test_helpers::pass();
+        let plain = serde_json::to_string(&results).expect("json");
+        assert!(!plain.contains("tool_calls"), "absent when there are none");
+        results.results[0].output = Some(String::new());
+        results.results[0].tool_calls = vec![
+            ToolCall {
+                id: Some("call_1".into()),
+                name: "get_weather".into(),
+                arguments: serde_json::json!({"city": "Paris"}),
+                raw_arguments: None,
+            },
+            ToolCall::from_json_text(None, "get_time".into(), "{\"tz\":"),
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("results.json");
+        write(&path, &results).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            json["results"][0]["tool_calls"],
+            serde_json::json!([
+                {"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}},
+                {"name": "get_time", "arguments": null, "raw_arguments": "{\"tz\":"}
+            ])
+        );
+        let back = read(&path).expect("read");
+        assert_eq!(back, results);
+        assert_eq!(
+            back.results[0].shown_output().as_deref(),
+            Some(
+                "get_weather({\"city\":\"Paris\"})\nget_time({\"tz\":) [arguments are not valid JSON]"
+            )
+        );
+    }
 }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::provider::Message;
+use crate::provider::{Message, ToolCall};
 
 pub mod file;
 pub mod gate;
@@ -293,6 +293,9 @@ pub struct CallResult {
     pub messages: Vec<Message>,
     /// The model's answer; `null` when the call errored.
     pub output: Option<String>,
+    /// Functions the model called, in answer order; absent when it called none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
     pub checks: Vec<CheckResult>,
@@ -321,6 +324,14 @@ pub struct CallResult {
 impl CallResult {
     pub fn is_errored(&self) -> bool {
         self.error.is_some()
+    }
+
+    /// The answer as reports show it: the text, then the tool calls one per line
+    /// (`get_weather({"city":"Paris"})`); `None` when the call errored.
+    pub fn shown_output(&self) -> Option<String> {
+        self.output
+            .as_deref()
+            .map(|text| crate::provider::display_answer(text, &self.tool_calls))
     }
 }
 

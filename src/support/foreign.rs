@@ -54,8 +54,9 @@ const CHECKS: &[(&[&str], &str)] = &[
     ),
     (
         &["contains-json", "is-valid-json"],
-        "write `type = \"is-json\"` (or `json-schema` with a `schema`): it parses the whole \
-         answer; evalgate has no check that looks for JSON inside other text",
+        "write `type = \"is-json\"` (or `json-schema` with a `schema`); add \
+         `extract = \"first\"` to read the first JSON value inside other text, or \
+         `extract = \"fenced\"` for a fenced ```json block",
     ),
     (
         &["llm-rubric", "model-graded-closedqa", "g-eval"],

@@ -619,3 +619,83 @@ fn a_gate_that_cannot_fail_is_warned_about() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!String::from_utf8_lossy(&output.stdout).contains("warning"));
 }
+
+/// A prompt's tools and a case's conversation are checked offline: each mistake names the
+/// file, where it is, and what to do, and exits 2.
+#[test]
+fn tool_and_conversation_mistakes_are_configuration_errors() {
+    let err = invalid(
+        &MINIMAL.replace(
+            "user = \"{{ question }}\"",
+            "user = \"{{ question }}\"\ntool_choice = \"get_wether\"\n\n[[prompts.p.tools]]\nname = \"get_weather\"",
+        ),
+        &[],
+    );
+    assert!(err.contains("evalgate.toml:"), "{err}");
+    assert!(
+        err.contains("`tool_choice` `get_wether` is neither a mode nor a declared tool"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `get_weather`?"), "{err}");
+
+    // A system-only prompt whose cases bring their conversation from a file.
+    let suite = || {
+        MINIMAL
+            .replace(
+                "[datasets.d]\ncases = [{ id = \"a\", vars = { question = \"q?\" } }]",
+                "[datasets.d]\nfile = \"cases.jsonl\"",
+            )
+            .replace("user = \"{{ question }}\"", "system = \"Be brief.\"")
+    };
+    let err = invalid(
+        &suite(),
+        &[(
+            "cases.jsonl",
+            "{\"id\": \"a\", \"vars\": {}, \"messages\": [{\"role\": \"tool\", \"content\": \"18C\", \"tool_call_id\": \"call_9\"}]}\n",
+        )],
+    );
+    assert!(err.contains("cases.jsonl:1"), "{err}");
+    assert!(
+        err.contains(
+            "`messages[0]`: `tool_call_id` `call_9` answers no earlier assistant `tool_calls` id"
+        ),
+        "{err}"
+    );
+    let err = invalid(
+        &suite(),
+        &[(
+            "cases.jsonl",
+            "{\"id\": \"a\", \"vars\": {}, \"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}]}\n",
+        )],
+    );
+    assert!(err.contains("`messages[0]`: unknown role `robot`"), "{err}");
+    // A system-only prompt needs every case to bring its conversation.
+    let err = invalid(
+        &suite(),
+        &[("cases.jsonl", "{\"id\": \"a\", \"vars\": {}}\n")],
+    );
+    assert!(
+        err.contains("prompt `p` has no `user` message and case `a`"),
+        "{err}"
+    );
+}
+
+/// The tools-and-conversations example stays valid, offline and without a key.
+#[test]
+fn the_support_agent_example_validates() {
+    let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/support-agent/evalgate.toml");
+    let output = assert_cmd::Command::cargo_bin("evalgate")
+        .expect("binary")
+        .env_remove("OPENAI_API_KEY")
+        .args(["validate", "-c"])
+        .arg(&suite)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("5 cases"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -146,8 +146,11 @@ fn promptfoo_config_imports_to_a_suite_that_validates() {
         serde_json::json!({"type": "similar", "model": "embed",
                            "value": "No, rye contains gluten.", "threshold": 0.8})
     );
-    assert_eq!(rows[2]["checks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rows[2]["checks"].as_array().map(Vec::len), Some(2));
     assert_eq!(rows[2]["checks"][0]["type"], "is-json");
+    // `contains-json` finds JSON inside the answer: `is-json` reading the first value.
+    assert_eq!(rows[2]["checks"][1]["type"], "is-json");
+    assert_eq!(rows[2]["checks"][1]["extract"], "first");
     assert!(rows[5].get("checks").is_none(), "its only assert is python");
 
     let unmapped = not_mapped(&out);
@@ -162,7 +165,6 @@ fn promptfoo_config_imports_to_a_suite_that_validates() {
             "providers[3].config.response_format",
             "providers[4] (vertex:gemini-2.0-flash)",
             "tests[1].assert[1] (javascript)",
-            "tests[2].assert[1] (contains-json)",
             "tests[2].assert[2] (regex)",
             "tests[4].assert[0] (python)",
         ],
@@ -172,7 +174,7 @@ fn promptfoo_config_imports_to_a_suite_that_validates() {
         unmapped[3].contains("rewrite it as a `command` check"),
         "{out}"
     );
-    assert!(unmapped[5].contains("look-around"), "{out}");
+    assert!(unmapped[4].contains("look-around"), "{out}");
     assert!(
         out.contains("the judge is `gpt-4-1-mini`, the first model"),
         "{out}"

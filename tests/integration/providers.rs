@@ -204,3 +204,189 @@ max_error_rate = 0.5
         "{error}"
     );
 }
+
+/// A prompt's `[[prompts.NAME.tools]]` reach the OpenAI wire as documented, the answer's
+/// `tool_calls` are graded by `tool-call` checks and recorded in the results, the reports show
+/// them as the output, and an offline re-run replays them from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_are_sent_graded_recorded_reported_and_replayed() {
+    let server = MockServer::start().await;
+    let answer = |city: &str| {
+        let mut body = crate::fixtures::chat_completion("", 20, 5);
+        body["choices"][0]["message"] = json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [{
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": format!("{{\"city\":\"{city}\"}}")}
+            }],
+            "refusal": null
+        });
+        body["choices"][0]["finish_reason"] = json!("tool_calls");
+        body
+    };
+    let tools = json!({
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather",
+            "description": "Current weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+        }}],
+        "tool_choice": "required"
+    });
+    for (country, city) in [("France", "Paris"), ("Peru", "Quito")] {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(body_partial_json(tools.clone()))
+            .and(body_partial_json(json!({"messages": [{"role": "user", "content": format!("Weather in the capital of {country}?")}]})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer(city)))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "tools"
+
+[models.local]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "m"
+
+[prompts.weather]
+user = "Weather in the capital of {{{{ country }}}}?"
+tool_choice = "required"
+
+[[prompts.weather.tools]]
+name = "get_weather"
+description = "Current weather in a city"
+parameters = {{ type = "object", properties = {{ city = {{ type = "string" }} }}, required = ["city"] }}
+
+[datasets.caps]
+file = "cases.jsonl"
+
+[[checks]]
+type = "tool-call"
+name = "get_weather"
+arguments = {{ city = "{{{{ expected }}}}" }}
+
+[gate]
+min_pass_rate = 0.9
+"#,
+        server.uri()
+    ));
+    suite.file("cases.jsonl", CASES);
+    let mut cmd = suite.cmd();
+    cmd.args([
+        "run",
+        "--no-progress",
+        "--junit",
+        "junit.xml",
+        "--markdown",
+        "report.md",
+    ]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let results = suite.results();
+    let first = &results["results"][0];
+    assert_eq!(first["output"], "");
+    assert_eq!(
+        first["tool_calls"],
+        json!([{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}])
+    );
+    assert_eq!(first["passed"], true);
+    let second = &results["results"][1];
+    assert_eq!(second["passed"], false);
+    assert_eq!(
+        second["checks"][0]["reason"],
+        r#"called `get_weather` with {"city":"Quito"}, expected arguments {"city":"Lima"}"#
+    );
+    let junit = std::fs::read_to_string(suite.path().join("junit.xml")).expect("junit");
+    // The failure body quotes the answer: here the call, as the output was empty.
+    assert!(
+        junit.contains("&gt; get_weather({\"city\":\"Quito\"})"),
+        "{junit}"
+    );
+    let markdown = std::fs::read_to_string(suite.path().join("report.md")).expect("markdown");
+    assert!(markdown.contains("get_weather("), "{markdown}");
+    assert!(markdown.contains("Quito"), "{markdown}");
+
+    // Offline: no server call (each mock expects exactly one), the same calls and grades.
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress", "--offline"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let replayed = suite.results();
+    assert_eq!(replayed["summary"]["cache_hits"], 2);
+    assert_eq!(replayed["results"][0]["tool_calls"], first["tool_calls"]);
+    assert_eq!(replayed["results"][1]["checks"], second["checks"]);
+}
+
+/// A case's `messages` go after the prompt's system message and before its `user` template, in
+/// the chat-completions shape (the earlier call and its result included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_conversation_is_placed_between_the_prompt_system_and_user_messages() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"messages": [
+            {"role": "system", "content": "You are a travel agent."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
+            }]},
+            {"role": "tool", "content": "18C, sunny", "tool_call_id": "call_1"},
+            {"role": "assistant", "content": "It is 18C and sunny."},
+            {"role": "user", "content": "Should I pack an umbrella? Answer in French."}
+        ]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::fixtures::chat_completion("Non.", 30, 2)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "conversation"
+
+[models.local]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "m"
+
+[prompts.agent]
+system = "You are a travel agent."
+user = "{{{{ question }}}} Answer in French."
+
+[datasets.chats]
+file = "chats.jsonl"
+
+[[checks]]
+type = "equals"
+value = "Non."
+"#,
+        server.uri()
+    ));
+    suite.file(
+        "chats.jsonl",
+        r#"{"id": "umbrella", "vars": {"question": "Should I pack an umbrella?"}, "messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"}, {"role": "assistant", "content": "It is 18C and sunny."}]}
+"#,
+    );
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = suite.results();
+    assert_eq!(results["results"][0]["passed"], true);
+    // The results keep the conversation as sent.
+    assert_eq!(
+        results["results"][0]["messages"][3]["tool_call_id"],
+        "call_1"
+    );
+    assert_eq!(
+        results["results"][0]["messages"].as_array().map(Vec::len),
+        Some(6)
+    );
+}

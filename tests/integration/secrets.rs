@@ -148,6 +148,47 @@ async fn a_key_echoed_in_a_successful_answer_is_masked_everywhere() {
     assert!(junit.contains("Bearer ***"), "{junit}");
 }
 
+/// A key echoed inside a tool call's arguments (parsed, or not JSON and kept raw) is masked on
+/// arrival like one in the text: nothing written holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_echoed_in_tool_call_arguments_is_masked_everywhere() {
+    let server = MockServer::start().await;
+    let mut body = chat_completion("", 3, 1);
+    body["choices"][0]["message"] = serde_json::json!({
+        "role": "assistant",
+        "content": null,
+        "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "auth", "arguments": format!("{{\"token\": \"{KEY}\"}}")}},
+            {"id": "call_2", "type": "function",
+             "function": {"name": "auth", "arguments": format!("token={KEY}")}}
+        ]
+    });
+    body["choices"][0]["finish_reason"] = serde_json::json!("tool_calls");
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&server)
+        .await;
+    let suite = suite(&server.uri());
+    let output = run_with_reports(&suite, &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_no_key(&suite, &output);
+    let results = suite.results();
+    assert_eq!(
+        results["results"][0]["tool_calls"][0]["arguments"],
+        serde_json::json!({"token": "***"})
+    );
+    assert_eq!(
+        results["results"][0]["tool_calls"][1]["raw_arguments"],
+        "token=***"
+    );
+}
+
 /// Personal data planted at every position of an answer (the start, the middle, the end, and
 /// all around the 80-character cut of a reason) never reaches an artifact in the clear: not the
 /// results, JUnit, markdown, stdout or the log. The cache keeps raw answers by design.

@@ -377,3 +377,34 @@ fn refusal_passes_answers_by_default_and_can_require_a_refusal() {
         "expect"
     );
 }
+
+/// An answer that called a function is graded with its calls: the judge reads them in the
+/// answer block, a grading program gets them as `tool_calls`.
+#[test]
+fn graders_see_the_answer_tool_calls() {
+    let weather = crate::provider::ToolCall {
+        id: None,
+        name: "get_weather".into(),
+        arguments: json!({"city": "Paris"}),
+        raw_arguments: None,
+    };
+    let script = Script::answering(&[r#"{"score": 5, "reason": "Right tool."}"#]);
+    let mut fixture = Fixture::new();
+    fixture.calls = vec![weather.clone()];
+    let grade = fixture.grade_with(judge_spec(), "", &script);
+    assert!(grade.passed, "{grade:?}");
+    let asked = script.asked.lock().expect("lock");
+    let user = &asked[0].1[1].content;
+    assert!(
+        user.contains("<answer>\n") && user.contains(r#"get_weather({"city":"Paris"})"#),
+        "{user}"
+    );
+
+    let spec = command_spec(
+        r#"input=$(cat); case "$input" in *'"tool_calls":[{"arguments":{"city":"Paris"},"name":"get_weather"}]'*) echo '{"pass": true}';; *) echo "$input" >&2; exit 3;; esac"#,
+    );
+    let mut fixture = Fixture::new();
+    fixture.calls = vec![weather];
+    let grade = fixture.grade(spec, "");
+    assert!(grade.passed, "{grade:?}");
+}

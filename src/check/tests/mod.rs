@@ -9,6 +9,8 @@ struct Fixture {
     templates: Templates,
     dir: tempfile::TempDir,
     redactor: Redactor,
+    /// The tool calls of the graded answer.
+    calls: Vec<crate::provider::ToolCall>,
 }
 
 impl Fixture {
@@ -17,6 +19,7 @@ impl Fixture {
             templates: Templates::new(),
             dir: tempfile::tempdir().expect("tempdir"),
             redactor: Redactor::default(),
+            calls: Vec::new(),
         }
     }
 
@@ -59,9 +62,11 @@ impl Fixture {
         let messages = [crate::provider::Message {
             role: crate::provider::Role::User,
             content: "What is the capital of France?".into(),
+            ..Default::default()
         }];
         let input = CheckInput {
             output,
+            tool_calls: &self.calls,
             ctx: &ctx,
             templates: &self.templates,
             latency_ms: 120,
@@ -412,6 +417,8 @@ fn every_listed_type_compiles_with_its_fields() {
             "llm-judge" => json!({"type": kind, "judge": "judge", "rubric": "x"}),
             "similar" => json!({"type": kind, "model": "embed", "value": "x"}),
             "command" => json!({"type": kind, "command": ["true"]}),
+            "tool-call" => json!({"type": kind, "name": "f"}),
+            "no-tool-call" => json!({"type": kind}),
             _ => json!({"type": kind, "value": "x"}),
         };
         assert!(f.compile(spec).is_ok(), "{kind}");
@@ -484,4 +491,255 @@ fn numbers_a_check_cannot_use_are_configuration_errors() {
         f.compile(json!({"type": "contains", "value": "x", "weight": 1_000_000.0}))
             .is_ok()
     );
+}
+
+fn tool_call(name: &str, arguments: serde_json::Value) -> crate::provider::ToolCall {
+    crate::provider::ToolCall {
+        id: None,
+        name: name.into(),
+        arguments,
+        raw_arguments: None,
+    }
+}
+
+/// Grades an answer made of `calls` (and no text) with `spec`.
+fn grade_calls(spec: serde_json::Value, calls: Vec<crate::provider::ToolCall>) -> Grade {
+    let mut fixture = Fixture::new();
+    fixture.calls = calls;
+    let grade = fixture.grade(spec, "");
+    assert!(!grade.errored, "unexpected error: {}", grade.reason);
+    grade
+}
+
+#[test]
+fn tool_call_checks_the_name_and_says_what_was_called_instead() {
+    let weather = || vec![tool_call("get_weather", json!({"city": "Paris"}))];
+    assert!(
+        grade_calls(
+            json!({"type": "tool-call", "name": "get_weather"}),
+            weather()
+        )
+        .passed
+    );
+    let grade = grade_calls(json!({"type": "tool-call", "name": "get_time"}), weather());
+    assert!(!grade.passed);
+    assert_eq!(
+        grade.reason,
+        r#"called `get_weather` with {"city":"Paris"}, expected `get_time`"#
+    );
+    let mut fixture = Fixture::new();
+    let grade = fixture.grade(
+        json!({"type": "tool-call", "name": "get_weather"}),
+        "It is sunny.",
+    );
+    assert!(!grade.passed);
+    assert_eq!(
+        grade.reason,
+        r#"no tool call, expected `get_weather`, answered "It is sunny.""#
+    );
+}
+
+#[test]
+fn tool_call_arguments_are_templated_values_or_a_schema() {
+    let spec = json!({"type": "tool-call", "name": "get_weather", "arguments": {"city": "{{ city }}", "days": [1, "{{ n }}"]}});
+    let paris = tool_call("get_weather", json!({"city": "Paris", "days": [1, "42"]}));
+    assert!(grade_calls(spec.clone(), vec![paris]).passed);
+    let rome = tool_call("get_weather", json!({"city": "Rome", "days": [1, "42"]}));
+    let grade = grade_calls(spec, vec![rome]);
+    assert!(!grade.passed);
+    assert_eq!(
+        grade.reason,
+        r#"called `get_weather` with {"city":"Rome","days":[1,"42"]}, expected arguments {"city":"Paris","days":[1,"42"]}"#
+    );
+
+    let schema = json!({"type": "tool-call", "name": "get_weather", "schema": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]
+    }});
+    let ok = tool_call("get_weather", json!({"city": "Oslo"}));
+    assert!(grade_calls(schema.clone(), vec![ok]).passed);
+    let grade = grade_calls(
+        schema.clone(),
+        vec![tool_call("get_weather", json!({"town": 1}))],
+    );
+    assert!(!grade.passed);
+    assert!(
+        grade.reason.contains("does not match the schema"),
+        "{}",
+        grade.reason
+    );
+    assert!(grade.reason.contains("city"), "{}", grade.reason);
+
+    // Arguments that are not JSON never match, and the reason says so.
+    let broken =
+        crate::provider::ToolCall::from_json_text(None, "get_weather".into(), "{\"city\": ");
+    let grade = grade_calls(schema, vec![broken]);
+    assert!(!grade.passed);
+    assert!(grade.reason.contains("not valid JSON"), "{}", grade.reason);
+}
+
+#[test]
+fn several_expected_calls_in_all_any_and_sequence_modes() {
+    let calls = || {
+        vec![
+            tool_call("search", json!({"q": "Paris"})),
+            tool_call("get_weather", json!({"city": "Paris"})),
+        ]
+    };
+    let spec = |mode: &str, first: &str, second: &str| {
+        json!({"type": "tool-call", "mode": mode, "calls": [
+            {"name": first},
+            {"name": second, "arguments": {"city": "{{ city }}"}}
+        ]})
+    };
+    assert!(grade_calls(spec("all", "search", "get_weather"), calls()).passed);
+    assert!(grade_calls(spec("sequence", "search", "get_weather"), calls()).passed);
+    // Reversed order: every call was made (`all` passes), but not in this order.
+    let reversed = |mode: &str| json!({"type": "tool-call", "mode": mode, "calls": [{"name": "get_weather"}, {"name": "search"}]});
+    assert!(grade_calls(reversed("all"), calls()).passed);
+    let grade = grade_calls(reversed("sequence"), calls());
+    assert!(!grade.passed);
+    assert!(
+        grade
+            .reason
+            .contains("expected call 2 of 2 (`search`) not made in order"),
+        "{}",
+        grade.reason
+    );
+    // `all` fails on a missing call; `any` passes on one of them.
+    let grade = grade_calls(spec("all", "search", "book_hotel"), calls());
+    assert!(!grade.passed);
+    assert!(
+        grade.reason.contains("expected `book_hotel`"),
+        "{}",
+        grade.reason
+    );
+    assert!(grade_calls(spec("any", "book_hotel", "get_weather"), calls()).passed);
+    assert!(!grade_calls(spec("any", "book_hotel", "book_flight"), calls()).passed);
+}
+
+#[test]
+fn no_tool_call_fails_on_any_call_or_on_the_named_one() {
+    assert!(grade_calls(json!({"type": "no-tool-call"}), Vec::new()).passed);
+    let grade = grade_calls(
+        json!({"type": "no-tool-call"}),
+        vec![tool_call("delete_account", json!({"id": 7}))],
+    );
+    assert!(!grade.passed);
+    assert_eq!(
+        grade.reason,
+        r#"called `delete_account` with {"id":7}, expected no tool call"#
+    );
+    let search = || vec![tool_call("search", json!({}))];
+    assert!(
+        grade_calls(
+            json!({"type": "no-tool-call", "name": "delete_account"}),
+            search()
+        )
+        .passed
+    );
+    assert!(!grade_calls(json!({"type": "no-tool-call", "name": "search"}), search()).passed);
+}
+
+#[test]
+fn tool_call_configuration_errors_name_the_field() {
+    let mut f = Fixture::new();
+    let err = f
+        .compile(json!({"type": "tool-call", "name": "a", "calls": [{"name": "b"}]}))
+        .expect_err("both");
+    assert_eq!(err.field, "calls");
+    let err = f
+        .compile(json!({"type": "tool-call", "name": "a", "mode": "some"}))
+        .expect_err("mode");
+    assert_eq!(err.field, "mode");
+    let err = f
+        .compile(json!({"type": "tool-call"}))
+        .expect_err("no name");
+    assert_eq!(err.field, "name");
+    let err = f
+        .compile(
+            json!({"type": "tool-call", "calls": [{"name": "a", "arguments": {}, "schema": {}}]}),
+        )
+        .expect_err("both arguments and schema");
+    assert_eq!(err.field, "calls[0].schema");
+    let err = f
+        .compile(json!({"type": "no-tool-call", "arguments": {}}))
+        .expect_err("does not apply");
+    assert_eq!(err.field, "arguments");
+}
+
+#[test]
+fn json_checks_read_a_fenced_block_when_asked() {
+    let answer = "Here you go:\n```python\nprint({1: 2})\n```\n```json\n{\"name\": \"Ana\", \"age\": 31}\n```\nAnything else?";
+    // The whole output is not JSON: today's default is unchanged.
+    assert!(!passes(json!({"type": "is-json"}), answer));
+    assert!(passes(
+        json!({"type": "is-json", "extract": "fenced"}),
+        answer
+    ));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.age", "value": 31, "extract": "fenced"}),
+        answer
+    ));
+    assert!(!passes(
+        json!({"type": "json-schema", "extract": "fenced", "schema": {"type": "object", "required": ["city"]}}),
+        answer
+    ));
+    // A plain fence counts; a python fence does not.
+    assert!(passes(
+        json!({"type": "is-json", "extract": "fenced"}),
+        "```\n[1, 2]\n```"
+    ));
+    let grade = Fixture::new().grade(
+        json!({"type": "is-json", "extract": "fenced"}),
+        "```python\n{}\n```",
+    );
+    assert!(!grade.passed);
+    assert!(
+        grade
+            .reason
+            .starts_with("no ```json (or plain ```) fenced block in the output"),
+        "{}",
+        grade.reason
+    );
+    let grade = Fixture::new().grade(
+        json!({"type": "is-json", "extract": "fenced"}),
+        "```json\n{\"a\": }\n```",
+    );
+    assert!(!grade.passed);
+    assert!(
+        grade.reason.starts_with("the fenced block is not JSON"),
+        "{}",
+        grade.reason
+    );
+}
+
+#[test]
+fn json_checks_read_the_first_json_value_in_the_text_when_asked() {
+    let answer = "Sure {not json} here it is: {\"city\": \"Paris\"} and [1] after.";
+    assert!(!passes(json!({"type": "is-json"}), answer));
+    assert!(passes(
+        json!({"type": "json-path", "path": "$.city", "value": "{{ city }}", "extract": "first"}),
+        answer
+    ));
+    assert!(passes(
+        json!({"type": "json-schema", "extract": "first", "schema": {"type": "array"}}),
+        "The list: [1, 2, 3]."
+    ));
+    let grade = Fixture::new().grade(
+        json!({"type": "is-json", "extract": "first"}),
+        "no braces {here",
+    );
+    assert!(!grade.passed);
+    assert_eq!(
+        grade.reason,
+        r#"no JSON object or array in the output: "no braces {here""#
+    );
+    let err = Fixture::new()
+        .compile(json!({"type": "is-json", "extract": "last"}))
+        .expect_err("unknown extract");
+    assert_eq!(err.field, "extract");
+    let err = Fixture::new()
+        .compile(json!({"type": "contains", "value": "x", "extract": "first"}))
+        .expect_err("not a JSON check");
+    assert_eq!(err.field, "extract");
 }

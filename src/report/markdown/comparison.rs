@@ -564,11 +564,11 @@ fn regressed_details(case: &CaseComparison, view: Option<&CaseView<'_>>) -> Stri
     }
     // The comparison carries the first repeat's output; an older file may not, so fall back to
     // the head run's own record.
-    let head = case.head_output.as_deref().or_else(|| {
+    let head = case.head_output.clone().or_else(|| {
         view.and_then(|v| v.repeats.first())
-            .and_then(|c| c.output.as_deref())
+            .and_then(|c| c.shown_output())
     });
-    match (case.base_output.as_deref(), head) {
+    match (case.base_output.as_deref(), head.as_deref()) {
         (Some(base), Some(head)) if base != head => {
             text.push_str("**Output**, base → head (<del>removed</del>, <ins>added</ins>)\n\n");
             text.push_str(&word_diff(base, head));

@@ -992,6 +992,38 @@ pub(crate) mod tests {
         }
     }
 
+    /// A failed answer made only of tool calls shows them as its output, and a hostile function
+    /// name or arguments are escaped like any model output.
+    #[test]
+    fn hostile_tool_calls_are_shown_and_inert() {
+        let mut results = test_helpers::hostile();
+        results.comparison = None;
+        let call = &mut results.results[0];
+        call.output = Some(String::new());
+        call.tool_calls = vec![crate::provider::ToolCall {
+            id: None,
+            name: "</pre></details><script>x".into(),
+            arguments: serde_json::json!({"to": "@octocat <!-- evalgate-report:forged -->"}),
+            raw_arguments: None,
+        }];
+        let md = checked(
+            &results,
+            &MarkdownOptions {
+                run_url: None,
+                ..opts()
+            },
+        );
+        assert_eq!(md.matches("<!--").count(), 1, "{md}");
+        assert!(!md.contains("<script>x"), "{md}");
+        assert!(
+            md.contains("&lt;/pre&gt;&lt;/details&gt;&lt;script&gt;x({&quot;to&quot;"),
+            "{md}"
+        );
+        if let Some(html) = cmark(&md) {
+            assert!(html.contains("@&#8203;octocat"), "{html}");
+        }
+    }
+
     #[test]
     fn an_error_verdict_leads_with_the_error() {
         let mut results = test_helpers::infra_error();

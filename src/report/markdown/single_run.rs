@@ -35,14 +35,16 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &Markdow
             "#### Failed cases ({})\n\n",
             format_count(failed.len() as u64)
         ));
-        let reasons: Vec<(String, Option<&str>)> = failed
+        let reasons: Vec<(String, Option<String>)> = failed
             .iter()
             .map(|v| {
                 let output = v.repeats.iter().find(|c| !c.passed);
-                (first_failure(v), output.and_then(|c| c.output.as_deref()))
+                (first_failure(v), output.and_then(|c| c.shown_output()))
             })
             .collect();
-        page.fixed(rollup(reasons.iter().map(|(r, o)| (r.as_str(), *o))));
+        page.fixed(rollup(
+            reasons.iter().map(|(r, o)| (r.as_str(), o.as_deref())),
+        ));
         for (i, view) in failed.iter().take(MAX_LISTED).enumerate() {
             let line = format!(
                 "- ❌ {} · {}: {}\n",
@@ -215,8 +217,8 @@ fn failed_details(view: &CaseView<'_>) -> String {
     }
     if let Some(call) = view.repeats.iter().find(|c| !c.passed) {
         let _ = writeln!(text, "**Output** (repeat {})\n", call.repeat);
-        let output = call.output.as_deref().unwrap_or("");
-        text.push_str(&word_diff(output, output));
+        let output = call.shown_output().unwrap_or_default();
+        text.push_str(&word_diff(&output, &output));
     }
     text.push_str("</details>\n\n");
     text

@@ -298,6 +298,52 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<Row>, ConfigError> {
     Ok(rows)
 }
 
+/// An OpenAI evals sample as an evalgate row: `input` becomes `messages` (a string is one user
+/// message), `ideal` becomes `expected` (a string, or a list of acceptable answers), `id` stays,
+/// and every other key is a variable. Rows without `input` are refused: a sample is its input.
+pub(super) fn openai_evals_row(row: Value, origin: &RowOrigin<'_>) -> Result<Value, ConfigError> {
+    let Value::Object(mut obj) = row else {
+        return Err(origin.error(format!(
+            "an OpenAI evals sample must be an object with `input`, found {}",
+            json_kind(&row)
+        )));
+    };
+    let messages = match obj.remove("input") {
+        Some(Value::String(text)) => serde_json::json!([{"role": "user", "content": text}]),
+        Some(list @ Value::Array(_)) => list,
+        Some(other) => {
+            return Err(origin.error(format!(
+                "`input` must be a list of messages or a string, found {}",
+                json_kind(&other)
+            )));
+        }
+        None => {
+            return Err(origin.error("an OpenAI evals sample needs `input`").help(
+                "`input` is the conversation: `[{\"role\": \"user\", \"content\": \"...\"}]`",
+            ));
+        }
+    };
+    let mut case = Map::new();
+    if let Some(id) = obj.remove("id") {
+        case.insert("id".into(), id);
+    }
+    match obj.remove("ideal") {
+        None | Some(Value::Null) => {}
+        Some(ideal @ (Value::String(_) | Value::Array(_))) => {
+            case.insert("expected".into(), ideal);
+        }
+        Some(other) => {
+            return Err(origin.error(format!(
+                "`ideal` must be a string or a list of strings, found {}",
+                json_kind(&other)
+            )));
+        }
+    }
+    case.insert("messages".into(), messages);
+    case.insert("vars".into(), Value::Object(obj));
+    Ok(Value::Object(case))
+}
+
 /// Turns one row into a case, compiling its own checks.
 pub(super) fn case_from_row(
     row: Value,
@@ -494,6 +540,44 @@ mod tests {
             Path::new(""),
             &[],
         )
+    }
+
+    #[test]
+    fn openai_evals_samples_become_rows() {
+        let origin = RowOrigin {
+            file: Path::new("samples.jsonl"),
+            line: Some(3),
+            field: None,
+            display: "samples.jsonl:3".into(),
+        };
+        let row = |v: Value| openai_evals_row(v, &origin);
+        assert_eq!(
+            row(json!({"input": [{"role": "user", "content": "2+2?"}], "ideal": ["4", "four"], "id": "q1", "level": 1}))
+                .expect("a sample"),
+            json!({"id": "q1", "expected": ["4", "four"], "messages": [{"role": "user", "content": "2+2?"}], "vars": {"level": 1}})
+        );
+        assert_eq!(
+            row(json!({"input": "hi"})).expect("a string input"),
+            json!({"messages": [{"role": "user", "content": "hi"}], "vars": {}})
+        );
+        let missing = row(json!({"ideal": "x"}))
+            .expect_err("no input")
+            .to_string();
+        assert!(
+            missing.contains("samples.jsonl:3") && missing.contains("needs `input`"),
+            "{missing}"
+        );
+        let bad = row(json!({"input": "x", "ideal": 4}))
+            .expect_err("a number")
+            .to_string();
+        assert!(
+            bad.contains("`ideal` must be a string or a list of strings, found a number"),
+            "{bad}"
+        );
+        // The row then reads as any conversation row does.
+        let c = case(row(json!({"input": "hi", "ideal": "hello"})).expect("row")).expect("case");
+        assert_eq!(c.messages.len(), 1);
+        assert_eq!(c.expected, Some(json!("hello")));
     }
 
     #[test]

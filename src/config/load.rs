@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::dataset::{self, RowOrigin};
 use super::error::{ConfigError, ConfigErrors};
-use super::raw::{RawDataset, RawPrompt, RawSuite};
+use super::raw::{DatasetFormat, RawDataset, RawPrompt, RawSuite};
 use super::{Dataset, Defaults, GateOverride, Model, Prompt, Suite};
 use crate::check::{Check, CompileCtx};
 use crate::provider::{ProviderKind, Role, ToolChoice, ToolDef};
@@ -766,6 +766,16 @@ impl Loader<'_> {
                 line,
                 field: field.clone(),
                 display,
+            };
+            let row = match d.format {
+                DatasetFormat::Cases => row,
+                DatasetFormat::OpenaiEvals => match dataset::openai_evals_row(row, &origin) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        self.push(e);
+                        continue;
+                    }
+                },
             };
             match dataset::case_from_row(
                 row,

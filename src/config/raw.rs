@@ -155,11 +155,27 @@ pub struct RawMessage {
 pub struct RawDataset {
     pub file: Option<String>,
     pub cases: Option<Vec<serde_json::Value>>,
+    /// How the rows are written: evalgate's case rows (the default), or OpenAI evals samples
+    /// (`input` messages, `ideal` answer or answers).
+    #[serde(default)]
+    pub format: DatasetFormat,
     /// Restrict this dataset to some prompts (default: every prompt).
     pub prompts: Option<Vec<String>>,
     /// Checks applied to every case of this dataset, on top of the suite's `[[checks]]`.
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+}
+
+/// The shape of a dataset's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetFormat {
+    /// evalgate's rows: `id`, `vars` (or plain variables), `expected`, `messages`, `checks`...
+    #[default]
+    Cases,
+    /// OpenAI evals samples: `input` (a list of `{role, content}`, or one user message as a
+    /// string) becomes the case's conversation, `ideal` its `expected`; other keys are vars.
+    OpenaiEvals,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -390,3 +390,82 @@ value = "Non."
         Some(6)
     );
 }
+
+/// OpenAI evals samples read as a dataset (`format = "openai-evals"`): `input` is the whole
+/// conversation, sent as written under a prompt with no messages of its own, and `ideal` is the
+/// case's `expected`, which a check reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_evals_samples_are_a_dataset_format() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"messages": [
+            {"role": "system", "content": "Answer with the capital only."},
+            {"role": "user", "content": "France?"}
+        ]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::fixtures::chat_completion("Paris", 12, 1)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"messages": [
+            {"role": "user", "content": "Capital of Italy?"}
+        ]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::fixtures::chat_completion("Milan", 12, 1)),
+        )
+        .mount(&server)
+        .await;
+    let suite = SuiteDir::new(&format!(
+        r#"[suite]
+name = "evals"
+
+[models.local]
+provider = "openai-compatible"
+base_url = "{}/v1"
+model = "m"
+
+[prompts.sample]
+messages = []
+
+[datasets.capitals]
+file = "samples.jsonl"
+format = "openai-evals"
+
+[[checks]]
+type = "starts-with"
+value = "{{{{ expected }}}}"
+"#,
+        server.uri()
+    ));
+    suite.file(
+        "samples.jsonl",
+        r#"{"input": [{"role": "system", "content": "Answer with the capital only."}, {"role": "user", "content": "France?"}], "ideal": "Paris"}
+{"input": "Capital of Italy?", "ideal": "Rome", "topic": "europe"}
+"#,
+    );
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = suite.results();
+    let rows = results["results"].as_array().expect("results");
+    assert_eq!(rows.len(), 2);
+    let by_output = |text: &str| {
+        rows.iter()
+            .find(|r| r["output"] == text)
+            .unwrap_or_else(|| panic!("no answer {text}: {rows:?}"))
+    };
+    let paris = by_output("Paris");
+    assert_eq!(paris["passed"], true);
+    assert_eq!(paris["expected"], "Paris");
+    let milan = by_output("Milan");
+    assert_eq!(milan["passed"], false, "ideal is the expected answer");
+    assert_eq!(milan["expected"], "Rome");
+    // Keys other than input and ideal are the case's variables.
+    assert_eq!(milan["vars"]["topic"], "europe");
+}

@@ -716,6 +716,7 @@ fn latency_rule(latency: &QuantityComparison, max: f64) -> RuleOutcome {
     }
 }
 
+pub mod cells;
 #[cfg(test)]
 mod simulation;
 #[cfg(test)]

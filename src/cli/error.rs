@@ -122,6 +122,12 @@ impl From<crate::pipeline::RunError> for CliError {
     }
 }
 
+impl From<crate::compare::cells::CellsError> for CliError {
+    fn from(e: crate::compare::cells::CellsError) -> Self {
+        CliError::usage(e.to_string(), Some(e.hint()))
+    }
+}
+
 impl From<crate::merge::MergeError> for CliError {
     fn from(e: crate::merge::MergeError) -> Self {
         CliError::usage(e.to_string(), Some(e.hint()))

@@ -52,7 +52,8 @@ enum Command {
     Run(run::RunArgs),
     /// What the GitHub Action runs: baseline, run, compare, reports, comment, outputs.
     Ci(ci::CiArgs),
-    /// Gate a results file against a baseline results file, case by case. Calls no model.
+    /// Gate a results file against a baseline results file, or one cell of a run against
+    /// another (`--cells OLD NEW`), case by case. Calls no model.
     Compare(compare::CompareArgs),
     /// Join the results files of `run --shard I/N` into the results of one run and apply the gate.
     /// Calls no model.

@@ -404,3 +404,148 @@ fn compare_writes_the_junit_and_markdown_of_the_judged_run() {
     assert!(junit.contains("regressed against the baseline"), "{junit}");
     assert!(stdout(&output).contains("junit: report.xml"));
 }
+
+/// One results file with cells `answer/gpt-4.1-mini` (passing where `old(i)`) and
+/// `answer/gpt-5-mini` (passing where `new(i)`), of `n` cases each, judged by `gate(0.02)`.
+fn rotation_file(n: usize, old: impl Fn(usize) -> bool, new: impl Fn(usize) -> bool) -> Value {
+    let relabel = |mut file: Value, model: &str| {
+        let id = format!("answer/{model}");
+        for call in file["results"].as_array_mut().expect("results") {
+            call["cell"] = json!(id);
+        }
+        let mut cell = file["cells"][0].clone();
+        cell["id"] = json!(id);
+        cell["prompt"] = json!("answer");
+        cell["model"] = json!(model);
+        cell["fingerprint"] = json!(format!("fp-{model}"));
+        (cell, file["results"].clone())
+    };
+    let mut file = results_file("echo", n, &old, &gate(0.02));
+    let (old_cell, old_calls) = relabel(file.clone(), "gpt-4.1-mini");
+    let (new_cell, new_calls) = relabel(results_file("echo", n, new, &gate(0.02)), "gpt-5-mini");
+    file["cells"] = json!([old_cell, new_cell]);
+    let mut calls = old_calls.as_array().expect("calls").clone();
+    calls.extend(new_calls.as_array().expect("calls").iter().cloned());
+    file["results"] = json!(calls);
+    file
+}
+
+fn compare_cells(
+    file: &Value,
+    old: &str,
+    new: &str,
+    extra: &[&str],
+) -> (SuiteDir, std::process::Output) {
+    let dir = SuiteDir::new("");
+    write(&dir, "results.json", file);
+    let output = dir
+        .cmd()
+        .args(["compare", "--cells", old, new, "results.json"])
+        .args(extra)
+        .output()
+        .expect("run");
+    (dir, output)
+}
+
+#[test]
+fn compare_cells_fails_a_new_model_that_drops_and_lists_its_regressed_cases() {
+    let file = rotation_file(200, |i| i % 10 != 0, |i| i % 10 > 2);
+    let (dir, output) = compare_cells(
+        &file,
+        "answer/gpt-4.1-mini",
+        "answer/gpt-5-mini",
+        &[
+            "--results",
+            "judged.json",
+            "--junit",
+            "report.xml",
+            "--markdown",
+            "report.md",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("Baseline cell answer/gpt-4.1-mini of results.json (suite echo"),
+        "{out}"
+    );
+    assert!(out.contains("pass_rate dropped 20.0 points"), "{out}");
+    assert!(out.contains("REGRESSED answer/gpt-5-mini q001"), "{out}");
+    assert!(out.contains("Verdict FAIL"), "{out}");
+    let judged: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("judged.json")).expect("written"),
+    )
+    .expect("json");
+    assert_eq!(judged["verdict"]["status"], "fail");
+    let comparison = &judged["comparison"];
+    assert_eq!(
+        comparison["baseline"]["source"],
+        "cell answer/gpt-4.1-mini of results.json"
+    );
+    let regressed: Vec<&str> = comparison["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["change"] == "regressed")
+        .filter_map(|c| c["case_id"].as_str())
+        .collect();
+    assert_eq!(regressed.len(), 40, "{regressed:?}");
+    assert_eq!(regressed[..2], ["q001", "q002"]);
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).expect("markdown");
+    assert!(markdown.starts_with("### ❌ evalgate FAIL"), "{markdown}");
+    assert!(
+        markdown.contains("vs baseline cell answer/gpt-4.1-mini of results.json"),
+        "{markdown}"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("report.xml")).expect("junit");
+    assert!(
+        junit.contains("cell answer/gpt-4.1-mini of results.json"),
+        "{junit}"
+    );
+}
+
+#[test]
+fn compare_cells_passes_identical_cells() {
+    let file = rotation_file(100, |i| i % 10 != 0, |i| i % 10 != 0);
+    let (_dir, output) = compare_cells(&file, "answer/gpt-4.1-mini", "answer/gpt-5-mini", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("0 regressed, 0 improved"), "{out}");
+    assert!(out.contains("Verdict PASS"), "{out}");
+}
+
+#[test]
+fn compare_cells_names_the_cells_of_the_file_for_an_unknown_one() {
+    let file = rotation_file(5, |_| true, |_| true);
+    let (_dir, output) = compare_cells(&file, "answer/gpt-4.1-mini", "answer/gpt-5", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "error: results.json has no cell `answer/gpt-5`; its cells are: answer/gpt-4.1-mini, answer/gpt-5-mini\n  = hint: name two cells as PROMPT/MODEL, exactly as the file's `cells[].id` spell them\n"
+    );
+}
+
+#[test]
+fn compare_cells_takes_one_results_file() {
+    let file = rotation_file(5, |_| true, |_| true);
+    let dir = SuiteDir::new("");
+    write(&dir, "results.json", &file);
+    let output = dir
+        .cmd()
+        .args([
+            "compare",
+            "--cells",
+            "answer/gpt-4.1-mini",
+            "answer/gpt-5-mini",
+        ])
+        .args(["results.json", "results.json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -182,6 +182,20 @@ impl Loader<'_> {
             let e = self.err("audit.cost_center", "`cost_center` must not be empty");
             self.push(e);
         }
+        match &raw.audit.identity {
+            Some(identity) if identity.trim().is_empty() => {
+                let e = self.err("audit.identity", "`identity` must not be empty");
+                self.push(e);
+            }
+            Some(_) if !raw.audit.send_identity => {
+                let e = self.err(
+                    "audit.identity",
+                    "`identity` is only sent with `send_identity = true`: add it, or remove `identity`",
+                );
+                self.push(e);
+            }
+            _ => {}
+        }
         if raw
             .audit
             .path
@@ -202,6 +216,10 @@ impl Loader<'_> {
                 None => state_dir.join(super::AUDIT_IN_STATE_DIR),
             },
             cost_center: raw.audit.cost_center.clone(),
+            send_identity: raw.audit.send_identity.then(|| match &raw.audit.identity {
+                Some(value) => crate::privacy::audit::WireIdentity::Fixed(value.trim().to_owned()),
+                None => crate::privacy::audit::WireIdentity::Actor,
+            }),
         };
         let cache_dir = match &raw.cache.dir {
             Some(dir) => self.dir.join(dir),

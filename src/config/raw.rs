@@ -242,6 +242,13 @@ pub struct RawAudit {
     pub path: Option<String>,
     /// Written on every audit line, for chargeback.
     pub cost_center: Option<String>,
+    /// Send who runs the suite to the providers with each call: the audit `actor` (or
+    /// `identity`) as OpenAI's `user` and Anthropic's `metadata.user_id`. Off by default.
+    #[serde(default)]
+    pub send_identity: bool,
+    /// A fixed value to send instead of the CI actor when `send_identity = true` (a team name,
+    /// an opaque id). Never a secret: it is sent as is, with no `${ENV}` expansion.
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -40,6 +40,18 @@ impl EndpointError {
     }
 }
 
+/// What `[audit] send_identity` sends as the end user: the actor or the fixed value, unless it
+/// holds a known secret. An identity is a name, never a credential, so one that contains a key
+/// is not sent at all rather than sent masked.
+pub fn end_user(
+    identity: Option<&crate::privacy::audit::WireIdentity>,
+    ci: &crate::privacy::audit::CiContext,
+) -> Option<String> {
+    identity?
+        .resolve(ci)
+        .filter(|value| crate::privacy::secrets::scrub(value) == *value)
+}
+
 /// One endpoint per model, by model index: `None` for a model this run does not call (not in
 /// `used`), and for every model when replaying offline (no key is needed then).
 pub fn build_endpoints(
@@ -48,6 +60,7 @@ pub fn build_endpoints(
     called_by_checks: &[bool],
     mode: CacheMode,
     client: &reqwest::Client,
+    end_user: Option<&str>,
 ) -> Result<Vec<Option<Endpoint>>, EndpointError> {
     let limiters = shared_limiters(suite);
     let mut endpoints = Vec::with_capacity(suite.models.len());
@@ -56,7 +69,8 @@ pub fn build_endpoints(
             endpoints.push(None);
             continue;
         }
-        let config = provider_config(model, suite)?;
+        let mut config = provider_config(model, suite)?;
+        config.end_user = end_user.map(str::to_owned);
         let provider = provider::build(&config, client)?;
         let limiter = Arc::clone(&limiters[&limit_key(model)]);
         let mut endpoint = Endpoint::new(provider, model, model.concurrency, limiter);
@@ -148,6 +162,7 @@ fn provider_config(model: &Model, suite: &Suite) -> Result<ProviderConfig, Endpo
             argv: argv.clone(),
             cwd: suite.dir_or_dot().to_path_buf(),
         }),
+        end_user: None,
     })
 }
 
@@ -181,6 +196,28 @@ fn expand_env(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_identity_that_holds_a_known_secret_is_not_sent() {
+        use crate::privacy::audit::{CiContext, WireIdentity};
+        let ci = CiContext {
+            actor: Some("octocat".into()),
+            ..CiContext::default()
+        };
+        assert_eq!(end_user(None, &ci), None);
+        assert_eq!(
+            end_user(Some(&WireIdentity::Actor), &ci),
+            Some("octocat".into())
+        );
+        crate::privacy::secrets::register("sk-identity-test-0123456789");
+        let leaky = WireIdentity::Fixed("bot sk-identity-test-0123456789".into());
+        assert_eq!(end_user(Some(&leaky), &ci), None);
+        let leaky_actor = CiContext {
+            actor: Some("sk-identity-test-0123456789".into()),
+            ..CiContext::default()
+        };
+        assert_eq!(end_user(Some(&WireIdentity::Actor), &leaky_actor), None);
+    }
 
     #[test]
     fn expand_env_substitutes_and_reports_missing() {

@@ -227,8 +227,26 @@ pub fn run_suite(
                     .any(|c| c.model == m && !c.cases.is_empty())
         })
         .collect();
-    let endpoints =
-        endpoints::build_endpoints(&suite, &used, &called_by_checks, options.mode, &client)?;
+    let ci = audit::CiContext::from_env();
+    // The identity is not in the cache key (see `ProviderConfig::end_user`): the same question
+    // asked by two people has one answer, and each pull request author must not pay again.
+    let end_user = endpoints::end_user(suite.audit.send_identity.as_ref(), &ci);
+    if suite.audit.send_identity.is_some()
+        && end_user.is_none()
+        && options.mode != CacheMode::Offline
+    {
+        tracing::warn!(
+            "[audit] send_identity: no identity to send (no CI actor; set EVALGATE_ACTOR or `[audit] identity`), so none is sent"
+        );
+    }
+    let endpoints = endpoints::build_endpoints(
+        &suite,
+        &used,
+        &called_by_checks,
+        options.mode,
+        &client,
+        end_user.as_deref(),
+    )?;
     let stores = open_stores(&suite, &plan, options)?;
     let journal_path = stores.journal_path.clone();
 
@@ -243,7 +261,7 @@ pub fn run_suite(
         cache_store: stores.cache,
         journal: stores.journal,
         audit: Some(stores.audit),
-        ci: audit::CiContext::from_env(),
+        ci,
     };
     let execute::Execution {
         calls: executed,

@@ -21,6 +21,31 @@ pub struct AuditSettings {
     /// Resolved against the suite file's folder.
     pub path: PathBuf,
     pub cost_center: Option<String>,
+    /// What `[audit] send_identity` sends to the providers as the end user; `None` (the
+    /// default) sends nothing.
+    pub send_identity: Option<WireIdentity>,
+}
+
+/// The end-user id sent with each model call (OpenAI `user`, Anthropic `metadata.user_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireIdentity {
+    /// The audit log's `actor`, from the CI environment.
+    Actor,
+    /// `[audit] identity`: a fixed value, e.g. a team or an opaque id.
+    Fixed(String),
+}
+
+impl WireIdentity {
+    /// The value to send, or `None` when the actor is unknown (a local run without
+    /// `EVALGATE_ACTOR`). The caller also refuses a value that holds a known secret.
+    pub fn resolve(&self, ci: &CiContext) -> Option<String> {
+        let value = match self {
+            WireIdentity::Actor => ci.actor.as_deref()?,
+            WireIdentity::Fixed(value) => value.as_str(),
+        };
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    }
 }
 
 /// Who and what triggered the run, from the CI environment.
@@ -183,6 +208,25 @@ pub fn now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wire_identity_is_the_actor_or_the_fixed_value_and_never_a_secret() {
+        let ci = |actor: Option<&str>| CiContext {
+            actor: actor.map(str::to_owned),
+            ..CiContext::default()
+        };
+        assert_eq!(
+            WireIdentity::Actor.resolve(&ci(Some("octocat"))),
+            Some("octocat".to_owned())
+        );
+        assert_eq!(WireIdentity::Actor.resolve(&ci(None)), None);
+        let fixed = WireIdentity::Fixed("team-support".into());
+        assert_eq!(
+            fixed.resolve(&ci(Some("octocat"))),
+            Some("team-support".to_owned())
+        );
+        assert_eq!(WireIdentity::Actor.resolve(&ci(Some("  "))), None);
+    }
 
     #[test]
     fn generic_variables_win_over_ci_specific_ones() {

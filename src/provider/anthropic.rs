@@ -26,6 +26,8 @@ pub struct Anthropic {
     url: String,
     headers: HeaderMap,
     model: String,
+    /// Sent as `metadata.user_id` (`[audit] send_identity`).
+    end_user: Option<String>,
 }
 
 impl Anthropic {
@@ -56,6 +58,7 @@ impl Anthropic {
             url: url.to_string(),
             headers,
             model: config.model.clone(),
+            end_user: config.end_user.clone(),
         })
     }
 
@@ -116,6 +119,11 @@ impl Anthropic {
                 ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
             };
             body.insert("tool_choice".into(), choice);
+        }
+        // The Messages API's end-user id. Before `extra_body`, so a suite that sets `metadata`
+        // itself keeps its value.
+        if let Some(user) = &self.end_user {
+            body.insert("metadata".into(), json!({"user_id": user}));
         }
         // The Messages API has no `seed`; sending one would be rejected as an unknown field.
         for (k, v) in &p.extra {
@@ -252,6 +260,7 @@ mod tests {
             query: BTreeMap::new(),
             http: None,
             command: None,
+            end_user: None,
         }
     }
 
@@ -333,6 +342,44 @@ mod tests {
                 cached_input_tokens: 100
             }
         );
+    }
+
+    /// `[audit] send_identity` goes out as the Messages API's `metadata.user_id`; without it
+    /// no `metadata` is sent at all.
+    #[tokio::test]
+    async fn the_end_user_is_sent_as_metadata_user_id_only_when_configured() {
+        let with = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .and(body_partial_json(json!({
+                "model": "claude-haiku-4-5",
+                "metadata": {"user_id": "octocat"}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(message_body()))
+            .expect(1)
+            .mount(&with)
+            .await;
+        let config = ProviderConfig {
+            end_user: Some("octocat".into()),
+            ..config(&with)
+        };
+        let provider = Anthropic::new(&config, http_client().expect("client")).expect("build");
+        provider.complete(&request()).await.expect("completion");
+
+        let without = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(message_body()))
+            .expect(1)
+            .mount(&without)
+            .await;
+        let provider = Anthropic::new(&config_at(&without.uri()), http_client().expect("client"))
+            .expect("build");
+        provider.complete(&request()).await.expect("completion");
+        let received = without.received_requests().await.expect("recorded");
+        let body: Value = serde_json::from_slice(&received[0].body).expect("json");
+        assert!(body.get("metadata").is_none(), "{body}");
+        assert!(body.get("user").is_none(), "{body}");
     }
 
     /// Tools go out as Anthropic's `tools` (`input_schema`) with `tool_choice` as a typed object,

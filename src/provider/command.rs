@@ -124,6 +124,7 @@ mod tests {
                 argv: vec!["sh".into(), "-c".into(), script.into()],
                 cwd: PathBuf::from("."),
             }),
+            end_user: None,
         };
         CommandProvider::new(&config).expect("build")
     }

@@ -238,6 +238,7 @@ mod tests {
                 output_tokens_pointer: Some("/meta/out".into()),
             }),
             command: None,
+            end_user: None,
         }
     }
 
@@ -347,6 +348,7 @@ mod tests {
             query: BTreeMap::new(),
             http: None,
             command: None,
+            end_user: None,
         };
         config.http = Some(HttpSpec {
             url: server_uri.into(),

@@ -374,6 +374,10 @@ pub struct ProviderConfig {
     pub query: BTreeMap<String, String>,
     pub http: Option<HttpSpec>,
     pub command: Option<CommandSpec>,
+    /// Who the calls are made for, sent as OpenAI's `user` and Anthropic's `metadata.user_id`
+    /// when `[audit] send_identity = true`; `None` (nothing sent) by default. Not part of the
+    /// request the cache key hashes: it says who asked, not what was asked.
+    pub end_user: Option<String>,
 }
 
 /// Builds the provider for a model. Shares one HTTP client (connection pool) across models.

@@ -22,6 +22,8 @@ pub struct OpenAi {
     /// `max_completion_tokens` (OpenAI's current name) rather than `max_tokens` (what
     /// OpenAI-compatible servers read).
     completion_tokens_field: bool,
+    /// Sent as `user` (`[audit] send_identity`).
+    end_user: Option<String>,
 }
 
 impl OpenAi {
@@ -34,6 +36,7 @@ impl OpenAi {
             headers,
             model: config.model.clone(),
             completion_tokens_field: config.kind == ProviderKind::Openai,
+            end_user: config.end_user.clone(),
         })
     }
 
@@ -94,6 +97,11 @@ impl OpenAi {
                 }
             };
             body.insert("tool_choice".into(), choice);
+        }
+        // Chat completions' end-user id (OpenAI, Azure and most compatible servers read it).
+        // Before `extra_body`, so a suite that sets `user` itself keeps its value.
+        if let Some(user) = &self.end_user {
+            body.insert("user".into(), json!(user));
         }
         for (k, v) in &p.extra {
             body.insert(k.clone(), v.clone());
@@ -548,6 +556,7 @@ pub(super) mod tests {
                 query: BTreeMap::new(),
                 http: None,
                 command: None,
+                end_user: None,
             };
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let request = ChatRequest {
@@ -801,6 +810,7 @@ pub(super) mod tests {
                 query: BTreeMap::new(),
                 http: None,
                 command: None,
+                end_user: None,
             };
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let request = ChatRequest {
@@ -866,6 +876,7 @@ pub(super) mod tests {
                 query: BTreeMap::new(),
                 http: None,
                 command: None,
+                end_user: None,
             };
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             for (choice, wire) in [
@@ -900,6 +911,64 @@ pub(super) mod tests {
             assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
         }
 
+        /// `[audit] send_identity` goes out as chat completions' `user`; without it no `user`
+        /// is sent at all.
+        #[tokio::test]
+        async fn the_end_user_is_sent_as_user_only_when_configured() {
+            let request = ChatRequest {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: "hi".into(),
+                    ..Default::default()
+                }],
+                params: CallParams::default(),
+                vars: json!({}),
+                case_id: "c".into(),
+            };
+            let call = |server: &MockServer, end_user: Option<&str>| {
+                let config = ProviderConfig {
+                    model_id: "mini".into(),
+                    kind: ProviderKind::Openai,
+                    model: "gpt-4.1-mini".into(),
+                    base_url: Some(format!("{}/v1", server.uri())),
+                    api_key: None,
+                    headers: BTreeMap::new(),
+                    query: BTreeMap::new(),
+                    http: None,
+                    command: None,
+                    end_user: end_user.map(str::to_owned),
+                };
+                OpenAi::new(&config, http_client().expect("client")).expect("build")
+            };
+
+            let with = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .and(body_partial_json(
+                    json!({"model": "gpt-4.1-mini", "user": "octocat"}),
+                ))
+                .respond_with(ResponseTemplate::new(200).set_body_json(completion_body("ok")))
+                .expect(1)
+                .mount(&with)
+                .await;
+            let provider = call(&with, Some("octocat"));
+            provider.complete(&request).await.expect("completion");
+
+            let without = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/v1/chat/completions"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(completion_body("ok")))
+                .expect(1)
+                .mount(&without)
+                .await;
+            let provider = call(&without, None);
+            provider.complete(&request).await.expect("completion");
+            let received = without.received_requests().await.expect("recorded");
+            let body: Value = serde_json::from_slice(&received[0].body).expect("json");
+            assert!(body.get("user").is_none(), "{body}");
+            assert!(body.get("metadata").is_none(), "{body}");
+        }
+
         /// A conversation with a function call and its result goes out in the chat-completions
         /// shape: the assistant's `tool_calls` with arguments as a JSON string and a null
         /// content, the `tool` message with its `tool_call_id`.
@@ -916,6 +985,7 @@ pub(super) mod tests {
                 query: BTreeMap::new(),
                 http: None,
                 command: None,
+                end_user: None,
             };
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let request = ChatRequest {

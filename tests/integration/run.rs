@@ -205,3 +205,81 @@ async fn filter_and_repeats_shape_the_plan() {
     // Each repeat is its own request: the cache key includes the repeat index.
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(30));
 }
+
+fn bodies(requests: &[wiremock::Request]) -> Vec<Value> {
+    requests
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON request"))
+        .collect()
+}
+
+/// `[audit] send_identity = true` sends the CI actor as `user` on every call; the identity is
+/// not in the cache key, so another actor's run replays the same answers without calling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_identity_sends_the_actor_as_user_and_shares_the_cache() {
+    let server = echo_server().await;
+    let suite = echo_suite(&server.uri(), 3, "\n[audit]\nsend_identity = true\n");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"])
+        .env("EVALGATE_ACTOR", "octocat");
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sent = bodies(&server.received_requests().await.expect("recorded"));
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|b| b["user"] == "octocat"), "{sent:?}");
+
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"])
+        .env("EVALGATE_ACTOR", "hubot");
+    assert_eq!(run(cmd).await.status.code(), Some(0));
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+    assert_eq!(suite.results()["summary"]["cache_hits"], 3);
+}
+
+/// Off by default: a CI actor in the environment is recorded in the audit log, never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_identity_is_sent_by_default() {
+    let server = echo_server().await;
+    let suite = echo_suite(&server.uri(), 2, "");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"])
+        .env("EVALGATE_ACTOR", "octocat")
+        .env("GITHUB_ACTOR", "octocat");
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sent = bodies(&server.received_requests().await.expect("recorded"));
+    assert_eq!(sent.len(), 2);
+    for body in &sent {
+        assert!(body.get("user").is_none(), "{body}");
+        assert!(body.get("metadata").is_none(), "{body}");
+    }
+}
+
+/// `[audit] identity` replaces the actor, and needs `send_identity = true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_identity_is_sent_and_needs_send_identity() {
+    let server = echo_server().await;
+    let suite = echo_suite(
+        &server.uri(),
+        1,
+        "\n[audit]\nsend_identity = true\nidentity = \"team-support\"\n",
+    );
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"])
+        .env("EVALGATE_ACTOR", "octocat");
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sent = bodies(&server.received_requests().await.expect("recorded"));
+    assert_eq!(sent[0]["user"], "team-support");
+
+    let suite = echo_suite(&server.uri(), 1, "\n[audit]\nidentity = \"team-support\"\n");
+    let mut cmd = suite.cmd();
+    cmd.args(["run", "--no-progress"]);
+    let output = run(cmd).await;
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("audit.identity") && err.contains("add it, or remove `identity`"),
+        "{err}"
+    );
+}

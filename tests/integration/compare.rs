@@ -549,3 +549,43 @@ fn compare_cells_takes_one_results_file() {
         stderr(&output)
     );
 }
+
+#[test]
+fn compare_cells_of_different_prompts_says_so_and_cells_without_common_cases_exit_2() {
+    let mut file = rotation_file(20, |_| true, |_| true);
+    let cells = file["cells"].as_array_mut().expect("cells");
+    cells[1]["id"] = json!("terse/gpt-5-mini");
+    cells[1]["prompt"] = json!("terse");
+    for call in file["results"].as_array_mut().expect("calls") {
+        if call["cell"] == "answer/gpt-5-mini" {
+            call["cell"] = json!("terse/gpt-5-mini");
+        }
+    }
+    let (_dir, output) = compare_cells(&file, "answer/gpt-4.1-mini", "terse/gpt-5-mini", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.starts_with("note: the cells run different prompts (`answer` and `terse`)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cell answer/gpt-4.1-mini of results.json (another prompt: answer)"),
+        "{out}"
+    );
+
+    for call in file["results"].as_array_mut().expect("calls") {
+        if call["cell"] == "terse/gpt-5-mini" {
+            let id = call["case_id"].as_str().expect("id").to_owned();
+            call["case_id"] = json!(format!("other-{id}"));
+        }
+    }
+    let (_dir, output) = compare_cells(&file, "answer/gpt-4.1-mini", "terse/gpt-5-mini", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(
+            "error: cells `answer/gpt-4.1-mini` and `terse/gpt-5-mini` of results.json have no case in common"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -51,6 +51,9 @@ pub struct RunArgs {
         conflicts_with = "baseline"
     )]
     shard: Option<crate::plan::Shard>,
+    /// Call nothing: print what the run would call and cost, as `evalgate plan` does.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     reports: super::report::ReportOutputs,
 }
@@ -61,6 +64,16 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         suite.set_state_dir(dir.clone());
     }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
+    let options = RunOptions {
+        concurrency: args.concurrency,
+        repeats: args.repeats,
+        filters: args.filters.clone(),
+        shard: args.shard,
+        ..RunOptions::new(cache_mode(args.offline, args.cache))
+    };
+    if args.dry_run {
+        return super::plan::show(suite, &options, stdout);
+    }
     if !suite.gate.can_fail() {
         tracing::warn!("{}", crate::results::gate::NO_RULE_CAN_FAIL);
     }
@@ -73,13 +86,6 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         .results
         .clone()
         .unwrap_or_else(|| suite.state_dir.join("results.json"));
-    let options = RunOptions {
-        concurrency: args.concurrency,
-        repeats: args.repeats,
-        filters: args.filters.clone(),
-        shard: args.shard,
-        ..RunOptions::new(cache_mode(args.offline, args.cache))
-    };
     let mut progress = Progress::new(progress_mode(!args.no_progress));
     let Executed {
         suite,

@@ -48,7 +48,19 @@ use crate::support::signals;
 pub use crate::support::signals::Signal;
 pub use events::{CallOutcome, ExecEvent};
 pub use journal::JournalWriteError;
-pub use keys::journal_path;
+pub use keys::{journal_path, request_key};
+
+/// The request one planned call of `cell` sends for `case`, built exactly as a run builds it
+/// (see [`request_key`] for its cache key); the error says which template failed to render.
+pub fn planned_request(
+    suite: &Suite,
+    cell: &crate::plan::Cell,
+    case: &crate::config::Case,
+) -> Result<crate::provider::ChatRequest, String> {
+    let prompt = &suite.prompts[cell.prompt];
+    let model = &suite.models[cell.model];
+    item::chat_request(suite, prompt, model, case).map_err(|(_, error)| error)
+}
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

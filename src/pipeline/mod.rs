@@ -7,6 +7,7 @@
 //! those, in that order, so grading and the comparison see the raw text.
 
 pub mod endpoints;
+pub mod estimate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -350,13 +351,18 @@ struct Stores {
     audit: AuditLog,
 }
 
-fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Stores, RunError> {
+/// The journal a run with `options` keeps (and a resumed run finds again).
+fn run_journal_path(suite: &Suite, plan: &Plan, options: &RunOptions) -> PathBuf {
     // Shards of one suite run in the same folder keep separate journals.
     let mut journal_key = options.filters.clone();
     if let Some(shard) = options.shard {
         journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
     }
-    let journal_path = execute::journal_path(&suite.state_dir, plan, &journal_key);
+    execute::journal_path(&suite.state_dir, plan, &journal_key)
+}
+
+fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Stores, RunError> {
+    let journal_path = run_journal_path(suite, plan, options);
     // Replaying pays for nothing, so it needs no journal and writes no store: a suite and its
     // committed cache in a read-only folder replay as they are.
     let open = match options.mode {

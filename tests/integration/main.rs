@@ -10,6 +10,7 @@ mod import;
 mod init;
 mod judges;
 mod layering;
+mod plan;
 mod providers;
 mod report;
 mod resume;

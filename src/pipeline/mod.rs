@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use crate::config::Suite;
 use crate::execute::store::{Store, StoreError};
-use crate::execute::{self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal};
+use crate::execute::{
+    self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal, SpendCapReached,
+};
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
 use crate::provider;
@@ -62,6 +64,8 @@ pub struct RunOptions {
     pub audit_path: Option<PathBuf>,
     /// Only this shard's share of the cases.
     pub shard: Option<Shard>,
+    /// The spend cap in US dollars (`--max-cost`); replaces `[gate.cost] max_run_usd`.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl RunOptions {
@@ -75,6 +79,7 @@ impl RunOptions {
             cache_dir: None,
             audit_path: None,
             shard: None,
+            max_cost_usd: None,
         }
     }
 }
@@ -95,6 +100,10 @@ pub struct Executed {
     /// results hold those calls as errored, and the journal must be kept (it holds what was
     /// saved). Turn it into [`RunError::Journal`] once whatever can be written is written.
     pub journal_failure: Option<JournalWriteError>,
+    /// Set when the spend cap stopped calls: the results hold those calls as errored, and the
+    /// journal must be kept for the re-run. Turn it into [`RunError::SpendCap`] once whatever
+    /// can be written is written.
+    pub spend_cap: Option<SpendCapReached>,
 }
 
 /// Why a run could not finish. The results of every call answered before an interruption are
@@ -119,6 +128,11 @@ pub enum RunError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("{reached}")]
+    SpendCap {
+        reached: SpendCapReached,
+        journal: PathBuf,
+    },
     #[error("{}", stopped_by(*.signal))]
     Interrupted { journal: PathBuf, signal: Signal },
 }
@@ -168,6 +182,10 @@ impl RunError {
                     n => format!("the {n} answers"),
                 },
                 if e.unsaved == 1 { "is" } else { "are" },
+            )),
+            RunError::SpendCap { journal, .. } => Some(format!(
+                "every response paid for so far is saved in {} (and in the response cache, unless it is off); run the same command again with a higher --max-cost (or `[gate.cost] max_run_usd`) to resume: those responses are replayed, not paid again, and count toward the new cap",
+                journal.display()
             )),
             RunError::HttpClient(_) | RunError::Runtime(_) => None,
         }
@@ -245,10 +263,12 @@ pub fn run_suite(
         journal: stores.journal,
         audit: Some(stores.audit),
         ci: audit::CiContext::from_env(),
+        max_cost_usd: options.max_cost_usd.or(suite.gate.cost.max_run_usd),
     };
     let execute::Execution {
         calls: executed,
         journal_failure,
+        spend_cap,
     } = runtime
         .block_on(execute::execute(
             Arc::clone(&suite),
@@ -292,6 +312,7 @@ pub fn run_suite(
         calls,
         suite_calls,
         journal_failure,
+        spend_cap,
     })
 }
 

@@ -18,3 +18,4 @@ mod robustness;
 mod run;
 mod secrets;
 mod shard;
+mod spend_cap;

@@ -220,6 +220,12 @@ pub fn run_suite(
             filters: options.filters.clone(),
         });
     }
+    // From every case the run covers, before a shard or a reused cell leaves fewer to compare.
+    let variable_prefix: Vec<bool> = plan
+        .cells
+        .iter()
+        .map(|c| crate::plan::variable_prefix(&suite, c))
+        .collect();
     // After the filter check: a shard that holds none of the filtered cases is not a usage error.
     let suite_calls = plan.calls();
     if let Some(shard) = options.shard {
@@ -304,7 +310,10 @@ pub fn run_suite(
             positions: crate::plan::case_positions(&suite, &plan),
         }),
     };
-    let results = assemble_results(&suite, &plan, &reused, run, calls_in_order);
+    let mut results = assemble_results(&suite, &plan, &reused, run, calls_in_order);
+    for (cell, flagged) in results.cells.iter_mut().zip(variable_prefix) {
+        cell.variable_prefix = flagged;
+    }
     Ok(Executed {
         suite,
         results,
@@ -466,6 +475,7 @@ pub fn assemble_results(
                 fingerprint: c.fingerprint.clone(),
                 summary: by_cell.get(&c.id).cloned().unwrap_or_default(),
                 reused: *reused,
+                variable_prefix: false,
             }
         })
         .collect();

@@ -11,6 +11,7 @@ mod init;
 mod judges;
 mod layering;
 mod plan;
+mod prompt_cache;
 mod providers;
 mod report;
 mod resume;

@@ -162,6 +162,13 @@ fn write_plan(out: &mut String, plan: &PlanEstimate) -> std::fmt::Result {
                 format_count(n)
             ));
         }
+        if cell.variable_prefix {
+            notes.push(format!(
+                "{}: {}",
+                cell.id,
+                crate::report::terminal::VARIABLE_PREFIX_NOTE
+            ));
+        }
         if cell.render_errors > 0 {
             notes.push(format!(
                 "{}: {} whose prompt does not render (`evalgate validate` says why): a run errors them",

@@ -40,6 +40,8 @@ pub struct CellEstimate {
     pub output: OutputEstimate,
     /// The model's price, when it has one.
     pub price: Option<crate::config::Price>,
+    /// The prompt puts variable text before static text (see [`crate::plan::variable_prefix`]).
+    pub variable_prefix: bool,
 }
 
 /// How many output tokens one call is expected to take.
@@ -121,6 +123,12 @@ pub fn estimate(mut suite: Suite, options: &RunOptions) -> Result<PlanEstimate, 
             filters: options.filters.clone(),
         });
     }
+    // From every case the run covers, as a run computes it.
+    let variable_prefix: Vec<bool> = plan
+        .cells
+        .iter()
+        .map(|c| crate::plan::variable_prefix(&suite, c))
+        .collect();
     if let Some(shard) = options.shard {
         crate::plan::keep_shard(&mut plan, &suite, shard);
     }
@@ -135,7 +143,11 @@ pub fn estimate(mut suite: Suite, options: &RunOptions) -> Result<PlanEstimate, 
     let cells = plan
         .cells
         .iter()
-        .map(|cell| estimate_cell(&suite, &plan, cell, options.mode, &journal, cache.as_ref()))
+        .zip(variable_prefix)
+        .map(|(cell, variable_prefix)| CellEstimate {
+            variable_prefix,
+            ..estimate_cell(&suite, &plan, cell, options.mode, &journal, cache.as_ref())
+        })
         .collect();
     let graders = suite
         .models_called_by_checks()
@@ -172,6 +184,7 @@ fn estimate_cell(
         input_tokens: 0,
         output: OutputEstimate::Unbounded,
         price: model.price,
+        variable_prefix: false,
     };
     let (mut cached_output, mut cached_answers) = (0u64, 0u64);
     for &(di, ci) in &cell.cases {

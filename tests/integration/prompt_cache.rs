@@ -90,3 +90,16 @@ async fn the_summary_and_report_show_the_prompt_cache_share_and_flag_a_variable_
     assert_eq!(results["cells"][1]["variable_prefix"], true);
     assert!(results["cells"][0].get("variable_prefix").is_none());
 }
+
+#[test]
+fn the_plan_notes_a_variable_prefix_before_anything_is_paid() {
+    let suite = suite("http://127.0.0.1:9");
+    let output = suite.cmd().arg("plan").output().expect("plan");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("  question_first/fake: the prompt's first message differs between cases"),
+        "{out}"
+    );
+    assert!(!out.contains("static_first/fake: the prompt's"), "{out}");
+}

@@ -57,7 +57,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "USD", value_parser = parse_usd)]
     max_cost: Option<f64>,
     /// Call nothing: print what the run would call and cost, as `evalgate plan` does.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["baseline", "results", "junit", "markdown", "max_cost"])]
     dry_run: bool,
     #[command(flatten)]
     reports: super::report::ReportOutputs,

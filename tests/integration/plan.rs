@@ -103,6 +103,17 @@ async fn plan_gives_the_exact_estimate_from_max_tokens_and_price_and_writes_noth
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(stdout(&output), text);
     assert_eq!(server.received_requests().await.map_or(0, |r| r.len()), 0);
+    // A dry run writes nothing, so a flag about what a run writes is a usage error.
+    let output = suite
+        .cmd()
+        .args(["run", "--dry-run", "--junit", "j.xml"])
+        .output()
+        .expect("dry run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        !suite.path().join(".evalgate").exists(),
+        "a plan writes nothing"
+    );
 }
 
 #[tokio::test]

@@ -298,6 +298,7 @@ mod tests {
             cost: CostGate {
                 max_usd: Some(1.0),
                 max_increase: Some(0.25),
+                ..CostGate::default()
             },
             latency: LatencyGate {
                 max_p95_ms: Some(500),

@@ -432,6 +432,7 @@ mod tests {
                 fingerprint: format!("fp-{id}"),
                 summary: crate::results::Summary::default(),
                 reused: false,
+                variable_prefix: false,
             })
             .collect();
         results.run.started_at = format!("2026-01-01T00:00:{:02}Z", times.0);

@@ -208,6 +208,48 @@ fn file_digests<'a>(
         .collect()
 }
 
+/// How far into a prompt the providers' prompt caches look for a common prefix: OpenAI caches
+/// prompts of 1,024 tokens and more by their prefix, Anthropic from 1,024 tokens on its smaller
+/// models. A difference within the first 1,024 characters (about 256 tokens) is well inside it.
+pub const PROMPT_CACHE_PREFIX_CHARS: usize = 1024;
+
+/// Cases whose first message is rendered to tell a variable prefix; enough to see variation.
+const PREFIX_SAMPLE: usize = 50;
+
+/// Whether the cell's prompt puts variable text before static text, which defeats the
+/// providers' prompt caches (they reuse a common *prefix*): its first message renders
+/// differently between the cell's cases within its first [`PROMPT_CACHE_PREFIX_CHARS`]
+/// characters, while a later message of the prompt renders the same for every case. Moving the
+/// static message first (or the variable part to the end) lets calls share the cached prefix.
+/// Needs two cases to tell; a template that fails to render says nothing.
+pub fn variable_prefix(suite: &Suite, cell: &Cell) -> bool {
+    let prompt = &suite.prompts[cell.prompt];
+    if prompt.messages.len() < 2 || cell.cases.len() < 2 {
+        return false;
+    }
+    let rendered: Vec<Vec<String>> = cell
+        .cases
+        .iter()
+        .take(PREFIX_SAMPLE)
+        .filter_map(|&(di, ci)| {
+            let case = &suite.datasets[di].cases[ci];
+            prompt
+                .messages
+                .iter()
+                .map(|(_, template)| suite.templates.render(template, &case.ctx).ok())
+                .collect()
+        })
+        .collect();
+    let Some(first) = rendered.first() else {
+        return false;
+    };
+    let head = |text: &str| -> String { text.chars().take(PROMPT_CACHE_PREFIX_CHARS).collect() };
+    let varies_early = rendered.iter().any(|r| head(&r[0]) != head(&first[0]));
+    let later_static =
+        (1..prompt.messages.len()).any(|m| rendered.iter().all(|r| r[m] == first[m]));
+    varies_early && later_static
+}
+
 /// One slice of a sharded run, as `--shard INDEX/COUNT` gives it: both count from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -327,6 +369,43 @@ schema_file = "schema.json"
         assert_ne!(after_schema, before);
         write("model.sh", "echo '[]'\n");
         assert_ne!(fingerprint(), after_schema);
+    }
+
+    fn prompt_cache_suite(system: &str, user: &str) -> (tempfile::TempDir, Suite) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let toml = format!(
+            "[suite]\nname = \"s\"\n[models.m]\nprovider = \"command\"\ncommand = [\"cat\"]\n\
+             [prompts.p]\nsystem = \"{system}\"\nuser = \"{user}\"\n\
+             [datasets.d]\ncases = [{{ id = \"a\", question = \"What is 2 + 2?\" }}, \
+             {{ id = \"b\", question = \"Who wrote Hamlet?\" }}]\n\
+             [[checks]]\ntype = \"contains\"\nvalue = \"x\"\n"
+        );
+        std::fs::write(dir.path().join("evalgate.toml"), toml).expect("write");
+        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        (dir, suite)
+    }
+
+    #[test]
+    fn a_prompt_whose_first_message_varies_before_a_static_one_is_flagged() {
+        // Static system first, the question last: the prefix is shared, no note.
+        let (_dir, suite) = prompt_cache_suite("You answer trivia questions.", "{{ question }}");
+        let planned = plan(&suite, 1, &[]);
+        assert!(!variable_prefix(&suite, &planned.cells[0]));
+        // The question first, in the system message, then a static instruction: flagged.
+        let (_dir, suite) = prompt_cache_suite(
+            "Question: {{ question }}. You answer trivia questions.",
+            "Answer in one word.",
+        );
+        let planned = plan(&suite, 1, &[]);
+        assert!(variable_prefix(&suite, &planned.cells[0]));
+        // Everything variable: nothing static to move first, no note.
+        let (_dir, suite) = prompt_cache_suite("{{ question }}", "{{ question }}?");
+        let planned = plan(&suite, 1, &[]);
+        assert!(!variable_prefix(&suite, &planned.cells[0]));
+        // One case cannot vary.
+        let (_dir, suite) = prompt_cache_suite("{{ question }}", "Answer.");
+        let planned = plan(&suite, 1, &["/a".to_owned()]);
+        assert!(!variable_prefix(&suite, &planned.cells[0]));
     }
 
     #[test]

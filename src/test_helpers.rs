@@ -110,6 +110,7 @@ pub(crate) fn cell_summary(
         fingerprint,
         summary,
         reused: false,
+        variable_prefix: false,
         id,
     }
 }

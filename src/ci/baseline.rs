@@ -351,6 +351,13 @@ fn rerun_base(
     if let Some(failure) = executed.journal_failure {
         return Err(RunError::from(failure).into());
     }
+    if let Some(reached) = executed.spend_cap {
+        return Err(RunError::SpendCap {
+            reached,
+            journal: executed.journal_path,
+        }
+        .into());
+    }
     let mut results = executed.results;
     executed.suite.redactor.apply(&mut results);
     let record = suite.state_dir.join("baseline.json");

@@ -253,6 +253,7 @@ fn judge_change(
         mut results,
         journal_path,
         journal_failure,
+        spend_cap,
         ..
     } = crate::pipeline::run_suite(
         suite,
@@ -263,6 +264,13 @@ fn judge_change(
     // A run that stopped calling models is no verdict: the comment and summary say why.
     if let Some(failure) = journal_failure {
         return Err(RunError::from(failure).into());
+    }
+    if let Some(reached) = spend_cap {
+        return Err(RunError::SpendCap {
+            reached,
+            journal: journal_path,
+        }
+        .into());
     }
     note_reused(&results, &mut notes);
     if let Some(base) = &baseline {

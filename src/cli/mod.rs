@@ -8,6 +8,7 @@ mod import;
 mod generate;
 mod init;
 mod merge;
+mod plan;
 mod progress;
 mod report;
 mod run;
@@ -50,6 +51,9 @@ pub struct Cli {
 enum Command {
     /// Run the suite, write the results file and apply the gate.
     Run(run::RunArgs),
+    /// Show what `run` would call and cost (per cell: calls, cached, tokens, estimated cost)
+    /// from the suite and the response cache, read-only. Calls no model, needs no API key.
+    Plan(plan::PlanArgs),
     /// What the GitHub Action runs: baseline, run, compare, reports, comment, outputs.
     Ci(ci::CiArgs),
     /// Gate a results file against a baseline results file, or one cell of a run against
@@ -124,6 +128,7 @@ where
     };
     let result = match cli.command {
         Command::Run(args) => run::run(args, color, stdout),
+        Command::Plan(args) => plan::plan(args, stdout),
         Command::Compare(args) => compare::compare(args, color, stdout),
         Command::Ci(args) => ci::ci(args, color, stdout),
         Command::Merge(args) => merge::merge(args, color, stdout),

@@ -51,6 +51,14 @@ pub struct RunArgs {
         conflicts_with = "baseline"
     )]
     shard: Option<crate::plan::Shard>,
+    /// Stop starting model calls once this run has spent USD US dollars (calls not served from
+    /// the cache, at the configured prices); calls in flight finish. Exit code 3; the same
+    /// command with a higher cap resumes from the journal. Replaces `[gate.cost] max_run_usd`.
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    max_cost: Option<f64>,
+    /// Call nothing: print what the run would call and cost, as `evalgate plan` does.
+    #[arg(long, conflicts_with_all = ["baseline", "results", "junit", "markdown", "max_cost"])]
+    dry_run: bool,
     #[command(flatten)]
     reports: super::report::ReportOutputs,
 }
@@ -61,6 +69,17 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         suite.set_state_dir(dir.clone());
     }
     crate::privacy::redact::set_log_redactor(suite.redactor.clone());
+    let options = RunOptions {
+        concurrency: args.concurrency,
+        repeats: args.repeats,
+        filters: args.filters.clone(),
+        shard: args.shard,
+        max_cost_usd: args.max_cost,
+        ..RunOptions::new(cache_mode(args.offline, args.cache))
+    };
+    if args.dry_run {
+        return super::plan::show(suite, &options, stdout);
+    }
     if !suite.gate.can_fail() {
         tracing::warn!("{}", crate::results::gate::NO_RULE_CAN_FAIL);
     }
@@ -73,13 +92,6 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         .results
         .clone()
         .unwrap_or_else(|| suite.state_dir.join("results.json"));
-    let options = RunOptions {
-        concurrency: args.concurrency,
-        repeats: args.repeats,
-        filters: args.filters.clone(),
-        shard: args.shard,
-        ..RunOptions::new(cache_mode(args.offline, args.cache))
-    };
     let mut progress = Progress::new(progress_mode(!args.no_progress));
     let Executed {
         suite,
@@ -88,6 +100,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         calls,
         suite_calls,
         journal_failure,
+        spend_cap,
     } = crate::pipeline::run_suite(suite, &options, None, &mut |e| progress.on_event(e))?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         crate::gate::apply_baseline(&mut results, base, &suite.gate, &path.display().to_string());
@@ -101,6 +114,17 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
             &results_path,
             &results,
             &args.reports,
+        ));
+    }
+    if let Some(reached) = spend_cap {
+        return Err(spend_capped(
+            reached,
+            journal_path,
+            &results_path,
+            &results,
+            &args.reports,
+            color,
+            stdout,
         ));
     }
     file::write(&results_path, &results)?;
@@ -162,6 +186,55 @@ fn journal_lost(
             None => written,
         }),
     }
+}
+
+/// The spend cap stopped the run: write the results (the calls not started as errors) and the
+/// reports, show the summary, keep the journal for the re-run, and end as an infrastructure
+/// error, never with a verdict.
+fn spend_capped(
+    reached: crate::execute::SpendCapReached,
+    journal: PathBuf,
+    results_path: &std::path::Path,
+    results: &crate::results::Results,
+    reports: &super::report::ReportOutputs,
+    color: bool,
+    stdout: &mut dyn Write,
+) -> CliError {
+    let error = crate::pipeline::RunError::SpendCap { reached, journal };
+    let written = match file::write(results_path, results) {
+        Ok(()) => {
+            super::print_summary(stdout, results, color);
+            let _ = writeln!(stdout, "results: {}", results_path.display());
+            let _ = super::report::write_reports(results, reports);
+            format!(
+                "the results of the calls made are in {}, the calls not started as errors",
+                results_path.display()
+            )
+        }
+        Err(e) => format!("the results file could not be written ({e})"),
+    };
+    CliError::Infra {
+        message: error.to_string(),
+        hint: Some(match error.hint() {
+            Some(hint) => format!("{hint}; {written}"),
+            None => written,
+        }),
+    }
+}
+
+/// A `--max-cost` amount: US dollars, zero or more.
+fn parse_usd(text: &str) -> Result<f64, String> {
+    let usd: f64 = text
+        .trim()
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("expected an amount of US dollars such as 2.50, not `{text}`"))?;
+    if !usd.is_finite() || usd < 0.0 {
+        return Err(format!(
+            "the cap must be zero or more US dollars, not `{text}`"
+        ));
+    }
+    Ok(usd)
 }
 
 /// The progress display on stderr: a bar on a terminal, a line every few seconds in a CI log.

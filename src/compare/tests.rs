@@ -447,6 +447,7 @@ fn cost_and_latency_increases_are_judged_per_case_and_at_p95() {
         cost: CostGate {
             max_usd: None,
             max_increase: Some(0.25),
+            ..CostGate::default()
         },
         latency: LatencyGate {
             max_p95_ms: None,

@@ -47,6 +47,16 @@ impl Loader<'_> {
             let e = self.err("gate.cost.max_usd", "`max_usd` must be zero or positive");
             self.push(e);
         }
+        if g.cost
+            .max_run_usd
+            .is_some_and(|v| !v.is_finite() || v < 0.0)
+        {
+            let e = self.err(
+                "gate.cost.max_run_usd",
+                "`max_run_usd` must be a number of US dollars, zero or positive",
+            );
+            self.push(e);
+        }
     }
 
     /// `[gate.metrics.NAME]`; `fed` is every metric some check of the suite produces.
@@ -153,6 +163,7 @@ pub(super) fn gate_config(raw: &RawGate) -> GateConfig {
         cost: CostGate {
             max_usd: raw.cost.max_usd,
             max_increase: raw.cost.max_increase,
+            max_run_usd: raw.cost.max_run_usd,
         },
         latency: LatencyGate {
             max_p95_ms: raw.latency.max_p95_ms,

@@ -219,6 +219,10 @@ pub struct RawMetricGate {
 pub struct RawCostGate {
     pub max_usd: Option<f64>,
     pub max_increase: Option<f64>,
+    /// Spend cap of one run in US dollars: no new model call starts once the run has spent this
+    /// much; the run then ends with exit code 3 and resumes from its journal. `run --max-cost`
+    /// replaces it.
+    pub max_run_usd: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

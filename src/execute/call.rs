@@ -75,6 +75,10 @@ pub(super) async fn call(
 ) -> Outcome {
     let model = &shared.suite.models[mi];
     if let Some(entry) = shared.opts.journal.get(key) {
+        // Paid for by an earlier attempt of this run: it counts in its spend, as in the results.
+        shared
+            .spend
+            .add(model.price.map_or(0.0, |p| p.cost(&entry.completion.usage)));
         return Outcome::Answered {
             entry: Box::new(entry),
             source: Source::Journal,
@@ -124,6 +128,9 @@ pub(super) async fn call(
     }
     // An answer that cannot be journaled could be paid for twice: no new call.
     if let Some(refusal) = shared.journal.refusal() {
+        return Outcome::NotCalled(refusal);
+    }
+    if let Some(refusal) = shared.spend.refusal() {
         return Outcome::NotCalled(refusal);
     }
 
@@ -179,6 +186,9 @@ pub(super) async fn call(
             };
             // Persist before grading: grading can be redone, a paid response cannot.
             shared.journal.save(&shared.opts.journal, &entry);
+            shared
+                .spend
+                .add(model.price.map_or(0.0, |p| p.cost(&entry.completion.usage)));
             if shared.opts.cache.writes()
                 && let Some(cache) = &shared.opts.cache_store
             {

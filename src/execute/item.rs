@@ -8,7 +8,7 @@ use super::store::Entry;
 use super::ticket::Ticket;
 use super::{Item, Shared};
 use crate::check::{CheckInput, Graded, grade_call};
-use crate::config::{Case, Dataset, Model};
+use crate::config::{Case, Dataset, Model, Prompt, Suite};
 use crate::privacy::audit::{Purpose, Source};
 use crate::provider::{ChatRequest, Completion, Message, Role};
 use crate::results::{CallResult, JudgeUsage, RateLimited, Tokens};
@@ -23,41 +23,11 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
     let dataset = &suite.datasets[item.case.0];
     let case = &dataset.cases[item.case.1];
 
-    let mut messages = Vec::with_capacity(prompt.messages.len() + case.messages.len());
-    // The case's conversation goes after the prompt's leading system messages and before the
-    // rest of the prompt (its `user` template, when it has one).
-    let leading_system = prompt
-        .messages
-        .iter()
-        .take_while(|(role, _)| *role == Role::System)
-        .count();
-    for (i, (role, template)) in prompt.messages.iter().enumerate() {
-        if i == leading_system {
-            messages.extend(case.messages.iter().cloned());
+    let request = match chat_request(suite, prompt, model, case) {
+        Ok(request) => request,
+        Err((messages, error)) => {
+            return errored(&cell.id, case, item.repeat, messages, error, 0);
         }
-        match suite.templates.render(template, &case.ctx) {
-            Ok(content) => messages.push(Message {
-                role: *role,
-                content,
-                ..Default::default()
-            }),
-            Err(e) => {
-                let error = format!("prompt `{}` failed to render: {e}", prompt.id);
-                return errored(&cell.id, case, item.repeat, messages, error, 0);
-            }
-        }
-    }
-    if leading_system == prompt.messages.len() {
-        messages.extend(case.messages.iter().cloned());
-    }
-    let mut params = model.params.clone();
-    params.tools.clone_from(&prompt.tools);
-    params.tool_choice.clone_from(&prompt.tool_choice);
-    let request = ChatRequest {
-        messages,
-        params,
-        vars: serde_json::Value::Object(case.vars.clone()),
-        case_id: case.id.clone(),
     };
     let key = request_key(model, &request, item.repeat);
     let ctx = CallCtx {
@@ -111,6 +81,57 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
         waited_ms: limited.waited_ms,
     });
     result
+}
+
+/// The request a run sends for one case of a cell: the prompt rendered with the case's
+/// variables, the case's conversation in place, the model's parameters and the prompt's tools.
+/// `evalgate plan` builds its estimates and cache keys with it too, so it sees exactly what a
+/// run would send. A template that fails to render gives the messages rendered before it and
+/// the error.
+pub(crate) fn chat_request(
+    suite: &Suite,
+    prompt: &Prompt,
+    model: &Model,
+    case: &Case,
+) -> Result<ChatRequest, (Vec<Message>, String)> {
+    let mut messages = Vec::with_capacity(prompt.messages.len() + case.messages.len());
+    // The case's conversation goes after the prompt's leading system messages and before the
+    // rest of the prompt (its `user` template, when it has one).
+    let leading_system = prompt
+        .messages
+        .iter()
+        .take_while(|(role, _)| *role == Role::System)
+        .count();
+    for (i, (role, template)) in prompt.messages.iter().enumerate() {
+        if i == leading_system {
+            messages.extend(case.messages.iter().cloned());
+        }
+        match suite.templates.render(template, &case.ctx) {
+            Ok(content) => messages.push(Message {
+                role: *role,
+                content,
+                ..Default::default()
+            }),
+            Err(e) => {
+                return Err((
+                    messages,
+                    format!("prompt `{}` failed to render: {e}", prompt.id),
+                ));
+            }
+        }
+    }
+    if leading_system == prompt.messages.len() {
+        messages.extend(case.messages.iter().cloned());
+    }
+    let mut params = model.params.clone();
+    params.tools.clone_from(&prompt.tools);
+    params.tool_choice.clone_from(&prompt.tool_choice);
+    Ok(ChatRequest {
+        messages,
+        params,
+        vars: serde_json::Value::Object(case.vars.clone()),
+        case_id: case.id.clone(),
+    })
 }
 
 /// Grades an answer with the suite's, the dataset's and the case's checks.

@@ -24,6 +24,7 @@ mod events;
 mod item;
 mod journal;
 mod keys;
+mod spend;
 pub mod store;
 mod ticket;
 
@@ -48,7 +49,20 @@ use crate::support::signals;
 pub use crate::support::signals::Signal;
 pub use events::{CallOutcome, ExecEvent};
 pub use journal::JournalWriteError;
-pub use keys::journal_path;
+pub use keys::{journal_path, request_key};
+pub use spend::SpendCapReached;
+
+/// The request one planned call of `cell` sends for `case`, built exactly as a run builds it
+/// (see [`request_key`] for its cache key); the error says which template failed to render.
+pub fn planned_request(
+    suite: &Suite,
+    cell: &crate::plan::Cell,
+    case: &crate::config::Case,
+) -> Result<crate::provider::ChatRequest, String> {
+    let prompt = &suite.prompts[cell.prompt];
+    let model = &suite.models[cell.model];
+    item::chat_request(suite, prompt, model, case).map_err(|(_, error)| error)
+}
 
 /// How the response cache is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +207,8 @@ pub struct ExecOptions {
     pub audit: Option<AuditLog>,
     /// Written on every audit line.
     pub ci: CiContext,
+    /// No new call starts once this run has spent this many US dollars (see [`spend`]).
+    pub max_cost_usd: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +225,8 @@ pub struct Execution {
     pub calls: Vec<CallResult>,
     /// Set when the journal could not be written: the calls not started after that are errored.
     pub journal_failure: Option<JournalWriteError>,
+    /// Set when the spend cap stopped calls: those not started are errored.
+    pub spend_cap: Option<SpendCapReached>,
 }
 
 struct Shared {
@@ -219,6 +237,7 @@ struct Shared {
     /// Set once a cache write has failed and been reported.
     store_warned: std::sync::atomic::AtomicBool,
     journal: journal::JournalHealth,
+    spend: spend::SpendMeter,
 }
 
 /// One planned call.
@@ -248,6 +267,7 @@ pub async fn execute(
         suite,
         plan,
         endpoints,
+        spend: spend::SpendMeter::new(opts.max_cost_usd),
         opts,
         store_warned: Default::default(),
         journal: Default::default(),
@@ -359,6 +379,7 @@ pub async fn execute(
     Ok(Execution {
         calls: slots.into_iter().flatten().collect(),
         journal_failure: shared.journal.error(),
+        spend_cap: shared.spend.reached(),
     })
 }
 

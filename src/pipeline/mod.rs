@@ -7,6 +7,7 @@
 //! those, in that order, so grading and the comparison see the raw text.
 
 pub mod endpoints;
+pub mod estimate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use std::time::Instant;
 
 use crate::config::Suite;
 use crate::execute::store::{Store, StoreError};
-use crate::execute::{self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal};
+use crate::execute::{
+    self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal, SpendCapReached,
+};
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
 use crate::provider;
@@ -61,6 +64,8 @@ pub struct RunOptions {
     pub audit_path: Option<PathBuf>,
     /// Only this shard's share of the cases.
     pub shard: Option<Shard>,
+    /// The spend cap in US dollars (`--max-cost`); replaces `[gate.cost] max_run_usd`.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl RunOptions {
@@ -74,6 +79,7 @@ impl RunOptions {
             cache_dir: None,
             audit_path: None,
             shard: None,
+            max_cost_usd: None,
         }
     }
 }
@@ -94,6 +100,10 @@ pub struct Executed {
     /// results hold those calls as errored, and the journal must be kept (it holds what was
     /// saved). Turn it into [`RunError::Journal`] once whatever can be written is written.
     pub journal_failure: Option<JournalWriteError>,
+    /// Set when the spend cap stopped calls: the results hold those calls as errored, and the
+    /// journal must be kept for the re-run. Turn it into [`RunError::SpendCap`] once whatever
+    /// can be written is written.
+    pub spend_cap: Option<SpendCapReached>,
 }
 
 /// Why a run could not finish. The results of every call answered before an interruption are
@@ -118,6 +128,11 @@ pub enum RunError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("{reached}")]
+    SpendCap {
+        reached: SpendCapReached,
+        journal: PathBuf,
+    },
     #[error("{}", stopped_by(*.signal))]
     Interrupted { journal: PathBuf, signal: Signal },
 }
@@ -168,6 +183,10 @@ impl RunError {
                 },
                 if e.unsaved == 1 { "is" } else { "are" },
             )),
+            RunError::SpendCap { journal, .. } => Some(format!(
+                "every response paid for so far is saved in {} (and in the response cache, unless it is off); run the same command again with a higher --max-cost (or `[gate.cost] max_run_usd`) to resume: those responses are replayed, not paid again, and count toward the new cap",
+                journal.display()
+            )),
             RunError::HttpClient(_) | RunError::Runtime(_) => None,
         }
     }
@@ -201,6 +220,12 @@ pub fn run_suite(
             filters: options.filters.clone(),
         });
     }
+    // From every case the run covers, before a shard or a reused cell leaves fewer to compare.
+    let variable_prefix: Vec<bool> = plan
+        .cells
+        .iter()
+        .map(|c| crate::plan::variable_prefix(&suite, c))
+        .collect();
     // After the filter check: a shard that holds none of the filtered cases is not a usage error.
     let suite_calls = plan.calls();
     if let Some(shard) = options.shard {
@@ -262,10 +287,12 @@ pub fn run_suite(
         journal: stores.journal,
         audit: Some(stores.audit),
         ci,
+        max_cost_usd: options.max_cost_usd.or(suite.gate.cost.max_run_usd),
     };
     let execute::Execution {
         calls: executed,
         journal_failure,
+        spend_cap,
     } = runtime
         .block_on(execute::execute(
             Arc::clone(&suite),
@@ -301,7 +328,10 @@ pub fn run_suite(
             positions: crate::plan::case_positions(&suite, &plan),
         }),
     };
-    let results = assemble_results(&suite, &plan, &reused, run, calls_in_order);
+    let mut results = assemble_results(&suite, &plan, &reused, run, calls_in_order);
+    for (cell, flagged) in results.cells.iter_mut().zip(variable_prefix) {
+        cell.variable_prefix = flagged;
+    }
     Ok(Executed {
         suite,
         results,
@@ -309,6 +339,7 @@ pub fn run_suite(
         calls,
         suite_calls,
         journal_failure,
+        spend_cap,
     })
 }
 
@@ -368,13 +399,18 @@ struct Stores {
     audit: AuditLog,
 }
 
-fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Stores, RunError> {
+/// The journal a run with `options` keeps (and a resumed run finds again).
+fn run_journal_path(suite: &Suite, plan: &Plan, options: &RunOptions) -> PathBuf {
     // Shards of one suite run in the same folder keep separate journals.
     let mut journal_key = options.filters.clone();
     if let Some(shard) = options.shard {
         journal_key.push(format!("--shard {}/{}", shard.index, shard.count));
     }
-    let journal_path = execute::journal_path(&suite.state_dir, plan, &journal_key);
+    execute::journal_path(&suite.state_dir, plan, &journal_key)
+}
+
+fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Stores, RunError> {
+    let journal_path = run_journal_path(suite, plan, options);
     // Replaying pays for nothing, so it needs no journal and writes no store: a suite and its
     // committed cache in a read-only folder replay as they are.
     let open = match options.mode {
@@ -457,6 +493,7 @@ pub fn assemble_results(
                 fingerprint: c.fingerprint.clone(),
                 summary: by_cell.get(&c.id).cloned().unwrap_or_default(),
                 reused: *reused,
+                variable_prefix: false,
             }
         })
         .collect();

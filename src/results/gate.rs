@@ -135,6 +135,10 @@ pub struct CostGate {
     pub max_usd: Option<f64>,
     /// Per-case cost increase tolerated against the baseline (applied by the comparison).
     pub max_increase: Option<f64>,
+    /// Spend cap of one run: no new call starts once the run has spent this much (not a gate
+    /// rule: a run stopped by it ends as an infrastructure error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_run_usd: Option<f64>,
 }
 
 /// `[gate.latency]`.

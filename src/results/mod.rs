@@ -211,6 +211,11 @@ pub struct CellSummary {
     /// Not run: its fingerprint equals the baseline's, so its results were taken from there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reused: bool,
+    /// The prompt's first message varies between cases within its first 1,024 characters while
+    /// a later message is static: the providers' prompt caches, which reuse a common prefix,
+    /// cannot serve it (see `plan::variable_prefix`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub variable_prefix: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use super::{
     more_line, pretty, rollup, what_next, without_output_quote,
 };
 use crate::report::cases::{CaseStatus, CaseView, cases};
+use crate::report::terminal::{VARIABLE_PREFIX_NOTE, prompt_cache_share};
 use crate::results::Results;
 use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
 use crate::support::text::truncate;
@@ -122,12 +123,18 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &Markdow
     page.fixed(usage);
 
     if !results.cells.is_empty() {
+        let show_cache = results.summary.cached_input_tokens > 0;
         let mut table = String::from(
-            "<details><summary>Cells</summary>\n\n| Cell | Model | Passed | Failed | Errored | Pass rate | Cost |\n|---|---|---:|---:|---:|---:|---:|\n",
+            "<details><summary>Cells</summary>\n\n| Cell | Model | Passed | Failed | Errored | Pass rate | Cost |",
         );
+        table.push_str(if show_cache {
+            " Prompt cache |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
+        } else {
+            "\n|---|---|---:|---:|---:|---:|---:|\n"
+        });
         for cell in &results.cells {
             let s = &cell.summary;
-            let _ = writeln!(
+            let _ = write!(
                 table,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 inline(&cell.id),
@@ -142,9 +149,31 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &Markdow
                 },
                 format_usd(s.cost_usd)
             );
+            if show_cache {
+                let share = prompt_cache_share(results, s).map_or("–".to_owned(), format_percent);
+                let _ = write!(table, " {share} |");
+            }
+            table.push('\n');
         }
         table.push_str("\n</details>\n\n");
         page.item(table, cut::CONTEXT, "cell tables");
+    }
+    let flagged: Vec<String> = results
+        .cells
+        .iter()
+        .filter(|c| c.variable_prefix)
+        .map(|c| inline(&c.id))
+        .collect();
+    if !flagged.is_empty() {
+        page.item(
+            format!(
+                "Prompt cache: in {}, {}.\n\n",
+                flagged.join(", "),
+                VARIABLE_PREFIX_NOTE
+            ),
+            cut::CONTEXT,
+            "prompt cache notes",
+        );
     }
 }
 

@@ -158,7 +158,7 @@ fn write_cells(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
             w.continuation()?;
         }
         let s = &cell.summary;
-        writeln!(
+        write!(
             w.out,
             "{id:<width$}  {}; pass rate {}; cost {}; cache hits {}/{}",
             counts(s),
@@ -167,8 +167,27 @@ fn write_cells(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
             format_count(s.cache_hits),
             format_count(s.calls)
         )?;
+        if let Some(share) = prompt_cache_share(results, s) {
+            write!(w.out, "; prompt cache {} of input", format_percent(share))?;
+        }
+        writeln!(w.out)?;
+    }
+    for cell in results.cells.iter().filter(|c| c.variable_prefix) {
+        w.label("Prompt cache", None)?;
+        writeln!(w.out, "{}: {}", one_line(&cell.id), VARIABLE_PREFIX_NOTE)?;
     }
     Ok(())
+}
+
+/// Why a cell is flagged with [`CellSummary::variable_prefix`](crate::results::CellSummary).
+pub const VARIABLE_PREFIX_NOTE: &str = "the prompt's first message differs between cases in its first 1,024 characters while a later message is the same for all; providers cache a common prefix only, so put the static message first to have it cached";
+
+/// The share of a cell's input tokens the provider served from its prompt cache; shown only when
+/// some call of the run reported cached input tokens (providers that report none would show 0%
+/// everywhere).
+pub fn prompt_cache_share(results: &Results, cell: &Summary) -> Option<f64> {
+    (results.summary.cached_input_tokens > 0 && cell.input_tokens > 0)
+        .then(|| cell.cached_input_tokens.min(cell.input_tokens) as f64 / cell.input_tokens as f64)
 }
 
 fn write_metrics(w: &mut Writer<'_>, results: &Results) -> fmt::Result {

@@ -115,23 +115,12 @@ impl PlanEstimate {
 
 /// Estimates what running `suite` with `options` would call and cost.
 pub fn estimate(mut suite: Suite, options: &RunOptions) -> Result<PlanEstimate, RunError> {
-    super::apply_overrides(&mut suite, options);
-    let repeats = options.repeats.unwrap_or(suite.defaults.repeats);
-    let mut plan = crate::plan::plan(&suite, repeats, &options.filters);
-    if plan.calls() == 0 {
-        return Err(RunError::NoCaseMatches {
-            filters: options.filters.clone(),
-        });
-    }
-    // From every case the run covers, as a run computes it.
-    let variable_prefix: Vec<bool> = plan
-        .cells
-        .iter()
-        .map(|c| crate::plan::variable_prefix(&suite, c))
-        .collect();
-    if let Some(shard) = options.shard {
-        crate::plan::keep_shard(&mut plan, &suite, shard);
-    }
+    let super::Planned {
+        plan,
+        repeats,
+        variable_prefix,
+        ..
+    } = super::prepare(&mut suite, options)?;
     // Read-only: a plan creates and writes nothing, whatever the mode.
     let journal = Store::open_read_only(&run_journal_path(&suite, &plan, options))?;
     let cache = match options.mode {

@@ -198,6 +198,47 @@ impl RunError {
     }
 }
 
+/// The plan a run or an estimate works from, and what is known of it before a shard or a reused
+/// cell leaves fewer calls.
+struct Planned {
+    plan: crate::plan::Plan,
+    repeats: u32,
+    /// Per cell, whether its prompt puts variable text before a static part, from every case the
+    /// run covers.
+    variable_prefix: Vec<bool>,
+    /// Calls of the whole (filtered) suite, before the shard.
+    suite_calls: usize,
+}
+
+/// Applies the command line's overrides and plans the calls: filters, repeats, then the shard.
+/// A filter that matches nothing is a usage error; a shard that holds none of the filtered cases
+/// is not.
+fn prepare(suite: &mut Suite, options: &RunOptions) -> Result<Planned, RunError> {
+    apply_overrides(suite, options);
+    let repeats = options.repeats.unwrap_or(suite.defaults.repeats);
+    let mut plan = crate::plan::plan(suite, repeats, &options.filters);
+    if plan.calls() == 0 {
+        return Err(RunError::NoCaseMatches {
+            filters: options.filters.clone(),
+        });
+    }
+    let variable_prefix = plan
+        .cells
+        .iter()
+        .map(|c| crate::plan::variable_prefix(suite, c))
+        .collect();
+    let suite_calls = plan.calls();
+    if let Some(shard) = options.shard {
+        crate::plan::keep_shard(&mut plan, suite, shard);
+    }
+    Ok(Planned {
+        plan,
+        repeats,
+        variable_prefix,
+        suite_calls,
+    })
+}
+
 /// Plans, executes, aggregates and applies the absolute gate. `on_event` hears of the run's
 /// progress (see [`ExecEvent`]).
 ///
@@ -212,25 +253,12 @@ pub fn run_suite(
 ) -> Result<Executed, RunError> {
     let started = Instant::now();
     let started_at = audit::now();
-    apply_overrides(&mut suite, options);
-    let repeats = options.repeats.unwrap_or(suite.defaults.repeats);
-    let mut plan = crate::plan::plan(&suite, repeats, &options.filters);
-    if plan.calls() == 0 {
-        return Err(RunError::NoCaseMatches {
-            filters: options.filters.clone(),
-        });
-    }
-    // From every case the run covers, before a shard or a reused cell leaves fewer to compare.
-    let variable_prefix: Vec<bool> = plan
-        .cells
-        .iter()
-        .map(|c| crate::plan::variable_prefix(&suite, c))
-        .collect();
-    // After the filter check: a shard that holds none of the filtered cases is not a usage error.
-    let suite_calls = plan.calls();
-    if let Some(shard) = options.shard {
-        crate::plan::keep_shard(&mut plan, &suite, shard);
-    }
+    let Planned {
+        mut plan,
+        repeats,
+        variable_prefix,
+        suite_calls,
+    } = prepare(&mut suite, options)?;
     let calls = plan.calls();
     let reused = reuse_cells(&plan, reuse, options, repeats);
     // Reused cells keep their place in the plan but have nothing left to call.

@@ -516,8 +516,14 @@ fn change_line(case: &CaseComparison, emoji: &str) -> String {
         score(case.base_score),
         score(case.head_score)
     );
+    // The reasons are the worse side's: for an improved or a removed case, the base's failure,
+    // which must not read as the head's.
+    let side = match case.change {
+        CaseChange::Improved | CaseChange::Removed => "the base failed: ",
+        _ => "",
+    };
     if let Some(reason) = case.reasons.first() {
-        let _ = write!(line, " ({})", inline(&without_output_quote(reason)));
+        let _ = write!(line, " ({side}{})", inline(&without_output_quote(reason)));
     }
     line.push('\n');
     line

@@ -853,6 +853,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_improved_case_says_its_reason_was_the_base_failure() {
+        let mut results = test_helpers::pass_despite_noise();
+        let comparison = results.comparison.as_mut().expect("comparison");
+        let improved = comparison
+            .cases
+            .iter_mut()
+            .find(|c| c.change == crate::results::CaseChange::Improved)
+            .expect("an improved case");
+        improved.reasons = vec![r#"output "x" does not contain "30 days""#.to_owned()];
+        let md = render(&results, &opts());
+        assert!(
+            md.contains("score 0.00 → 1.00 (the base failed: output does not contain \"30 days\")"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn the_shell_command_quotes_what_a_shell_would_read() {
         assert_eq!(shell_word("evals/evalgate.toml"), "evals/evalgate.toml");
         assert_eq!(shell_word("my evals/x.toml"), "'my evals/x.toml'");

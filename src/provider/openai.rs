@@ -502,6 +502,23 @@ pub(super) mod tests {
         use wiremock::matchers::{body_partial_json, header, method, path};
         use wiremock::{Mock, MockServer, ResponseTemplate};
 
+        /// A chat-completions model `mini` at `base_url`, with no key, header or identity: each
+        /// test sets what it is about.
+        fn config(base_url: Option<String>) -> ProviderConfig {
+            ProviderConfig {
+                model_id: "mini".into(),
+                kind: ProviderKind::Openai,
+                model: "gpt-4.1-mini".into(),
+                base_url,
+                api_key: None,
+                headers: BTreeMap::new(),
+                query: BTreeMap::new(),
+                http: None,
+                command: None,
+                end_user: None,
+            }
+        }
+
         fn completion_body(content: &str) -> Value {
             json!({
                 "id": "chatcmpl-abc123",
@@ -547,16 +564,8 @@ pub(super) mod tests {
             timeout: Duration,
         ) -> Attempted {
             let config = ProviderConfig {
-                model_id: "mini".into(),
-                kind: ProviderKind::Openai,
-                model: "gpt-4.1-mini".into(),
-                base_url: Some(format!("{}/v1", server.uri())),
                 api_key: Some(Secret::new("sk-proj-wiretest-0123456789".into())),
-                headers: BTreeMap::new(),
-                query: BTreeMap::new(),
-                http: None,
-                command: None,
-                end_user: None,
+                ..config(Some(format!("{}/v1", server.uri())))
             };
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let request = ChatRequest {
@@ -800,18 +809,7 @@ pub(super) mod tests {
                 .expect(1)
                 .mount(&server)
                 .await;
-            let config = ProviderConfig {
-                model_id: "mini".into(),
-                kind: ProviderKind::Openai,
-                model: "gpt-4.1-mini".into(),
-                base_url: Some(format!("{}/v1", server.uri())),
-                api_key: None,
-                headers: BTreeMap::new(),
-                query: BTreeMap::new(),
-                http: None,
-                command: None,
-                end_user: None,
-            };
+            let config = config(Some(format!("{}/v1", server.uri())));
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let request = ChatRequest {
                 messages: vec![Message {
@@ -927,16 +925,8 @@ pub(super) mod tests {
             };
             let call = |server: &MockServer, end_user: Option<&str>| {
                 let config = ProviderConfig {
-                    model_id: "mini".into(),
-                    kind: ProviderKind::Openai,
-                    model: "gpt-4.1-mini".into(),
-                    base_url: Some(format!("{}/v1", server.uri())),
-                    api_key: None,
-                    headers: BTreeMap::new(),
-                    query: BTreeMap::new(),
-                    http: None,
-                    command: None,
                     end_user: end_user.map(str::to_owned),
+                    ..config(Some(format!("{}/v1", server.uri())))
                 };
                 OpenAi::new(&config, http_client().expect("client")).expect("build")
             };
@@ -975,18 +965,7 @@ pub(super) mod tests {
         #[test]
         fn a_conversation_with_tool_results_is_sent_in_the_documented_shape() {
             use super::conversation;
-            let config = ProviderConfig {
-                model_id: "mini".into(),
-                kind: ProviderKind::Openai,
-                model: "gpt-4.1-mini".into(),
-                base_url: None,
-                api_key: None,
-                headers: BTreeMap::new(),
-                query: BTreeMap::new(),
-                http: None,
-                command: None,
-                end_user: None,
-            };
+            let config = config(None);
             let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
             let request = ChatRequest {
                 messages: conversation(),

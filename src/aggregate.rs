@@ -4,10 +4,12 @@
 //! Repeats of a case are a cluster, never independent samples (DESIGN.md §8): every metric first
 //! averages a case's graded repeats, then averages over cases, and `n` counts cases.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::results::{CallResult, MetricSummary, PASS_RATE_METRIC, Summary};
+use crate::results::file::ResultsFileError;
+use crate::results::{CallResult, Calls, JudgeUsage, MetricSummary, PASS_RATE_METRIC, Summary};
 use crate::stats::wilson;
+use crate::support::exact::ExactSum;
 
 /// Counts, rates, cost, tokens and latency over `results` (any subset: a run, a cell, a shard).
 ///
@@ -19,60 +21,15 @@ use crate::stats::wilson;
 ///   Both include the calls checks made (judges, embeddings), which `judge` also reports apart.
 /// - Latency percentiles (nearest rank) cover calls that were really made and answered: cached
 ///   replays and errored calls would distort them. 0 when there are none.
+#[cfg(test)]
 pub fn summarize(results: &[CallResult]) -> Summary {
-    let mut summary = Summary::default();
-    let mut cases = std::collections::BTreeSet::new();
-    let mut latencies = Vec::new();
-    for call in results {
-        cases.insert((call.cell.as_str(), call.case_id.as_str()));
-        summary.calls += 1;
-        if call.is_errored() {
-            summary.errored += 1;
-        } else if call.passed {
-            summary.passed += 1;
-        } else {
-            summary.failed += 1;
-        }
-        summary.cost_usd += call.cost_usd;
-        if call.cached {
-            summary.cache_hits += 1;
-        } else {
-            summary.spent_usd += call.cost_usd;
-            if !call.is_errored() {
-                latencies.push(call.latency_ms);
-            }
-        }
-        summary.judge.add(&call.judge);
-        summary.rate_limited.add(&call.rate_limited);
-        summary.cost_usd += call.judge.cost_usd;
-        summary.spent_usd += call.judge.spent_usd;
-        summary.input_tokens += call.tokens.input;
-        summary.output_tokens += call.tokens.output;
-        summary.cached_input_tokens += call.tokens.cached_input;
-    }
-    summary.cases = cases.len() as u64;
-    let graded = summary.passed + summary.failed;
-    summary.pass_rate = ratio(summary.passed, graded);
-    summary.error_rate = ratio(summary.errored, summary.calls);
-    latencies.sort_unstable();
-    summary.latency_p50_ms = nearest_rank(&latencies, 50);
-    summary.latency_p95_ms = nearest_rank(&latencies, 95);
-    summary
+    tally(results, 0.95).summary
 }
 
 /// [`summarize`] for each cell, keyed by cell id (`PROMPT/MODEL`).
+#[cfg(test)]
 pub fn summarize_by_cell(results: &[CallResult]) -> BTreeMap<String, Summary> {
-    let mut by_cell: BTreeMap<&str, Vec<CallResult>> = BTreeMap::new();
-    for call in results {
-        by_cell
-            .entry(call.cell.as_str())
-            .or_default()
-            .push(call.clone());
-    }
-    by_cell
-        .into_iter()
-        .map(|(cell, calls)| (cell.to_owned(), summarize(&calls)))
-        .collect()
+    tally(results, 0.95).by_cell
 }
 
 /// Per-metric estimates over all cells, with Wilson intervals at `confidence` (e.g. 0.95).
@@ -82,23 +39,337 @@ pub fn summarize_by_cell(results: &[CallResult]) -> BTreeMap<String, Summary> {
 /// passed; calls without a check for M do not count for M. Errored calls count for nothing.
 /// `score_mean` is the same cluster mean over the weighted check scores (for `pass_rate`, the
 /// call's overall score).
+#[cfg(test)]
 pub fn metrics(results: &[CallResult], confidence: f64) -> BTreeMap<String, MetricSummary> {
-    // metric → case (cell, case id) → accumulated repeats.
-    let mut acc: BTreeMap<&str, BTreeMap<(&str, &str), Cluster>> = BTreeMap::new();
-    acc.insert(PASS_RATE_METRIC, BTreeMap::new());
-    for call in results.iter().filter(|call| !call.is_errored()) {
-        let case = (call.cell.as_str(), call.case_id.as_str());
-        for (metric, passed, score) in call_metrics(call) {
-            acc.entry(metric)
-                .or_default()
-                .entry(case)
-                .or_default()
-                .add(passed, score);
+    tally(results, confidence).metrics
+}
+
+/// [`summarize`], [`summarize_by_cell`] and [`metrics`] at once over calls wherever they are,
+/// read one at a time.
+pub fn tally_calls(calls: &Calls, confidence: f64) -> Result<Totals, ResultsFileError> {
+    let mut tally = Tally::new(if calls.in_order() {
+        CaseEnd::Adjacent
+    } else {
+        CaseEnd::AtFinish
+    });
+    for call in calls.iter() {
+        tally.add(&*call?);
+    }
+    Ok(tally.finish(confidence))
+}
+
+/// [`Tally`] of calls in memory, in any order.
+#[cfg(test)]
+pub(crate) fn tally(results: &[CallResult], confidence: f64) -> Totals {
+    let mut tally = Tally::new(CaseEnd::AtFinish);
+    results.iter().for_each(|call| tally.add(call));
+    tally.finish(confidence)
+}
+
+/// What a [`Tally`] adds up to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    pub summary: Summary,
+    pub metrics: BTreeMap<String, MetricSummary>,
+    pub by_cell: BTreeMap<String, Summary>,
+}
+
+/// When a [`Tally`] may close a case and fold its repeats into the metrics: closed cases are
+/// forgotten, so memory holds only the cases whose repeats are still coming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseEnd {
+    /// Once this many of its calls are in (a run: every case has the run's repeats).
+    Repeats(u32),
+    /// When a call of another case comes (a results file: repeats are on adjacent lines).
+    Adjacent,
+    /// Only at the end (calls in memory, in any order).
+    AtFinish,
+}
+
+/// The running totals of [`summarize`], [`summarize_by_cell`] and [`metrics`], fed one call at a
+/// time in any order: a run folds each call in as it finishes, and a results file is folded a
+/// line at a time, so no call is kept. Sums are [`ExactSum`]s, so the totals do not depend on the
+/// order the calls came in.
+#[derive(Debug)]
+pub struct Tally {
+    end: CaseEnd,
+    cells: Vec<CellTally>,
+    cell_index: HashMap<String, usize>,
+    metric_names: Vec<String>,
+    metric_index: HashMap<String, usize>,
+    /// Per metric, over closed cases.
+    metric_totals: Vec<MetricTotal>,
+    /// Cases with repeats still to come, by (cell, case id).
+    open: HashMap<(usize, String), OpenCase>,
+    /// The case of the last call, for [`CaseEnd::Adjacent`].
+    last: Option<(usize, String)>,
+}
+
+#[derive(Debug, Default)]
+struct CellTally {
+    calls: u64,
+    cases: u64,
+    passed: u64,
+    failed: u64,
+    errored: u64,
+    cost: ExactSum,
+    spent: ExactSum,
+    input_tokens: u64,
+    output_tokens: u64,
+    cached_input_tokens: u64,
+    cache_hits: u64,
+    judge: JudgeUsage,
+    judge_cost: ExactSum,
+    judge_spent: ExactSum,
+    rate_limited: crate::results::RateLimited,
+    /// Measured latencies, in ms (saturating at 49 days).
+    latencies: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+struct OpenCase {
+    calls: u32,
+    /// Per metric index: this case's graded repeats.
+    clusters: Vec<(usize, Cluster)>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct MetricTotal {
+    cases: u64,
+    pass_shares: ExactSum,
+    scores: ExactSum,
+}
+
+impl Tally {
+    pub fn new(end: CaseEnd) -> Self {
+        let mut tally = Tally {
+            end,
+            cells: Vec::new(),
+            cell_index: HashMap::new(),
+            metric_names: Vec::new(),
+            metric_index: HashMap::new(),
+            metric_totals: Vec::new(),
+            open: HashMap::new(),
+            last: None,
+        };
+        // `pass_rate` is always reported, even when nothing was graded.
+        tally.metric(PASS_RATE_METRIC);
+        tally
+    }
+
+    fn metric(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.metric_index.get(name) {
+            return i;
+        }
+        let i = self.metric_names.len();
+        self.metric_names.push(name.to_owned());
+        self.metric_index.insert(name.to_owned(), i);
+        self.metric_totals.push(MetricTotal::default());
+        i
+    }
+
+    /// Folds one call in.
+    pub fn add(&mut self, call: &CallResult) {
+        let cell = match self.cell_index.get(call.cell.as_str()) {
+            Some(&i) => i,
+            None => {
+                let i = self.cells.len();
+                self.cells.push(CellTally::default());
+                self.cell_index.insert(call.cell.clone(), i);
+                i
+            }
+        };
+        self.add_to_cell(cell, call);
+
+        if self.end == CaseEnd::Adjacent {
+            let same = self
+                .last
+                .as_ref()
+                .is_some_and(|(c, id)| *c == cell && *id == call.case_id);
+            if !same {
+                if let Some(previous) = self.last.take() {
+                    self.close(&previous);
+                }
+                self.last = Some((cell, call.case_id.clone()));
+            }
+        }
+        let key = (cell, call.case_id.clone());
+        let metrics: Vec<(usize, bool, f64)> = if call.is_errored() {
+            Vec::new()
+        } else {
+            call_metrics(call)
+                .into_iter()
+                .map(|(name, passed, score)| (self.metric(name), passed, score))
+                .collect()
+        };
+        if !self.open.contains_key(&key) {
+            self.cells[cell].cases += 1;
+        }
+        let case = self.open.entry(key.clone()).or_default();
+        case.calls += 1;
+        for (metric, passed, score) in metrics {
+            match case.clusters.iter_mut().find(|(m, _)| *m == metric) {
+                Some((_, cluster)) => cluster.add(passed, score),
+                None => {
+                    let mut cluster = Cluster::default();
+                    cluster.add(passed, score);
+                    case.clusters.push((metric, cluster));
+                }
+            }
+        }
+        if let CaseEnd::Repeats(repeats) = self.end
+            && case.calls >= repeats
+        {
+            self.close(&key);
         }
     }
-    acc.into_iter()
-        .map(|(metric, cases)| (metric.to_owned(), metric_summary(&cases, confidence)))
-        .collect()
+
+    fn add_to_cell(&mut self, cell: usize, call: &CallResult) {
+        let t = &mut self.cells[cell];
+        t.calls += 1;
+        if call.is_errored() {
+            t.errored += 1;
+        } else if call.passed {
+            t.passed += 1;
+        } else {
+            t.failed += 1;
+        }
+        t.cost.add(call.cost_usd);
+        if call.cached {
+            t.cache_hits += 1;
+        } else {
+            t.spent.add(call.cost_usd);
+            if !call.is_errored() {
+                t.latencies
+                    .push(u32::try_from(call.latency_ms).unwrap_or(u32::MAX));
+            }
+        }
+        t.judge.add(&call.judge);
+        t.judge_cost.add(call.judge.cost_usd);
+        t.judge_spent.add(call.judge.spent_usd);
+        t.rate_limited.add(&call.rate_limited);
+        t.input_tokens += call.tokens.input;
+        t.output_tokens += call.tokens.output;
+        t.cached_input_tokens += call.tokens.cached_input;
+    }
+
+    /// Folds a case's repeats into the metrics and forgets it.
+    fn close(&mut self, key: &(usize, String)) {
+        let Some(case) = self.open.remove(key) else {
+            return;
+        };
+        for (metric, cluster) in case.clusters {
+            let total = &mut self.metric_totals[metric];
+            let repeats = f64::from(cluster.repeats);
+            total.cases += 1;
+            total.pass_shares.add(f64::from(cluster.passed) / repeats);
+            total.scores.add(cluster.score.value() / repeats);
+        }
+    }
+
+    pub fn finish(mut self, confidence: f64) -> Totals {
+        let mut open: Vec<(usize, String)> = self.open.keys().cloned().collect();
+        open.sort_unstable();
+        for key in open {
+            self.close(&key);
+        }
+        let mut names: Vec<(&String, &usize)> = self.cell_index.iter().collect();
+        names.sort_unstable();
+        let mut all_latencies = Vec::new();
+        let mut total = CellTally::default();
+        let mut by_cell = BTreeMap::new();
+        for (name, &i) in names {
+            let cell = &mut self.cells[i];
+            all_latencies.extend_from_slice(&cell.latencies);
+            by_cell.insert(name.clone(), cell.summary());
+            total.merge(cell);
+        }
+        total.latencies = all_latencies;
+        let summary = total.summary();
+        let metrics = self
+            .metric_names
+            .iter()
+            .zip(&self.metric_totals)
+            .map(|(name, t)| (name.clone(), t.summary(confidence)))
+            .collect();
+        Totals {
+            summary,
+            metrics,
+            by_cell,
+        }
+    }
+}
+
+impl CellTally {
+    fn merge(&mut self, other: &CellTally) {
+        self.calls += other.calls;
+        self.cases += other.cases;
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.errored += other.errored;
+        self.cost.add_sum(other.cost);
+        self.spent.add_sum(other.spent);
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.cache_hits += other.cache_hits;
+        self.judge.add(&other.judge);
+        self.judge_cost.add_sum(other.judge_cost);
+        self.judge_spent.add_sum(other.judge_spent);
+        self.rate_limited.add(&other.rate_limited);
+    }
+
+    fn summary(&mut self) -> Summary {
+        let mut judge = self.judge;
+        judge.cost_usd = self.judge_cost.value();
+        judge.spent_usd = self.judge_spent.value();
+        let mut cost = self.cost;
+        cost.add_sum(self.judge_cost);
+        let mut spent = self.spent;
+        spent.add_sum(self.judge_spent);
+        self.latencies.sort_unstable();
+        let graded = self.passed + self.failed;
+        Summary {
+            cases: self.cases,
+            calls: self.calls,
+            passed: self.passed,
+            failed: self.failed,
+            errored: self.errored,
+            pass_rate: ratio(self.passed, graded),
+            error_rate: ratio(self.errored, self.calls),
+            cost_usd: cost.value(),
+            spent_usd: spent.value(),
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cached_input_tokens: self.cached_input_tokens,
+            cache_hits: self.cache_hits,
+            latency_p50_ms: nearest_rank(&self.latencies, 50),
+            latency_p95_ms: nearest_rank(&self.latencies, 95),
+            judge,
+            rate_limited: self.rate_limited,
+        }
+    }
+}
+
+impl MetricTotal {
+    fn summary(&self, confidence: f64) -> MetricSummary {
+        let n = self.cases;
+        let pass_sum = self.pass_shares.value();
+        let (mean, score_mean) = if n == 0 {
+            (0.0, 0.0)
+        } else {
+            (pass_sum / n as f64, self.scores.value() / n as f64)
+        };
+        let (ci_low, ci_high) = wilson(pass_sum, n as f64, confidence);
+        MetricSummary {
+            mean,
+            n,
+            ci_low,
+            ci_high,
+            confidence,
+            score_mean,
+        }
+    }
 }
 
 /// One graded call's value for every metric it feeds, `pass_rate` first: (metric, passed,
@@ -137,40 +408,16 @@ pub fn call_metrics(call: &CallResult) -> Vec<(&str, bool, f64)> {
 /// One case's graded repeats for one metric.
 #[derive(Debug, Default)]
 struct Cluster {
-    passed: f64,
-    score: f64,
+    passed: u32,
+    score: ExactSum,
     repeats: u32,
 }
 
 impl Cluster {
     fn add(&mut self, passed: bool, score: f64) {
-        self.passed += if passed { 1.0 } else { 0.0 };
-        self.score += score;
+        self.passed += u32::from(passed);
+        self.score.add(score);
         self.repeats += 1;
-    }
-}
-
-fn metric_summary(cases: &BTreeMap<(&str, &str), Cluster>, confidence: f64) -> MetricSummary {
-    let n = cases.len();
-    let (mut pass_sum, mut score_sum) = (0.0, 0.0);
-    for cluster in cases.values() {
-        let repeats = f64::from(cluster.repeats);
-        pass_sum += cluster.passed / repeats;
-        score_sum += cluster.score / repeats;
-    }
-    let (mean, score_mean) = if n == 0 {
-        (0.0, 0.0)
-    } else {
-        (pass_sum / n as f64, score_sum / n as f64)
-    };
-    let (ci_low, ci_high) = wilson(pass_sum, n as f64, confidence);
-    MetricSummary {
-        mean,
-        n: n as u64,
-        ci_low,
-        ci_high,
-        confidence,
-        score_mean,
     }
 }
 
@@ -183,12 +430,12 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Nearest-rank percentile of ascending `sorted` values; 0 when empty.
-fn nearest_rank(sorted: &[u64], percent: usize) -> u64 {
+fn nearest_rank(sorted: &[u32], percent: usize) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
     let rank = (percent * sorted.len()).div_ceil(100).max(1);
-    sorted[rank.min(sorted.len()) - 1]
+    u64::from(sorted[rank.min(sorted.len()) - 1])
 }
 
 #[cfg(test)]

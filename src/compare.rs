@@ -7,15 +7,16 @@
 //! absolute rules, including the error-rate rule that turns an outage into `error`, stay in
 //! [`crate::gate`]: errored calls are simply left out of the pairing here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::aggregate::call_metrics;
 use crate::results::PASS_RATE_METRIC;
+use crate::results::file::ResultsFileError;
 use crate::results::gate::{GateConfig, Measure, Policy};
 use crate::results::{
-    BaselineInfo, CallResult, CaseChange, CaseComparison, CellChange, CellComparison, CellDelta,
-    Comparison, FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome, RuleScope,
-    Side, Status, Summary, TestMethod,
+    BaselineInfo, CallResult, Calls, CaseChange, CaseComparison, CellChange, CellComparison,
+    CellDelta, Comparison, FlakyCase, MetricComparison, QuantityComparison, Results, RuleOutcome,
+    RuleScope, Side, Status, Summary, TestMethod,
 };
 use crate::stats::{self, PairedEstimate};
 use crate::support::fmt::{
@@ -30,16 +31,26 @@ pub struct Outcome {
 }
 
 /// Compares `head` with `base` under `gate`. `source` says where the baseline came from (the
-/// file as given).
-pub fn compare(base: &Results, head: &Results, gate: &GateConfig, source: &str) -> Outcome {
-    let base_cases = CaseIndex::new(&base.results);
-    let head_cases = CaseIndex::new(&head.results);
+/// file as given). Each run's calls are read twice, one at a time: once to fold them per case,
+/// once more for the outputs and reasons of the cases that changed.
+pub fn compare(
+    base: &Results,
+    head: &Results,
+    gate: &GateConfig,
+    source: &str,
+) -> Result<Outcome, ResultsFileError> {
+    let names = metric_names(gate);
+    let mut table = CaseTable::new(&names);
+    // Head first: the table's order is head plan order, then the cases only the base has.
+    table.add(Side::Head, &head.results)?;
+    table.add(Side::Base, &base.results)?;
 
     let mut cells = compare_cells(base, head);
-    cell_deltas(&mut cells, &base_cases, &head_cases, gate);
-    let (cases, unchanged, unpaired_errored) = compare_cases(&base_cases, &head_cases);
-    let flaky = flaky_cases(&base_cases, &head_cases);
-    let (metrics, mut rules) = compare_metrics(&base_cases, &head_cases, gate);
+    cell_deltas(&mut cells, &table, gate);
+    let (mut cases, unchanged, unpaired_errored) = compare_cases(&table);
+    table.fill_details(&mut cases, &base.results, &head.results)?;
+    let flaky = flaky_cases(&table);
+    let (metrics, mut rules) = compare_metrics(&table, gate);
 
     let cost = quantity(
         per_case(base.summary.cost_usd, &base.summary),
@@ -85,7 +96,7 @@ pub fn compare(base: &Results, head: &Results, gate: &GateConfig, source: &str) 
             per_case(head.summary.output_tokens as f64, &head.summary),
         ),
     };
-    Outcome { comparison, rules }
+    Ok(Outcome { comparison, rules })
 }
 
 /// How a gated metric's change is judged: the policy's tolerated drop at a confidence.
@@ -122,19 +133,28 @@ pub fn decide(test: &MetricTest, estimate: &PairedEstimate, p_adjusted: f64) -> 
     }
 }
 
-/// One case's graded repeats on one side.
-#[derive(Debug, Default)]
-struct CaseRecord<'a> {
-    /// Every call of the case, errored or not, in repeat order.
-    calls: Vec<&'a CallResult>,
+/// How many of the changed cases (in list order) carry their outputs and failing reasons: the
+/// reports show far fewer, and a run where everything changed must not hold every output.
+pub const DETAILED_CASES: usize = 1_000;
+
+/// One case's calls on one side.
+#[derive(Debug, Default, Clone, Copy)]
+struct CaseRecord {
+    present: bool,
     graded: u32,
     passed: u32,
     score_sum: f64,
-    /// metric → (passed, graded, sum of scores) over this case's graded repeats.
-    metrics: BTreeMap<&'a str, (u32, u32, f64)>,
 }
 
-impl CaseRecord<'_> {
+/// One case's graded repeats for one metric on one side.
+#[derive(Debug, Default, Clone, Copy)]
+struct MetricRecord {
+    passed: u32,
+    graded: u32,
+    scores: f64,
+}
+
+impl CaseRecord {
     fn pass_share(&self) -> Option<f64> {
         (self.graded > 0).then(|| f64::from(self.passed) / f64::from(self.graded))
     }
@@ -142,86 +162,192 @@ impl CaseRecord<'_> {
     fn score(&self) -> Option<f64> {
         (self.graded > 0).then(|| self.score_sum / f64::from(self.graded))
     }
+}
 
+impl MetricRecord {
     /// The metric's value for this case: the share of graded repeats that passed it, or the
     /// mean of their scores for that metric.
-    fn metric(&self, name: &str, measure: Measure) -> Option<f64> {
-        self.metrics
-            .get(name)
-            .filter(|(_, graded, _)| *graded > 0)
-            .map(|&(passed, graded, scores)| match measure {
-                Measure::PassRate => f64::from(passed) / f64::from(graded),
-                Measure::Score => scores / f64::from(graded),
-            })
+    fn value(&self, measure: Measure) -> Option<f64> {
+        (self.graded > 0).then(|| match measure {
+            Measure::PassRate => f64::from(self.passed) / f64::from(self.graded),
+            Measure::Score => self.scores / f64::from(self.graded),
+        })
     }
+}
 
-    fn graded_for(&self, metric: &str) -> f64 {
-        self.metrics
-            .get(metric)
-            .map_or(0.0, |&(_, graded, _)| f64::from(graded))
-    }
+/// One run's side of a [`CaseTable`]: records by case index, and per case the compared metrics
+/// (`metrics.len()` entries a case).
+#[derive(Debug, Default)]
+struct SideTable {
+    cases: Vec<CaseRecord>,
+    metrics: Vec<MetricRecord>,
+}
 
-    fn first_output(&self) -> Option<String> {
-        self.calls.iter().find_map(|c| c.shown_output())
-    }
+/// Both runs' calls folded per case, compactly: cell and case ids are stored once, a case is an
+/// index, and a case's record on each side holds counts and sums, never a call. Cases are in
+/// head plan order, then the cases only the base has, in base order.
+struct CaseTable {
+    cells: indexmap::IndexSet<String>,
+    ids: indexmap::IndexSet<Box<str>>,
+    keys: indexmap::IndexSet<(u32, u32)>,
+    /// The compared metrics: `pass_rate`, then the gated ones.
+    metrics: Vec<String>,
+    base: SideTable,
+    head: SideTable,
+}
 
-    /// Reasons of the failed checks over the graded repeats, each once, in order.
-    fn failing_reasons(&self) -> Vec<String> {
-        let mut reasons: Vec<String> = Vec::new();
-        for call in self.calls.iter().filter(|c| !c.is_errored()) {
-            for check in call.checks.iter().filter(|c| !c.passed) {
-                if !reasons.contains(&check.reason) {
-                    reasons.push(check.reason.clone());
-                }
-            }
+impl CaseTable {
+    fn new(metrics: &[&str]) -> Self {
+        CaseTable {
+            cells: Default::default(),
+            ids: Default::default(),
+            keys: Default::default(),
+            metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
+            base: SideTable::default(),
+            head: SideTable::default(),
         }
-        reasons
     }
-}
 
-type Key<'a> = (&'a str, &'a str);
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
 
-/// A run's calls grouped by case, remembering plan order.
-struct CaseIndex<'a> {
-    order: Vec<Key<'a>>,
-    cases: HashMap<Key<'a>, CaseRecord<'a>>,
-}
+    fn side(&self, side: Side) -> &SideTable {
+        match side {
+            Side::Base => &self.base,
+            Side::Head => &self.head,
+        }
+    }
 
-impl<'a> CaseIndex<'a> {
-    fn new(calls: &'a [CallResult]) -> Self {
-        let mut order = Vec::new();
-        let mut cases: HashMap<Key<'a>, CaseRecord<'a>> = HashMap::new();
-        for call in calls {
-            let key = (call.cell.as_str(), call.case_id.as_str());
-            let record = cases.entry(key).or_insert_with(|| {
-                order.push(key);
-                CaseRecord::default()
-            });
-            record.calls.push(call);
+    fn record(&self, side: Side, case: usize) -> Option<&CaseRecord> {
+        self.side(side).cases.get(case).filter(|r| r.present)
+    }
+
+    fn metric(&self, side: Side, case: usize, metric: usize) -> Option<MetricRecord> {
+        self.record(side, case)?;
+        self.side(side)
+            .metrics
+            .get(case * self.metrics.len() + metric)
+            .copied()
+    }
+
+    /// The case's index, when either run has it.
+    fn find(&self, call: &CallResult) -> Option<usize> {
+        let cell = self.cells.get_index_of(call.cell.as_str())? as u32;
+        let id = self.ids.get_index_of(call.case_id.as_str())? as u32;
+        self.keys.get_index_of(&(cell, id))
+    }
+
+    fn key(&self, case: usize) -> (&str, &str) {
+        let (cell, id) = self.keys[case];
+        (&self.cells[cell as usize], &self.ids[id as usize])
+    }
+
+    /// Folds one run's calls in.
+    fn add(&mut self, side: Side, calls: &Calls) -> Result<(), ResultsFileError> {
+        let stride = self.metrics.len();
+        for call in calls.iter() {
+            let call = call?;
+            let (cell, _) = self.cells.insert_full(call.cell.clone());
+            let id = match self.ids.get_index_of(call.case_id.as_str()) {
+                Some(id) => id,
+                None => self.ids.insert_full(call.case_id.as_str().into()).0,
+            };
+            let (case, _) = self.keys.insert_full((cell as u32, id as u32));
+            let table = match side {
+                Side::Base => &mut self.base,
+                Side::Head => &mut self.head,
+            };
+            if table.cases.len() <= case {
+                table.cases.resize(case + 1, CaseRecord::default());
+                table
+                    .metrics
+                    .resize((case + 1) * stride, MetricRecord::default());
+            }
+            let record = &mut table.cases[case];
+            record.present = true;
             if call.is_errored() {
                 continue;
             }
             record.graded += 1;
             record.passed += u32::from(call.passed);
             record.score_sum += call.score;
-            for (metric, passed, score) in call_metrics(call) {
-                let entry = record.metrics.entry(metric).or_default();
-                entry.0 += u32::from(passed);
-                entry.1 += 1;
-                entry.2 += score;
+            for (metric, passed, score) in call_metrics(&call) {
+                let Some(m) = self.metrics.iter().position(|name| name == metric) else {
+                    continue;
+                };
+                let entry = &mut table.metrics[case * stride + m];
+                entry.passed += u32::from(passed);
+                entry.graded += 1;
+                entry.scores += score;
             }
         }
-        CaseIndex { order, cases }
+        Ok(())
     }
 
-    fn get(&self, key: &Key<'a>) -> Option<&CaseRecord<'a>> {
-        self.cases.get(key)
+    /// Cases the head has, in head plan order.
+    fn head_cases(&self) -> impl Iterator<Item = (usize, &CaseRecord)> {
+        (0..self.len()).filter_map(|i| self.record(Side::Head, i).map(|r| (i, r)))
     }
 
-    fn iter(&self) -> impl Iterator<Item = (Key<'a>, &CaseRecord<'a>)> {
-        self.order
-            .iter()
-            .filter_map(|key| self.cases.get(key).map(|record| (*key, record)))
+    /// Cases only the base has, in base order.
+    fn removed_cases(&self) -> impl Iterator<Item = (usize, &CaseRecord)> {
+        (0..self.len())
+            .filter(|&i| self.record(Side::Head, i).is_none())
+            .filter_map(|i| self.record(Side::Base, i).map(|r| (i, r)))
+    }
+
+    /// Reads both runs again for the first [`DETAILED_CASES`] entries of `cases`: each side's
+    /// first output, and the reasons of the checks that failed on the worse side, each once.
+    fn fill_details(
+        &self,
+        cases: &mut [CaseComparison],
+        base: &Calls,
+        head: &Calls,
+    ) -> Result<(), ResultsFileError> {
+        let detailed = cases.len().min(DETAILED_CASES);
+        let mut wanted: HashMap<usize, usize> = HashMap::new();
+        for (slot, entry) in cases[..detailed].iter().enumerate() {
+            let cell = self.cells.get_index_of(entry.cell.as_str());
+            let id = self.ids.get_index_of(entry.case_id.as_str());
+            if let (Some(cell), Some(id)) = (cell, id)
+                && let Some(case) = self.keys.get_index_of(&(cell as u32, id as u32))
+            {
+                wanted.insert(case, slot);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for (side, calls) in [(Side::Head, head), (Side::Base, base)] {
+            for call in calls.iter() {
+                let call = call?;
+                let Some(&slot) = self.find(&call).and_then(|case| wanted.get(&case)) else {
+                    continue;
+                };
+                let entry = &mut cases[slot];
+                let output = match side {
+                    Side::Base => &mut entry.base_output,
+                    Side::Head => &mut entry.head_output,
+                };
+                if output.is_none() {
+                    *output = call.shown_output();
+                }
+                // The reasons a reviewer needs are those of the worse side.
+                let worse = match entry.change {
+                    CaseChange::Regressed | CaseChange::New => Side::Head,
+                    CaseChange::Improved | CaseChange::Removed => Side::Base,
+                };
+                if worse == side && !call.is_errored() {
+                    for check in call.checks.iter().filter(|c| !c.passed) {
+                        if !entry.reasons.contains(&check.reason) {
+                            entry.reasons.push(check.reason.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -260,19 +386,19 @@ fn compare_cells(base: &Results, head: &Results) -> Vec<CellComparison> {
 }
 
 /// Each cell's own paired pass-rate change, for the cells that ran in both runs.
-fn cell_deltas(
-    cells: &mut [CellComparison],
-    base: &CaseIndex<'_>,
-    head: &CaseIndex<'_>,
-    gate: &GateConfig,
-) {
+fn cell_deltas(cells: &mut [CellComparison], table: &CaseTable, gate: &GateConfig) {
     let test = metric_test(gate, PASS_RATE_METRIC);
     let margin = test.max_drop.unwrap_or(0.0);
     for cell in cells {
-        let pairs: Vec<(f64, f64)> = head
-            .iter()
-            .filter(|(key, _)| key.0 == cell.id)
-            .filter_map(|(key, h)| Some((base.get(&key)?.pass_share()?, h.pass_share()?)))
+        let pairs: Vec<(f64, f64)> = table
+            .head_cases()
+            .filter(|(case, _)| table.key(*case).0 == cell.id)
+            .filter_map(|(case, h)| {
+                Some((
+                    table.record(Side::Base, case)?.pass_share()?,
+                    h.pass_share()?,
+                ))
+            })
             .collect();
         if pairs.is_empty() {
             continue;
@@ -294,13 +420,14 @@ fn cell_deltas(
 const SCORE_EPSILON: f64 = 1e-9;
 
 /// The case list (regressed, improved, new, removed), the unchanged count and the count of
-/// cases left unpaired because one side only errored.
-fn compare_cases(base: &CaseIndex<'_>, head: &CaseIndex<'_>) -> (Vec<CaseComparison>, u64, u64) {
+/// cases left unpaired because one side only errored. Outputs and reasons are filled in later
+/// ([`CaseTable::fill_details`]).
+fn compare_cases(table: &CaseTable) -> (Vec<CaseComparison>, u64, u64) {
     let mut out = Vec::new();
     let (mut unchanged, mut unpaired) = (0, 0);
-    for (key, h) in head.iter() {
-        let Some(b) = base.get(&key) else {
-            out.push(case_entry(key, CaseChange::New, None, Some(h)));
+    for (case, h) in table.head_cases() {
+        let Some(b) = table.record(Side::Base, case) else {
+            out.push(case_entry(table.key(case), CaseChange::New, None, Some(h)));
             continue;
         };
         let (Some(bp), Some(hp), Some(bs), Some(hs)) =
@@ -321,29 +448,27 @@ fn compare_cases(base: &CaseIndex<'_>, head: &CaseIndex<'_>) -> (Vec<CaseCompari
             None
         };
         match change {
-            Some(change) => out.push(case_entry(key, change, Some(b), Some(h))),
+            Some(change) => out.push(case_entry(table.key(case), change, Some(b), Some(h))),
             None => unchanged += 1,
         }
     }
-    for (key, b) in base.iter() {
-        if head.get(&key).is_none() {
-            out.push(case_entry(key, CaseChange::Removed, Some(b), None));
-        }
+    for (case, b) in table.removed_cases() {
+        out.push(case_entry(
+            table.key(case),
+            CaseChange::Removed,
+            Some(b),
+            None,
+        ));
     }
     (out, unchanged, unpaired)
 }
 
 fn case_entry(
-    (cell, case_id): Key<'_>,
+    (cell, case_id): (&str, &str),
     change: CaseChange,
-    base: Option<&CaseRecord<'_>>,
-    head: Option<&CaseRecord<'_>>,
+    base: Option<&CaseRecord>,
+    head: Option<&CaseRecord>,
 ) -> CaseComparison {
-    // The reasons a reviewer needs are those of the worse side.
-    let worse = match change {
-        CaseChange::Regressed | CaseChange::New => head,
-        CaseChange::Improved | CaseChange::Removed => base,
-    };
     CaseComparison {
         cell: cell.to_owned(),
         case_id: case_id.to_owned(),
@@ -352,16 +477,17 @@ fn case_entry(
         head_score: head.and_then(CaseRecord::score),
         base_pass_share: base.and_then(CaseRecord::pass_share),
         head_pass_share: head.and_then(CaseRecord::pass_share),
-        base_output: base.and_then(CaseRecord::first_output),
-        head_output: head.and_then(CaseRecord::first_output),
-        reasons: worse.map(CaseRecord::failing_reasons).unwrap_or_default(),
+        base_output: None,
+        head_output: None,
+        reasons: Vec::new(),
     }
 }
 
 /// Cases whose graded repeats disagree, in head order then removed cases; base before head for
 /// a case flaky on both sides.
-fn flaky_cases(base: &CaseIndex<'_>, head: &CaseIndex<'_>) -> Vec<FlakyCase> {
-    let entry = |(cell, case_id): Key<'_>, side, record: &CaseRecord<'_>| {
+fn flaky_cases(table: &CaseTable) -> Vec<FlakyCase> {
+    let entry = |case: usize, side, record: &CaseRecord| {
+        let (cell, case_id) = table.key(case);
         (record.passed > 0 && record.passed < record.graded).then(|| FlakyCase {
             cell: cell.to_owned(),
             case_id: case_id.to_owned(),
@@ -371,16 +497,14 @@ fn flaky_cases(base: &CaseIndex<'_>, head: &CaseIndex<'_>) -> Vec<FlakyCase> {
         })
     };
     let mut out = Vec::new();
-    for (key, h) in head.iter() {
-        if let Some(b) = base.get(&key) {
-            out.extend(entry(key, Side::Base, b));
+    for (case, h) in table.head_cases() {
+        if let Some(b) = table.record(Side::Base, case) {
+            out.extend(entry(case, Side::Base, b));
         }
-        out.extend(entry(key, Side::Head, h));
+        out.extend(entry(case, Side::Head, h));
     }
-    for (key, b) in base.iter() {
-        if head.get(&key).is_none() {
-            out.extend(entry(key, Side::Base, b));
-        }
+    for (case, b) in table.removed_cases() {
+        out.extend(entry(case, Side::Base, b));
     }
     out
 }
@@ -409,21 +533,17 @@ fn metric_test(gate: &GateConfig, name: &str) -> MetricTest {
     }
 }
 
-/// The (base, head) values of `metric` for every case graded for it in both runs, in head order,
-/// and the mean number of graded repeats behind each value.
-fn metric_pairs(
-    base: &CaseIndex<'_>,
-    head: &CaseIndex<'_>,
-    metric: &str,
-    measure: Measure,
-) -> (Vec<(f64, f64)>, f64) {
+/// The (base, head) values of the table's metric `metric` for every case graded for it in both
+/// runs, in head order, and the mean number of graded repeats behind each value.
+fn metric_pairs(table: &CaseTable, metric: usize, measure: Measure) -> (Vec<(f64, f64)>, f64) {
     let mut repeats = 0.0;
-    let pairs: Vec<(f64, f64)> = head
-        .iter()
-        .filter_map(|(key, h)| {
-            let b = base.get(&key)?;
-            let pair = (b.metric(metric, measure)?, h.metric(metric, measure)?);
-            repeats += (b.graded_for(metric) + h.graded_for(metric)) / 2.0;
+    let pairs: Vec<(f64, f64)> = table
+        .head_cases()
+        .filter_map(|(case, _)| {
+            let b = table.metric(Side::Base, case, metric)?;
+            let h = table.metric(Side::Head, case, metric)?;
+            let pair = (b.value(measure)?, h.value(measure)?);
+            repeats += (f64::from(b.graded) + f64::from(h.graded)) / 2.0;
             Some(pair)
         })
         .collect();
@@ -436,17 +556,16 @@ fn metric_pairs(
 }
 
 fn compare_metrics(
-    base: &CaseIndex<'_>,
-    head: &CaseIndex<'_>,
+    table: &CaseTable,
     gate: &GateConfig,
 ) -> (Vec<MetricComparison>, Vec<RuleOutcome>) {
-    let names = metric_names(gate);
+    let names: Vec<&str> = table.metrics.iter().map(String::as_str).collect();
     let tests: Vec<MetricTest> = names.iter().map(|n| metric_test(gate, n)).collect();
-    let (estimates, repeats): (Vec<PairedEstimate>, Vec<f64>) = names
+    let (estimates, repeats): (Vec<PairedEstimate>, Vec<f64>) = tests
         .iter()
-        .zip(&tests)
-        .map(|(name, test)| {
-            let (pairs, repeats) = metric_pairs(base, head, name, test.measure);
+        .enumerate()
+        .map(|(metric, test)| {
+            let (pairs, repeats) = metric_pairs(table, metric, test.measure);
             let est = stats::paired(&pairs, test.max_drop.unwrap_or(0.0), test.confidence);
             (est, repeats)
         })

@@ -459,7 +459,7 @@ fn renders(path: &Path) -> Result<(), TestCaseError> {
     // The file compared with itself, as `evalgate compare` does, then rendered again.
     let gate = results.run.gate.clone().unwrap_or_default();
     let mut head = results.clone();
-    crate::gate::apply_baseline(&mut head, &results, &gate, "fuzz");
+    crate::gate::apply_baseline(&mut head, &results, &gate, "fuzz").expect("calls just read");
     crate::report::markdown::tests::checked(&head, &crate::report::markdown::tests::opts());
     crate::report::junit::tests::checked(&head);
     Ok(())

@@ -8,24 +8,45 @@
 use std::collections::BTreeMap;
 
 use crate::results::PASS_RATE_METRIC;
+use crate::results::file::ResultsFileError;
 use crate::results::gate::GateConfig;
 use crate::results::{MetricSummary, Results, RuleOutcome, RuleScope, Status, Summary, Verdict};
 use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
 
-/// Judges `head` against `base` under `gate_config`: the absolute rules on head's own numbers
-/// (metrics recomputed at the gate's confidence), then the comparison rules; the comparison and
-/// the merged verdict are stored in `head`. `source` says where the baseline came from.
-pub fn apply_baseline(head: &mut Results, base: &Results, gate_config: &GateConfig, source: &str) {
-    // Everything the verdict rests on is recomputed from the calls, never trusted from the file.
-    head.summary = crate::aggregate::summarize(&head.results);
-    head.metrics = crate::aggregate::metrics(&head.results, gate_config.confidence);
+/// Judges `head`, read from a file, against `base` under `gate_config`: the absolute rules on
+/// head's own numbers, then the comparison rules; the comparison and the merged verdict are
+/// stored in `head`. `source` says where the baseline came from.
+///
+/// Everything the verdict rests on is recomputed from the calls (metrics at the gate's
+/// confidence), never trusted from the file.
+pub fn apply_baseline(
+    head: &mut Results,
+    base: &Results,
+    gate_config: &GateConfig,
+    source: &str,
+) -> Result<(), ResultsFileError> {
+    let totals = crate::aggregate::tally_calls(&head.results, gate_config.confidence)?;
+    head.summary = totals.summary;
+    head.metrics = totals.metrics;
+    judge_with_baseline(head, base, gate_config, source)
+}
+
+/// [`apply_baseline`] for the run this process just made, whose summary and metrics were
+/// computed from its calls at `gate_config`'s confidence as they finished.
+pub fn judge_with_baseline(
+    head: &mut Results,
+    base: &Results,
+    gate_config: &GateConfig,
+    source: &str,
+) -> Result<(), ResultsFileError> {
     let absolute = evaluate(gate_config, &head.summary, &head.metrics);
-    let outcome = crate::compare::compare(base, head, gate_config, source);
+    let outcome = crate::compare::compare(base, head, gate_config, source)?;
     let mut rules = absolute.rules;
     rules.extend(outcome.rules);
     head.verdict = verdict_from_rules(rules);
     head.comparison = Some(outcome.comparison);
     head.run.gate = Some(gate_config.clone());
+    Ok(())
 }
 
 /// Applies the absolute rules to a run's aggregates.

@@ -1,11 +1,14 @@
 //! Merging shards: the results files of `run --shard I/N` joined into the results file of one
 //! whole run, checked to belong together, re-aggregated and re-gated.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::Path;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::results::calls::Spool;
+use crate::results::file::ResultsFileError;
 use crate::results::gate::GateConfig;
 use crate::results::{CallResult, Results};
 use crate::{aggregate, gate};
@@ -91,6 +94,18 @@ pub enum MergeError {
         expected: usize,
         found: usize,
     },
+    #[error(
+        "{path} does not list its calls in plan order: case `{case_id}` of cell `{cell}` comes after a later one"
+    )]
+    OutOfOrder {
+        path: String,
+        cell: String,
+        case_id: String,
+    },
+    #[error(transparent)]
+    Read(Box<ResultsFileError>),
+    #[error("cannot write the merged calls to a temporary file: {0}")]
+    Spool(#[source] std::io::Error),
     #[error("{path} does not record the gate it was run with (`run.gate`)")]
     NoGate { path: String },
     #[error("{path} and {first} record different gates (`run.gate`)")]
@@ -110,6 +125,12 @@ impl MergeError {
             }
             E::NoGate { .. } | E::DifferentGates { .. } => {
                 "pass the suite file with `-c FILE` to use its [gate] table"
+            }
+            E::Read(_) | E::OutOfOrder { .. } => {
+                "pass the results files as `evalgate run --shard I/N` wrote them"
+            }
+            E::Spool(_) => {
+                "free space next to the merged results file, or write it elsewhere with --results FILE"
             }
             _ => {
                 "merge the shards of one run: the same suite, configuration, --filter and shard count"
@@ -134,9 +155,13 @@ fn list(items: &[u32]) -> String {
 /// recomputed, the verdict decided under `gate_override` or the gate the shards recorded, and the
 /// run's span from the earliest start to the latest finish. No comparison: a baseline is judged
 /// on the merged run.
+///
+/// The shards' calls are read one case at a time and written to a spool in `spool_dir` in their
+/// merged order; memory holds one case per shard.
 pub fn merge(
     mut shards: Vec<ShardFile>,
     gate_override: Option<GateConfig>,
+    spool_dir: &Path,
 ) -> Result<Results, MergeError> {
     for file in &shards {
         if file.results.run.shard.is_none() {
@@ -156,54 +181,73 @@ pub fn merge(
     let Some(first) = shards.first() else {
         return Err(MergeError::Empty);
     };
-    let cell_order: BTreeMap<&str, usize> = first
+    let cell_order: HashMap<&str, usize> = first
         .results
         .cells
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id.as_str(), i))
         .collect();
-    // (cell position, case position) -> the case's calls, and the file that holds them.
-    let mut groups: BTreeMap<(usize, u64), (Vec<CallResult>, &str)> = BTreeMap::new();
-    let mut owners: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let total: usize = shards.iter().map(|f| f.results.results.len()).sum();
+    let mut spool = Spool::create(spool_dir, total).map_err(MergeError::Spool)?;
+    let mut tally = aggregate::Tally::new(aggregate::CaseEnd::Adjacent);
+    // Each shard's cases in its order, which is plan order: by cell, then by case position.
+    // The merged run takes the next case of whichever shard has the earliest one.
+    let mut streams = Vec::with_capacity(shards.len());
     for file in &shards {
-        let positions = file
-            .results
-            .run
-            .shard
-            .as_ref()
-            .map(|s| s.positions.as_slice())
-            .unwrap_or_default();
-        let cases = split_cases(&file.results.results);
-        if cases.len() != positions.len() {
-            return Err(MergeError::Positions {
-                path: file.path.clone(),
-                expected: positions.len(),
-                found: cases.len(),
-            });
+        streams.push(ShardCases::new(file, &cell_order)?);
+    }
+    // (cell, case id) of every case, and the shard that holds it, to catch a case in two shards.
+    let mut owners: HashMap<u128, usize> = HashMap::new();
+    let mut heads: Vec<Option<ShardCase>> = Vec::with_capacity(streams.len());
+    for stream in &mut streams {
+        heads.push(stream.next_case()?);
+    }
+    let mut last: Option<(usize, u64, usize)> = None;
+    let mut place = 0;
+    while let Some(shard) = (0..heads.len())
+        .filter(|&i| heads[i].is_some())
+        .min_by_key(|&i| heads[i].as_ref().map(|c| (c.cell, c.position)))
+    {
+        let Some(case) = heads[shard].take() else {
+            break;
+        };
+        heads[shard] = streams[shard].next_case()?;
+        let (cell, case_id) = (&case.calls[0].cell, &case.calls[0].case_id);
+        if let Some((last_cell, last_position, owner)) = last
+            && (last_cell, last_position) == (case.cell, case.position)
+        {
+            return Err(overlap(
+                &shards[owner].path,
+                &shards[shard].path,
+                cell,
+                case_id,
+            ));
         }
-        for (calls, &position) in cases.into_iter().zip(positions) {
-            let (cell, case_id) = (&calls[0].cell, &calls[0].case_id);
-            let Some(&cell_index) = cell_order.get(cell.as_str()) else {
-                return Err(MergeError::UnknownCell {
-                    path: file.path.clone(),
-                    cell: cell.clone(),
-                });
-            };
-            if let Some(owner) = owners.insert((cell.clone(), case_id.clone()), &file.path) {
-                return Err(overlap(owner, &file.path, cell, case_id));
-            }
-            if let Some((other, owner)) = groups.get(&(cell_index, position)) {
-                return Err(overlap(owner, &file.path, cell, &other[0].case_id));
-            }
-            groups.insert((cell_index, position), (calls.to_vec(), &file.path));
+        let key = crate::results::file::case_hash(cell, case_id);
+        if let Some(&owner) = owners.get(&key) {
+            return Err(overlap(
+                &shards[owner].path,
+                &shards[shard].path,
+                cell,
+                case_id,
+            ));
+        }
+        owners.insert(key, shard);
+        last = Some((case.cell, case.position, shard));
+        for call in &case.calls {
+            tally.add(call);
+            spool.push(place, call).map_err(MergeError::Spool)?;
+            place += 1;
         }
     }
-    let results: Vec<CallResult> = groups.into_values().flat_map(|(calls, _)| calls).collect();
-
-    let summary = aggregate::summarize(&results);
-    let metrics = aggregate::metrics(&results, gate_config.confidence);
-    let by_cell = aggregate::summarize_by_cell(&results);
+    drop(owners);
+    let results = spool.finish().map_err(MergeError::Spool)?;
+    let aggregate::Totals {
+        summary,
+        metrics,
+        by_cell,
+    } = tally.finish(gate_config.confidence);
     let verdict = gate::evaluate(&gate_config, &summary, &metrics);
     let mut cells = first.results.cells.clone();
     for cell in &mut cells {
@@ -243,12 +287,110 @@ fn overlap(first: &str, path: &str, cell: &str, case_id: &str) -> MergeError {
     }
 }
 
-/// Runs of consecutive calls of the same (cell, case): a results file keeps a case's repeats
-/// together, in plan order.
-fn split_cases(results: &[CallResult]) -> Vec<&[CallResult]> {
-    results
-        .chunk_by(|a, b| a.cell == b.cell && a.case_id == b.case_id)
-        .collect()
+/// One case of a shard: its cell's place in the run, its position among the suite's cases, and
+/// its calls (the repeats, on adjacent lines of the shard's file).
+struct ShardCase {
+    cell: usize,
+    position: u64,
+    calls: Vec<CallResult>,
+}
+
+/// A shard's cases in file order, read one at a time, each with its position from
+/// `run.shard.positions`; checked to be in plan order (by cell, then by position).
+struct ShardCases<'a> {
+    file: &'a ShardFile,
+    cell_order: &'a HashMap<&'a str, usize>,
+    calls: std::iter::Peekable<crate::results::calls::Iter<'a>>,
+    positions: &'a [u64],
+    index: usize,
+    last: Option<(usize, u64)>,
+}
+
+impl<'a> ShardCases<'a> {
+    fn new(
+        file: &'a ShardFile,
+        cell_order: &'a HashMap<&'a str, usize>,
+    ) -> Result<Self, MergeError> {
+        let positions = file
+            .results
+            .run
+            .shard
+            .as_ref()
+            .map(|s| s.positions.as_slice())
+            .unwrap_or_default();
+        Ok(ShardCases {
+            file,
+            cell_order,
+            calls: file.results.results.iter().peekable(),
+            positions,
+            index: 0,
+            last: None,
+        })
+    }
+
+    fn positions_error(&self, found: usize) -> MergeError {
+        MergeError::Positions {
+            path: self.file.path.clone(),
+            expected: self.positions.len(),
+            found,
+        }
+    }
+
+    fn next_case(&mut self) -> Result<Option<ShardCase>, MergeError> {
+        let read = |e| MergeError::Read(Box::new(e));
+        let Some(first) = self.calls.next() else {
+            if self.index != self.positions.len() {
+                return Err(self.positions_error(self.index));
+            }
+            return Ok(None);
+        };
+        let mut calls = vec![first.map_err(read)?.into_owned()];
+        while let Some(next) = self.calls.next_if(|c| {
+            c.as_ref()
+                .is_ok_and(|c| c.cell == calls[0].cell && c.case_id == calls[0].case_id)
+        }) {
+            calls.push(next.map_err(read)?.into_owned());
+        }
+        let Some(&position) = self.positions.get(self.index) else {
+            // Count the rest of the cases, to say how many there are.
+            let mut found = self.index + 1;
+            while let Some(call) = self.calls.next() {
+                let call = call.map_err(read)?;
+                while self
+                    .calls
+                    .next_if(|c| {
+                        c.as_ref()
+                            .is_ok_and(|c| c.cell == call.cell && c.case_id == call.case_id)
+                    })
+                    .is_some()
+                {}
+                found += 1;
+            }
+            return Err(self.positions_error(found));
+        };
+        self.index += 1;
+        let cell = &calls[0].cell;
+        let Some(&cell_index) = self.cell_order.get(cell.as_str()) else {
+            return Err(MergeError::UnknownCell {
+                path: self.file.path.clone(),
+                cell: cell.clone(),
+            });
+        };
+        let key = (cell_index, position);
+        if self.last.is_some_and(|last| last >= key) {
+            return Err(MergeError::OutOfOrder {
+                path: self.file.path.clone(),
+                cell: cell.clone(),
+                case_id: calls[0].case_id.clone(),
+            });
+        }
+        self.last = Some(key);
+        Ok(Some(ShardCase {
+            cell: cell_index,
+            position,
+            calls,
+        }))
+    }
 }
 
 fn check_same_run(shards: &[ShardFile]) -> Result<(), MergeError> {
@@ -449,9 +591,15 @@ mod tests {
         }
     }
 
+    /// Where merged calls are spooled: the system's temporary folder.
+    fn spool_dir() -> std::path::PathBuf {
+        std::env::temp_dir()
+    }
+
     fn order(results: &Results) -> Vec<String> {
         results
             .results
+            .to_vec()
             .iter()
             .map(|c| format!("{}:{}:{}", c.cell, c.case_id, c.repeat))
             .collect()
@@ -466,7 +614,7 @@ mod tests {
             (3, 9),
         );
         let two = shard(2, 2, &[("p/a", "c1", 1), ("p/b", "c1", 1)], (1, 5));
-        let merged = merge(vec![two, one], None).expect("merge");
+        let merged = merge(vec![two, one], None, &spool_dir()).expect("merge");
         assert_eq!(
             order(&merged),
             [
@@ -493,7 +641,7 @@ mod tests {
             min_pass_rate: Some(0.9),
             ..GateConfig::default()
         };
-        let merged = merge(vec![one, two], Some(strict.clone())).expect("merge");
+        let merged = merge(vec![one, two], Some(strict.clone()), &spool_dir()).expect("merge");
         assert_eq!(merged.verdict.status, crate::results::Status::Fail);
         assert_eq!(merged.run.gate, Some(strict));
     }
@@ -506,7 +654,7 @@ mod tests {
             min_pass_rate: Some(0.5),
             ..GateConfig::default()
         });
-        let err = merge(vec![one, two], None).expect_err("different gates");
+        let err = merge(vec![one, two], None, &spool_dir()).expect_err("different gates");
         assert!(matches!(err, MergeError::DifferentGates { .. }), "{err}");
     }
 
@@ -516,7 +664,7 @@ mod tests {
         if let Some(shard) = &mut one.results.run.shard {
             shard.positions.pop();
         }
-        let err = merge(vec![one], None).expect_err("positions");
+        let err = merge(vec![one], None, &spool_dir()).expect_err("positions");
         assert_eq!(
             err.to_string(),
             "shard-1.json lists 1 case positions in `run.shard.positions` but holds 2 cases"

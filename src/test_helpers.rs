@@ -154,7 +154,7 @@ pub(crate) fn results(
         cells,
         verdict: verdict_from_rules(rules),
         comparison,
-        results: calls,
+        results: calls.into(),
     }
 }
 

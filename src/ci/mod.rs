@@ -57,6 +57,18 @@ pub enum CiError {
     Interrupted(Signal),
 }
 
+impl From<crate::report::ReportError> for CiError {
+    fn from(e: crate::report::ReportError) -> Self {
+        match e {
+            crate::report::ReportError::Read(e) => CiError::Results(e),
+            crate::report::ReportError::Write(e) => CiError::Infra {
+                message: format!("cannot write a report: {e}"),
+                hint: None,
+            },
+        }
+    }
+}
+
 impl CiError {
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -274,7 +286,8 @@ fn judge_change(
     }
     note_reused(&results, &mut notes);
     if let Some(base) = &baseline {
-        crate::gate::apply_baseline(&mut results, &base.results, &gate, &base.source);
+        // The run's summary and metrics were computed from its calls under this gate.
+        crate::gate::judge_with_baseline(&mut results, &base.results, &gate, &base.source)?;
     }
 
     if results.verdict.status == Status::Fail
@@ -329,8 +342,15 @@ fn judge_change(
             accept_label: override_rule.as_ref().map(|rule| rule.label.clone()),
         },
     );
+    let report = report?;
     let body = format!("{report}{notes_md}");
-    write_file(&junit_path, &crate::report::junit::render(&results))?;
+    crate::report::junit::write_file(&junit_path, &results).map_err(|e| match e {
+        crate::report::ReportError::Write(e) => CiError::Infra {
+            message: format!("cannot write {}: {e}", junit_path.display()),
+            hint: None,
+        },
+        e => e.into(),
+    })?;
     write_file(&markdown_path, &body)?;
 
     let mut summary = String::new();

@@ -86,7 +86,7 @@ pub fn compare(
             )
         })?,
     };
-    crate::gate::apply_baseline(&mut head, &base, &gate_config, &source);
+    crate::gate::apply_baseline(&mut head, &base, &gate_config, &source)?;
     if let Some(path) = &args.results {
         file::write(path, &head)?;
     }

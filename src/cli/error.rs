@@ -124,13 +124,22 @@ impl From<crate::pipeline::RunError> for CliError {
 
 impl From<crate::compare::cells::CellsError> for CliError {
     fn from(e: crate::compare::cells::CellsError) -> Self {
-        CliError::usage(e.to_string(), Some(e.hint()))
+        match e {
+            crate::compare::cells::CellsError::Read(e) => (*e).into(),
+            e => CliError::usage(e.to_string(), Some(e.hint())),
+        }
     }
 }
 
 impl From<crate::merge::MergeError> for CliError {
     fn from(e: crate::merge::MergeError) -> Self {
-        CliError::usage(e.to_string(), Some(e.hint()))
+        match e {
+            crate::merge::MergeError::Read(e) => (*e).into(),
+            e @ crate::merge::MergeError::Spool(_) => {
+                CliError::infra(e.to_string(), Some(e.hint()))
+            }
+            e => CliError::usage(e.to_string(), Some(e.hint())),
+        }
     }
 }
 

@@ -39,18 +39,24 @@ pub fn merge(args: MergeArgs, color: bool, stdout: &mut dyn Write) -> Result<Out
         Some(path) => Some(crate::config::load(path)?.gate),
         None => None,
     };
-    let mut results = merge_shards(shards, gate_override)?;
+    // The merged calls are spooled next to the file they are written to.
+    let spool_dir = match args.results.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut results = merge_shards(shards, gate_override, &spool_dir)?;
     if let Some(path) = &args.baseline {
         // A baseline of another suite is named against the shards, which exist; OUT does not yet.
         let shard = args.shards.first().unwrap_or(&args.results);
         let base = crate::results::file::read_baseline(path, &results.run.suite, shard)?;
         let gate_config = results.run.gate.clone().unwrap_or_default();
-        crate::gate::apply_baseline(
+        // The merged summary and metrics were just computed from the calls under this gate.
+        crate::gate::judge_with_baseline(
             &mut results,
             &base,
             &gate_config,
             &path.display().to_string(),
-        );
+        )?;
     }
     crate::results::file::write(&args.results, &results)?;
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{CliError, Outcome};
-use crate::report::{junit, markdown};
+use crate::report::{ReportError, junit, markdown};
 use crate::results::Results;
 
 #[derive(Debug, clap::Args)]
@@ -51,7 +51,7 @@ pub fn report(args: ReportArgs, stdout: &mut dyn Write) -> Result<Outcome, CliEr
 pub fn write_reports(results: &Results, outputs: &ReportOutputs) -> Result<Vec<String>, CliError> {
     let mut written = Vec::new();
     if let Some(path) = &outputs.junit {
-        write_report(path, &junit::render(results))?;
+        junit::write_file(path, results).map_err(report_error(path))?;
         written.push(format!("junit: {}", path.display()));
     }
     if let Some(path) = &outputs.markdown {
@@ -59,17 +59,22 @@ pub fn write_reports(results: &Results, outputs: &ReportOutputs) -> Result<Vec<S
             run_url: outputs.run_url.clone(),
             ..markdown::MarkdownOptions::default()
         };
-        write_report(path, &markdown::render(results, &opts))?;
+        let text = markdown::render(results, &opts).map_err(report_error(path))?;
+        crate::support::fs::write_text_atomic(path, &text)
+            .map_err(|e| report_error(path)(ReportError::Write(e)))?;
         written.push(format!("markdown: {}", path.display()));
     }
     Ok(written)
 }
 
-fn write_report(path: &Path, text: &str) -> Result<(), CliError> {
-    crate::support::fs::write_text_atomic(path, text).map_err(|e| {
-        CliError::infra(
+/// A report that could not be made: the results it renders could not be read (the user's
+/// file), or the report could not be written (the machine).
+fn report_error(path: &Path) -> impl Fn(ReportError) -> CliError + '_ {
+    move |e| match e {
+        ReportError::Read(e) => e.into(),
+        ReportError::Write(e) => CliError::infra(
             format!("cannot write the report {}: {e}", path.display()),
             None,
-        )
-    })
+        ),
+    }
 }

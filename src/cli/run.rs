@@ -103,7 +103,13 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         spend_cap,
     } = crate::pipeline::run_suite(suite, &options, None, &mut |e| progress.on_event(e))?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        crate::gate::apply_baseline(&mut results, base, &suite.gate, &path.display().to_string());
+        // The run's summary and metrics were computed from its calls under this gate.
+        crate::gate::judge_with_baseline(
+            &mut results,
+            base,
+            &suite.gate,
+            &path.display().to_string(),
+        )?;
     }
     // Grading and the comparison saw the raw text; everything written or shown from here on is
     // redacted.

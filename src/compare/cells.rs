@@ -6,11 +6,15 @@
 //! NEW cell's calls as the head. [`crate::compare::compare`] and [`crate::gate::apply_baseline`]
 //! then run unchanged on them.
 
-use crate::results::{CallResult, Results};
+use crate::results::file::ResultsFileError;
+use crate::results::{Calls, Results};
 
-/// Why two cells cannot be compared. Every variant is a usage error: nothing was judged.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why two cells cannot be compared. Every variant but `Read` is a usage error: nothing was
+/// judged.
+#[derive(Debug, thiserror::Error)]
 pub enum CellsError {
+    #[error(transparent)]
+    Read(Box<ResultsFileError>),
     #[error("{path} has no cell `{cell}`; its cells are: {known}")]
     UnknownCell {
         path: String,
@@ -37,6 +41,7 @@ impl CellsError {
             CellsError::NoCommonCase { .. } => {
                 "run both models on the same prompts and dataset (a `--filter` that kept different cases for each cannot be paired)"
             }
+            CellsError::Read(_) => "",
         }
     }
 }
@@ -86,22 +91,22 @@ pub fn cell_views(
             cell: old.to_owned(),
         });
     }
-    let calls = |id: &str| -> Vec<CallResult> {
-        results
-            .results
-            .iter()
-            .filter(|c| c.cell == id)
-            .cloned()
-            .collect()
-    };
-    let mut base_calls = calls(old);
-    for call in &mut base_calls {
-        call.cell = new.to_owned();
+    let read = |e: ResultsFileError| CellsError::Read(Box::new(e));
+    // The old cell's calls under the new cell's id, so the two pair case by case.
+    let base_calls = results.results.of_cell(old, new).map_err(read)?;
+    let head_calls = results.results.of_cell(new, new).map_err(read)?;
+    let mut old_ids = std::collections::HashSet::new();
+    for call in base_calls.iter() {
+        old_ids.insert(call.map_err(read)?.case_id.clone());
     }
-    let head_calls = calls(new);
-    let common = head_calls
-        .iter()
-        .any(|h| base_calls.iter().any(|b| b.case_id == h.case_id));
+    let mut common = false;
+    for call in head_calls.iter() {
+        if old_ids.contains(&call.map_err(read)?.case_id) {
+            common = true;
+            break;
+        }
+    }
+    drop(old_ids);
     if !common {
         return Err(CellsError::NoCommonCase {
             path: path.to_owned(),
@@ -110,24 +115,30 @@ pub fn cell_views(
         });
     }
 
-    let view = |cell: &crate::results::CellSummary, calls: Vec<CallResult>| {
-        let mut view = results.clone();
-        view.summary = crate::aggregate::summarize(&calls);
-        let confidence = results.run.gate.as_ref().map_or(0.95, |g| g.confidence);
-        view.metrics = crate::aggregate::metrics(&calls, confidence);
+    let confidence = results.run.gate.as_ref().map_or(0.95, |g| g.confidence);
+    let view = |cell: &crate::results::CellSummary, calls: Calls| {
+        let totals = crate::aggregate::tally_calls(&calls, confidence)?;
+        let mut view = Results {
+            schema_version: results.schema_version,
+            run: results.run.clone(),
+            summary: totals.summary,
+            metrics: totals.metrics,
+            cells: Vec::new(),
+            verdict: results.verdict.clone(),
+            comparison: None,
+            results: calls,
+        };
         let mut cell = cell.clone();
         cell.summary = view.summary.clone();
         cell.id = new.to_owned();
         view.cells = vec![cell];
-        view.comparison = None;
         // The shard's case positions describe the whole file's rows, not this cut.
         view.run.shard = None;
-        view.results = calls;
-        view
+        Ok::<_, ResultsFileError>(view)
     };
-    let mut base = view(old_cell, base_calls);
+    let mut base = view(old_cell, base_calls).map_err(read)?;
     base.run.git = None;
-    let head = view(new_cell, head_calls);
+    let head = view(new_cell, head_calls).map_err(read)?;
     let different_prompts = (old_cell.prompt != new_cell.prompt)
         .then(|| (old_cell.prompt.clone(), new_cell.prompt.clone()));
     // The source is what every report names the baseline by, so it carries the prompt warning.
@@ -178,7 +189,7 @@ mod tests {
         for view in [&views.base, &views.head] {
             assert_eq!(view.cells.len(), 1);
             assert_eq!(view.cells[0].id, "answer/new");
-            assert!(view.results.iter().all(|c| c.cell == "answer/new"));
+            assert!(view.results.to_vec().iter().all(|c| c.cell == "answer/new"));
             assert_eq!(view.summary.cases, 10);
         }
         assert_eq!(views.base.cells[0].model, "old");
@@ -193,7 +204,8 @@ mod tests {
         let run = two_cells(200, |i| i % 5 == 0);
         let views = cell_views(&run, "r.json", "answer/old", "answer/new").expect("views");
         let mut head = views.head;
-        crate::gate::apply_baseline(&mut head, &views.base, &gate(0.02), &views.source);
+        crate::gate::apply_baseline(&mut head, &views.base, &gate(0.02), &views.source)
+            .expect("baseline");
         assert_eq!(head.verdict.status, Status::Fail);
         let comparison = head.comparison.expect("comparison");
         assert_eq!(comparison.baseline.source, "cell answer/old of r.json");
@@ -212,7 +224,8 @@ mod tests {
         let run = two_cells(50, |_| false);
         let views = cell_views(&run, "r.json", "answer/old", "answer/new").expect("views");
         let mut head = views.head;
-        crate::gate::apply_baseline(&mut head, &views.base, &gate(0.02), &views.source);
+        crate::gate::apply_baseline(&mut head, &views.base, &gate(0.02), &views.source)
+            .expect("baseline");
         assert_eq!(head.verdict.status, Status::Pass);
         assert_eq!(head.comparison.expect("comparison").unchanged, 50);
     }
@@ -250,7 +263,7 @@ mod tests {
             views.different_prompts,
             Some(("answer".to_owned(), "terse".to_owned()))
         );
-        assert_eq!(views.base.results[0].cell, "terse/new");
+        assert_eq!(views.base.results.to_vec()[0].cell, "terse/new");
         assert_eq!(
             views.source,
             "cell answer/old of r.json (another prompt: answer)"

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::stats::SplitMix64;
+use std::collections::BTreeMap;
 
 /// The simulated suite: a share of the cases of each difficulty, as (share, true pass chance).
 /// Most cases are easy, some are coin flips, a few are hard: the shape of a real eval suite,

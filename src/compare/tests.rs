@@ -5,6 +5,11 @@ use crate::results::{RunInfo, SCHEMA_VERSION, Verdict};
 use crate::test_helpers;
 use crate::test_helpers::{call, check, errored};
 
+/// [`super::compare`] of calls in memory, which are always readable.
+fn compare(base: &Results, head: &Results, gate: &GateConfig, source: &str) -> Outcome {
+    super::compare(base, head, gate, source).expect("calls in memory are readable")
+}
+
 /// A results file around `calls`, as `evalgate run` would write it (no verdict rules).
 pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
     let summary = summarize(&calls);
@@ -32,7 +37,7 @@ pub(crate) fn fabricate(calls: Vec<CallResult>) -> Results {
             accepted: None,
         },
         comparison: None,
-        results: calls,
+        results: calls.into(),
     }
 }
 
@@ -582,7 +587,7 @@ fn each_cell_says_whether_it_moved_on_its_own() {
 
     let mut shown = head.clone();
     shown.comparison = Some(outcome.comparison);
-    let md = crate::report::markdown::render(&shown, &Default::default());
+    let md = crate::report::markdown::render(&shown, &Default::default()).expect("render");
     assert!(md.contains("#### Pass rate by cell"), "{md}");
     assert!(
         md.contains("| ⬇️ answer/mini | 40 | 100.0% | 70.0% | −30.0"),

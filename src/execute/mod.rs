@@ -218,11 +218,9 @@ pub enum ExecError {
     Interrupted(Signal),
 }
 
-/// What a run that was not interrupted produced.
+/// How a run that was not interrupted ended; its results went to `on_result`.
 #[derive(Debug)]
 pub struct Execution {
-    /// One result per planned call, in plan order.
-    pub calls: Vec<CallResult>,
     /// Set when the journal could not be written: the calls not started after that are errored.
     pub journal_failure: Option<JournalWriteError>,
     /// Set when the spend cap stopped calls: those not started are errored.
@@ -250,12 +248,16 @@ struct Item {
 }
 
 /// Runs the plan. `endpoints[m]` is the callable model `m` (None in offline mode).
+///
+/// `on_result` gets each planned call's result as it comes, in the order they finish, with the
+/// call's index in plan order: every planned call exactly once, unless the run is interrupted.
 pub async fn execute(
     suite: Arc<Suite>,
     plan: Arc<Plan>,
     endpoints: Vec<Option<Endpoint>>,
     opts: ExecOptions,
     on_event: &mut dyn FnMut(ExecEvent),
+    on_result: &mut dyn FnMut(usize, CallResult),
 ) -> Result<Execution, ExecError> {
     // Before the first call starts, so a signal is always ours once a call is in flight.
     signals::watch();
@@ -357,14 +359,13 @@ pub async fn execute(
     }
     drop(tx);
 
-    let mut slots: Vec<Option<CallResult>> = (0..total).map(|_| None).collect();
     let collect = async {
         while let Some((index, result)) = rx.recv().await {
             on_event(ExecEvent::CallDone {
                 outcome: CallOutcome::of(&result),
                 cached: result.cached,
             });
-            slots[index] = Some(result);
+            on_result(index, result);
         }
     };
     tokio::select! {
@@ -377,7 +378,6 @@ pub async fn execute(
     while drivers.join_next().await.is_some() {}
     on_event(ExecEvent::Finished);
     Ok(Execution {
-        calls: slots.into_iter().flatten().collect(),
         journal_failure: shared.journal.error(),
         spend_cap: shared.spend.reached(),
     })

@@ -21,7 +21,9 @@ use crate::execute::{
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
 use crate::provider;
-use crate::results::{CallResult, CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
+use crate::results::calls::Spool;
+use crate::results::file::ResultsFileError;
+use crate::results::{CallResult, Calls, CellSummary, Results, RunInfo, SCHEMA_VERSION, ShardInfo};
 use crate::{aggregate, gate};
 
 pub use endpoints::EndpointError;
@@ -135,6 +137,21 @@ pub enum RunError {
     },
     #[error("{}", stopped_by(*.signal))]
     Interrupted { journal: PathBuf, signal: Signal },
+    #[error("cannot write the run's calls to a temporary file in {}: {source}", .dir.display())]
+    Spool {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the run's calls to a temporary file in {}: {source}", .dir.display())]
+    SpoolLost {
+        dir: PathBuf,
+        journal: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Baseline(ResultsFileError),
 }
 
 fn stopped_by(signal: Signal) -> &'static str {
@@ -187,14 +204,24 @@ impl RunError {
                 "every response paid for so far is saved in {} (and in the response cache, unless it is off); run the same command again with a higher --max-cost (or `[gate.cost] max_run_usd`) to resume: those responses are replayed, not paid again, and count toward the new cap",
                 journal.display()
             )),
-            RunError::HttpClient(_) | RunError::Runtime(_) => None,
+            RunError::Spool { .. } => Some(
+                "free space in that folder or make it writable, or move the run's files with --state-dir DIR or EVALGATE_STATE_DIR".into(),
+            ),
+            RunError::SpoolLost { journal, .. } => Some(format!(
+                "every response received is saved in {}; free space in that folder (or move the run's files with --state-dir DIR), then run the same command again to resume without paying for them",
+                journal.display()
+            )),
+            RunError::HttpClient(_) | RunError::Runtime(_) | RunError::Baseline(_) => None,
         }
     }
 
     /// A problem with what the user asked for (flags, keys, the suite), as opposed to one with
     /// the machine or a service.
     pub fn is_usage(&self) -> bool {
-        matches!(self, RunError::NoCaseMatches { .. } | RunError::Endpoint(_))
+        matches!(
+            self,
+            RunError::NoCaseMatches { .. } | RunError::Endpoint(_) | RunError::Baseline(_)
+        )
     }
 }
 
@@ -317,8 +344,8 @@ pub fn run_suite(
         ci,
         max_cost_usd: options.max_cost_usd.or(suite.gate.cost.max_run_usd),
     };
+    let mut sink = Sink::new(&suite, &plan, &reused, reuse, repeats)?;
     let execute::Execution {
-        calls: executed,
         journal_failure,
         spend_cap,
     } = runtime
@@ -328,6 +355,7 @@ pub fn run_suite(
             endpoints,
             opts,
             on_event,
+            &mut |index, call| sink.executed(index, call),
         ))
         .map_err(
             |execute::ExecError::Interrupted(signal)| RunError::Interrupted {
@@ -335,7 +363,7 @@ pub fn run_suite(
                 signal,
             },
         )?;
-    let calls_in_order = merge_reused(&plan, &reused, executed, reuse);
+    let (totals, spooled) = sink.finish(&journal_path)?;
     let run = RunInfo {
         evalgate_version: env!("CARGO_PKG_VERSION").to_owned(),
         suite: suite.name.clone(),
@@ -356,7 +384,7 @@ pub fn run_suite(
             positions: crate::plan::case_positions(&suite, &plan),
         }),
     };
-    let mut results = assemble_results(&suite, &plan, &reused, run, calls_in_order);
+    let mut results = assemble_results(&suite, &plan, &reused, run, totals, spooled);
     for (cell, flagged) in results.cells.iter_mut().zip(variable_prefix) {
         cell.variable_prefix = flagged;
     }
@@ -398,23 +426,35 @@ pub fn reuse_cells(
     options: &RunOptions,
     repeats: u32,
 ) -> Vec<bool> {
+    let Some(base) = reuse.filter(|base| {
+        options.filters.is_empty()
+            && options.shard.is_none()
+            && base.run.repeats == repeats
+            && base.run.filter.is_none()
+            && base.run.shard.is_none()
+    }) else {
+        return vec![false; plan.cells.len()];
+    };
+    // Per cell of the baseline: its calls, and whether any errored. A baseline that can no
+    // longer be read stands in for nothing.
+    let mut calls: std::collections::HashMap<String, (usize, bool)> = Default::default();
+    for call in base.results.iter() {
+        let Ok(call) = call else {
+            return vec![false; plan.cells.len()];
+        };
+        let entry = calls.entry(call.cell.clone()).or_default();
+        entry.0 += 1;
+        entry.1 |= call.is_errored();
+    }
     plan.cells
         .iter()
         .map(|c| {
-            reuse.is_some_and(|base| {
-                let calls: Vec<_> = base.results.iter().filter(|r| r.cell == c.id).collect();
-                options.filters.is_empty()
-                    && options.shard.is_none()
-                    && base.run.repeats == repeats
-                    && base.run.filter.is_none()
-                    && base.run.shard.is_none()
-                    && base
-                        .cells
-                        .iter()
-                        .any(|b| b.id == c.id && b.fingerprint == c.fingerprint)
-                    && calls.len() == c.cases.len() * repeats as usize
-                    && calls.iter().all(|r| !r.is_errored())
-            })
+            base.cells
+                .iter()
+                .any(|b| b.id == c.id && b.fingerprint == c.fingerprint)
+                && calls
+                    .get(&c.id)
+                    .is_some_and(|&(n, errored)| n == c.cases.len() * repeats as usize && !errored)
         })
         .collect()
 }
@@ -468,43 +508,106 @@ fn open_stores(suite: &Suite, plan: &Plan, options: &RunOptions) -> Result<Store
     })
 }
 
-/// The calls in plan order, reused cells' calls taken from the baseline in their place.
-fn merge_reused(
-    plan: &Plan,
-    reused: &[bool],
-    executed: Vec<CallResult>,
-    reuse: Option<&Results>,
-) -> Vec<CallResult> {
-    let Some(base) = reuse.filter(|_| reused.iter().any(|r| *r)) else {
-        return executed;
-    };
-    let mut executed = executed.into_iter().peekable();
-    let mut ordered = Vec::new();
-    for (cell, reused) in plan.cells.iter().zip(reused) {
-        if *reused {
-            ordered.extend(base.results.iter().filter(|r| r.cell == cell.id).cloned());
-        } else {
-            while let Some(r) = executed.next_if(|r| r.cell == cell.id) {
-                ordered.push(r);
-            }
-        }
-    }
-    ordered.extend(executed);
-    ordered
+/// Where a run's calls go as they finish: redacted, folded into the run's totals, and written
+/// to the spool at their place in the plan. Reused cells' calls are taken from the baseline
+/// first, in their place. No call stays in memory.
+struct Sink<'a> {
+    suite: &'a Suite,
+    tally: aggregate::Tally,
+    spool: Spool,
+    /// Per executed cell, in plan order: (its first index among the executed calls, its first
+    /// place in the results).
+    starts: Vec<(usize, usize)>,
+    /// The first error writing the spool: later calls are dropped, and the run ends with it.
+    failed: Option<std::io::Error>,
 }
 
-/// Aggregates the calls, applies the absolute gate and assembles the results file's content.
+impl<'a> Sink<'a> {
+    fn new(
+        suite: &'a Suite,
+        plan: &Plan,
+        reused: &[bool],
+        reuse: Option<&Results>,
+        repeats: u32,
+    ) -> Result<Self, RunError> {
+        let spool_error = |source| RunError::Spool {
+            dir: suite.state_dir.clone(),
+            source,
+        };
+        let mut sink = Sink {
+            suite,
+            tally: aggregate::Tally::new(aggregate::CaseEnd::Repeats(repeats)),
+            spool: Spool::create(&suite.state_dir, plan.calls()).map_err(spool_error)?,
+            starts: Vec::new(),
+            failed: None,
+        };
+        let (mut executed, mut place) = (0, 0);
+        for (cell, reused) in plan.cells.iter().zip(reused) {
+            match reuse.filter(|_| *reused) {
+                Some(base) => {
+                    for call in base.results.iter() {
+                        let call = call.map_err(RunError::Baseline)?;
+                        if call.cell == cell.id {
+                            sink.tally.add(&call);
+                            sink.spool.push(place, &call).map_err(spool_error)?;
+                            place += 1;
+                        }
+                    }
+                }
+                None => {
+                    sink.starts.push((executed, place));
+                    let calls = cell.cases.len() * plan.repeats as usize;
+                    executed += calls;
+                    place += calls;
+                }
+            }
+        }
+        Ok(sink)
+    }
+
+    /// The executed call `index` (its index among the calls this run makes) has its result.
+    fn executed(&mut self, index: usize, mut call: CallResult) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.suite.redactor.redact_call(&mut call);
+        self.tally.add(&call);
+        let cell = self.starts.partition_point(|(first, _)| *first <= index) - 1;
+        let (first, place) = self.starts[cell];
+        if let Err(e) = self.spool.push(place + index - first, &call) {
+            self.failed = Some(e);
+        }
+    }
+
+    fn finish(self, journal: &std::path::Path) -> Result<(aggregate::Totals, Calls), RunError> {
+        let spool_error = |source| RunError::SpoolLost {
+            dir: self.suite.state_dir.clone(),
+            journal: journal.to_owned(),
+            source,
+        };
+        if let Some(e) = self.failed {
+            return Err(spool_error(e));
+        }
+        let calls = self.spool.finish().map_err(spool_error)?;
+        Ok((self.tally.finish(self.suite.gate.confidence), calls))
+    }
+}
+
+/// Applies the absolute gate to the run's totals and assembles the results file's content.
 pub fn assemble_results(
     suite: &Suite,
     plan: &Plan,
     reused: &[bool],
     run: RunInfo,
-    calls: Vec<CallResult>,
+    totals: aggregate::Totals,
+    calls: Calls,
 ) -> Results {
     let gate_config = &suite.gate;
-    let summary = aggregate::summarize(&calls);
-    let metrics = aggregate::metrics(&calls, gate_config.confidence);
-    let by_cell = aggregate::summarize_by_cell(&calls);
+    let aggregate::Totals {
+        summary,
+        metrics,
+        by_cell,
+    } = totals;
     let verdict = gate::evaluate(gate_config, &summary, &metrics);
     let cells = plan
         .cells
@@ -590,7 +693,13 @@ min_pass_rate = 0.5
             .flat_map(|cell| ["c1", "c2", "c3"].map(|case| call(&cell.id, case, 0, true)))
             .collect();
         let reused = vec![false; plan.cells.len()];
-        assemble_results(suite, plan, &reused, run_info(), calls)
+        assemble(suite, plan, &reused, calls)
+    }
+
+    /// [`assemble_results`] of calls in memory.
+    fn assemble(suite: &Suite, plan: &Plan, reused: &[bool], calls: Vec<CallResult>) -> Results {
+        let totals = aggregate::tally(&calls, suite.gate.confidence);
+        assemble_results(suite, plan, reused, run_info(), totals, calls.into())
     }
 
     #[test]
@@ -609,10 +718,10 @@ min_pass_rate = 0.5
 
         // An errored call in the baseline, or a missing case, is no stand-in for a run.
         let mut outage = base.clone();
-        outage.results[4] = errored("b/m", "c2", 0, "timeout");
+        outage.results.to_mut()[4] = errored("b/m", "c2", 0, "timeout");
         assert_eq!(reuse_cells(&plan, Some(&outage), &whole, 1), [true, false]);
         let mut partial = base.clone();
-        partial.results.remove(0);
+        partial.results.to_mut().remove(0);
         assert_eq!(reuse_cells(&plan, Some(&partial), &whole, 1), [false, true]);
 
         // Nor is any copy when this run is partial, or ran with other repeats.
@@ -634,18 +743,29 @@ min_pass_rate = 0.5
     }
 
     #[test]
-    fn reused_calls_take_their_cells_place_in_plan_order() {
-        let (_dir, suite) = suite();
-        let plan = crate::plan::plan(&suite, 1, &[]);
+    fn reused_calls_take_their_cells_place_in_plan_order_whatever_order_calls_finish_in() {
+        let (dir, suite) = suite();
+        let mut plan = crate::plan::plan(&suite, 1, &[]);
         let base = baseline(&suite, &plan);
-        // The first cell was reused; the executor answered only the second.
-        let executed: Vec<CallResult> = ["c1", "c2", "c3"]
-            .map(|case| call("b/m", case, 0, false))
-            .into();
-        let merged = merge_reused(&plan, &[true, false], executed.clone(), Some(&base));
-        let order: Vec<(&str, &str, bool)> = merged
+        // The first cell was reused: it has nothing left to call.
+        plan.cells[0].cases.clear();
+        let mut sink = Sink::new(&suite, &plan, &[true, false], Some(&base), 1).expect("sink");
+        // The executor answered only the second cell, last case first.
+        for (index, case) in [(2, "c3"), (0, "c1"), (1, "c2")] {
+            sink.executed(index, call("b/m", case, 0, false));
+        }
+        let journal = dir.path().join("journal");
+        let (totals, calls) = sink.finish(&journal).expect("finish");
+        let order: Vec<(String, String, bool)> = calls
             .iter()
-            .map(|c| (c.cell.as_str(), c.case_id.as_str(), c.passed))
+            .map(|c| {
+                let c = c.expect("readable");
+                (c.cell.clone(), c.case_id.clone(), c.passed)
+            })
+            .collect();
+        let order: Vec<(&str, &str, bool)> = order
+            .iter()
+            .map(|(cell, case, passed)| (cell.as_str(), case.as_str(), *passed))
             .collect();
         assert_eq!(
             order,
@@ -658,11 +778,10 @@ min_pass_rate = 0.5
                 ("b/m", "c3", false),
             ]
         );
-        // Nothing reused: the executor's calls as they are.
-        assert_eq!(
-            merge_reused(&plan, &[false, false], executed.clone(), Some(&base)),
-            executed
-        );
+        // The totals count the reused calls and the executed ones.
+        assert_eq!((totals.summary.passed, totals.summary.failed), (3, 3));
+        assert_eq!(totals.by_cell["a/m"].passed, 3);
+        assert_eq!(totals.by_cell["b/m"].failed, 3);
     }
 
     #[test]
@@ -674,7 +793,7 @@ min_pass_rate = 0.5
             .iter()
             .flat_map(|cell| ["c1", "c2", "c3"].map(|case| call(&cell.id, case, 0, case == "c1")))
             .collect();
-        let results = assemble_results(&suite, &plan, &[true, false], run_info(), calls);
+        let results = assemble(&suite, &plan, &[true, false], calls);
         assert_eq!(results.schema_version, SCHEMA_VERSION);
         assert_eq!(results.summary.passed, 2);
         assert_eq!(results.summary.failed, 4);
@@ -737,10 +856,10 @@ min_pass_rate = 0.5
         assert_eq!(executed.calls, 6);
         assert_eq!(executed.suite_calls, 6);
         let results = &executed.results;
-        assert_eq!(results.results.len(), 6);
-        assert_eq!(results.summary.errored, 0, "{:?}", results.results[0].error);
-        let passed: Vec<(&str, &str)> = results
-            .results
+        let calls = results.results.to_vec();
+        assert_eq!(calls.len(), 6);
+        assert_eq!(results.summary.errored, 0, "{:?}", calls[0].error);
+        let passed: Vec<(&str, &str)> = calls
             .iter()
             .filter(|c| c.passed)
             .map(|c| (c.cell.as_str(), c.case_id.as_str()))
@@ -788,7 +907,7 @@ min_pass_rate = 0.5
         assert_eq!(failure.unsaved, 1);
         assert_eq!(failure.source.kind(), std::io::ErrorKind::StorageFull);
 
-        let calls = &executed.results.results;
+        let calls = executed.results.results.to_vec();
         assert_eq!(calls.len(), 6, "every planned call has a result");
         let answered: Vec<&str> = calls
             .iter()

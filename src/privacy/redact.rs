@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::privacy::pii::{self, PiiKind};
-use crate::results::Results;
+use crate::results::{CallResult, Results};
 
 /// A compiled `[redact]` table. The default masks nothing.
 #[derive(Debug, Clone, Default)]
@@ -101,46 +101,67 @@ impl Redactor {
     /// and reasons. Ids, names and numbers are left as they are: they pair runs. Known secret
     /// values are masked whether or not `[redact]` is configured: a server or proxy that echoes
     /// the request's key in an answer must not get it published.
+    ///
+    /// Calls that are not in memory are not touched: a run redacts each call before it writes it
+    /// to its spool ([`Redactor::redact_call`]), and a results file was redacted when written.
     pub fn apply(&self, results: &mut Results) {
-        if self.is_empty() && !crate::privacy::secrets::any() {
+        if !self.is_active() {
             return;
         }
-        for call in &mut results.results {
-            for m in &mut call.messages {
-                self.redact_in_place(&mut m.content);
-                for tool_call in &mut m.tool_calls {
-                    self.redact_json(&mut tool_call.arguments);
-                }
-            }
-            self.redact_json(&mut call.vars);
-            if let Some(expected) = &mut call.expected {
-                self.redact_json(expected);
-            }
-            if let Some(output) = &mut call.output {
-                self.redact_in_place(output);
-            }
-            for tool_call in &mut call.tool_calls {
+        if let Some(calls) = results.results.in_memory_mut() {
+            calls.iter_mut().for_each(|call| self.redact_call(call));
+        }
+        self.redact_verdict_and_comparison(results);
+    }
+
+    /// Whether this redactor would change anything: `[redact]` is configured or a secret is known.
+    pub fn is_active(&self) -> bool {
+        !self.is_empty() || crate::privacy::secrets::any()
+    }
+
+    /// Masks every free text of one call (see [`Redactor::apply`]).
+    pub fn redact_call(&self, call: &mut CallResult) {
+        if !self.is_active() {
+            return;
+        }
+        for m in &mut call.messages {
+            self.redact_in_place(&mut m.content);
+            for tool_call in &mut m.tool_calls {
                 self.redact_json(&mut tool_call.arguments);
-                if let Some(raw) = &mut tool_call.raw_arguments {
-                    self.redact_in_place(raw);
+            }
+        }
+        self.redact_json(&mut call.vars);
+        if let Some(expected) = &mut call.expected {
+            self.redact_json(expected);
+        }
+        if let Some(output) = &mut call.output {
+            self.redact_in_place(output);
+        }
+        for tool_call in &mut call.tool_calls {
+            self.redact_json(&mut tool_call.arguments);
+            if let Some(raw) = &mut tool_call.raw_arguments {
+                self.redact_in_place(raw);
+            }
+        }
+        if let Some(error) = &mut call.error {
+            self.redact_in_place(error);
+        }
+        for check in &mut call.checks {
+            self.redact_in_place(&mut check.reason);
+            if let Some(judge) = &mut check.judge {
+                for m in &mut judge.prompt {
+                    self.redact_in_place(&mut m.content);
                 }
-            }
-            if let Some(error) = &mut call.error {
-                self.redact_in_place(error);
-            }
-            for check in &mut call.checks {
-                self.redact_in_place(&mut check.reason);
-                if let Some(judge) = &mut check.judge {
-                    for m in &mut judge.prompt {
-                        self.redact_in_place(&mut m.content);
-                    }
-                    for sample in &mut judge.samples {
-                        self.redact_in_place(&mut sample.output);
-                        self.redact_in_place(&mut sample.reason);
-                    }
+                for sample in &mut judge.samples {
+                    self.redact_in_place(&mut sample.output);
+                    self.redact_in_place(&mut sample.reason);
                 }
             }
         }
+    }
+
+    /// The verdict's reasons and the comparison's outputs and reasons.
+    fn redact_verdict_and_comparison(&self, results: &mut Results) {
         for reason in &mut results.verdict.reasons {
             self.redact_in_place(reason);
         }
@@ -255,7 +276,7 @@ mod tests {
         use crate::provider::{Message, Role, ToolCall};
         let r = Redactor::new(vec![PiiKind::Email], vec![]);
         let mut results = crate::test_helpers::pass();
-        let call = &mut results.results[0];
+        let call = &mut results.results.to_mut()[0];
         call.tool_calls = vec![
             ToolCall {
                 id: None,

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
+use crate::results::file::ResultsFileError;
 use crate::results::{CallResult, CaseComparison, Results};
 use crate::support::fmt::{count_of, format_count};
 
@@ -25,9 +26,9 @@ pub enum CaseStatus {
 /// One case of the head run, with its repeats in ascending order.
 #[derive(Debug, Clone)]
 pub struct CaseView<'a> {
-    pub cell: &'a str,
-    pub case_id: &'a str,
-    pub repeats: Vec<&'a CallResult>,
+    pub cell: String,
+    pub case_id: String,
+    pub repeats: Vec<CallResult>,
     pub status: CaseStatus,
     /// The comparison entry for this case, when the results carry a comparison and the case is
     /// not unchanged.
@@ -67,82 +68,147 @@ impl CaseView<'_> {
     }
 }
 
-/// Folds the calls of `results` into cases, in the order their first repeat appears (plan
-/// order), attaching each case's comparison entry.
-pub fn cases(results: &Results) -> Vec<CaseView<'_>> {
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut out: Vec<CaseView<'_>> = Vec::new();
-    for call in &results.results {
-        let key = (call.cell.as_str(), call.case_id.as_str());
-        match index.get(&key) {
-            Some(&i) => out[i].repeats.push(call),
-            None => {
-                index.insert(key, out.len());
-                out.push(CaseView {
-                    cell: &call.cell,
-                    case_id: &call.case_id,
-                    repeats: vec![call],
-                    status: CaseStatus::Pass,
-                    change: None,
-                });
-            }
-        }
-    }
-    if let Some(comparison) = &results.comparison {
-        for entry in &comparison.cases {
-            if let Some(&i) = index.get(&(entry.cell.as_str(), entry.case_id.as_str())) {
-                out[i].change = Some(entry);
-            }
-        }
-    }
-    for case in &mut out {
+/// Every case of `results` in memory, in the order their first repeat appears (plan order),
+/// each with its comparison entry. For small runs and tests; reports walk [`each_case`].
+pub fn cases(results: &Results) -> Result<Vec<CaseView<'_>>, ResultsFileError> {
+    let mut out = Vec::new();
+    each_case(results, |case| {
+        out.push(case);
+        Ok::<_, ResultsFileError>(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `each` with every case of `results`, one at a time, in the order their first repeat
+/// appears (plan order), each with its comparison entry. Calls on disk are in plan order with a
+/// case's repeats on adjacent lines, so only one case is held at a time; calls in memory may be
+/// in any order and are grouped first.
+pub fn each_case<'a, E: From<ResultsFileError>>(
+    results: &'a Results,
+    mut each: impl FnMut(CaseView<'a>) -> Result<(), E>,
+) -> Result<(), E> {
+    let changes: HashMap<(&str, &str), &CaseComparison> = results
+        .comparison
+        .iter()
+        .flat_map(|c| &c.cases)
+        .map(|entry| ((entry.cell.as_str(), entry.case_id.as_str()), entry))
+        .collect();
+    let mut finish = |cell: String, case_id: String, mut repeats: Vec<CallResult>| {
         // Stable, so repeats with equal indexes (a hand-edited file) keep their file order.
-        case.repeats.sort_by_key(|c| c.repeat);
-        case.status = status(&case.repeats);
+        repeats.sort_by_key(|c| c.repeat);
+        let change = changes.get(&(cell.as_str(), case_id.as_str())).copied();
+        each(CaseView {
+            status: status(&repeats),
+            cell,
+            case_id,
+            repeats,
+            change,
+        })
+    };
+    if results.results.in_order() {
+        let mut current: Option<(String, String, Vec<CallResult>)> = None;
+        for call in results.results.iter() {
+            let call = call?.into_owned();
+            match &mut current {
+                Some((cell, case_id, repeats))
+                    if *cell == call.cell && *case_id == call.case_id =>
+                {
+                    repeats.push(call);
+                }
+                _ => {
+                    if let Some((cell, case_id, repeats)) = current.take() {
+                        finish(cell, case_id, repeats)?;
+                    }
+                    current = Some((call.cell.clone(), call.case_id.clone(), vec![call]));
+                }
+            }
+        }
+        if let Some((cell, case_id, repeats)) = current {
+            finish(cell, case_id, repeats)?;
+        }
+        return Ok(());
     }
-    out
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut grouped: Vec<(String, String, Vec<CallResult>)> = Vec::new();
+    for call in results.results.iter() {
+        let call = call?.into_owned();
+        let key = (call.cell.clone(), call.case_id.clone());
+        match index.get(&key) {
+            Some(&i) => grouped[i].2.push(call),
+            None => {
+                index.insert(key, grouped.len());
+                grouped.push((call.cell.clone(), call.case_id.clone(), vec![call]));
+            }
+        }
+    }
+    for (cell, case_id, repeats) in grouped {
+        finish(cell, case_id, repeats)?;
+    }
+    Ok(())
 }
 
 /// How big the run was, said the same way in every report: distinct case ids, the cells they
 /// ran in and the repeats, then the calls they made: `30 cases × 2 cells = 60 calls`,
 /// `8 cases × 3 repeats = 24 calls`, or `8 cases` when each case is one call. "Cases" never
 /// counts a case twice because two prompts ran it.
-pub fn scale(results: &Results) -> String {
-    let mut ids: HashSet<&str> = HashSet::new();
-    let mut cells: HashSet<&str> = HashSet::new();
-    for call in &results.results {
-        ids.insert(&call.case_id);
-        cells.insert(&call.cell);
-    }
-    let (ids, cells) = (ids.len() as u64, cells.len() as u64);
-    let summary = &results.summary;
-    let mut text = if cells > 1 && ids * cells == summary.cases {
-        format!(
-            "{} × {} cells",
-            count_of(ids, "case", "cases"),
-            format_count(cells)
-        )
-    } else if cells > 1 {
-        // Prompts with datasets of their own: not every case ran in every cell.
-        format!(
-            "{} in {} cells",
-            count_of(summary.cases, "case", "cases"),
-            format_count(cells)
-        )
-    } else {
-        count_of(summary.cases, "case", "cases")
-    };
-    let repeats = u64::from(results.run.repeats);
-    if repeats > 1 && summary.cases * repeats == summary.calls {
-        let _ = write!(text, " × {repeats} repeats");
-    }
-    if summary.calls != ids {
-        let _ = write!(text, " = {}", count_of(summary.calls, "call", "calls"));
-    }
-    text
+pub fn scale(results: &Results) -> Result<String, ResultsFileError> {
+    let mut scale = Scale::default();
+    each_case(results, |case| {
+        scale.add(&case);
+        Ok::<_, ResultsFileError>(())
+    })?;
+    Ok(scale.describe(results))
 }
 
-fn status(repeats: &[&CallResult]) -> CaseStatus {
+/// The distinct case ids and cells of a run, gathered case by case for [`scale`].
+#[derive(Debug, Default)]
+pub struct Scale {
+    ids: HashSet<String>,
+    cells: HashSet<String>,
+}
+
+impl Scale {
+    pub fn add(&mut self, case: &CaseView<'_>) {
+        if !self.ids.contains(&case.case_id) {
+            self.ids.insert(case.case_id.clone());
+        }
+        if !self.cells.contains(&case.cell) {
+            self.cells.insert(case.cell.clone());
+        }
+    }
+
+    /// See [`scale`].
+    pub fn describe(&self, results: &Results) -> String {
+        let (ids, cells) = (self.ids.len() as u64, self.cells.len() as u64);
+        let summary = &results.summary;
+        let mut text = if cells > 1 && ids * cells == summary.cases {
+            format!(
+                "{} × {} cells",
+                count_of(ids, "case", "cases"),
+                format_count(cells)
+            )
+        } else if cells > 1 {
+            // Prompts with datasets of their own: not every case ran in every cell.
+            format!(
+                "{} in {} cells",
+                count_of(summary.cases, "case", "cases"),
+                format_count(cells)
+            )
+        } else {
+            count_of(summary.cases, "case", "cases")
+        };
+        let repeats = u64::from(results.run.repeats);
+        if repeats > 1 && summary.cases * repeats == summary.calls {
+            let _ = write!(text, " × {repeats} repeats");
+        }
+        if summary.calls != ids {
+            let _ = write!(text, " = {}", count_of(summary.calls, "call", "calls"));
+        }
+        text
+    }
+}
+
+fn status(repeats: &[CallResult]) -> CaseStatus {
     if repeats.iter().any(|c| c.is_errored()) {
         return CaseStatus::Error;
     }
@@ -164,30 +230,36 @@ mod tests {
     use crate::test_helpers::{call, errored};
 
     fn status_of(calls: Vec<CallResult>) -> CaseStatus {
-        let refs: Vec<_> = calls.iter().collect();
-        status(&refs)
+        status(&calls)
     }
 
     #[test]
     fn the_scale_counts_case_ids_once_and_says_what_multiplies_them() {
         let mut results = crate::test_helpers::pass_despite_noise();
         // 4 case ids in 2 cells, one call each.
-        assert_eq!(scale(&results), "4 cases × 2 cells = 8 calls");
-        results.results.retain(|c| c.cell == "answer/mini");
-        results.summary = crate::aggregate::summarize(&results.results);
-        assert_eq!(scale(&results), "4 cases");
+        assert_eq!(
+            scale(&results).expect("scale"),
+            "4 cases × 2 cells = 8 calls"
+        );
+        results.results.to_mut().retain(|c| c.cell == "answer/mini");
+        results.summary = crate::aggregate::summarize(&results.results.to_vec());
+        assert_eq!(scale(&results).expect("scale"), "4 cases");
         let again: Vec<CallResult> = results
             .results
+            .to_vec()
             .iter()
             .map(|c| CallResult {
                 repeat: 1,
                 ..c.clone()
             })
             .collect();
-        results.results.extend(again);
-        results.summary = crate::aggregate::summarize(&results.results);
+        results.results.to_mut().extend(again);
+        results.summary = crate::aggregate::summarize(&results.results.to_vec());
         results.run.repeats = 2;
-        assert_eq!(scale(&results), "4 cases × 2 repeats = 8 calls");
+        assert_eq!(
+            scale(&results).expect("scale"),
+            "4 cases × 2 repeats = 8 calls"
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
-use super::cases::{CaseStatus, CaseView, cases};
+use super::ReportError;
+use super::cases::{CaseStatus, CaseView, cases, each_case};
 use crate::results::{CallResult, CaseChange, CaseComparison, Results, Status};
 use crate::support::fmt::format_usd;
 use crate::support::text::{sanitize_for_log, truncate};
@@ -56,10 +57,38 @@ const MAX_BODY_REPEATS: usize = 3;
 /// Longest `message` attribute: reporters show it on one line.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-/// Renders `results` as a JUnit XML document.
-pub fn render(results: &Results) -> String {
+/// Renders `results` as a JUnit XML document in memory: for tests and small runs; the CLI
+/// streams it to a file with [`write`].
+#[cfg(test)]
+pub fn render(results: &Results) -> Result<String, ReportError> {
+    let mut out = Vec::new();
+    write(results, &mut out)?;
+    String::from_utf8(out).map_err(|e| ReportError::Write(std::io::Error::other(e)))
+}
+
+/// Streams the JUnit report of `results` to the file at `path`, atomically: a reader never sees
+/// half a report.
+pub fn write_file(path: &std::path::Path, results: &Results) -> Result<(), ReportError> {
+    let mut failed = None;
+    let written = crate::support::fs::write_atomic(path, |w| {
+        write(results, w).map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            failed = Some(e);
+            io
+        })
+    });
+    match (written, failed) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(ReportError::Write(e)),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// Writes `results` as a JUnit XML document to `out`, one case at a time: the calls are read
+/// twice, once to count each suite's testcases (the counts are attributes of its opening tag),
+/// once to write them. Only one case's calls are held at a time.
+pub fn write(results: &Results, out: &mut dyn std::io::Write) -> Result<(), ReportError> {
     let suite = results.run.suite.as_str();
-    let all = cases(results);
     let removed: Vec<&CaseComparison> = results
         .comparison
         .iter()
@@ -69,41 +98,190 @@ pub fn render(results: &Results) -> String {
 
     // Cells in configuration order, then any cell only seen in the calls or only in the
     // baseline (removed), so every case lands in exactly one suite.
-    let mut cells: Vec<&str> = results.cells.iter().map(|c| c.id.as_str()).collect();
-    for cell in all
-        .iter()
-        .map(|c| c.cell)
-        .chain(removed.iter().map(|c| c.cell.as_str()))
-    {
-        if !cells.contains(&cell) {
-            cells.push(cell);
-        }
+    let mut cells: Vec<String> = results.cells.iter().map(|c| c.id.clone()).collect();
+    let mut counts: Vec<Counts> = vec![Counts::default(); cells.len()];
+    each_case(results, |case| {
+        let i = match cells.iter().position(|c| *c == case.cell) {
+            Some(i) => i,
+            None => {
+                cells.push(case.cell.clone());
+                counts.push(Counts::default());
+                cells.len() - 1
+            }
+        };
+        counts[i].add(&case);
+        Ok::<_, ReportError>(())
+    })?;
+    for gone in &removed {
+        let i = match cells.iter().position(|c| *c == gone.cell) {
+            Some(i) => i,
+            None => {
+                cells.push(gone.cell.clone());
+                counts.push(Counts::default());
+                cells.len() - 1
+            }
+        };
+        counts[i].tests += 1;
+        counts[i].skipped += 1;
     }
 
-    let mut suites = Vec::with_capacity(cells.len() + 1);
-    suites.push(gate_suite(results));
-    for cell in cells {
-        let cell_cases = all.iter().filter(|c| c.cell == cell);
-        let cell_removed = removed.iter().copied().filter(|c| c.cell == cell);
-        suites.push(cell_suite(results, cell, cell_cases, cell_removed));
-    }
-
-    let tests: usize = suites.iter().map(|s| s.tests).sum();
-    let failures: usize = suites.iter().map(|s| s.failures).sum();
-    let errors: usize = suites.iter().map(|s| s.errors).sum();
-    let mut out = String::with_capacity(suites.iter().map(|s| s.body.len()).sum::<usize>() + 512);
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
+    let gate = gate_suite(results);
+    let tests = gate.tests + counts.iter().map(|c| c.tests).sum::<usize>();
+    let failures = gate.failures + counts.iter().map(|c| c.failures).sum::<usize>();
+    let errors = gate.errors + counts.iter().map(|c| c.errors).sum::<usize>();
+    let mut w = Suites {
+        results,
         out,
-        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
+        cells: &cells,
+        counts: &counts,
+        removed: &removed,
+        next: 0,
+        open: None,
+        buf: String::new(),
+    };
+    w.put(&format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">\n",
         escape(suite, true),
         seconds(results.run.duration_ms)
-    );
-    for s in &suites {
-        out.push_str(&s.body);
+    ))?;
+    w.put(&gate.body)?;
+    if results.results.in_order() {
+        each_case(results, |case| w.case(&case))?;
+    } else {
+        // Calls in memory may be in any order: the cases of a cell are put together first.
+        let mut all = cases(results)?;
+        all.sort_by_key(|case| cells.iter().position(|c| *c == case.cell));
+        for case in &all {
+            w.case(case)?;
+        }
     }
-    out.push_str("</testsuites>\n");
-    out
+    w.close_through(cells.len())?;
+    w.put("</testsuites>\n")?;
+    Ok(())
+}
+
+/// A cell suite's counts, taken in a first pass over the cases.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+    time_ms: u64,
+}
+
+impl Counts {
+    fn add(&mut self, case: &CaseView<'_>) {
+        self.tests += 1;
+        self.time_ms += case.latency_ms();
+        match case.status {
+            CaseStatus::Fail
+            | CaseStatus::Flaky {
+                passed_majority: false,
+            } => self.failures += 1,
+            CaseStatus::Error => self.errors += 1,
+            CaseStatus::Pass | CaseStatus::Flaky { .. } => {}
+        }
+    }
+}
+
+/// The cell suites being written, in order: a cell's suite is opened when its first case comes
+/// (or when a later cell's does, for a cell without cases) and closed, with its removed cases,
+/// before the next one opens.
+struct Suites<'a, 'w> {
+    results: &'a Results,
+    out: &'w mut dyn std::io::Write,
+    cells: &'a [String],
+    counts: &'a [Counts],
+    removed: &'a [&'a CaseComparison],
+    /// The first cell whose suite is not yet opened.
+    next: usize,
+    /// The open suite: its cell, classname and testcase names.
+    open: Option<(usize, String, UniqueNames)>,
+    buf: String,
+}
+
+impl Suites<'_, '_> {
+    fn put(&mut self, text: &str) -> Result<(), ReportError> {
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(ReportError::Write)
+    }
+
+    fn case(&mut self, case: &CaseView<'_>) -> Result<(), ReportError> {
+        let cell = self
+            .cells
+            .iter()
+            .position(|c| *c == case.cell)
+            .unwrap_or(self.cells.len());
+        if self.open.as_ref().is_none_or(|(open, ..)| *open != cell) {
+            self.close_through(cell)?;
+            self.open_suite(cell)?;
+        }
+        let Some((_, classname, names)) = &mut self.open else {
+            return Ok(());
+        };
+        self.buf.clear();
+        write_case(
+            &mut self.buf,
+            case,
+            classname,
+            self.results.comparison.is_some(),
+            names,
+        );
+        let text = std::mem::take(&mut self.buf);
+        let written = self.put(&text);
+        self.buf = text;
+        written
+    }
+
+    /// Closes the open suite and writes every suite before cell `end` not written yet.
+    fn close_through(&mut self, end: usize) -> Result<(), ReportError> {
+        self.close_suite()?;
+        while self.next < end.min(self.cells.len()) {
+            self.open_suite(self.next)?;
+            self.close_suite()?;
+        }
+        Ok(())
+    }
+
+    fn open_suite(&mut self, cell: usize) -> Result<(), ReportError> {
+        let id = &self.cells[cell];
+        let classname = reporter_name(&self.results.run.suite, id);
+        let counts = self.counts[cell];
+        let head = suite_head(
+            self.results,
+            &classname,
+            &counts,
+            &cell_props(self.results, id),
+        );
+        self.put(&head)?;
+        self.next = cell + 1;
+        self.open = Some((cell, classname, UniqueNames::default()));
+        Ok(())
+    }
+
+    fn close_suite(&mut self) -> Result<(), ReportError> {
+        let Some((cell, classname, mut names)) = self.open.take() else {
+            return Ok(());
+        };
+        let mut body = String::new();
+        for gone in self.removed.iter().filter(|c| c.cell == self.cells[cell]) {
+            let name = names.claim(&gone.case_id);
+            let score = gone
+                .base_score
+                .map(|s| format!(" (baseline score {s:.2})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                body,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
+                escape(&name, true),
+                escape(&classname, true)
+            );
+        }
+        body.push_str("  </testsuite>\n");
+        self.put(&body)
+    }
 }
 
 /// The name of a `<testsuite>` and the `classname` of its testcases: `evalgate SUITE gate` for
@@ -200,21 +378,26 @@ fn gate_suite(results: &Results) -> SuiteXml {
         );
     }
     let tests = verdict.rules.len();
+    let counts = Counts {
+        tests,
+        failures,
+        errors,
+        skipped: 0,
+        time_ms: 0,
+    };
+    let mut xml = suite_head(results, &name, &counts, &props);
+    xml.push_str(&body);
+    xml.push_str("  </testsuite>\n");
     SuiteXml {
         tests,
         failures,
         errors,
-        body: wrap_suite(results, &name, tests, failures, errors, 0, 0, &props, &body),
+        body: xml,
     }
 }
 
-fn cell_suite<'a>(
-    results: &Results,
-    cell: &str,
-    cases: impl Iterator<Item = &'a CaseView<'a>>,
-    removed: impl Iterator<Item = &'a CaseComparison>,
-) -> SuiteXml {
-    let classname = reporter_name(&results.run.suite, cell);
+/// The `<properties>` of a cell's suite.
+fn cell_props(results: &Results, cell: &str) -> Vec<(&'static str, String)> {
     let mut props: Vec<(&str, String)> = Vec::new();
     if let Some(info) = results.cells.iter().find(|c| c.id == cell) {
         props.push(("prompt", info.prompt.clone()));
@@ -237,78 +420,23 @@ fn cell_suite<'a>(
             .unwrap_or_default();
         props.push(("change", word));
     }
-
-    let mut names = UniqueNames::default();
-    let mut body = String::new();
-    let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
-    let mut time_ms = 0;
-    for case in cases {
-        tests += 1;
-        time_ms += case.latency_ms();
-        match case.status {
-            CaseStatus::Fail
-            | CaseStatus::Flaky {
-                passed_majority: false,
-            } => failures += 1,
-            CaseStatus::Error => errors += 1,
-            CaseStatus::Pass | CaseStatus::Flaky { .. } => {}
-        }
-        write_case(
-            &mut body,
-            case,
-            &classname,
-            results.comparison.is_some(),
-            &mut names,
-        );
-    }
-    for gone in removed {
-        tests += 1;
-        skipped += 1;
-        let name = names.claim(&gone.case_id);
-        let score = gone
-            .base_score
-            .map(|s| format!(" (baseline score {s:.2})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            body,
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"0.000\">\n      <skipped message=\"removed: only in the baseline{score}\" type=\"removed\"/>\n    </testcase>",
-            escape(&name, true),
-            escape(&classname, true)
-        );
-    }
-    SuiteXml {
-        tests,
-        failures,
-        errors,
-        body: wrap_suite(
-            results, &classname, tests, failures, errors, skipped, time_ms, &props, &body,
-        ),
-    }
+    props
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per suite kind; a struct adds nothing"
-)]
-fn wrap_suite(
-    results: &Results,
-    name: &str,
-    tests: usize,
-    failures: usize,
-    errors: usize,
-    skipped: usize,
-    time_ms: u64,
-    props: &[(&str, String)],
-    body: &str,
-) -> String {
-    let mut out = String::with_capacity(body.len() + 256);
+/// A `<testsuite>` opening tag with its counts, and its properties.
+fn suite_head(results: &Results, name: &str, counts: &Counts, props: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(256);
     // `time` is the sum of the suite's testcase times: reporters that read it (dorny's
     // test-reporter showed "NaNms" without it) add it up per suite.
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\" timestamp=\"{}\">",
         escape(name, true),
-        seconds(time_ms),
+        counts.tests,
+        counts.failures,
+        counts.errors,
+        counts.skipped,
+        seconds(counts.time_ms),
         escape(&results.run.started_at, true)
     );
     if !props.is_empty() {
@@ -323,8 +451,6 @@ fn wrap_suite(
         }
         out.push_str("    </properties>\n");
     }
-    out.push_str(body);
-    out.push_str("  </testsuite>\n");
     out
 }
 
@@ -335,7 +461,7 @@ fn write_case(
     compared: bool,
     names: &mut UniqueNames,
 ) {
-    let name = names.claim(case.case_id);
+    let name = names.claim(&case.case_id);
     let _ = writeln!(
         out,
         "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
@@ -349,7 +475,7 @@ fn write_case(
     let prefix = prefix.as_deref().unwrap_or("");
     let graded = case.graded();
     let passed = case.passed();
-    let failed: Vec<&CallResult> = case.repeats.iter().copied().filter(|c| !c.passed).collect();
+    let failed: Vec<&CallResult> = case.repeats.iter().filter(|c| !c.passed).collect();
     match case.status {
         CaseStatus::Pass => {}
         CaseStatus::Fail => {
@@ -795,7 +921,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn checked(results: &Results) -> (String, Element) {
-        let xml = render(results);
+        let xml = render(results).expect("render");
         assert_valid(&xml);
         let root = parse(&xml);
         assert_consistent(&root);
@@ -903,14 +1029,18 @@ pub(crate) mod tests {
         let mut results = test_helpers::fail_by_floor();
         let call = results
             .results
+            .to_vec()
             .iter()
             .find(|c| c.case_id == "refund-1")
             .expect("refund-1")
             .clone();
-        results.results.extend((1..10).map(|repeat| CallResult {
-            repeat,
-            ..call.clone()
-        }));
+        results
+            .results
+            .to_mut()
+            .extend((1..10).map(|repeat| CallResult {
+                repeat,
+                ..call.clone()
+            }));
         let (_, root) = checked(&results);
         let body = &root
             .descendants("failure")
@@ -950,6 +1080,7 @@ pub(crate) mod tests {
         let mut results = test_helpers::fail_by_floor();
         let call = results
             .results
+            .to_mut()
             .iter_mut()
             .find(|c| c.case_id == "refund-1")
             .expect("refund-1");
@@ -1150,10 +1281,10 @@ pub(crate) mod tests {
     fn duplicate_ids_get_distinct_names() {
         let mut results = test_helpers::fail_by_floor();
         // Two ids that differ only by an escape sequence sanitise to the same name.
-        results.results[1].case_id = "refund-0\x1b[0m".to_owned();
+        results.results.to_mut()[1].case_id = "refund-0\x1b[0m".to_owned();
         // And two that differ by a line break, which an attribute shows as a space.
-        results.results[2].case_id = "a b".to_owned();
-        results.results[3].case_id = "a\nb".to_owned();
+        results.results.to_mut()[2].case_id = "a b".to_owned();
+        results.results.to_mut()[3].case_id = "a\nb".to_owned();
         let (_, root) = checked(&results);
         let names: Vec<_> = suites(&root)[1]
             .children_named("testcase")

@@ -9,6 +9,16 @@ pub mod terminal;
 #[cfg(test)]
 pub(crate) mod xml_tree;
 
+/// Why a report could not be made: the results' calls could not be read, or the report could
+/// not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Read(#[from] crate::results::file::ResultsFileError),
+    #[error("{0}")]
+    Write(#[source] std::io::Error),
+}
+
 /// What to do about a call's error, from its text (a [`crate::provider::ProviderError`] as
 /// stored, possibly behind "not called: an earlier call … failed:"); `None` when there is
 /// nothing better to say than the error itself.

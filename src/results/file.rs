@@ -1,12 +1,15 @@
 //! The one way results files are read and written: checked against the schema version on the
 //! way in, written atomically on the way out.
 
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::error::Category;
 
-use super::{Results, SCHEMA_VERSION};
+use super::calls::{CALLS_CLOSE, CALLS_OPEN};
+use super::{CallResult, Calls, Results, SCHEMA_VERSION};
 
 /// Why a results file could not be used. Each message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,13 @@ pub enum ResultsFileError {
     #[error("{path} is not a valid evalgate results file: {source}")]
     Invalid {
         path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} line {line} is not a call of an evalgate results file: {source}")]
+    Line {
+        path: String,
+        line: u64,
         #[source]
         source: serde_json::Error,
     },
@@ -74,16 +84,46 @@ impl ResultsFileError {
     }
 }
 
-/// Reads and checks a results file: readable, JSON, of the current schema version.
+/// Reads and checks a results file: readable, JSON, of the current schema version, consistent.
 ///
 /// The version is checked before the full parse, so a file from a newer evalgate says so instead
-/// of failing on whichever field changed.
+/// of failing on whichever field changed. A file in the line layout (see [`super::calls`]) is
+/// checked one call at a time and its calls are left on disk; any other layout is read whole.
 pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ResultsFileError::Read {
+    let read_error = |source| ResultsFileError::Read {
         path: shown.clone(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut first = String::new();
+    reader.read_line(&mut first).map_err(read_error)?;
+    let header = first.trim_end_matches(['\n', '\r']);
+    if header.starts_with('{') && header.ends_with(CALLS_OPEN) {
+        let mut results = parse(&format!("{header}{CALLS_CLOSE}"), &shown)?;
+        let len = check_lines(&results, reader, path)?;
+        results.results = Calls::in_file(path, first.len() as u64, len);
+        return Ok(results);
+    }
+    drop(reader);
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let results = parse(&text, &shown)?;
+    let mut checker = Checker::new(&results, false);
+    for call in results.results.iter() {
+        checker
+            .check(&*call?)
+            .map_err(|problem| ResultsFileError::Inconsistent {
+                path: shown.clone(),
+                problem,
+            })?;
+    }
+    Ok(results)
+}
+
+/// Parses a whole results document (or the header line made whole), version first.
+fn parse(text: &str, shown: &str) -> Result<Results, ResultsFileError> {
+    let shown = shown.to_owned();
     #[derive(Deserialize)]
     struct Version {
         #[serde(default)]
@@ -91,7 +131,7 @@ pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
     }
     if !text.trim_start().starts_with('{') {
         // Valid JSON of another shape (an array, a string) is not a results file either.
-        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
             Ok(_) => ResultsFileError::NotResults { path: shown },
             Err(source) => ResultsFileError::Json {
                 path: shown,
@@ -99,7 +139,7 @@ pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
             },
         });
     }
-    let version = match serde_json::from_str::<Version>(&text) {
+    let version = match serde_json::from_str::<Version>(text) {
         Ok(version) => version.schema_version.and_then(|v| v.as_u64()),
         Err(source) if matches!(source.classify(), Category::Syntax | Category::Eof) => {
             return Err(ResultsFileError::Json {
@@ -116,28 +156,101 @@ pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
         }
         Some(_) => {}
     }
-    let results: Results =
-        serde_json::from_str(&text).map_err(|source| ResultsFileError::Invalid {
+    serde_json::from_str(text).map_err(|source| ResultsFileError::Invalid {
+        path: shown,
+        source,
+    })
+}
+
+/// Checks the call lines after the header, one at a time: each parses, and together they are
+/// consistent (see [`Checker`]). Returns how many there are.
+fn check_lines(
+    results: &Results,
+    mut reader: BufReader<std::fs::File>,
+    path: &Path,
+) -> Result<usize, ResultsFileError> {
+    let shown = path.display().to_string();
+    let inconsistent = |problem: String| ResultsFileError::Inconsistent {
+        path: shown.clone(),
+        problem,
+    };
+    let mut checker = Checker::new(results, true);
+    let mut line = Vec::new();
+    let mut number = 1u64;
+    let mut count = 0usize;
+    loop {
+        line.clear();
+        let read =
+            reader
+                .read_until(b'\n', &mut line)
+                .map_err(|source| ResultsFileError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+        number += 1;
+        if read == 0 {
+            return Err(inconsistent(format!(
+                "it ends at line {number} without the `{CALLS_CLOSE}` that closes its calls: the file was cut short"
+            )));
+        }
+        if super::calls::trim_call_line(&line) == CALLS_CLOSE.as_bytes() {
+            break;
+        }
+        let call = super::calls::parse_call_line(&line, path, number)?;
+        checker
+            .check(&call)
+            .map_err(|problem| inconsistent(format!("line {number}: {problem}")))?;
+        count += 1;
+    }
+    let mut rest = Vec::new();
+    reader
+        .read_to_end(&mut rest)
+        .map_err(|source| ResultsFileError::Read {
             path: shown.clone(),
             source,
         })?;
-    consistent(&results).map_err(|problem| ResultsFileError::Inconsistent {
-        path: shown,
-        problem,
-    })?;
-    Ok(results)
+    if !rest.iter().all(u8::is_ascii_whitespace) {
+        return Err(inconsistent(format!(
+            "there is more after the `{CALLS_CLOSE}` that closes its calls on line {number}"
+        )));
+    }
+    Ok(count)
 }
 
 /// What evalgate itself never writes, and the comparison and reports would silently count:
 /// a row of a cell the file does not list, the same row twice, a score outside 0–1, a cost
-/// below zero.
-fn consistent(results: &Results) -> Result<(), String> {
-    use crate::support::text::one_line;
-    let cells: std::collections::HashSet<&str> =
-        results.cells.iter().map(|c| c.id.as_str()).collect();
-    let mut seen = std::collections::HashSet::new();
-    let in_range = |v: f64| (0.0..=1.0).contains(&v);
-    for (i, call) in results.results.iter().enumerate() {
+/// below zero; and in the line layout, the repeats of a case apart from each other (readers
+/// take a case's repeats from adjacent lines).
+struct Checker<'a> {
+    cells: HashSet<&'a str>,
+    index: usize,
+    /// The line layout: repeats must be adjacent, and only the current case is remembered.
+    adjacent: bool,
+    current: Option<(String, String)>,
+    repeats: HashSet<u32>,
+    /// Cases already passed, as 128-bit hashes of (cell, case id).
+    done: HashSet<u128>,
+    /// Every (cell, case id, repeat), for a file read whole.
+    seen: HashSet<(String, String, u32)>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(results: &'a Results, adjacent: bool) -> Self {
+        Checker {
+            cells: results.cells.iter().map(|c| c.id.as_str()).collect(),
+            index: 0,
+            adjacent,
+            current: None,
+            repeats: HashSet::new(),
+            done: HashSet::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    fn check(&mut self, call: &CallResult) -> Result<(), String> {
+        use crate::support::text::one_line;
+        let i = self.index;
+        self.index += 1;
         let at = || {
             format!(
                 "`results[{i}]` ({} {} repeat {})",
@@ -146,15 +259,40 @@ fn consistent(results: &Results) -> Result<(), String> {
                 call.repeat
             )
         };
-        if !cells.contains(call.cell.as_str()) {
+        if !self.cells.contains(call.cell.as_str()) {
             return Err(format!(
                 "{}: its cell is not among the file's `cells`",
                 at()
             ));
         }
-        if !seen.insert((call.cell.as_str(), call.case_id.as_str(), call.repeat)) {
+        if self.adjacent {
+            let same = self
+                .current
+                .as_ref()
+                .is_some_and(|(cell, case)| *cell == call.cell && *case == call.case_id);
+            if !same {
+                if let Some((cell, case)) = self.current.take() {
+                    self.done.insert(case_hash(&cell, &case));
+                }
+                if self.done.contains(&case_hash(&call.cell, &call.case_id)) {
+                    return Err(format!(
+                        "{} is apart from the other repeats of its case (evalgate writes them on adjacent lines)",
+                        at()
+                    ));
+                }
+                self.current = Some((call.cell.clone(), call.case_id.clone()));
+                self.repeats.clear();
+            }
+            if !self.repeats.insert(call.repeat) {
+                return Err(format!("{} appears twice", at()));
+            }
+        } else if !self
+            .seen
+            .insert((call.cell.clone(), call.case_id.clone(), call.repeat))
+        {
             return Err(format!("{} appears twice", at()));
         }
+        let in_range = |v: f64| (0.0..=1.0).contains(&v);
         if !in_range(call.score) {
             return Err(format!("{}: score {} is outside 0 to 1", at(), call.score));
         }
@@ -173,8 +311,22 @@ fn consistent(results: &Results) -> Result<(), String> {
                 call.cost_usd
             ));
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// A 128-bit hash of a case's key: two fixed-key SipHashes, so no two cases of a file collide in
+/// practice and the same file always checks the same way.
+pub(crate) fn case_hash(cell: &str, case: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        cell.hash(&mut h);
+        case.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 /// Reads a baseline and checks it is a run of `suite`, the suite of `other` (the run it is to be
@@ -192,16 +344,65 @@ pub fn read_baseline(path: &Path, suite: &str, other: &Path) -> Result<Results, 
     Ok(base)
 }
 
-/// Writes the results file atomically: a reader never sees half a file.
+/// Writes the results file atomically (a reader never sees half a file), in the line layout
+/// of [`super::calls`]: the header line, then one call per line.
 pub fn write(path: &Path, results: &Results) -> Result<(), ResultsFileError> {
-    crate::support::fs::write_atomic(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, results)?;
-        std::io::Write::write_all(w, b"\n")
-    })
-    .map_err(|source| ResultsFileError::Write {
-        path: path.display().to_string(),
+    let shown = path.display().to_string();
+    let write_error = |source| ResultsFileError::Write {
+        path: shown.clone(),
         source,
-    })
+    };
+    let fields = HeaderFields {
+        schema_version: results.schema_version,
+        run: &results.run,
+        summary: &results.summary,
+        metrics: &results.metrics,
+        cells: &results.cells,
+        verdict: &results.verdict,
+        comparison: results.comparison.as_ref(),
+    };
+    let mut header = serde_json::to_vec(&fields).map_err(|e| write_error(e.into()))?;
+    // `{…}` without its closing brace, then the calls' array opened.
+    header.pop();
+    header.push(b',');
+    header.extend_from_slice(CALLS_OPEN.as_bytes());
+    header.push(b'\n');
+    let total = results.results.len();
+    let mut copy_error = None;
+    let written = crate::support::fs::write_atomic(path, |w| {
+        w.write_all(&header)?;
+        let mut written = 0usize;
+        let copied = results.results.write_json_lines(path, |line| {
+            w.write_all(line)?;
+            written += 1;
+            w.write_all(if written < total { b",\n" } else { b"\n" })
+        });
+        if let Err(e) = copied {
+            copy_error = Some(e);
+            return Err(std::io::Error::other("the calls could not be copied"));
+        }
+        w.write_all(CALLS_CLOSE.as_bytes())?;
+        w.write_all(b"\n")
+    });
+    match (written, copy_error) {
+        (_, Some(error)) => Err(error),
+        (Err(source), None) => Err(write_error(source)),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// A results file without its calls: the fields of [`Results`] in the same order, `results`
+/// left out. What the first line of the line layout holds.
+#[derive(serde::Serialize)]
+struct HeaderFields<'a> {
+    schema_version: u32,
+    run: &'a super::RunInfo,
+    summary: &'a super::Summary,
+    metrics: &'a std::collections::BTreeMap<String, super::MetricSummary>,
+    cells: &'a [super::CellSummary],
+    verdict: &'a super::Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comparison: Option<&'a super::Comparison>,
 }
 
 #[cfg(test)]
@@ -260,8 +461,8 @@ mod tests {
         let mut results = crate::test_helpers::pass();
         let plain = serde_json::to_string(&results).expect("json");
         assert!(!plain.contains("tool_calls"), "absent when there are none");
-        results.results[0].output = Some(String::new());
-        results.results[0].tool_calls = vec![
+        results.results.to_mut()[0].output = Some(String::new());
+        results.results.to_mut()[0].tool_calls = vec![
             ToolCall {
                 id: Some("call_1".into()),
                 name: "get_weather".into(),
@@ -285,7 +486,7 @@ mod tests {
         let back = read(&path).expect("read");
         assert_eq!(back, results);
         assert_eq!(
-            back.results[0].shown_output().as_deref(),
+            back.results.to_vec()[0].shown_output().as_deref(),
             Some(
                 "get_weather({\"city\":\"Paris\"})\nget_time({\"tz\":) [arguments are not valid JSON]"
             )

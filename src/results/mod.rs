@@ -9,8 +9,11 @@ use std::collections::BTreeMap;
 
 use crate::provider::{Message, ToolCall};
 
+pub mod calls;
 pub mod file;
 pub mod gate;
+
+pub use calls::Calls;
 
 /// The metric every call feeds: whether the case passed. Always present in `metrics`.
 pub const PASS_RATE_METRIC: &str = "pass_rate";
@@ -32,7 +35,9 @@ pub struct Results {
     pub comparison: Option<Comparison>,
     /// One entry per call (cell × case × repeat), in plan order: cells as configured, cases in
     /// dataset order, repeats ascending. The order does not depend on timing or resumption.
-    pub results: Vec<CallResult>,
+    /// Read one at a time from wherever they are (see [`calls`]); last in the file, so that
+    /// everything else can be read first.
+    pub results: Calls,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Leaves that every layer may use: number and text formats, file writing, fingerprints,
 //! templates, child processes, signals, "did you mean". Nothing here names another evalgate module.
 
+pub mod exact;
 pub mod fingerprint;
 pub mod fmt;
 pub mod foreign;

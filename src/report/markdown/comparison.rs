@@ -2,16 +2,15 @@
 //! can detect, the regressed cases with both outputs and a diff, the other changed and flaky
 //! cases, cost and usage side by side, and which cells were evaluated again.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::escape::{html_line, inline, pre, word_diff};
 use super::page::{Page, cut};
 use super::{
-    MAX_DETAILED, MAX_LISTED, MarkdownOptions, errored_section, floor_rule, metric_status,
+    MAX_DETAILED, MAX_LISTED, MarkdownOptions, Picked, errored_section, floor_rule, metric_status,
     more_line, pretty, rollup, status_badge, what_next, without_output_quote,
 };
-use crate::report::cases::{CaseView, cases};
+use crate::report::cases::CaseView;
 use crate::results::{
     CaseChange, CaseComparison, CellChange, Comparison, MetricComparison, QuantityComparison,
     Results, Side, Status, TestMethod,
@@ -26,6 +25,7 @@ pub(super) fn comparison_body(
     page: &mut Page,
     results: &Results,
     comparison: &Comparison,
+    picked: &Picked<'_>,
     opts: &MarkdownOptions,
 ) {
     page.fixed(why_it_passes(results, comparison));
@@ -35,9 +35,6 @@ pub(super) fn comparison_body(
         page.item(table, cut::CONTEXT, "the pass rate by cell");
     }
 
-    let views = cases(results);
-    let by_key: HashMap<(&str, &str), &CaseView<'_>> =
-        views.iter().map(|v| ((v.cell, v.case_id), v)).collect();
     let of = |change: CaseChange| -> Vec<&CaseComparison> {
         comparison
             .cases
@@ -57,9 +54,9 @@ pub(super) fn comparison_body(
             Some((reason.as_str(), c.head_output.as_deref()))
         })));
         for (i, case) in regressed.iter().take(MAX_LISTED).enumerate() {
-            let view = by_key
-                .get(&(case.cell.as_str(), case.case_id.as_str()))
-                .copied();
+            let view = picked
+                .detailed
+                .get(&(case.cell.clone(), case.case_id.clone()));
             let line = change_line(case, "❌");
             if i < MAX_DETAILED {
                 page.shrinkable(
@@ -77,12 +74,12 @@ pub(super) fn comparison_body(
         page.fixed("\n");
     }
 
-    errored_section(page, &views);
+    errored_section(page, picked);
     let again: Vec<(&str, &str)> = regressed
         .iter()
         .map(|c| (c.cell.as_str(), c.case_id.as_str()))
         .collect();
-    what_next(page, results, &again, opts);
+    what_next(page, results, &again, regressed.len(), opts);
 
     let improved = of(CaseChange::Improved);
     list_section(

@@ -27,10 +27,12 @@ mod single_run;
 
 pub use escape::{inline, pre};
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
+use super::ReportError;
 use super::cases::{CaseStatus, CaseView};
-use crate::results::{Results, RuleOutcome, Status};
+use crate::results::{CaseChange, Results, RuleOutcome, Status};
 use crate::support::fmt::{count_of, format_count};
 use crate::support::text::{sanitize_for_log, truncate};
 use escape::safe_url;
@@ -87,19 +89,163 @@ impl Default for MarkdownOptions {
 ///
 /// The verdict, the metric table, the minimum detectable drop and the usage table are never
 /// cut; a note at the end says what was.
-pub fn render(results: &Results, opts: &MarkdownOptions) -> String {
+///
+/// The calls are read once, one case at a time ([`Picked`]); only the cases the page can show
+/// are kept.
+pub fn render(results: &Results, opts: &MarkdownOptions) -> Result<String, ReportError> {
+    let picked = Picked::gather(results)?;
     let mut page = Page::default();
-    header(&mut page, results, opts);
+    header(&mut page, results, &picked, opts);
     match &results.comparison {
-        Some(comparison) => comparison::comparison_body(&mut page, results, comparison, opts),
-        None => single_run::single_run_body(&mut page, results, opts),
+        Some(comparison) => {
+            comparison::comparison_body(&mut page, results, comparison, &picked, opts)
+        }
+        None => single_run::single_run_body(&mut page, results, &picked, opts),
     }
     rules_section(&mut page, results);
     footer(&mut page, results, opts);
-    page.fit(opts.max_chars)
+    Ok(page.fit(opts.max_chars))
 }
 
-fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
+/// Failed cases whose reason and answer feed the roll-up ("**10 cases** answered the same"):
+/// the first ones, so a run where everything failed does not hold every answer.
+const ROLLUP_CASES: usize = 1_000;
+
+/// Kinds of error told apart; cases with any other error are counted together.
+const MAX_ERROR_KINDS: usize = 1_000;
+
+/// Errored cases that failed the same way: the error, how many cases, the first few (cell, case
+/// id).
+pub(super) type ErrorGroup = (String, usize, Vec<(String, String)>);
+
+/// The cases a report shows, picked in one pass over the calls: the first failed, flaky and
+/// errored cases (all of them counted), and the cases the comparison details. Memory holds what
+/// the page can show, whatever the size of the run.
+pub(super) struct Picked<'a> {
+    /// How big the run was ([`crate::report::cases::scale`]), worked out in the same pass.
+    pub scale: String,
+    /// Failed cases (every graded repeat failed, or most did): the first [`MAX_LISTED`].
+    pub failed: Vec<CaseView<'a>>,
+    pub failed_total: usize,
+    /// The first failed cases' (cell, case id), for the reproduce command.
+    pub failed_keys: Vec<(String, String)>,
+    /// (first failure, first failed answer) of the first [`ROLLUP_CASES`] failed cases.
+    pub failed_rollup: Vec<(String, Option<String>)>,
+    pub flaky: Vec<CaseView<'a>>,
+    pub flaky_total: usize,
+    /// Errored cases by error, most cases first.
+    pub errored: Vec<ErrorGroup>,
+    pub errored_total: usize,
+    /// The cases the comparison shows in detail, by (cell, case id).
+    pub detailed: HashMap<(String, String), CaseView<'a>>,
+}
+
+impl<'a> Picked<'a> {
+    fn gather(results: &'a Results) -> Result<Self, ReportError> {
+        let wanted: std::collections::HashSet<(&str, &str)> = results
+            .comparison
+            .iter()
+            .flat_map(|c| &c.cases)
+            .filter(|c| c.change == CaseChange::Regressed)
+            .take(MAX_DETAILED)
+            .map(|c| (c.cell.as_str(), c.case_id.as_str()))
+            .collect();
+        let mut picked = Picked {
+            scale: String::new(),
+            failed: Vec::new(),
+            failed_total: 0,
+            failed_keys: Vec::new(),
+            failed_rollup: Vec::new(),
+            flaky: Vec::new(),
+            flaky_total: 0,
+            errored: Vec::new(),
+            errored_total: 0,
+            detailed: HashMap::new(),
+        };
+        let mut kinds: HashMap<String, usize> = HashMap::new();
+        let mut scale = crate::report::cases::Scale::default();
+        crate::report::cases::each_case(results, |view: CaseView<'a>| {
+            scale.add(&view);
+            if wanted.contains(&(view.cell.as_str(), view.case_id.as_str())) {
+                picked
+                    .detailed
+                    .insert((view.cell.clone(), view.case_id.clone()), view.clone());
+            }
+            match view.status {
+                CaseStatus::Error => {
+                    picked.errored_total += 1;
+                    let error = view
+                        .repeats
+                        .iter()
+                        .find_map(|c| c.error.as_deref())
+                        .unwrap_or_default();
+                    let other = "(other errors)";
+                    let key = if kinds.contains_key(error) || kinds.len() < MAX_ERROR_KINDS {
+                        error
+                    } else {
+                        other
+                    };
+                    let i = match kinds.get(key) {
+                        Some(&i) => i,
+                        None => {
+                            kinds.insert(key.to_owned(), picked.errored.len());
+                            picked.errored.push((key.to_owned(), 0, Vec::new()));
+                            picked.errored.len() - 1
+                        }
+                    };
+                    let group = &mut picked.errored[i];
+                    group.1 += 1;
+                    if group.2.len() < ERROR_GROUP_NAMES {
+                        group.2.push((view.cell.clone(), view.case_id.clone()));
+                    }
+                }
+                CaseStatus::Fail
+                | CaseStatus::Flaky {
+                    passed_majority: false,
+                } => {
+                    picked.failed_total += 1;
+                    if picked.failed_rollup.len() < ROLLUP_CASES {
+                        let output = view.repeats.iter().find(|c| !c.passed);
+                        picked.failed_rollup.push((
+                            single_run::first_failure(&view),
+                            output.and_then(|c| c.shown_output()),
+                        ));
+                    }
+                    if picked.failed_keys.len() < MAX_LISTED {
+                        picked
+                            .failed_keys
+                            .push((view.cell.clone(), view.case_id.clone()));
+                    }
+                    if let CaseStatus::Flaky { .. } = view.status {
+                        picked.flaky_total += 1;
+                        if picked.flaky.len() < MAX_LISTED {
+                            picked.flaky.push(view.clone());
+                        }
+                    }
+                    if picked.failed.len() < MAX_LISTED {
+                        picked.failed.push(view);
+                    }
+                }
+                CaseStatus::Flaky { .. } => {
+                    picked.flaky_total += 1;
+                    if picked.flaky.len() < MAX_LISTED {
+                        picked.flaky.push(view);
+                    }
+                }
+                CaseStatus::Pass => {}
+            }
+            Ok::<_, ReportError>(())
+        })?;
+        picked.scale = scale.describe(results);
+        // Largest first; stable, so equal groups keep their order of first appearance.
+        picked
+            .errored
+            .sort_by_key(|(_, cases, _)| std::cmp::Reverse(*cases));
+        Ok(picked)
+    }
+}
+
+fn header(page: &mut Page, results: &Results, picked: &Picked<'_>, opts: &MarkdownOptions) {
     let mut text = String::new();
     if let Some(marker) = &opts.marker {
         let clean: String = sanitize_for_log(marker)
@@ -159,7 +305,7 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
     let mut context = format!(
         "**{}**: {}: {} passed, {} failed, {} errored",
         inline(&run.suite),
-        crate::report::cases::scale(results),
+        picked.scale,
         format_count(s.passed),
         format_count(s.failed),
         format_count(s.errored)
@@ -197,44 +343,28 @@ fn header(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
 /// Cases with an errored repeat: listed in both kinds of report, since an outage is never a
 /// regression and never hidden. Cases that failed the same way are one line, with a count, a few
 /// of their names and what to do: thirty "connection refused" lines say less than one.
-fn errored_section(page: &mut Page, views: &[CaseView<'_>]) {
-    let errored: Vec<(&CaseView<'_>, &str)> = views
-        .iter()
-        .filter(|v| v.status == CaseStatus::Error)
-        .map(|v| {
-            let error = v.repeats.iter().find_map(|c| c.error.as_deref());
-            (v, error.unwrap_or_default())
-        })
-        .collect();
-    if errored.is_empty() {
+fn errored_section(page: &mut Page, picked: &Picked<'_>) {
+    if picked.errored_total == 0 {
         return;
     }
     page.fixed(format!(
         "#### Errored cases ({})\n\nThese could not be graded (provider or check failure): they count toward the error rate, never as failures.\n\n",
-        format_count(errored.len() as u64)
+        format_count(picked.errored_total as u64)
     ));
-    // Groups in order of first appearance, largest first.
-    let mut groups: Vec<(&str, Vec<&CaseView<'_>>)> = Vec::new();
-    for (view, error) in &errored {
-        match groups.iter_mut().find(|(e, _)| e == error) {
-            Some((_, members)) => members.push(view),
-            None => groups.push((error, vec![view])),
-        }
-    }
-    groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
-    for (error, members) in groups.iter().take(MAX_LISTED) {
-        let mut line = match members.len() {
+    let groups = &picked.errored;
+    for (error, n, members) in groups.iter().take(MAX_LISTED) {
+        let mut line = match *n {
             1 => format!(
                 "- ⚠️ {} · {}: {}",
-                inline(members[0].cell),
-                inline(members[0].case_id),
+                inline(&members[0].0),
+                inline(&members[0].1),
                 inline(error)
             ),
             n => {
                 let names: Vec<String> = members
                     .iter()
                     .take(ERROR_GROUP_NAMES)
-                    .map(|v| format!("{} · {}", inline(v.cell), inline(v.case_id)))
+                    .map(|(cell, case)| format!("{} · {}", inline(cell), inline(case)))
                     .collect();
                 let more = n.saturating_sub(ERROR_GROUP_NAMES);
                 let more = if more > 0 {
@@ -366,7 +496,14 @@ fn without_output_quote(reason: &str) -> String {
 
 /// "What next": the command that runs the listed cases again locally, and the label that
 /// accepts the failure when one is configured. Nothing when no case failed and the gate passed.
-fn what_next(page: &mut Page, results: &Results, cases: &[(&str, &str)], opts: &MarkdownOptions) {
+/// `cases` are the first of `total` cases to run again.
+fn what_next(
+    page: &mut Page,
+    results: &Results,
+    cases: &[(&str, &str)],
+    total: usize,
+    opts: &MarkdownOptions,
+) {
     let failed = results.verdict.status == Status::Fail && results.verdict.accepted.is_none();
     let label = opts.accept_label.as_deref().filter(|_| failed);
     if cases.is_empty() && label.is_none() {
@@ -388,10 +525,10 @@ fn what_next(page: &mut Page, results: &Results, cases: &[(&str, &str)], opts: &
         let _ = write!(
             text,
             "Run {} again on your machine (it calls the models, so it needs their keys):\n\n",
-            if shown < cases.len() {
+            if shown < total {
                 format!(
                     "the first {shown} of these {} cases",
-                    format_count(cases.len() as u64)
+                    format_count(total as u64)
                 )
             } else if shown == 1 {
                 "this case".to_owned()
@@ -628,7 +765,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn checked(results: &Results, opts: &MarkdownOptions) -> String {
-        let md = render(results, opts);
+        let md = render(results, opts).expect("render");
         assert!(md.chars().count() <= opts.max_chars);
         if let Some(html) = cmark(&md) {
             assert_inert(&md, &html);
@@ -664,7 +801,7 @@ pub(crate) mod tests {
             .as_mut()
             .expect("comparison")
             .unpaired_errored = 40;
-        let md = render(&results, &opts());
+        let md = render(&results, &opts()).expect("render");
         assert!(
             md.contains("**40 cases not compared**: a call errored"),
             "{md}"
@@ -680,7 +817,7 @@ pub(crate) mod tests {
         m.pairs = 0;
         m.status = Status::Pass;
         let metric = m.metric.clone();
-        let md = render(&results, &opts());
+        let md = render(&results, &opts()).expect("render");
         let row = md
             .lines()
             .find(|l| l.starts_with(&format!("| {} (n=0)", inline(&metric))))
@@ -766,7 +903,7 @@ pub(crate) mod tests {
         // A drop whose whole interval is within the tolerance.
         let m = &mut results.comparison.as_mut().expect("comparison").metrics[0];
         (m.delta, m.ci_low, m.ci_high) = (-0.02, -0.04, 0.0);
-        let md = render(&results, &opts());
+        let md = render(&results, &opts()).expect("render");
         assert!(
             md.contains("even its low end stays within the 5.0pp drop the gate allows."),
             "{md}"
@@ -777,16 +914,16 @@ pub(crate) mod tests {
         for m in &mut floors_only.comparison.as_mut().expect("comparison").metrics {
             m.max_drop = None;
         }
-        let md = render(&floors_only, &opts());
+        let md = render(&floors_only, &opts()).expect("render");
         assert!(
             md.contains("no gate rule compares the head with the base, so only the absolute floors decide. Add `max_drop`"),
             "{md}"
         );
 
         // A failing gate needs no excuse, and a pass with nothing regressed none either.
-        let md = render(&test_helpers::fail_by_confident_drop(), &opts());
+        let md = render(&test_helpers::fail_by_confident_drop(), &opts()).expect("render");
         assert!(!md.contains("Why this passes"), "{md}");
-        let md = render(&test_helpers::pass(), &opts());
+        let md = render(&test_helpers::pass(), &opts()).expect("render");
         assert!(!md.contains("Why this passes"), "{md}");
     }
 
@@ -801,12 +938,12 @@ pub(crate) mod tests {
             md.contains("add the label **evalgate: accept-regression** to this pull request"),
             "{md}"
         );
-        let md = render(&test_helpers::fail_by_confident_drop(), &opts());
+        let md = render(&test_helpers::fail_by_confident_drop(), &opts()).expect("render");
         assert!(!md.contains("add the label"), "{md}");
-        let md = render(&test_helpers::pass_despite_noise(), &with_label);
+        let md = render(&test_helpers::pass_despite_noise(), &with_label).expect("render");
         assert!(!md.contains("add the label"), "{md}");
         // Failed cases of a run without a baseline are reproducible too.
-        let md = render(&test_helpers::fail_by_floor(), &with_label);
+        let md = render(&test_helpers::fail_by_floor(), &with_label).expect("render");
         assert!(
             md.contains("<pre>\nevalgate run -c evalgate.toml \\\n  --filter "),
             "{md}"
@@ -862,7 +999,7 @@ pub(crate) mod tests {
             .find(|c| c.change == crate::results::CaseChange::Improved)
             .expect("an improved case");
         improved.reasons = vec![r#"output "x" does not contain "30 days""#.to_owned()];
-        let md = render(&results, &opts());
+        let md = render(&results, &opts()).expect("render");
         assert!(
             md.contains("score 0.00 → 1.00 (the base failed: output does not contain \"30 days\")"),
             "{md}"
@@ -953,7 +1090,7 @@ pub(crate) mod tests {
             improved.case_id = format!("extra-{i}");
             comparison.cases.push(improved);
         }
-        let full = render(&results, &MarkdownOptions::default());
+        let full = render(&results, &MarkdownOptions::default()).expect("render");
         let max = full.chars().count() - 100;
         let md = checked(
             &results,
@@ -1015,7 +1152,7 @@ pub(crate) mod tests {
     fn hostile_tool_calls_are_shown_and_inert() {
         let mut results = test_helpers::hostile();
         results.comparison = None;
-        let call = &mut results.results[0];
+        let call = &mut results.results.to_mut()[0];
         call.output = Some(String::new());
         call.tool_calls = vec![crate::provider::ToolCall {
             id: None,
@@ -1060,7 +1197,7 @@ pub(crate) mod tests {
                 "error rate exceeds",
             ),
         ]);
-        let md = render(&results, &MarkdownOptions::default());
+        let md = render(&results, &MarkdownOptions::default()).expect("render");
         assert!(
             md.starts_with("### ⚠️ evalgate ERROR: error rate exceeds\n\n- pass rate is below\n"),
             "{md}"
@@ -1088,7 +1225,7 @@ pub(crate) mod tests {
             ),
             regression,
         ]);
-        let md = render(&results, &MarkdownOptions::default());
+        let md = render(&results, &MarkdownOptions::default()).expect("render");
         assert!(
             md.starts_with(
                 "### ❌ evalgate FAIL: accuracy dropped 10.0 points\n\n- pass rate is below the minimum\n"
@@ -1124,7 +1261,8 @@ pub(crate) mod tests {
                 marker: Some("x --> <b>y</b>".to_owned()),
                 ..MarkdownOptions::default()
             },
-        );
+        )
+        .expect("render");
         assert!(md.starts_with("<!-- x  by/b -->\n"), "{md}");
     }
 }

@@ -6,51 +6,40 @@ use std::fmt::Write;
 use super::escape::{html_line, inline, pre, word_diff};
 use super::page::{Page, cut};
 use super::{
-    MAX_DETAILED, MAX_LISTED, MarkdownOptions, errored_section, floor_rule, metric_status,
+    MAX_DETAILED, MAX_LISTED, MarkdownOptions, Picked, errored_section, floor_rule, metric_status,
     more_line, pretty, rollup, what_next, without_output_quote,
 };
-use crate::report::cases::{CaseStatus, CaseView, cases};
+use crate::report::cases::CaseView;
 use crate::report::terminal::{VARIABLE_PREFIX_NOTE, prompt_cache_share};
 use crate::results::Results;
 use crate::support::fmt::{format_confidence, format_count, format_percent, format_usd};
 use crate::support::text::truncate;
 
-pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &MarkdownOptions) {
+pub(super) fn single_run_body(
+    page: &mut Page,
+    results: &Results,
+    picked: &Picked<'_>,
+    opts: &MarkdownOptions,
+) {
     page.fixed(single_metric_table(results));
-    let views = cases(results);
 
-    let failed: Vec<&CaseView<'_>> = views
-        .iter()
-        .filter(|v| {
-            matches!(
-                v.status,
-                CaseStatus::Fail
-                    | CaseStatus::Flaky {
-                        passed_majority: false
-                    }
-            )
-        })
-        .collect();
-    if !failed.is_empty() {
+    let failed = &picked.failed;
+    if picked.failed_total > 0 {
         page.fixed(format!(
             "#### Failed cases ({})\n\n",
-            format_count(failed.len() as u64)
+            format_count(picked.failed_total as u64)
         ));
-        let reasons: Vec<(String, Option<String>)> = failed
-            .iter()
-            .map(|v| {
-                let output = v.repeats.iter().find(|c| !c.passed);
-                (first_failure(v), output.and_then(|c| c.shown_output()))
-            })
-            .collect();
         page.fixed(rollup(
-            reasons.iter().map(|(r, o)| (r.as_str(), o.as_deref())),
+            picked
+                .failed_rollup
+                .iter()
+                .map(|(r, o)| (r.as_str(), o.as_deref())),
         ));
         for (i, view) in failed.iter().take(MAX_LISTED).enumerate() {
             let line = format!(
                 "- ❌ {} · {}: {}\n",
-                inline(view.cell),
-                inline(view.case_id),
+                inline(&view.cell),
+                inline(&view.case_id),
                 inline(&without_output_quote(&first_failure(view)))
             );
             if i < MAX_DETAILED {
@@ -65,29 +54,29 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &Markdow
                 page.item(line, cut::KEY_LINES, "failed cases");
             }
         }
-        more_line(page, failed.len(), "failed cases");
+        more_line(page, picked.failed_total, "failed cases");
         page.fixed("\n");
     }
 
-    errored_section(page, &views);
-    let again: Vec<(&str, &str)> = failed.iter().map(|v| (v.cell, v.case_id)).collect();
-    what_next(page, results, &again, opts);
-
-    let flaky: Vec<&CaseView<'_>> = views
+    errored_section(page, picked);
+    let again: Vec<(&str, &str)> = picked
+        .failed_keys
         .iter()
-        .filter(|v| matches!(v.status, CaseStatus::Flaky { .. }))
+        .map(|(cell, case)| (cell.as_str(), case.as_str()))
         .collect();
-    if !flaky.is_empty() {
+    what_next(page, results, &again, picked.failed_total, opts);
+
+    if picked.flaky_total > 0 {
         page.fixed(format!(
             "#### Flaky cases ({})\n\n",
-            format_count(flaky.len() as u64)
+            format_count(picked.flaky_total as u64)
         ));
-        for view in flaky.iter().take(MAX_LISTED) {
+        for view in picked.flaky.iter().take(MAX_LISTED) {
             page.item(
                 format!(
                     "- 🎲 {} · {}: passed {} of {} repeats\n",
-                    inline(view.cell),
-                    inline(view.case_id),
+                    inline(&view.cell),
+                    inline(&view.case_id),
                     view.passed(),
                     view.graded()
                 ),
@@ -95,7 +84,7 @@ pub(super) fn single_run_body(page: &mut Page, results: &Results, opts: &Markdow
                 "flaky cases",
             );
         }
-        more_line(page, flaky.len(), "flaky cases");
+        more_line(page, picked.flaky_total, "flaky cases");
         page.fixed("\n");
     }
 
@@ -213,8 +202,8 @@ fn single_metric_table(results: &Results) -> String {
 fn failed_details(view: &CaseView<'_>) -> String {
     let mut text = format!(
         "<details><summary>❌ {} · {}: score {:.2}, passed {} of {} repeats · {}</summary>\n\n",
-        html_line(view.cell),
-        html_line(view.case_id),
+        html_line(&view.cell),
+        html_line(&view.case_id),
         view.score(),
         view.passed(),
         view.repeats.len(),
@@ -253,7 +242,7 @@ fn failed_details(view: &CaseView<'_>) -> String {
     text
 }
 
-fn first_failure(view: &CaseView<'_>) -> String {
+pub(super) fn first_failure(view: &CaseView<'_>) -> String {
     view.repeats
         .iter()
         .filter(|c| !c.passed)

@@ -405,6 +405,7 @@ mod tests {
             &accuracy_gate(0.02, Policy::ConfidentDrop),
             "base.json",
         )
+        .expect("compare")
         .comparison
     }
 
@@ -437,6 +438,7 @@ mod tests {
             &accuracy_gate(0.05, Policy::NonInferiority),
             "b.json",
         )
+        .expect("compare")
         .comparison;
         let text = render(&c, &TerminalOptions::default());
         assert!(

@@ -57,16 +57,21 @@ pub fn write_summary(
         "{} in {}: {}: {}",
         one_line(&results.run.suite),
         format_duration(results.run.duration_ms),
-        crate::report::cases::scale(results),
+        crate::report::cases::scale(results).unwrap_or_else(|_| "cases".to_owned()),
         counts(summary)
     )?;
 
     write_cells(&mut w, results)?;
     write_metrics(&mut w, results)?;
     write_usage(&mut w, summary)?;
-    write_slowest(&mut w, &results.results)?;
-    write_failed(&mut w, results)?;
-    write_errored(&mut w, &results.results)?;
+    let shown = Shown::gather(results, w.opts.max_listed);
+    write_slowest(&mut w, &shown.slowest)?;
+    write_failed(&mut w, &shown)?;
+    write_errored(&mut w, &shown.errored)?;
+    if let Some(error) = &shown.unreadable {
+        w.label("ERROR", Some(Status::Error))?;
+        writeln!(w.out, "{}", one_line(error))?;
+    }
 
     if let Some(comparison) = &results.comparison {
         comparison::write_comparison(w.out, comparison, opts)?;
@@ -281,46 +286,131 @@ fn write_rate_limited(w: &mut Writer<'_>, s: &Summary) -> fmt::Result {
     )
 }
 
-fn write_slowest(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
-    let mut measured: Vec<_> = calls
-        .iter()
-        .filter(|c| !c.cached && !c.is_errored())
-        .collect();
-    // Stable: equal latencies keep plan order, so the list is deterministic.
-    measured.sort_by_key(|c| std::cmp::Reverse(c.latency_ms));
-    for (i, call) in measured.iter().take(SLOWEST_LISTED).enumerate() {
+/// Kinds of error the summary tells apart; calls with any other error are counted together.
+const MAX_ERROR_KINDS: usize = 1_000;
+
+/// What the summary shows of the calls, gathered in one pass over them with bounded memory: the
+/// slowest calls, the first failed ones and the errors by kind.
+struct Shown {
+    /// (latency, plan position, name), slowest first.
+    slowest: Vec<(u64, usize, String)>,
+    /// The first failed calls not listed as regressed, and how many there are.
+    failed: Vec<CallResult>,
+    failed_total: usize,
+    errored: Vec<ErrorKind>,
+    /// Why the calls could not all be read.
+    unreadable: Option<String>,
+}
+
+/// Errored calls that failed the same way.
+struct ErrorKind {
+    error: String,
+    calls: usize,
+    /// The first few calls' names.
+    names: Vec<String>,
+}
+
+impl Shown {
+    fn gather(results: &Results, max_listed: usize) -> Shown {
+        let regressed: std::collections::HashSet<(&str, &str)> = results
+            .comparison
+            .iter()
+            .flat_map(|c| &c.cases)
+            .filter(|c| c.change == crate::results::CaseChange::Regressed)
+            .map(|c| (c.cell.as_str(), c.case_id.as_str()))
+            .collect();
+        let mut shown = Shown {
+            slowest: Vec::new(),
+            failed: Vec::new(),
+            failed_total: 0,
+            errored: Vec::new(),
+            unreadable: None,
+        };
+        let mut kinds: std::collections::HashMap<String, usize> = Default::default();
+        let other = "(other errors)";
+        for (position, call) in results.results.iter().enumerate() {
+            let call = match call {
+                Ok(call) => call,
+                Err(e) => {
+                    shown.unreadable = Some(e.to_string());
+                    break;
+                }
+            };
+            if let Some(error) = &call.error {
+                let kind = match kinds.get(error.as_str()) {
+                    Some(&i) => i,
+                    None if kinds.len() < MAX_ERROR_KINDS => {
+                        kinds.insert(error.clone(), shown.errored.len());
+                        shown.errored.push(ErrorKind {
+                            error: error.clone(),
+                            calls: 0,
+                            names: Vec::new(),
+                        });
+                        shown.errored.len() - 1
+                    }
+                    None => match kinds.get(other) {
+                        Some(&i) => i,
+                        None => {
+                            kinds.insert(other.to_owned(), shown.errored.len());
+                            shown.errored.push(ErrorKind {
+                                error: other.to_owned(),
+                                calls: 0,
+                                names: Vec::new(),
+                            });
+                            shown.errored.len() - 1
+                        }
+                    },
+                };
+                let kind = &mut shown.errored[kind];
+                kind.calls += 1;
+                if kind.names.len() < 3 {
+                    kind.names.push(case_name(&call));
+                }
+                continue;
+            }
+            if !call.cached {
+                // Stable: equal latencies keep plan order, so the list is deterministic.
+                let entry = (call.latency_ms, position);
+                let at = shown.slowest.partition_point(|(l, p, _)| {
+                    (std::cmp::Reverse(*l), *p) < (std::cmp::Reverse(entry.0), entry.1)
+                });
+                if at < SLOWEST_LISTED {
+                    shown
+                        .slowest
+                        .insert(at, (call.latency_ms, position, case_name(&call)));
+                    shown.slowest.truncate(SLOWEST_LISTED);
+                }
+            }
+            if !call.passed && !regressed.contains(&(call.cell.as_str(), call.case_id.as_str())) {
+                shown.failed_total += 1;
+                if shown.failed.len() < max_listed {
+                    shown.failed.push(call.into_owned());
+                }
+            }
+        }
+        shown
+            .errored
+            .sort_by_key(|kind| std::cmp::Reverse(kind.calls));
+        shown
+    }
+}
+
+fn write_slowest(w: &mut Writer<'_>, slowest: &[(u64, usize, String)]) -> fmt::Result {
+    for (i, (latency, _, name)) in slowest.iter().enumerate() {
         if i == 0 {
             w.label("Slowest", None)?;
         } else {
             w.continuation()?;
         }
-        writeln!(
-            w.out,
-            "{:>6} ms  {}",
-            format_count(call.latency_ms),
-            case_name(call)
-        )?;
+        writeln!(w.out, "{:>6} ms  {name}", format_count(*latency))?;
     }
     Ok(())
 }
 
 /// The failed calls, each with its failed checks. A case the comparison lists as regressed is
 /// left to that list (with both outputs), so no case is printed twice.
-fn write_failed(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
-    let regressed: std::collections::HashSet<(&str, &str)> = results
-        .comparison
-        .iter()
-        .flat_map(|c| &c.cases)
-        .filter(|c| c.change == crate::results::CaseChange::Regressed)
-        .map(|c| (c.cell.as_str(), c.case_id.as_str()))
-        .collect();
-    let failed: Vec<_> = results
-        .results
-        .iter()
-        .filter(|c| !c.passed && !c.is_errored())
-        .filter(|c| !regressed.contains(&(c.cell.as_str(), c.case_id.as_str())))
-        .collect();
-    for call in failed.iter().take(w.opts.max_listed) {
+fn write_failed(w: &mut Writer<'_>, shown: &Shown) -> fmt::Result {
+    for call in shown.failed.iter().take(w.opts.max_listed) {
         w.label("FAIL", Some(Status::Fail))?;
         writeln!(w.out, "{}", case_name(call))?;
         let mut any = false;
@@ -348,28 +438,19 @@ fn write_failed(w: &mut Writer<'_>, results: &Results) -> fmt::Result {
             )?;
         }
     }
-    more(w, failed.len(), "failed")
+    more(w, shown.failed_total, "failed")
 }
 
 /// Errored calls, those that failed the same way on one line with a count and what to do:
 /// a hundred "connection failed" lines say less than one.
-fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
-    let mut groups: Vec<(&str, Vec<&CallResult>)> = Vec::new();
-    for call in calls.iter().filter(|c| c.is_errored()) {
-        let error = call.error.as_deref().unwrap_or_default();
-        match groups.iter_mut().find(|(e, _)| *e == error) {
-            Some((_, members)) => members.push(call),
-            None => groups.push((error, vec![call])),
-        }
-    }
-    groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
-    for (error, members) in groups.iter().take(w.opts.max_listed) {
+fn write_errored(w: &mut Writer<'_>, kinds: &[ErrorKind]) -> fmt::Result {
+    for kind in kinds.iter().take(w.opts.max_listed) {
         w.label("ERROR", Some(Status::Error))?;
-        match members.as_slice() {
-            [one] => writeln!(w.out, "{}: {}", case_name(one), one_line(error))?,
-            _ => {
-                let names: Vec<String> = members.iter().take(3).map(|c| case_name(c)).collect();
-                let more = members.len().saturating_sub(names.len());
+        let error = &kind.error;
+        match kind.calls {
+            1 => writeln!(w.out, "{}: {}", kind.names[0], one_line(error))?,
+            calls => {
+                let more = calls.saturating_sub(kind.names.len());
                 let more = if more > 0 {
                     format!(" and {more} more")
                 } else {
@@ -377,10 +458,9 @@ fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
                 };
                 writeln!(
                     w.out,
-                    "{} calls: {} ({}{more})",
-                    members.len(),
+                    "{calls} calls: {} ({}{more})",
                     one_line(error),
-                    names.join(", ")
+                    kind.names.join(", ")
                 )?;
             }
         }
@@ -389,7 +469,7 @@ fn write_errored(w: &mut Writer<'_>, calls: &[CallResult]) -> fmt::Result {
             writeln!(w.out, "hint: {}", hint.replace('`', ""))?;
         }
     }
-    let hidden = groups.len().saturating_sub(w.opts.max_listed);
+    let hidden = kinds.len().saturating_sub(w.opts.max_listed);
     if hidden > 0 {
         w.continuation()?;
         writeln!(
@@ -473,7 +553,7 @@ mod tests {
             cells,
             verdict,
             comparison: None,
-            results: calls,
+            results: calls.into(),
         }
     }
 
@@ -527,6 +607,7 @@ mod tests {
         assert!(
             results
                 .results
+                .to_vec()
                 .iter()
                 .any(|c| c.case_id == regressed.case_id && !c.passed)
         );

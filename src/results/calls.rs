@@ -1,0 +1,550 @@
+//! A run's calls, wherever they are: in memory, in a results file, or in the spool a run writes
+//! them to as they finish. Memory never holds all of a large run: the calls are read one at a
+//! time, each time a report or the comparison walks them.
+//!
+//! ## The results file, one call per line
+//!
+//! `evalgate` writes a results file as one JSON document (the shape `docs/results-format.md`
+//! documents, `results` last) laid out so that it can also be read a line at a time:
+//!
+//! ```text
+//! {"schema_version":1,"run":{…},"summary":{…},…,"results":[
+//! {"cell":"answer/mini","case_id":"refund-1",…},
+//! {"cell":"answer/mini","case_id":"refund-2",…}
+//! ]}
+//! ```
+//!
+//! The first line is everything but the calls; with `]}` appended it is a valid results file
+//! without calls. Each further line is one call (with a trailing comma but for the last), in
+//! plan order, so the repeats of a case are on adjacent lines. Any other layout of the same
+//! document (pretty-printed by an older evalgate, or rewritten by `jq`) is read whole instead.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::CallResult;
+use super::file::ResultsFileError;
+
+/// What ends the first line of a results file in the line layout.
+pub(crate) const CALLS_OPEN: &str = "\"results\":[";
+/// The last line of a results file in the line layout.
+pub(crate) const CALLS_CLOSE: &str = "]}";
+
+/// The calls of a run, in plan order (see the module docs).
+#[derive(Clone)]
+pub struct Calls {
+    source: Source,
+}
+
+#[derive(Clone)]
+enum Source {
+    Memory(Vec<CallResult>),
+    /// The `len` call lines of a results file in the line layout, from byte `start`.
+    File {
+        path: Arc<PathBuf>,
+        start: u64,
+        len: usize,
+    },
+    /// A run's spool, and where each call's line is, in plan order.
+    Spool {
+        spool: Arc<SpoolFile>,
+        order: Arc<Vec<Place>>,
+    },
+    /// The `len` calls of one cell of other calls, under another cell id.
+    Cell {
+        of: Arc<Calls>,
+        cell: String,
+        renamed: String,
+        len: usize,
+    },
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls::from(Vec::new())
+    }
+}
+
+impl From<Vec<CallResult>> for Calls {
+    fn from(calls: Vec<CallResult>) -> Self {
+        Calls {
+            source: Source::Memory(calls),
+        }
+    }
+}
+
+impl std::fmt::Debug for Calls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Source::Memory(calls) => f.debug_list().entries(calls).finish(),
+            Source::File { path, start, len } => write!(
+                f,
+                "Calls({len} calls in {} from byte {start})",
+                path.display()
+            ),
+            Source::Spool { order, .. } => {
+                write!(f, "Calls({} calls in the run's spool)", order.len())
+            }
+            Source::Cell { of, cell, len, .. } => {
+                write!(f, "Calls({len} calls of {cell} in {of:?})")
+            }
+        }
+    }
+}
+
+/// Two sets of calls are equal when they hold equal calls in the same order, wherever they are.
+impl PartialEq for Calls {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.iter().zip(other.iter()).all(|pair| match pair {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            })
+    }
+}
+
+impl serde::Serialize for Calls {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for call in self.iter() {
+            seq.serialize_element(call.map_err(S::Error::custom)?.as_ref())?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Calls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<CallResult>::deserialize(deserializer).map(Calls::from)
+    }
+}
+
+impl Calls {
+    /// The call lines of `path` from byte `start`: `len` calls, already checked by
+    /// [`super::file::read`].
+    pub(crate) fn in_file(path: &Path, start: u64, len: usize) -> Self {
+        Calls {
+            source: Source::File {
+                path: Arc::new(path.to_owned()),
+                start,
+                len,
+            },
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.source {
+            Source::Memory(calls) => calls.len(),
+            Source::File { len, .. } => *len,
+            Source::Spool { order, .. } => order.len(),
+            Source::Cell { len, .. } => *len,
+        }
+    }
+
+    /// The calls of cell `cell`, with `renamed` as their cell id: one cell of a run compared with
+    /// another as if they were two runs of one cell. Reads the calls once to count them.
+    pub fn of_cell(&self, cell: &str, renamed: &str) -> Result<Calls, ResultsFileError> {
+        let mut len = 0;
+        for call in self.iter() {
+            len += usize::from(call?.cell == cell);
+        }
+        Ok(Calls {
+            source: Source::Cell {
+                of: Arc::new(self.clone()),
+                cell: cell.to_owned(),
+                renamed: renamed.to_owned(),
+                len,
+            },
+        })
+    }
+
+    /// Whether the repeats of each case are known to be adjacent (calls on disk, in plan order):
+    /// readers may then close a case when the next one starts. Calls in memory may be in any
+    /// order.
+    pub fn in_order(&self) -> bool {
+        match &self.source {
+            Source::Memory(_) => false,
+            Source::Cell { of, .. } => of.in_order(),
+            Source::File { .. } | Source::Spool { .. } => true,
+        }
+    }
+
+    /// Every call, in order, read as it is reached. A file that can no longer be read (removed,
+    /// changed since it was checked) ends the walk with its error.
+    pub fn iter(&self) -> Iter<'_> {
+        let inner = match &self.source {
+            Source::Memory(calls) => Inner::Memory(calls.iter()),
+            Source::File { path, start, len } => match open_at(path, *start) {
+                Ok(reader) => Inner::File {
+                    reader,
+                    path,
+                    line: 1,
+                    left: *len,
+                    buf: String::new(),
+                },
+                Err(source) => Inner::Failed(Some(ResultsFileError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })),
+            },
+            Source::Spool { spool, order } => Inner::Spool {
+                spool,
+                order: order.iter(),
+                buf: Vec::new(),
+            },
+            Source::Cell {
+                of, cell, renamed, ..
+            } => Inner::Cell {
+                of: Box::new(of.iter()),
+                cell,
+                renamed,
+            },
+        };
+        Iter { inner }
+    }
+
+    /// Calls `each` with the JSON text of every call in order (no trailing comma or newline):
+    /// what the results file writes, copied from where the calls are without parsing them again.
+    /// `out` names the file `each` writes to, for its errors.
+    pub fn write_json_lines(
+        &self,
+        out: &Path,
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), ResultsFileError> {
+        let read_error = |path: &Path, source| ResultsFileError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        let write_error = |source| ResultsFileError::Write {
+            path: out.display().to_string(),
+            source,
+        };
+        match &self.source {
+            Source::Memory(calls) => {
+                let mut buf = Vec::new();
+                for call in calls {
+                    buf.clear();
+                    serde_json::to_writer(&mut buf, call).map_err(|e| write_error(e.into()))?;
+                    each(&buf).map_err(write_error)?;
+                }
+            }
+            Source::File { path, start, len } => {
+                let mut reader = open_at(path, *start).map_err(|e| read_error(path, e))?;
+                let mut line = Vec::new();
+                for _ in 0..*len {
+                    line.clear();
+                    reader
+                        .read_until(b'\n', &mut line)
+                        .map_err(|e| read_error(path, e))?;
+                    each(trim_call_line(&line)).map_err(write_error)?;
+                }
+            }
+            Source::Cell { .. } => {
+                let mut buf = Vec::new();
+                for call in self.iter() {
+                    buf.clear();
+                    serde_json::to_writer(&mut buf, call?.as_ref())
+                        .map_err(|e| write_error(e.into()))?;
+                    each(&buf).map_err(write_error)?;
+                }
+            }
+            Source::Spool { spool, order } => {
+                let mut buf = Vec::new();
+                for place in order.iter() {
+                    spool
+                        .read(*place, &mut buf)
+                        .map_err(|e| read_error(&spool.path, e))?;
+                    each(trim_call_line(&buf)).map_err(write_error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The calls, when they are in memory (read from a file in an older layout, or made by a
+    /// test); `None` when they are on disk.
+    pub fn in_memory_mut(&mut self) -> Option<&mut Vec<CallResult>> {
+        match &mut self.source {
+            Source::Memory(calls) => Some(calls),
+            _ => None,
+        }
+    }
+
+    /// The calls as a vector in memory, for tests that edit them.
+    #[cfg(test)]
+    pub fn to_mut(&mut self) -> &mut Vec<CallResult> {
+        if !matches!(self.source, Source::Memory(_)) {
+            let calls: Vec<CallResult> = self
+                .iter()
+                .map(|c| c.expect("calls readable").into_owned())
+                .collect();
+            self.source = Source::Memory(calls);
+        }
+        match &mut self.source {
+            Source::Memory(calls) => calls,
+            _ => unreachable!("made a vector above"),
+        }
+    }
+
+    /// Every call in memory, for tests.
+    #[cfg(test)]
+    pub fn to_vec(&self) -> Vec<CallResult> {
+        self.iter()
+            .map(|c| c.expect("calls readable").into_owned())
+            .collect()
+    }
+}
+
+fn open_at(path: &Path, start: u64) -> io::Result<BufReader<File>> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    Ok(BufReader::with_capacity(64 * 1024, file))
+}
+
+/// A call line without its line end and trailing comma.
+pub(crate) fn trim_call_line(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    if end > 0 && line[end - 1] == b',' {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// The calls of a [`Calls`], in order: each read when it is reached.
+pub struct Iter<'a> {
+    inner: Inner<'a>,
+}
+
+enum Inner<'a> {
+    Memory(std::slice::Iter<'a, CallResult>),
+    File {
+        reader: BufReader<File>,
+        path: &'a Path,
+        /// The line of the file the next call is on (the header is line 1).
+        line: u64,
+        left: usize,
+        buf: String,
+    },
+    Spool {
+        spool: &'a SpoolFile,
+        order: std::slice::Iter<'a, Place>,
+        buf: Vec<u8>,
+    },
+    Cell {
+        of: Box<Iter<'a>>,
+        cell: &'a str,
+        renamed: &'a str,
+    },
+    Failed(Option<ResultsFileError>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = Result<Cow<'a, CallResult>, ResultsFileError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Memory(calls) => calls.next().map(|c| Ok(Cow::Borrowed(c))),
+            Inner::File {
+                reader,
+                path,
+                line,
+                left,
+                buf,
+            } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                *line += 1;
+                buf.clear();
+                let result = match reader.read_line(buf) {
+                    Ok(0) => Err(ResultsFileError::Inconsistent {
+                        path: path.display().to_string(),
+                        problem: format!("it ends at line {line}, before its last call"),
+                    }),
+                    Ok(_) => parse_call_line(buf.as_bytes(), path, *line).map(Cow::Owned),
+                    Err(source) => Err(ResultsFileError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    }),
+                };
+                if result.is_err() {
+                    *left = 0;
+                }
+                Some(result)
+            }
+            Inner::Spool { spool, order, buf } => {
+                let place = *order.next()?;
+                let result = spool
+                    .read(place, buf)
+                    .map_err(|source| ResultsFileError::Read {
+                        path: spool.path.display().to_string(),
+                        source,
+                    })
+                    .and_then(|()| {
+                        serde_json::from_slice(trim_call_line(buf)).map_err(|source| {
+                            ResultsFileError::Invalid {
+                                path: spool.path.display().to_string(),
+                                source,
+                            }
+                        })
+                    });
+                if result.is_err() {
+                    *order = [].iter();
+                }
+                Some(result.map(Cow::Owned))
+            }
+            Inner::Cell { of, cell, renamed } => loop {
+                match of.next()? {
+                    Ok(call) if call.cell == *cell => {
+                        let mut call = call.into_owned();
+                        call.cell = (*renamed).to_owned();
+                        return Some(Ok(Cow::Owned(call)));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Some(Err(e)),
+                }
+            },
+            Inner::Failed(error) => error.take().map(Err),
+        }
+    }
+}
+
+/// One call line of a results file, parsed; the error names the file and the line.
+pub(crate) fn parse_call_line(
+    line: &[u8],
+    path: &Path,
+    number: u64,
+) -> Result<CallResult, ResultsFileError> {
+    serde_json::from_slice(trim_call_line(line)).map_err(|source| ResultsFileError::Line {
+        path: path.display().to_string(),
+        line: number,
+        source,
+    })
+}
+
+/// Where a call's line is in the spool: its offset (40 bits) and length (24 bits). A line too
+/// long for 24 bits is read up to its newline instead.
+#[derive(Debug, Clone, Copy)]
+struct Place(u64);
+
+const LENGTH_BITS: u32 = 24;
+const LONG_LINE: u64 = (1 << LENGTH_BITS) - 1;
+
+impl Place {
+    /// No call: an offset no spool reaches.
+    const NONE: Place = Place(u64::MAX);
+
+    fn new(offset: u64, len: usize) -> Self {
+        let len = (len as u64).min(LONG_LINE);
+        Place((offset << LENGTH_BITS) | len)
+    }
+
+    fn offset(self) -> u64 {
+        self.0 >> LENGTH_BITS
+    }
+
+    fn len(self) -> Option<usize> {
+        let len = self.0 & LONG_LINE;
+        (len != LONG_LINE).then_some(len as usize)
+    }
+}
+
+/// An unnamed file the calls of a run are written to as they finish, in the order they finish;
+/// [`Spool::finish`] puts them back in plan order. The file is removed from its folder as soon
+/// as it is created, so nothing is left behind however the run ends.
+#[derive(Debug)]
+pub struct Spool {
+    file: SpoolFile,
+    writer: io::BufWriter<File>,
+    end: u64,
+    /// Where each call is, by its index in the run's plan; [`Place::NONE`] for none yet.
+    places: Vec<Place>,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct SpoolFile {
+    file: File,
+    /// Where it was created, for error messages.
+    path: PathBuf,
+}
+
+impl SpoolFile {
+    /// Reads the line at `place` into `buf`.
+    fn read(&self, place: Place, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        match place.len() {
+            Some(len) => {
+                buf.resize(len, 0);
+                self.file.read_exact_at(buf, place.offset())
+            }
+            None => {
+                let mut reader = BufReader::new(&self.file);
+                reader.seek(SeekFrom::Start(place.offset()))?;
+                reader.read_until(b'\n', buf).map(|_| ())
+            }
+        }
+    }
+}
+
+impl Spool {
+    /// Creates the spool in `dir` for a run of `calls` planned calls.
+    pub fn create(dir: &Path, calls: usize) -> io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!(
+            ".spool-{}-{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::fs::remove_file(&path)?;
+        let writer = io::BufWriter::with_capacity(256 * 1024, file.try_clone()?);
+        Ok(Spool {
+            file: SpoolFile { file, path },
+            writer,
+            end: 0,
+            places: vec![Place::NONE; calls],
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes the call planned at `index`.
+    pub fn push(&mut self, index: usize, call: &CallResult) -> io::Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, call)?;
+        self.buf.push(b'\n');
+        self.writer.write_all(&self.buf)?;
+        if index >= self.places.len() {
+            self.places.resize(index + 1, Place::NONE);
+        }
+        self.places[index] = Place::new(self.end, self.buf.len());
+        self.end += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// The calls written, in plan order; indexes never written are left out.
+    pub fn finish(mut self) -> io::Result<Calls> {
+        self.writer.flush()?;
+        let mut order = self.places;
+        order.retain(|place| place.0 != Place::NONE.0);
+        Ok(Calls {
+            source: Source::Spool {
+                spool: Arc::new(self.file),
+                order: Arc::new(order),
+            },
+        })
+    }
+}

@@ -39,7 +39,9 @@ stop_server() {
 }
 
 # write_suite DIR N PORT [PROVIDER=openai-compatible|anthropic]: N cases and a suite with three
-# checks (`contains`, `regex`, `length`) against the fake server, in DIR.
+# checks (`contains`, `regex`, `length`) against the fake server, in DIR. BENCH_MODELS=M (default
+# 1) declares M models of the same server, so the suite has M cells; BENCH_REPEATS=R (default 1)
+# runs every case R times: N x M x R calls.
 write_suite() {
   local dir=$1 n=$2 port=$3 provider=${4:-openai-compatible}
   local endpoint="base_url = \"http://127.0.0.1:$port/v1\""
@@ -61,12 +63,16 @@ name = "bench"
 [defaults]
 temperature = 0
 max_tokens = 16
+repeats = ${BENCH_REPEATS:-1}
 
 [models.fake]
 provider = "$provider"
 $endpoint
 model = "bench"
 price = { input_per_mtok = 0.15, output_per_mtok = 0.60 }
+$(for m in $(seq 2 "${BENCH_MODELS:-1}"); do
+  printf '\n[models.fake%s]\nprovider = "%s"\n%s\nmodel = "bench-%s"\nprice = { input_per_mtok = 0.15, output_per_mtok = 0.60 }\n' "$m" "$provider" "$endpoint" "$m"
+done)
 
 [prompts.ask]
 system = "You are a careful calculator. Answer with the number only."

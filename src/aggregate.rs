@@ -122,8 +122,9 @@ struct CellTally {
     judge_cost: ExactSum,
     judge_spent: ExactSum,
     rate_limited: crate::results::RateLimited,
-    /// Measured latencies, in ms (saturating at 49 days).
-    latencies: Vec<u32>,
+    /// Measured latencies: how many calls took each number of milliseconds. Exact percentiles
+    /// in memory bounded by the spread of latencies, not by the number of calls.
+    latencies: BTreeMap<u64, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -240,8 +241,7 @@ impl Tally {
         } else {
             t.spent.add(call.cost_usd);
             if !call.is_errored() {
-                t.latencies
-                    .push(u32::try_from(call.latency_ms).unwrap_or(u32::MAX));
+                *t.latencies.entry(call.latency_ms).or_default() += 1;
             }
         }
         t.judge.add(&call.judge);
@@ -275,16 +275,13 @@ impl Tally {
         }
         let mut names: Vec<(&String, &usize)> = self.cell_index.iter().collect();
         names.sort_unstable();
-        let mut all_latencies = Vec::new();
         let mut total = CellTally::default();
         let mut by_cell = BTreeMap::new();
         for (name, &i) in names {
-            let cell = &mut self.cells[i];
-            all_latencies.extend_from_slice(&cell.latencies);
+            let cell = &self.cells[i];
             by_cell.insert(name.clone(), cell.summary());
             total.merge(cell);
         }
-        total.latencies = all_latencies;
         let summary = total.summary();
         let metrics = self
             .metric_names
@@ -317,9 +314,12 @@ impl CellTally {
         self.judge_cost.add_sum(other.judge_cost);
         self.judge_spent.add_sum(other.judge_spent);
         self.rate_limited.add(&other.rate_limited);
+        for (&ms, &calls) in &other.latencies {
+            *self.latencies.entry(ms).or_default() += calls;
+        }
     }
 
-    fn summary(&mut self) -> Summary {
+    fn summary(&self) -> Summary {
         let mut judge = self.judge;
         judge.cost_usd = self.judge_cost.value();
         judge.spent_usd = self.judge_spent.value();
@@ -327,7 +327,6 @@ impl CellTally {
         cost.add_sum(self.judge_cost);
         let mut spent = self.spent;
         spent.add_sum(self.judge_spent);
-        self.latencies.sort_unstable();
         let graded = self.passed + self.failed;
         Summary {
             cases: self.cases,
@@ -429,13 +428,21 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Nearest-rank percentile of ascending `sorted` values; 0 when empty.
-fn nearest_rank(sorted: &[u32], percent: usize) -> u64 {
-    if sorted.is_empty() {
+/// Nearest-rank percentile of the values `counts` holds (value → how many times); 0 when empty.
+fn nearest_rank(counts: &BTreeMap<u64, u64>, percent: u64) -> u64 {
+    let total: u64 = counts.values().sum();
+    if total == 0 {
         return 0;
     }
-    let rank = (percent * sorted.len()).div_ceil(100).max(1);
-    u64::from(sorted[rank.min(sorted.len()) - 1])
+    let rank = (percent * total).div_ceil(100).max(1);
+    let mut seen = 0;
+    for (&value, &n) in counts {
+        seen += n;
+        if seen >= rank {
+            return value;
+        }
+    }
+    0
 }
 
 #[cfg(test)]
@@ -575,6 +582,57 @@ mod tests {
         assert!(close(tone.mean, 1.0));
         assert!(close(tone.score_mean, 0.8));
         assert_eq!(metrics["pass_rate"].n, 2);
+    }
+
+    /// A run folds calls in as they finish: the totals must not depend on that order, to the
+    /// last bit, and closing each case once its repeats are in must change nothing.
+    #[test]
+    fn totals_do_not_depend_on_the_order_calls_come_in() {
+        let mut calls = Vec::new();
+        for case in 0..40 {
+            for repeat in 0..3 {
+                let mut c = call(
+                    if case % 2 == 0 { "a/m" } else { "b/m" },
+                    &format!("c{case}"),
+                    repeat,
+                    (case + repeat) % 3 != 0,
+                );
+                c.score = f64::from(case * 7 + repeat) / 300.0 + 0.1;
+                c.cost_usd = 0.1 + f64::from(case) * 1e-7 + f64::from(repeat) / 3.0;
+                c.latency_ms = u64::from(case * 13 + repeat * 7);
+                c.checks = vec![check("accuracy", c.passed, c.score, 0.3)];
+                calls.push(c);
+            }
+        }
+        let in_plan_order = tally(&calls, 0.95);
+        let mut shuffled = calls.clone();
+        let mut seed = 7u64;
+        for i in (1..shuffled.len()).rev() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            shuffled.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        assert_ne!(shuffled, calls);
+        let mut closing = Tally::new(CaseEnd::Repeats(3));
+        shuffled.iter().for_each(|c| closing.add(c));
+        assert!(
+            closing.open.is_empty(),
+            "cases whose repeats are all in are closed"
+        );
+        let folded = closing.finish(0.95);
+        assert_eq!(folded, in_plan_order);
+        let bits = |t: &Totals| {
+            (
+                t.summary.cost_usd.to_bits(),
+                t.metrics["accuracy"].score_mean.to_bits(),
+                t.metrics["pass_rate"].mean.to_bits(),
+            )
+        };
+        assert_eq!(bits(&folded), bits(&in_plan_order));
+        let mut adjacent = Tally::new(CaseEnd::Adjacent);
+        calls.iter().for_each(|c| adjacent.add(c));
+        assert_eq!(adjacent.finish(0.95), in_plan_order);
     }
 
     #[test]

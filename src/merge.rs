@@ -658,6 +658,35 @@ mod tests {
         assert!(matches!(err, MergeError::DifferentGates { .. }), "{err}");
     }
 
+    /// Shards are merged a case at a time, which needs each in plan order: a shard whose cases
+    /// are not (a hand-edited file) is refused, not merged out of order.
+    #[test]
+    fn a_shard_out_of_plan_order_is_refused() {
+        let one = shard(1, 2, &[("p/a", "c2", 2), ("p/a", "c0", 0)], (0, 1));
+        let two = shard(2, 2, &[("p/a", "c1", 1)], (0, 1));
+        let err = merge(vec![one, two], None, &spool_dir()).expect_err("out of order");
+        assert!(
+            matches!(&err, MergeError::OutOfOrder { path, case_id, .. } if path == "shard-1.json" && case_id == "c0"),
+            "{err}"
+        );
+    }
+
+    /// The merged calls are read from the spool, in plan order, as often as needed.
+    #[test]
+    fn merged_calls_are_spooled_and_read_again() {
+        let one = shard(1, 2, &[("p/a", "c0", 0), ("p/a", "c2", 2)], (0, 1));
+        let two = shard(2, 2, &[("p/a", "c1", 1)], (0, 1));
+        let merged = merge(vec![one, two], None, &spool_dir()).expect("merge");
+        assert!(merged.results.in_order());
+        assert_eq!(order(&merged), order(&merged));
+        assert_eq!(
+            order(&merged),
+            [
+                "p/a:c0:0", "p/a:c0:1", "p/a:c1:0", "p/a:c1:1", "p/a:c2:0", "p/a:c2:1"
+            ]
+        );
+    }
+
     #[test]
     fn positions_that_do_not_match_the_cases_are_refused() {
         let mut one = shard(1, 1, &[("p/a", "c0", 0), ("p/a", "c1", 1)], (0, 1));

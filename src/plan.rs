@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::Suite;
-use crate::support::fingerprint::hash_json;
+use crate::support::fingerprint::{hash_json, hash_json_streaming};
 
 /// One (prompt × model) pair and the cases it evaluates.
 #[derive(Debug, Clone)]
@@ -91,26 +91,25 @@ fn cell_fingerprint(
     let prompt = &suite.prompts[pi];
     let model = &suite.models[mi];
     let cases_of_cell = cases;
-    let cases: Vec<Value> = cases
-        .iter()
-        .map(|&(di, ci)| {
-            let c = &suite.datasets[di].cases[ci];
-            let mut case = json!({
-                "id": c.id,
-                "vars": c.vars,
-                "expected": c.expected,
-                "tags": c.tags,
-                "threshold": c.threshold,
-                "checks": c.check_specs,
-                "dataset_checks": suite.datasets[di].check_specs,
-            });
-            // Only when there is one, so cases without a conversation keep their fingerprints.
-            if !c.messages.is_empty() {
-                case["messages"] = json!(c.messages);
-            }
-            case
-        })
-        .collect();
+    // One case at a time: a cell's cases as JSON values all at once would take several times
+    // the dataset's size in memory.
+    let case_values = cases.iter().map(|&(di, ci)| {
+        let c = &suite.datasets[di].cases[ci];
+        let mut case = json!({
+            "id": c.id,
+            "vars": c.vars,
+            "expected": c.expected,
+            "tags": c.tags,
+            "threshold": c.threshold,
+            "checks": c.check_specs,
+            "dataset_checks": suite.datasets[di].check_specs,
+        });
+        // Only when there is one, so cases without a conversation keep their fingerprints.
+        if !c.messages.is_empty() {
+            case["messages"] = json!(c.messages);
+        }
+        case
+    });
     let mut fingerprint = json!({
         "prompt": prompt.sources.iter().map(|(r, s)| json!([r.as_str(), s])).collect::<Vec<_>>(),
         "model": {
@@ -122,7 +121,8 @@ fn cell_fingerprint(
             "command": model.command,
         },
         "checks": suite.check_specs,
-        "cases": cases,
+        // Hashed from `case_values`, streamed.
+        "cases": Value::Null,
         "repeats": repeats,
         "threshold": suite.defaults.threshold,
     });
@@ -177,7 +177,7 @@ fn cell_fingerprint(
     {
         map.insert("files".into(), json!(files));
     }
-    hash_json(&fingerprint)
+    hash_json_streaming(&fingerprint, "cases", case_values)
 }
 
 /// The paths a check names: its schema file and its grading program's arguments.

@@ -680,3 +680,120 @@ fn a_regressed_tool_call_answer_is_shown_as_its_calls() {
         Some(r#"get_weather({"city":"Paris"})"#)
     );
 }
+
+/// A base and a head with every kind of change: regressed, improved, flaky on either side,
+/// errored, new and removed cases, over two cells and three repeats.
+fn varied_runs() -> (Results, Results) {
+    let mut base = Vec::new();
+    let mut head = Vec::new();
+    for cell in ["answer/mini", "answer/large"] {
+        for case in 0..30 {
+            for repeat in 0..3 {
+                let id = format!("case-{case}");
+                let was = case % 4 != 0 || repeat == 1;
+                let now = match case % 7 {
+                    0 => repeat != 2,
+                    1 | 2 => false,
+                    _ => was,
+                };
+                let mut b = call(cell, &id, repeat, was);
+                b.output = Some(format!("base answer {case}"));
+                b.checks = vec![check("accuracy", was, if was { 1.0 } else { 0.2 }, 1.0)];
+                if case != 29 {
+                    base.push(b);
+                }
+                let mut h = if case == 5 && repeat == 0 {
+                    errored(cell, &id, repeat, "HTTP 503: overloaded")
+                } else {
+                    call(cell, &id, repeat, now)
+                };
+                if h.error.is_none() {
+                    h.output = Some(format!("head answer {case}"));
+                    h.checks = vec![check("accuracy", now, if now { 1.0 } else { 0.1 }, 1.0)];
+                }
+                if case != 0 {
+                    head.push(h);
+                }
+            }
+        }
+    }
+    (fabricate(base), fabricate(head))
+}
+
+/// Calls read from results files compare, judge and render exactly as the same calls in
+/// memory: the comparison, the verdict, the JUnit and markdown reports and the terminal summary.
+#[test]
+fn calls_read_from_files_compare_and_render_as_calls_in_memory() {
+    let (base, head) = varied_runs();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let on_disk = |results: &Results, name: &str| {
+        let path = dir.path().join(name);
+        crate::results::file::write(&path, results).expect("write");
+        let back = crate::results::file::read(&path).expect("read");
+        assert!(back.results.in_order());
+        back
+    };
+    let (base_file, head_file) = (on_disk(&base, "base.json"), on_disk(&head, "head.json"));
+    let gate = accuracy_gate(0.05, Policy::ConfidentDrop);
+    let in_memory = compare(&base, &head, &gate, "b");
+    let from_files = compare(&base_file, &head_file, &gate, "b");
+    assert_eq!(from_files, in_memory);
+    let c = &in_memory.comparison;
+    for change in [
+        CaseChange::Regressed,
+        CaseChange::Improved,
+        CaseChange::New,
+        CaseChange::Removed,
+    ] {
+        assert!(c.cases.iter().any(|e| e.change == change), "{change:?}");
+    }
+    assert!(c.flaky.iter().any(|f| f.side == Side::Head));
+    assert!(c.flaky.iter().any(|f| f.side == Side::Base));
+
+    let judged = |mut head: Results, base: &Results| {
+        crate::gate::apply_baseline(&mut head, base, &gate, "b").expect("judge");
+        head
+    };
+    let (memory, files) = (judged(head, &base), judged(head_file, &base_file));
+    assert_eq!(files.comparison, memory.comparison);
+    assert_eq!(files.verdict, memory.verdict);
+    assert_eq!(
+        crate::report::junit::render(&files).expect("junit"),
+        crate::report::junit::render(&memory).expect("junit")
+    );
+    let opts = crate::report::markdown::MarkdownOptions::default();
+    assert_eq!(
+        crate::report::markdown::render(&files, &opts).expect("markdown"),
+        crate::report::markdown::render(&memory, &opts).expect("markdown")
+    );
+    let terminal = |results: &Results| {
+        let mut text = String::new();
+        crate::report::terminal::write_summary(&mut text, results, &Default::default())
+            .expect("summary");
+        text
+    };
+    assert_eq!(terminal(&files), terminal(&memory));
+}
+
+/// Outputs and reasons are kept for the first `DETAILED_CASES` changed cases only, so a run
+/// where everything changed does not hold every answer; the rest are still listed and scored.
+#[test]
+fn only_the_first_changed_cases_carry_their_outputs() {
+    let n = DETAILED_CASES + 20;
+    let base = fabricate(suite_run(n, |_| true));
+    let head = fabricate(suite_run(n, |_| false));
+    let outcome = compare(&base, &head, &GateConfig::default(), "b");
+    let cases = &outcome.comparison.cases;
+    assert_eq!(cases.len(), n);
+    assert!(cases.iter().all(|c| c.change == CaseChange::Regressed));
+    let first = &cases[DETAILED_CASES - 1];
+    assert_eq!(
+        first.head_output.as_deref(),
+        Some(format!("answer {} wrong", DETAILED_CASES - 1).as_str())
+    );
+    assert!(!first.reasons.is_empty());
+    let after = &cases[DETAILED_CASES];
+    assert_eq!((after.head_output.as_ref(), after.reasons.len()), (None, 0));
+    assert_eq!(after.head_score, Some(0.0).or(after.head_score));
+    assert!(after.base_pass_share == Some(1.0) && after.head_pass_share == Some(0.0));
+}

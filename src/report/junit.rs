@@ -96,12 +96,13 @@ pub fn write(results: &Results, out: &mut dyn std::io::Write) -> Result<(), Repo
         .filter(|c| c.change == CaseChange::Removed)
         .collect();
 
-    // Cells in configuration order, then any cell only seen in the calls or only in the
-    // baseline (removed), so every case lands in exactly one suite.
-    let mut cells: Vec<String> = results.cells.iter().map(|c| c.id.clone()).collect();
-    let mut counts: Vec<Counts> = vec![Counts::default(); cells.len()];
+    // Cells in the order their calls come (plan order: the configuration's), then any cell of
+    // the file without calls, then any only in the baseline (removed), so every case lands in
+    // exactly one suite.
+    let mut cells: Vec<String> = Vec::new();
+    let mut counts: Vec<Counts> = Vec::new();
     each_case(results, |case| {
-        let i = match cells.iter().position(|c| *c == case.cell) {
+        let i = match cells.iter().rposition(|c| *c == case.cell) {
             Some(i) => i,
             None => {
                 cells.push(case.cell.clone());
@@ -112,6 +113,12 @@ pub fn write(results: &Results, out: &mut dyn std::io::Write) -> Result<(), Repo
         counts[i].add(&case);
         Ok::<_, ReportError>(())
     })?;
+    for cell in &results.cells {
+        if !cells.contains(&cell.id) {
+            cells.push(cell.id.clone());
+            counts.push(Counts::default());
+        }
+    }
     for gone in &removed {
         let i = match cells.iter().position(|c| *c == gone.cell) {
             Some(i) => i,

@@ -548,3 +548,88 @@ impl Spool {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_helpers::{call, errored};
+
+    fn calls(n: usize) -> Vec<CallResult> {
+        (0..n)
+            .map(|i| match i % 3 {
+                2 => errored("a/m", &format!("c{i}"), 0, "timeout"),
+                _ => call("a/m", &format!("c{i}"), 0, i % 3 == 0),
+            })
+            .collect()
+    }
+
+    /// Calls pushed in the order they finish come back in plan order, however many times they
+    /// are read, and are copied to a file as the same JSON a call serialises to.
+    #[test]
+    fn the_spool_gives_calls_back_in_plan_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let planned = calls(50);
+        let mut spool = Spool::create(dir.path(), planned.len()).expect("spool");
+        let mut order: Vec<usize> = (0..planned.len()).collect();
+        order.reverse();
+        order.swap(3, 17);
+        for i in order {
+            spool.push(i, &planned[i]).expect("push");
+        }
+        let spooled = spool.finish().expect("finish");
+        assert_eq!(spooled.len(), planned.len());
+        assert!(spooled.in_order());
+        for _ in 0..2 {
+            let back: Vec<CallResult> = spooled
+                .iter()
+                .map(|c| c.expect("read").into_owned())
+                .collect();
+            assert_eq!(back, planned);
+        }
+        let mut lines = Vec::new();
+        spooled
+            .write_json_lines(Path::new("out"), |line| {
+                lines.push(String::from_utf8(line.to_vec()).expect("utf8"));
+                Ok(())
+            })
+            .expect("copy");
+        let expected: Vec<String> = planned
+            .iter()
+            .map(|c| serde_json::to_string(c).expect("json"))
+            .collect();
+        assert_eq!(lines, expected);
+        // The spool leaves no file behind in its folder.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    /// A call whose line is longer than a place can say (16 MiB) is read up to its newline.
+    #[test]
+    fn a_call_longer_than_a_place_can_say_reads_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut long = call("a/m", "long", 0, true);
+        long.output = Some("x".repeat(LONG_LINE as usize + 10));
+        let planned = vec![call("a/m", "short", 0, true), long];
+        let mut spool = Spool::create(dir.path(), 2).expect("spool");
+        spool.push(1, &planned[1]).expect("push");
+        spool.push(0, &planned[0]).expect("push");
+        let back: Vec<CallResult> = spool
+            .finish()
+            .expect("finish")
+            .iter()
+            .map(|c| c.expect("read").into_owned())
+            .collect();
+        assert_eq!(back, planned);
+    }
+
+    /// One cell of other calls, under another id: what `compare --cells` pairs.
+    #[test]
+    fn a_cell_of_calls_is_read_relabelled() {
+        let mut all = calls(4);
+        all.push(call("b/m", "c0", 0, false));
+        let all = Calls::from(all);
+        let cell = all.of_cell("b/m", "a/m").expect("cell");
+        assert_eq!(cell.len(), 1);
+        let back: Vec<CallResult> = cell.iter().map(|c| c.expect("read").into_owned()).collect();
+        assert_eq!((back[0].cell.as_str(), back[0].passed), ("a/m", false));
+    }
+}

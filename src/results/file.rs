@@ -219,8 +219,8 @@ fn check_lines(
 
 /// What evalgate itself never writes, and the comparison and reports would silently count:
 /// a row of a cell the file does not list, the same row twice, a score outside 0–1, a cost
-/// below zero; and in the line layout, the repeats of a case apart from each other (readers
-/// take a case's repeats from adjacent lines).
+/// below zero; and in the line layout, the repeats of a case or the cases of a cell apart from
+/// each other (readers take a case's repeats, and a cell's cases, from adjacent lines).
 struct Checker<'a> {
     cells: HashSet<&'a str>,
     index: usize,
@@ -230,6 +230,8 @@ struct Checker<'a> {
     repeats: HashSet<u32>,
     /// Cases already passed, as 128-bit hashes of (cell, case id).
     done: HashSet<u128>,
+    /// Cells already passed.
+    cells_done: HashSet<String>,
     /// Every (cell, case id, repeat), for a file read whole.
     seen: HashSet<(String, String, u32)>,
 }
@@ -243,6 +245,7 @@ impl<'a> Checker<'a> {
             current: None,
             repeats: HashSet::new(),
             done: HashSet::new(),
+            cells_done: HashSet::new(),
             seen: HashSet::new(),
         }
     }
@@ -273,6 +276,15 @@ impl<'a> Checker<'a> {
             if !same {
                 if let Some((cell, case)) = self.current.take() {
                     self.done.insert(case_hash(&cell, &case));
+                    if cell != call.cell {
+                        self.cells_done.insert(cell);
+                    }
+                }
+                if self.cells_done.contains(&call.cell) {
+                    return Err(format!(
+                        "{} is apart from the other cases of its cell (evalgate writes a cell's cases on adjacent lines)",
+                        at()
+                    ));
                 }
                 if self.done.contains(&case_hash(&call.cell, &call.case_id)) {
                     return Err(format!(
@@ -442,6 +454,140 @@ mod tests {
             read_text("{\"schema_version\": 1}"),
             Err(ResultsFileError::Invalid { .. })
         ));
+    }
+
+    fn write_text(dir: &Path, text: &str) -> std::path::PathBuf {
+        let path = dir.join("r.json");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    /// The file is one JSON document, the same a pretty-printed writer would give, laid out as a
+    /// header line and one line per call; reading it leaves the calls on disk and reads them
+    /// back as they were.
+    #[test]
+    fn the_file_is_one_document_with_a_call_per_line_and_its_calls_stay_on_disk() {
+        let results = crate::test_helpers::flaky();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("results.json");
+        write(&path, &results).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let whole: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+        assert_eq!(whole, serde_json::to_value(&results).expect("json"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("{\"schema_version\":1,"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].ends_with(CALLS_OPEN), "{}", lines[0]);
+        assert_eq!(lines.len(), results.results.len() + 2);
+        assert_eq!(*lines.last().expect("lines"), CALLS_CLOSE);
+        for (line, call) in lines[1..lines.len() - 1]
+            .iter()
+            .zip(results.results.to_vec())
+        {
+            let back: CallResult =
+                serde_json::from_str(line.trim_end_matches(',')).expect("a call a line");
+            assert_eq!(back, call);
+        }
+
+        let back = read(&path).expect("read");
+        assert!(back.results.in_order(), "the calls are read from the file");
+        assert_eq!(back, results);
+        // Written again from the file, byte for byte.
+        let again = dir.path().join("again.json");
+        write(&again, &back).expect("write again");
+        assert_eq!(std::fs::read_to_string(&again).expect("read"), text);
+    }
+
+    /// Files in any other layout of the same document (an older evalgate's pretty print, `jq`)
+    /// are read whole, and a run without calls is written and read too.
+    #[test]
+    fn other_layouts_and_empty_runs_read() {
+        let results = crate::test_helpers::pass();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pretty = serde_json::to_string_pretty(&results).expect("json");
+        let back = read(&write_text(dir.path(), &pretty)).expect("pretty");
+        assert!(!back.results.in_order(), "read whole");
+        assert_eq!(back, results);
+        let compact = serde_json::to_string(&results).expect("json");
+        assert_eq!(
+            read(&write_text(dir.path(), &compact)).expect("compact"),
+            results
+        );
+
+        let mut empty = results.clone();
+        empty.results = Vec::new().into();
+        let path = dir.path().join("empty.json");
+        write(&path, &empty).expect("write");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .ends_with("\"results\":[\n]}\n")
+        );
+        assert_eq!(read(&path).expect("read"), empty);
+    }
+
+    /// A cut-short file, a broken call line, something after the end and the repeats of a case
+    /// apart each get an error naming the file and, where there is one, the line.
+    #[test]
+    fn broken_line_files_say_where() {
+        let results = crate::test_helpers::flaky();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("results.json");
+        write(&path, &results).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        let message = |text: &str| match read(&write_text(dir.path(), text)) {
+            Ok(_) => panic!("read {text}"),
+            Err(e) => e.to_string(),
+        };
+
+        let cut = lines[..lines.len() - 1].join("\n");
+        assert!(message(&cut).contains("cut short"), "{}", message(&cut));
+
+        let mut broken = lines.clone();
+        broken[2] = "{\"cell\": oops},";
+        let e = message(&broken.join("\n"));
+        assert!(e.contains("r.json line 3 is not a call"), "{e}");
+
+        let after = format!("{text}{{\"more\": 1}}\n");
+        assert!(
+            message(&after).contains("more after"),
+            "{}",
+            message(&after)
+        );
+
+        // flaky() has case `c1` with repeats on lines 2 and 3: move one of them last.
+        let mut apart: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        let moved = apart.remove(1).trim_end_matches(',').to_owned();
+        let last = apart.len() - 2;
+        apart[last] = format!("{},", apart[last].trim_end_matches(','));
+        apart.insert(last + 1, moved);
+        let e = message(&apart.join("\n"));
+        assert!(e.contains("apart from the other repeats"), "{e}");
+
+        // A cell whose cases are not together: `a/m` c1, `b/m` c1, then `a/m` c2.
+        use crate::test_helpers::call;
+        let cells = crate::test_helpers::results(
+            vec![
+                call("a/m", "c1", 0, true),
+                call("b/m", "c1", 0, true),
+                call("a/m", "c2", 0, true),
+            ],
+            Vec::new(),
+            None,
+        );
+        write(&path, &cells).expect("write");
+        let e = match read(&path) {
+            Ok(_) => panic!("read a cell apart"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("line 4") && e.contains("other cases of its cell"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::stats::wilson;
 /// - `spent_usd` counts only calls not served from the cache; `cost_usd` counts every call.
 ///   Both include the calls checks made (judges, embeddings), which `judge` also reports apart.
 /// - Latency percentiles (nearest rank) cover calls that were really made and answered: cached
-///   replays and errored calls would distort them. 0 when there are none.
+///   replays, batch answers and errored calls would distort them. 0 when there are none.
 pub fn summarize(results: &[CallResult]) -> Summary {
     let mut summary = Summary::default();
     let mut cases = std::collections::BTreeSet::new();
@@ -38,7 +38,8 @@ pub fn summarize(results: &[CallResult]) -> Summary {
             summary.cache_hits += 1;
         } else {
             summary.spent_usd += call.cost_usd;
-            if !call.is_errored() {
+            // A batch's answer has no latency of its own: it came back with the batch.
+            if !call.is_errored() && call.batch.is_none() {
                 latencies.push(call.latency_ms);
             }
         }

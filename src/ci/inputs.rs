@@ -87,6 +87,11 @@ pub struct ExtraArgs {
     pub cache: Option<CacheChoice>,
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Batch mode for every model whose provider has a batch API.
+    #[arg(long)]
+    pub batch: bool,
+    #[arg(long, value_name = "DURATION", value_parser = crate::support::fmt::parse_duration)]
+    pub batch_wait: Option<std::time::Duration>,
 }
 
 /// The inputs, resolved.
@@ -134,7 +139,7 @@ impl Inputs {
                     e.render().to_string().lines().next().unwrap_or_default()
                 ),
                 hint: Some(
-                    "`args` takes run options: --filter, --repeats, --concurrency, --offline, --cache, --state-dir"
+                    "`args` takes run options: --filter, --repeats, --concurrency, --offline, --cache, --state-dir, --batch, --batch-wait"
                         .into(),
                 ),
             }

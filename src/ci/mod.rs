@@ -238,6 +238,8 @@ fn judge_change(
         concurrency: inputs.extra.concurrency,
         repeats: inputs.extra.repeats,
         filters: inputs.extra.filters.clone(),
+        batch: inputs.extra.batch,
+        batch_wait: inputs.extra.batch_wait,
         ..RunOptions::new(inputs.cache_mode())
     };
 
@@ -254,6 +256,7 @@ fn judge_change(
         journal_path,
         journal_failure,
         spend_cap,
+        batch_pending,
         ..
     } = crate::pipeline::run_suite(
         suite,
@@ -268,6 +271,13 @@ fn judge_change(
     if let Some(reached) = spend_cap {
         return Err(RunError::SpendCap {
             reached,
+            journal: journal_path,
+        }
+        .into());
+    }
+    if let Some(pending) = batch_pending {
+        return Err(RunError::BatchPending {
+            pending,
             journal: journal_path,
         }
         .into());

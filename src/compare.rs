@@ -42,8 +42,8 @@ pub fn compare(base: &Results, head: &Results, gate: &GateConfig, source: &str) 
     let (metrics, mut rules) = compare_metrics(&base_cases, &head_cases, gate);
 
     let cost = quantity(
-        per_case(base.summary.cost_usd, &base.summary),
-        per_case(head.summary.cost_usd, &head.summary),
+        per_case(list_cost(base), &base.summary),
+        per_case(list_cost(head), &head.summary),
     );
     let mut latency = quantity(
         base.summary.latency_p95_ms as f64,
@@ -613,6 +613,18 @@ fn metric_message(
             p_clause(p_adjusted)
         ),
     }
+}
+
+/// What a run's calls cost at the models' list prices: its `cost_usd` with the discount of the
+/// calls answered through a batch put back. A baseline bought in batch (a nightly run on main)
+/// and a pull request run directly then compare like for like; the saving is in `cost_usd`.
+fn list_cost(results: &Results) -> f64 {
+    let discounts: f64 = results
+        .results
+        .iter()
+        .filter_map(|c| c.batch.as_ref().map(|b| b.list_cost_usd - c.cost_usd))
+        .sum();
+    results.summary.cost_usd + discounts
 }
 
 /// A total per case, counting only the calls that were answered: errored calls cost nothing, so

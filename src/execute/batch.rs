@@ -275,6 +275,16 @@ async fn settle_model(
 ) -> HashMap<String, Settled> {
     let model = &shared.suite.models[mi];
     let mut out = HashMap::new();
+    // A batch whose every answer is saved already (a run killed while it read them) has nothing
+    // more to give.
+    for id in state
+        .registry
+        .fully_answered(&model.id, |key| answered_already(shared, key))
+    {
+        if let Err(err) = state.registry.collected(&id) {
+            tracing::warn!("{err}");
+        }
+    }
 
     // 1. The calls to pay for, one request per key, in plan order.
     let mut keys: Vec<String> = Vec::new();
@@ -402,7 +412,20 @@ async fn submit_all(
                 watches.push(Watch::new(status.id.clone(), batch_keys.to_vec(), None));
             }
             Err(err) => {
-                let message = scrub(&err.to_string());
+                let mut message = scrub(&err.to_string());
+                if model.kind == crate::provider::ProviderKind::OpenaiCompatible
+                    && matches!(
+                        err,
+                        ProviderError::Status {
+                            status: 404 | 405,
+                            ..
+                        }
+                    )
+                {
+                    message.push_str(
+                        " (this server may not implement OpenAI's Files and Batch API: without `batch = true` or --batch its calls are made directly)",
+                    );
+                }
                 if err.is_fatal_for_model() {
                     let _ = endpoint.fatal.set(message.clone());
                 }
@@ -726,6 +749,17 @@ impl Registry {
             .collect()
     }
 
+    /// Pending batches of model `model` whose every request is `answered` already.
+    fn fully_answered(&self, model: &str, answered: impl Fn(&str) -> bool) -> Vec<String> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.model == model && s.keys.iter().all(|k| answered(k)))
+            .map(|s| s.batch.clone())
+            .collect()
+    }
+
     /// The pending batches holding some of `keys`, each with those keys; a key is given to one
     /// batch only, the latest submitted.
     fn pending_for(&self, keys: &HashSet<String>) -> Vec<(String, Vec<String>)> {
@@ -909,6 +943,22 @@ mod tests {
         reopened.collected("batch_2").expect("record");
         reopened.tidy();
         assert!(!path.exists(), "nothing pending: removed");
+    }
+
+    #[test]
+    fn a_batch_whose_answers_are_all_saved_has_nothing_more_to_give() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(&dir.path().join("batches.jsonl")).expect("open");
+        let m = model();
+        registry
+            .submitted("all", &m, &keys(&["a", "b"]))
+            .expect("record");
+        registry
+            .submitted("some", &m, &keys(&["a", "c"]))
+            .expect("record");
+        let saved = |k: &str| k != "c";
+        assert_eq!(registry.fully_answered("m", saved), ["all"]);
+        assert!(registry.fully_answered("other-model", saved).is_empty());
     }
 
     #[test]

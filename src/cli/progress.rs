@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::execute::{BatchEvent, CallOutcome, ExecEvent};
+use crate::support::fmt::{count_of, format_count};
 use crate::support::text::sanitize_for_log;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +177,7 @@ fn batch_line(event: &BatchEvent) -> String {
             calls,
         } => format!(
             "evalgate: model `{model}`: submitted {} as batch {}",
-            crate::support::fmt::count_of(*calls, "call", "calls"),
+            count_of(*calls, "call", "calls"),
             sanitize_for_log(batch)
         ),
         BatchEvent::Resumed {
@@ -186,7 +187,7 @@ fn batch_line(event: &BatchEvent) -> String {
         } => format!(
             "evalgate: model `{model}`: waiting again for batch {} ({}), submitted by an earlier attempt",
             sanitize_for_log(batch),
-            crate::support::fmt::count_of(*calls, "call", "calls"),
+            count_of(*calls, "call", "calls"),
         ),
         BatchEvent::Status {
             model,
@@ -196,9 +197,12 @@ fn batch_line(event: &BatchEvent) -> String {
             total,
             errored,
         } => format!(
-            "evalgate: batch {} (model `{model}`): {}, {done} of {total} requests done, {errored} without an answer",
+            "evalgate: batch {} (model `{model}`): {}, {} of {} requests done, {} without an answer",
             sanitize_for_log(batch),
             sanitize_for_log(status),
+            format_count(*done),
+            format_count(*total),
+            format_count(*errored),
         ),
         BatchEvent::Collected {
             model,
@@ -207,9 +211,11 @@ fn batch_line(event: &BatchEvent) -> String {
             answered,
             errored,
         } => format!(
-            "evalgate: batch {} (model `{model}`) {}: {answered} answers saved, {errored} without an answer",
+            "evalgate: batch {} (model `{model}`) {}: {} saved, {} without an answer",
             sanitize_for_log(batch),
             sanitize_for_log(status),
+            count_of(*answered, "answer", "answers"),
+            format_count(*errored),
         ),
     }
 }
@@ -290,7 +296,7 @@ mod tests {
                 batch: "batch_abc".into(),
                 status: "in_progress".into(),
                 done: 80,
-                total: 120,
+                total: 1200,
                 errored: 2,
             },
             BatchEvent::Collected {
@@ -309,7 +315,7 @@ mod tests {
             [
                 "evalgate: model `mini`: submitted 120 calls as batch batch_abc",
                 "evalgate: model `mini`: waiting again for batch batch_abc (1 call), submitted by an earlier attempt",
-                "evalgate: batch batch_abc (model `mini`): in_progress, 80 of 120 requests done, 2 without an answer",
+                "evalgate: batch batch_abc (model `mini`): in_progress, 80 of 1,200 requests done, 2 without an answer",
             ]
         );
         assert!(!lines[3].contains('\u{1b}'), "{}", lines[3]);

@@ -274,6 +274,21 @@ mod tests {
     }
 
     #[test]
+    fn args_take_batch_mode_and_its_wait() {
+        let env =
+            |name: &str| (name == "INPUT_ARGS").then(|| "--batch --batch-wait 5h30m".to_owned());
+        let inputs = Inputs::resolve(Requested::default(), env).expect("inputs");
+        assert!(inputs.extra.batch);
+        assert_eq!(
+            inputs.extra.batch_wait,
+            Some(std::time::Duration::from_secs(5 * 3600 + 1800))
+        );
+        let env = |name: &str| (name == "INPUT_ARGS").then(|| "--batch-wait soon".to_owned());
+        let err = Inputs::resolve(Requested::default(), env).expect_err("bad duration");
+        assert!(err.to_string().contains("--batch-wait"), "{err}");
+    }
+
+    #[test]
     fn a_baseline_that_is_no_keyword_is_a_file_in_the_working_directory() {
         let requested = Requested {
             baseline: Some("base.json".into()),

@@ -390,10 +390,13 @@ async fn submit_all(
     let sizes: Vec<usize> = lines.iter().map(String::len).collect();
     for range in split(&sizes, api.limits()) {
         let batch_keys = &keys[range.clone()];
-        if let Some(reason) = refusal(shared, model, endpoint) {
-            for key in batch_keys {
-                // Counted once per call, as the spend cap reports calls not started.
-                let reason = refusal(shared, model, endpoint).unwrap_or_else(|| reason.clone());
+        if let Some(first) = refusal(shared, model, endpoint) {
+            for (i, key) in batch_keys.iter().enumerate() {
+                // Asked once per call, so the spend cap counts every call it did not start.
+                let reason = match i {
+                    0 => first.clone(),
+                    _ => refusal(shared, model, endpoint).unwrap_or_else(|| first.clone()),
+                };
                 out.insert(key.clone(), Settled::NotCalled(reason));
             }
             continue;
@@ -495,10 +498,16 @@ async fn poll(
             .as_ref()
             .map_or("unknown", |s| s.status.as_str())
             .to_owned();
-        let reason = format!(
-            "not answered yet: batch {} is still {status}; run the same command again to collect it (it is not submitted again)",
-            watch.id
-        );
+        let reason = match (&watch.last, &watch.error) {
+            (Some(last), Some(error)) if last.ended => format!(
+                "not answered yet: batch {} ended ({status}) but {error}; run the same command again to collect it (it is not submitted again)",
+                watch.id
+            ),
+            _ => format!(
+                "not answered yet: batch {} is still {status}; run the same command again to collect it (it is not submitted again)",
+                watch.id
+            ),
+        };
         let mut calls = 0;
         for key in &watch.keys {
             if !out.contains_key(key) {

@@ -50,6 +50,8 @@ struct State {
     direct: Vec<Value>,
     /// Every request's `METHOD path`.
     log: Vec<String>,
+    /// Downloads of result files answered with a 500 while this is set.
+    downloads_fail: bool,
 }
 
 /// A fake OpenAI API: chat completions, Files and Batch, as the reference shows them. Shared
@@ -66,6 +68,7 @@ impl FakeOpenAi {
             creates: Vec::new(),
             direct: Vec::new(),
             log: Vec::new(),
+            downloads_fail: false,
         })));
         let server = MockServer::start().await;
         Mock::given(any())
@@ -248,9 +251,12 @@ impl Respond for FakeOpenAi {
                 state.creates.push(body.clone());
                 let n = state.creates.len();
                 let file_id = body["input_file_id"].as_str().unwrap_or_default();
-                let lines = (file_id == format!("file-in-{n}"))
-                    .then(|| state.uploads[n - 1].clone())
-                    .unwrap_or_default();
+                // The batch holds the file it names (the upload before it).
+                let lines = if file_id == format!("file-in-{n}") {
+                    state.uploads[n - 1].clone()
+                } else {
+                    Vec::new()
+                };
                 let batch = Batch {
                     id: format!("batch_{n}"),
                     lines,
@@ -274,6 +280,9 @@ impl Respond for FakeOpenAi {
                     Outcome::Fail => "failed",
                 };
                 ResponseTemplate::new(200).set_body_json(batch_object(batch, status))
+            }
+            ("GET", ["v1", "files", _, "content"]) if state.downloads_fail => {
+                ResponseTemplate::new(500).set_body_json(json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}}))
             }
             ("GET", ["v1", "files", file, "content"]) => {
                 let (errors, id) = match (
@@ -566,6 +575,20 @@ async fn when_the_wait_elapses_the_run_ends_resumable_and_the_same_command_colle
     let recorded = registry(&suite).expect("the batch is on record");
     assert!(recorded.contains("\"batch\":\"batch_1\""), "{recorded}");
     assert_eq!(fake.count("GET /v1/batches/batch_1"), 1);
+    // The plan knows those calls are paid for and waited for.
+    let plan = suite
+        .cmd()
+        .args(["plan", "--batch", "--cache", "off"])
+        .output()
+        .expect("plan");
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(plan.contains("0 calls to pay"), "{plan}");
+    assert!(
+        plan.contains(
+            "ask/mini: 4 calls are in batches an earlier attempt submitted (counted as cached)"
+        ),
+        "{plan}"
+    );
 
     // Again, still running: checked again, never submitted again.
     let output = run(&suite, &args).await;
@@ -583,6 +606,34 @@ async fn when_the_wait_elapses_the_run_ends_resumable_and_the_same_command_colle
     let results = suite.results();
     assert_eq!(results["summary"]["passed"], 4, "{results}");
     assert_eq!(registry(&suite), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_that_cannot_be_read_yet_are_read_by_the_next_run_without_a_new_batch() {
+    let (server, fake) = FakeOpenAi::start(Outcome::Complete { after: 0 }).await;
+    fake.state().downloads_fail = true;
+    let suite = openai_suite(&server.uri(), "");
+    let args = ["--batch", "--batch-wait", "0", "--cache", "off"];
+    let output = run(&suite, &args).await;
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("batch_1 (model `mini`, completed, 4 calls; last check failed: its results could not be read: HTTP 500 (server_error): The server had an error while processing your request.)"),
+        "{err}"
+    );
+    let results = suite.results();
+    assert!(
+        results_of(&results)[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("not answered yet: batch batch_1 ended (completed) but its results could not be read")),
+        "{results}"
+    );
+
+    fake.state().downloads_fail = false;
+    let output = run(&suite, &args).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(fake.count("POST /v1/batches"), 1);
+    assert_eq!(suite.results()["summary"]["passed"], 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

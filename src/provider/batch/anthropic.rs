@@ -233,6 +233,68 @@ mod tests {
         assert!(canceled.answer.expect_err("canceled").contains("canceled"));
     }
 
+    /// The key goes with the request for the results: only to the configured API's host. A
+    /// `results_url` elsewhere is not followed; the documented path is read instead.
+    #[tokio::test]
+    async fn results_are_read_from_the_configured_host_only() {
+        use crate::privacy::secrets::Secret;
+        use crate::provider::{ProviderConfig, ProviderKind};
+        use wiremock::matchers::{header, method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let api = MockServer::start().await;
+        let elsewhere = MockServer::start().await;
+        let line = r#"{"custom_id":"k1","result":{"type":"expired"}}"#;
+        Mock::given(method("GET"))
+            .and(path("/v1/messages/batches/msgbatch_1/results"))
+            .and(header("x-api-key", "sk-ant-results-0123456789"))
+            .and(header("anthropic-version", "2023-06-01"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(format!("{line}\n")))
+            .expect(2)
+            .mount(&api)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(format!("{line}\n")))
+            .expect(0)
+            .mount(&elsewhere)
+            .await;
+        let config = ProviderConfig {
+            model_id: "claude".into(),
+            kind: ProviderKind::Anthropic,
+            model: "claude-haiku-4-5".into(),
+            base_url: Some(api.uri()),
+            api_key: Some(Secret::new("sk-ant-results-0123456789".into())),
+            headers: Default::default(),
+            query: Default::default(),
+            http: None,
+            command: None,
+            end_user: None,
+        };
+        let anthropic = Anthropic::new(&config, crate::provider::http_client().expect("client"))
+            .expect("build");
+        for results_url in [
+            format!("{}/v1/messages/batches/msgbatch_1/results", api.uri()),
+            format!("{}/steal", elsewhere.uri()),
+        ] {
+            let status = BatchStatus {
+                id: "msgbatch_1".into(),
+                status: "ended".into(),
+                ended: true,
+                counts: Counts::default(),
+                failure: None,
+                results: vec![results_url],
+            };
+            let mut read = Vec::new();
+            anthropic
+                .results(&status, Duration::from_secs(5), &mut |r| {
+                    read.push(r.custom_id)
+                })
+                .await
+                .expect("results");
+            assert_eq!(read, ["k1"]);
+        }
+    }
+
     #[test]
     fn a_batch_object_gives_its_status_counts_and_results_url() {
         let body = json!({

@@ -252,10 +252,18 @@ mod tests {
         let mut failed_call = errored("a/m", "slow", 0, "timeout");
         failed_call.latency_ms = 60_000;
         results.push(failed_call);
+        // A batch's answer came back with the batch: no latency of its own to count.
+        let mut batched = call("a/m", "batched", 0, true);
+        batched.latency_ms = 0;
+        batched.batch = Some(crate::results::BatchUse {
+            id: "batch_abc".into(),
+            list_cost_usd: 0.02,
+        });
+        results.push(batched);
         let summary = summarize(&results);
         assert_eq!(summary.latency_p50_ms, 100);
         assert_eq!(summary.latency_p95_ms, 190);
-        assert_eq!(summary.cases, 21);
+        assert_eq!(summary.cases, 22);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::support::exact::ExactSum;
 /// - `spent_usd` counts only calls not served from the cache; `cost_usd` counts every call.
 ///   Both include the calls checks made (judges, embeddings), which `judge` also reports apart.
 /// - Latency percentiles (nearest rank) cover calls that were really made and answered: cached
-///   replays and errored calls would distort them. 0 when there are none.
+///   replays, batch answers and errored calls would distort them. 0 when there are none.
 #[cfg(test)]
 pub fn summarize(results: &[CallResult]) -> Summary {
     tally(results, 0.95).summary
@@ -240,7 +240,8 @@ impl Tally {
             t.cache_hits += 1;
         } else {
             t.spent.add(call.cost_usd);
-            if !call.is_errored() {
+            // A batch's answer has no latency of its own: it came back with the batch.
+            if !call.is_errored() && call.batch.is_none() {
                 *t.latencies.entry(call.latency_ms).or_default() += 1;
             }
         }
@@ -505,10 +506,18 @@ mod tests {
         let mut failed_call = errored("a/m", "slow", 0, "timeout");
         failed_call.latency_ms = 60_000;
         results.push(failed_call);
+        // A batch's answer came back with the batch: no latency of its own to count.
+        let mut batched = call("a/m", "batched", 0, true);
+        batched.latency_ms = 0;
+        batched.batch = Some(crate::results::BatchUse {
+            id: "batch_abc".into(),
+            list_cost_usd: 0.02,
+        });
+        results.push(batched);
         let summary = summarize(&results);
         assert_eq!(summary.latency_p50_ms, 100);
         assert_eq!(summary.latency_p95_ms, 190);
-        assert_eq!(summary.cases, 21);
+        assert_eq!(summary.cases, 22);
     }
 
     #[test]

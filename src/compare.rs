@@ -53,8 +53,8 @@ pub fn compare(
     let (metrics, mut rules) = compare_metrics(&table, gate);
 
     let cost = quantity(
-        per_case(base.summary.cost_usd, &base.summary),
-        per_case(head.summary.cost_usd, &head.summary),
+        per_case(list_cost(base, &table.base), &base.summary),
+        per_case(list_cost(head, &table.head), &head.summary),
     );
     let mut latency = quantity(
         base.summary.latency_p95_ms as f64,
@@ -181,6 +181,8 @@ impl MetricRecord {
 struct SideTable {
     cases: Vec<CaseRecord>,
     metrics: Vec<MetricRecord>,
+    /// What the calls answered through a batch saved on their list price.
+    batch_discount: f64,
 }
 
 /// Both runs' calls folded per case, compactly: cell and case ids are stored once, a case is an
@@ -263,6 +265,9 @@ impl CaseTable {
                 table
                     .metrics
                     .resize((case + 1) * stride, MetricRecord::default());
+            }
+            if let Some(batch) = &call.batch {
+                table.batch_discount += batch.list_cost_usd - call.cost_usd;
             }
             let record = &mut table.cases[case];
             record.present = true;
@@ -732,6 +737,14 @@ fn metric_message(
             p_clause(p_adjusted)
         ),
     }
+}
+
+/// What a run's calls cost at the models' list prices: its `cost_usd` with the discount of the
+/// calls answered through a batch put back (summed as the table read the calls). A baseline
+/// bought in batch (a nightly run on main) and a pull request run directly then compare like for
+/// like; the saving is in `cost_usd`.
+fn list_cost(results: &Results, side: &SideTable) -> f64 {
+    results.summary.cost_usd + side.batch_discount
 }
 
 /// A total per case, counting only the calls that were answered: errored calls cost nothing, so

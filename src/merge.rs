@@ -575,6 +575,7 @@ mod tests {
                 summary: crate::results::Summary::default(),
                 reused: false,
                 variable_prefix: false,
+                batch: false,
             })
             .collect();
         results.run.started_at = format!("2026-01-01T00:00:{:02}Z", times.0);

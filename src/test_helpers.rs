@@ -40,6 +40,7 @@ pub(crate) fn call(cell: &str, case_id: &str, repeat: u32, passed: bool) -> Call
         attempts: 1,
         judge: Default::default(),
         rate_limited: Default::default(),
+        batch: None,
     }
 }
 
@@ -111,6 +112,7 @@ pub(crate) fn cell_summary(
         summary,
         reused: false,
         variable_prefix: false,
+        batch: false,
         id,
     }
 }

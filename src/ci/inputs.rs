@@ -87,6 +87,11 @@ pub struct ExtraArgs {
     pub cache: Option<CacheChoice>,
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Batch mode for every model whose provider has a batch API.
+    #[arg(long)]
+    pub batch: bool,
+    #[arg(long, value_name = "DURATION", value_parser = crate::support::fmt::parse_duration)]
+    pub batch_wait: Option<std::time::Duration>,
 }
 
 /// The inputs, resolved.
@@ -134,7 +139,7 @@ impl Inputs {
                     e.render().to_string().lines().next().unwrap_or_default()
                 ),
                 hint: Some(
-                    "`args` takes run options: --filter, --repeats, --concurrency, --offline, --cache, --state-dir"
+                    "`args` takes run options: --filter, --repeats, --concurrency, --offline, --cache, --state-dir, --batch, --batch-wait"
                         .into(),
                 ),
             }
@@ -266,6 +271,21 @@ mod tests {
         assert_eq!(inputs.extra.filters, vec!["refund policy".to_owned()]);
         assert_eq!(inputs.cache_mode(), CacheMode::Offline);
         assert!(inputs.token.is_none());
+    }
+
+    #[test]
+    fn args_take_batch_mode_and_its_wait() {
+        let env =
+            |name: &str| (name == "INPUT_ARGS").then(|| "--batch --batch-wait 5h30m".to_owned());
+        let inputs = Inputs::resolve(Requested::default(), env).expect("inputs");
+        assert!(inputs.extra.batch);
+        assert_eq!(
+            inputs.extra.batch_wait,
+            Some(std::time::Duration::from_secs(5 * 3600 + 1800))
+        );
+        let env = |name: &str| (name == "INPUT_ARGS").then(|| "--batch-wait soon".to_owned());
+        let err = Inputs::resolve(Requested::default(), env).expect_err("bad duration");
+        assert!(err.to_string().contains("--batch-wait"), "{err}");
     }
 
     #[test]

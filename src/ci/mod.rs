@@ -250,6 +250,8 @@ fn judge_change(
         concurrency: inputs.extra.concurrency,
         repeats: inputs.extra.repeats,
         filters: inputs.extra.filters.clone(),
+        batch: inputs.extra.batch,
+        batch_wait: inputs.extra.batch_wait,
         ..RunOptions::new(inputs.cache_mode())
     };
 
@@ -266,6 +268,7 @@ fn judge_change(
         journal_path,
         journal_failure,
         spend_cap,
+        batch_pending,
         ..
     } = crate::pipeline::run_suite(
         suite,
@@ -280,6 +283,13 @@ fn judge_change(
     if let Some(reached) = spend_cap {
         return Err(RunError::SpendCap {
             reached,
+            journal: journal_path,
+        }
+        .into());
+    }
+    if let Some(pending) = batch_pending {
+        return Err(RunError::BatchPending {
+            pending,
             journal: journal_path,
         }
         .into());

@@ -33,8 +33,8 @@ use crate::exit_codes;
                   baseline run by more than noise explains.\n\n\
                   Exit codes: 0 gate passed, 1 gate failed, 2 usage or configuration error, \
                   3 infrastructure error (provider unreachable, too many errored calls, a \
-                  journal that cannot be written), 130 interrupted by Ctrl-C, 143 stopped by \
-                  SIGTERM."
+                  journal that cannot be written, batches still running after --batch-wait), \
+                  130 interrupted by Ctrl-C, 143 stopped by SIGTERM."
 )]
 pub struct Cli {
     #[command(subcommand)]

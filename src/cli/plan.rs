@@ -35,6 +35,9 @@ pub struct PlanArgs {
     /// Plan only shard I of N.
     #[arg(long, value_name = "I/N", value_parser = clap::value_parser!(crate::plan::Shard))]
     shard: Option<crate::plan::Shard>,
+    /// Plan a `run --batch`: the cells whose provider has a batch API at the batch price.
+    #[arg(long)]
+    batch: bool,
 }
 
 pub fn plan(args: PlanArgs, stdout: &mut dyn Write) -> Result<Outcome, CliError> {
@@ -46,6 +49,7 @@ pub fn plan(args: PlanArgs, stdout: &mut dyn Write) -> Result<Outcome, CliError>
         repeats: args.repeats,
         filters: args.filters,
         shard: args.shard,
+        batch: args.batch,
         ..RunOptions::new(cache_mode(args.offline, args.cache))
     };
     show(suite, &options, stdout)
@@ -160,6 +164,25 @@ fn write_plan(out: &mut String, plan: &PlanEstimate) -> std::fmt::Result {
                 "{}: no max_tokens: output estimated at {} per call, the mean of its cached answers",
                 cell.id,
                 format_count(n)
+            ));
+        }
+        if cell.batch && cell.to_pay > 0 {
+            let discount = cell.price.map_or(String::new(), |p| {
+                format!(
+                    " ({} off)",
+                    crate::support::fmt::format_percent(p.batch_discount)
+                )
+            });
+            notes.push(format!(
+                "{}: batch mode: estimated at the batch price{discount}; answered within 24 hours",
+                cell.id
+            ));
+        }
+        if cell.in_batch > 0 {
+            notes.push(format!(
+                "{}: {} in batches an earlier attempt submitted (counted as cached): a run waits for them, it does not submit them again",
+                cell.id,
+                count_of(cell.in_batch, "call is", "calls are")
             ));
         }
         if cell.variable_prefix {

@@ -5,7 +5,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::execute::{CallOutcome, ExecEvent};
+use crate::execute::{BatchEvent, CallOutcome, ExecEvent};
+use crate::support::fmt::{count_of, format_count};
+use crate::support::text::sanitize_for_log;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -114,6 +116,20 @@ impl Progress {
             ExecEvent::Started { calls } => self.start(calls),
             ExecEvent::CallDone { outcome, cached } => self.record(outcome, cached),
             ExecEvent::Finished => self.finish(),
+            ExecEvent::Batch(event) => self.batch(&event),
+        }
+    }
+
+    /// A batch moved on: a line of its own, above the bar or in the log, since a batch can keep
+    /// a run waiting for hours.
+    fn batch(&mut self, event: &BatchEvent) {
+        let line = batch_line(event);
+        match (self.mode, &self.bar) {
+            (ProgressMode::Bar, Some(bar)) => bar.println(line),
+            (ProgressMode::Bar | ProgressMode::Lines, _) => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            (ProgressMode::Off, _) => {}
         }
     }
 
@@ -149,6 +165,58 @@ impl Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The progress line of a batch event. Ids come from the provider: shown inert.
+fn batch_line(event: &BatchEvent) -> String {
+    match event {
+        BatchEvent::Submitted {
+            model,
+            batch,
+            calls,
+        } => format!(
+            "evalgate: model `{model}`: submitted {} as batch {}",
+            count_of(*calls, "call", "calls"),
+            sanitize_for_log(batch)
+        ),
+        BatchEvent::Resumed {
+            model,
+            batch,
+            calls,
+        } => format!(
+            "evalgate: model `{model}`: waiting again for batch {} ({}), submitted by an earlier attempt",
+            sanitize_for_log(batch),
+            count_of(*calls, "call", "calls"),
+        ),
+        BatchEvent::Status {
+            model,
+            batch,
+            status,
+            done,
+            total,
+            errored,
+        } => format!(
+            "evalgate: batch {} (model `{model}`): {}, {} of {} requests done, {} without an answer",
+            sanitize_for_log(batch),
+            sanitize_for_log(status),
+            format_count(*done),
+            format_count(*total),
+            format_count(*errored),
+        ),
+        BatchEvent::Collected {
+            model,
+            batch,
+            status,
+            answered,
+            errored,
+        } => format!(
+            "evalgate: batch {} (model `{model}`) {}: {} saved, {} without an answer",
+            sanitize_for_log(batch),
+            sanitize_for_log(status),
+            count_of(*answered, "answer", "answers"),
+            format_count(*errored),
+        ),
     }
 }
 
@@ -208,6 +276,50 @@ mod tests {
         assert_eq!(bar.message(), "0 passed, 1 failed, 0 errored");
         progress.on_event(ExecEvent::Finished);
         assert!(progress.bar.is_none());
+    }
+
+    #[test]
+    fn batch_events_read_as_one_line_each() {
+        let lines: Vec<String> = [
+            BatchEvent::Submitted {
+                model: "mini".into(),
+                batch: "batch_abc".into(),
+                calls: 120,
+            },
+            BatchEvent::Resumed {
+                model: "mini".into(),
+                batch: "batch_abc".into(),
+                calls: 1,
+            },
+            BatchEvent::Status {
+                model: "mini".into(),
+                batch: "batch_abc".into(),
+                status: "in_progress".into(),
+                done: 80,
+                total: 1200,
+                errored: 2,
+            },
+            BatchEvent::Collected {
+                model: "mini".into(),
+                batch: "batch_\u{1b}[31mabc".into(),
+                status: "completed".into(),
+                answered: 118,
+                errored: 2,
+            },
+        ]
+        .iter()
+        .map(batch_line)
+        .collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "evalgate: model `mini`: submitted 120 calls as batch batch_abc",
+                "evalgate: model `mini`: waiting again for batch batch_abc (1 call), submitted by an earlier attempt",
+                "evalgate: batch batch_abc (model `mini`): in_progress, 80 of 1,200 requests done, 2 without an answer",
+            ]
+        );
+        assert!(!lines[3].contains('\u{1b}'), "{}", lines[3]);
+        assert!(lines[3].ends_with("completed: 118 answers saved, 2 without an answer"));
     }
 
     #[test]

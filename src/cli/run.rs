@@ -56,6 +56,15 @@ pub struct RunArgs {
     /// command with a higher cap resumes from the journal. Replaces `[gate.cost] max_run_usd`.
     #[arg(long, value_name = "USD", value_parser = parse_usd)]
     max_cost: Option<f64>,
+    /// Send the graded calls of every model whose provider has a batch API (openai,
+    /// openai-compatible, anthropic) through it: half price, answered within 24 hours. A run
+    /// stopped before its batches end resumes waiting for them; they are never submitted twice.
+    #[arg(long)]
+    batch: bool,
+    /// How long to wait for batches before ending with exit code 3, resumable by the same
+    /// command (e.g. 30m, 2h, 1h30m; 0 submits and checks once) [default: 24h]
+    #[arg(long, value_name = "DURATION", value_parser = crate::support::fmt::parse_duration)]
+    batch_wait: Option<std::time::Duration>,
     /// Call nothing: print what the run would call and cost, as `evalgate plan` does.
     #[arg(long, conflicts_with_all = ["baseline", "results", "junit", "markdown", "max_cost"])]
     dry_run: bool,
@@ -75,6 +84,8 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         filters: args.filters.clone(),
         shard: args.shard,
         max_cost_usd: args.max_cost,
+        batch: args.batch,
+        batch_wait: args.batch_wait,
         ..RunOptions::new(cache_mode(args.offline, args.cache))
     };
     if args.dry_run {
@@ -101,6 +112,7 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         suite_calls,
         journal_failure,
         spend_cap,
+        batch_pending,
     } = crate::pipeline::run_suite(suite, &options, None, &mut |e| progress.on_event(e))?;
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         // The run's summary and metrics were computed from its calls under this gate.
@@ -123,9 +135,28 @@ pub fn run(args: RunArgs, color: bool, stdout: &mut dyn Write) -> Result<Outcome
         ));
     }
     if let Some(reached) = spend_cap {
-        return Err(spend_capped(
+        let error = crate::pipeline::RunError::SpendCap {
             reached,
-            journal_path,
+            journal: journal_path,
+        };
+        return Err(stopped_resumable(
+            error,
+            "the calls not started as errors",
+            &results_path,
+            &results,
+            &args.reports,
+            color,
+            stdout,
+        ));
+    }
+    if let Some(pending) = batch_pending {
+        let error = crate::pipeline::RunError::BatchPending {
+            pending,
+            journal: journal_path,
+        };
+        return Err(stopped_resumable(
+            error,
+            "the calls still in a batch as errors",
             &results_path,
             &results,
             &args.reports,
@@ -194,26 +225,26 @@ fn journal_lost(
     }
 }
 
-/// The spend cap stopped the run: write the results (the calls not started as errors) and the
-/// reports, show the summary, keep the journal for the re-run, and end as an infrastructure
-/// error, never with a verdict.
-fn spend_capped(
-    reached: crate::execute::SpendCapReached,
-    journal: PathBuf,
+/// The spend cap stopped the run, or its batches had not ended when it stopped waiting: write
+/// the results (the calls not made as errors, which `errored` names) and the reports, show the
+/// summary, keep the journal for the re-run, and end as an infrastructure error, never with a
+/// verdict.
+fn stopped_resumable(
+    error: crate::pipeline::RunError,
+    errored: &str,
     results_path: &std::path::Path,
     results: &crate::results::Results,
     reports: &super::report::ReportOutputs,
     color: bool,
     stdout: &mut dyn Write,
 ) -> CliError {
-    let error = crate::pipeline::RunError::SpendCap { reached, journal };
     let written = match file::write(results_path, results) {
         Ok(()) => {
             super::print_summary(stdout, results, color);
             let _ = writeln!(stdout, "results: {}", results_path.display());
             let _ = super::report::write_reports(results, reports);
             format!(
-                "the results of the calls made are in {}, the calls not started as errors",
+                "the results of the calls made are in {}, {errored}",
                 results_path.display()
             )
         }

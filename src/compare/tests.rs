@@ -495,6 +495,40 @@ fn cost_and_latency_increases_are_judged_per_case_and_at_p95() {
 }
 
 #[test]
+fn a_baseline_bought_in_batch_compares_with_a_direct_run_at_list_prices() {
+    // The nightly baseline went through a batch at half price; the pull request ran directly at
+    // the same list price: no cost increase.
+    let mut base = suite_run(10, |_| true);
+    for c in &mut base {
+        c.cost_usd = 0.005;
+        c.batch = Some(crate::results::BatchUse {
+            id: "batch_abc".into(),
+            list_cost_usd: 0.01,
+        });
+    }
+    let head = suite_run(10, |_| true);
+    let gate = GateConfig {
+        cost: CostGate {
+            max_increase: Some(0.25),
+            ..CostGate::default()
+        },
+        ..GateConfig::default()
+    };
+    let outcome = compare(
+        &fabricate(base.clone()),
+        &fabricate(head.clone()),
+        &gate,
+        "b",
+    );
+    let cost = rule(&outcome, "cost.max_increase");
+    assert_eq!(cost.status, Status::Pass, "{}", cost.message);
+    assert_eq!(outcome.comparison.cost.change, Some(0.0));
+    // The other way round too: a batch run against a direct baseline is no saving to gate on.
+    let outcome = compare(&fabricate(head), &fabricate(base), &gate, "b");
+    assert_eq!(outcome.comparison.cost.change, Some(0.0));
+}
+
+#[test]
 fn same_inputs_give_byte_identical_output() {
     // Repeats make the metric continuous; 40 cases of which a few lose one repeat make the
     // differences skewed, which sends them to the seeded bootstrap.

@@ -149,6 +149,9 @@ pub struct Model {
     pub command: Option<Vec<String>>,
     /// Only grades (judge, embeddings): never a cell unless a prompt lists it.
     pub grader_only: bool,
+    /// Its graded calls go through the provider's batch API (`batch = true`, or `run --batch`
+    /// for a kind that has one); judge calls stay direct.
+    pub batch: bool,
 }
 
 /// Prices in US dollars per million tokens.
@@ -157,9 +160,25 @@ pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
     pub cached_input_per_mtok: f64,
+    /// The share taken off for a call answered through a batch.
+    pub batch_discount: f64,
 }
 
+/// OpenAI's and Anthropic's batch APIs both charge half the list price.
+pub const DEFAULT_BATCH_DISCOUNT: f64 = 0.5;
+
 impl Price {
+    /// What a call with `usage` costs: at the list price, or at the batch price when it was
+    /// answered through a batch.
+    pub fn cost_of(&self, usage: &crate::provider::Usage, batched: bool) -> f64 {
+        let list = self.cost(usage);
+        if batched {
+            list * (1.0 - self.batch_discount)
+        } else {
+            list
+        }
+    }
+
     pub fn cost(&self, usage: &crate::provider::Usage) -> f64 {
         let cached = usage.cached_input_tokens.min(usage.input_tokens);
         let uncached = usage.input_tokens - cached;

@@ -21,9 +21,14 @@ const KINDS: [ProviderKind; 5] = [
 /// `model`, `grader_only`) applies to every kind.
 fn allowed_keys(kind: ProviderKind) -> &'static [&'static str] {
     match kind {
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic => {
-            &["headers", "query", "extra_body", "api_key_env", "base_url"]
-        }
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic => &[
+            "headers",
+            "query",
+            "extra_body",
+            "api_key_env",
+            "base_url",
+            "batch",
+        ],
         ProviderKind::Http => &[
             "url",
             "method",
@@ -60,7 +65,7 @@ fn default_key_env(kind: ProviderKind) -> Option<&'static str> {
 
 /// The keys only some kinds take, whether the table sets each, in the order their misuse is
 /// reported.
-fn kind_keys(m: &RawModel) -> [(&'static str, bool); 12] {
+fn kind_keys(m: &RawModel) -> [(&'static str, bool); 13] {
     [
         ("url", m.url.is_some()),
         ("method", m.method.is_some()),
@@ -74,6 +79,8 @@ fn kind_keys(m: &RawModel) -> [(&'static str, bool); 12] {
         ("extra_body", m.extra_body.is_some()),
         ("api_key_env", m.api_key_env.is_some()),
         ("base_url", m.base_url.is_some()),
+        // `batch = false` says what every kind does anyway.
+        ("batch", m.batch == Some(true)),
     ]
 }
 
@@ -93,6 +100,9 @@ fn misplaced_key(kind: ProviderKind, key: &str) -> (String, Option<&'static str>
     }
     let help = match (kind, key) {
         (ProviderKind::Http, "base_url") => "use `url`",
+        (_, "batch") => {
+            "batch mode sends calls through OpenAI's Batch API or Anthropic's Message Batches: only `openai`, `openai-compatible` and `anthropic` models have one"
+        }
         // A program gets no HTTP request: what these would carry, keys above all, it reads from
         // the environment instead.
         (ProviderKind::Command, "headers" | "query" | "extra_body" | "api_key_env") => {
@@ -384,6 +394,18 @@ impl Loader<'_> {
                 self.push(e);
             }
         }
+        if price
+            .batch_discount
+            .is_some_and(|d| !(0.0..=1.0).contains(&d))
+        {
+            let e = self
+                .err(
+                    &format!("models.{id}.price.batch_discount"),
+                    "`batch_discount` is the share taken off for batch calls, from 0 to 1",
+                )
+                .help("0.5 (the default) means batch calls cost half the list price");
+            self.push(e);
+        }
     }
 }
 
@@ -426,6 +448,7 @@ fn build_model(
             input_per_mtok: p.input_per_mtok,
             output_per_mtok: p.output_per_mtok,
             cached_input_per_mtok: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
+            batch_discount: p.batch_discount.unwrap_or(super::DEFAULT_BATCH_DISCOUNT),
         }),
         rpm: m.rpm,
         tpm: m.tpm,
@@ -454,6 +477,7 @@ fn build_model(
         http,
         command,
         grader_only: m.grader_only.unwrap_or(false),
+        batch: m.batch.unwrap_or(false),
     }
 }
 

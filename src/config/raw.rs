@@ -96,6 +96,10 @@ pub struct RawModel {
     /// The model only grades (an `llm-judge` judge, a `similar` embedding model): it is not a
     /// cell of its own.
     pub grader_only: Option<bool>,
+    /// Send this model's graded calls through the provider's batch API (OpenAI Batch, Anthropic
+    /// Message Batches): answered within 24 hours, at the batch discount (`price.batch_discount`).
+    /// `openai`, `openai-compatible` (when the server implements it) and `anthropic` only.
+    pub batch: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
@@ -105,6 +109,9 @@ pub struct RawPrice {
     pub output_per_mtok: f64,
     /// Price of prompt tokens served from the provider's prompt cache; defaults to the input price.
     pub cached_input_per_mtok: Option<f64>,
+    /// The share taken off these prices for calls sent through a batch (`batch = true`, `run
+    /// --batch`): from 0 to 1, default 0.5 (OpenAI's and Anthropic's batch price is half).
+    pub batch_discount: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -76,9 +76,9 @@ pub(super) async fn call(
     let model = &shared.suite.models[mi];
     if let Some(entry) = shared.opts.journal.get(key) {
         // Paid for by an earlier attempt of this run: it counts in its spend, as in the results.
-        shared
-            .spend
-            .add(model.price.map_or(0.0, |p| p.cost(&entry.completion.usage)));
+        shared.spend.add(model.price.map_or(0.0, |p| {
+            p.cost_of(&entry.completion.usage, entry.batch.is_some())
+        }));
         return Outcome::Answered {
             entry: Box::new(entry),
             source: Source::Journal,
@@ -161,28 +161,13 @@ pub(super) async fn call(
     match attempted.result {
         Ok(mut completion) => {
             endpoint.answered(tokio::time::Instant::now() - attempted.latency);
-            // A server or proxy that echoes the request's key in its answer must not get it
-            // journaled, cached, graded into a reason or published: it is masked on arrival.
-            if let std::borrow::Cow::Owned(masked) = mask(&completion.output) {
-                completion.output = masked;
-            }
-            for call in &mut completion.tool_calls {
-                if let Some(raw) = &mut call.raw_arguments
-                    && let std::borrow::Cow::Owned(masked) = mask(raw)
-                {
-                    *raw = masked;
-                }
-                let text = call.arguments.to_string();
-                if let std::borrow::Cow::Owned(masked) = mask(&text) {
-                    call.arguments =
-                        serde_json::from_str(&masked).unwrap_or(serde_json::Value::String(masked));
-                }
-            }
+            mask_secrets(&mut completion);
             let entry = Entry {
                 key: key.to_owned(),
                 completion,
                 latency_ms: duration_ms(attempted.latency),
                 attempts: attempted.attempts,
+                batch: None,
             };
             // Persist before grading: grading can be redone, a paid response cannot.
             shared.journal.save(&shared.opts.journal, &entry);
@@ -214,8 +199,6 @@ pub(super) async fn call(
     }
 }
 
-/// A cache that cannot be written costs the next run, not this one (the journal keeps the run
-/// resumable): a warning, once.
 /// A call's [`Ticket`] that also refuses a retry once no new call may start: the journal
 /// failed, or the model failed for good while this call waited.
 struct Guarded<'a> {
@@ -244,7 +227,29 @@ impl Parking for Guarded<'_> {
     }
 }
 
-fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry) {
+/// A server or proxy that echoes the request's key in its answer must not get it journaled,
+/// cached, graded into a reason or published: it is masked on arrival.
+pub(super) fn mask_secrets(completion: &mut crate::provider::Completion) {
+    if let std::borrow::Cow::Owned(masked) = mask(&completion.output) {
+        completion.output = masked;
+    }
+    for call in &mut completion.tool_calls {
+        if let Some(raw) = &mut call.raw_arguments
+            && let std::borrow::Cow::Owned(masked) = mask(raw)
+        {
+            *raw = masked;
+        }
+        let text = call.arguments.to_string();
+        if let std::borrow::Cow::Owned(masked) = mask(&text) {
+            call.arguments =
+                serde_json::from_str(&masked).unwrap_or(serde_json::Value::String(masked));
+        }
+    }
+}
+
+/// A cache that cannot be written costs the next run, not this one (the journal keeps the run
+/// resumable): a warning, once.
+pub(super) fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry) {
     if let Err(err) = cache.put(entry)
         && !shared
             .store_warned

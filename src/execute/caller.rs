@@ -38,10 +38,14 @@ impl CallCtx<'_> {
             return;
         };
         let suite = &self.shared.suite;
+        let mut batch = None;
         let (usage, latency_ms, attempts, source, error) = match outcome {
             Outcome::NotCalled(_) => return,
             Outcome::Answered { entry, source, .. } => (
-                entry.completion.usage,
+                {
+                    batch = entry.batch.clone();
+                    entry.completion.usage
+                },
                 entry.latency_ms,
                 if *source == Source::Provider {
                     entry.attempts
@@ -76,7 +80,10 @@ impl CallCtx<'_> {
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
             cached_input_tokens: usage.cached_input_tokens,
-            cost_usd: model.price.map_or(0.0, |p| p.cost(&usage)),
+            cost_usd: model
+                .price
+                .map_or(0.0, |p| p.cost_of(&usage, batch.is_some())),
+            batch,
             latency_ms,
             status: if error.is_some() { "error" } else { "ok" }.to_owned(),
             error,

@@ -11,7 +11,7 @@ use crate::check::{CheckInput, Graded, grade_call};
 use crate::config::{Case, Dataset, Model, Prompt, Suite};
 use crate::privacy::audit::{Purpose, Source};
 use crate::provider::{ChatRequest, Completion, Message, Role};
-use crate::results::{CallResult, JudgeUsage, RateLimited, Tokens};
+use crate::results::{BatchUse, CallResult, JudgeUsage, RateLimited, Tokens};
 
 /// `ticket` holds the run-wide slot and the model's concurrency permit that the driver took
 /// before it started this task.
@@ -36,15 +36,20 @@ pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -
         case,
         repeat: item.repeat,
     };
-    let outcome = call(
-        shared,
-        cell.model,
-        &request,
-        &key,
-        Api::Chat,
-        Permit::HeldByDriver(ticket),
-    )
-    .await;
+    let outcome = match super::batch::settled(shared, cell.model, &key) {
+        Some(settled) => settled,
+        None => {
+            call(
+                shared,
+                cell.model,
+                &request,
+                &key,
+                Api::Chat,
+                Permit::HeldByDriver(ticket),
+            )
+            .await
+        }
+    };
     // Given back before grading, so a judge that is also a graded model can never wait on a
     // permit its own callers hold.
     ticket.release_permit();
@@ -152,7 +157,14 @@ async fn graded(
         finish_reason,
         ..
     } = entry.completion;
-    let cost_usd = model.price.map_or(0.0, |p| p.cost(&usage));
+    // An answer bought through a batch costs the batch price, replayed or not.
+    let cost_usd = model
+        .price
+        .map_or(0.0, |p| p.cost_of(&usage, entry.batch.is_some()));
+    let batch = entry.batch.map(|id| BatchUse {
+        id,
+        list_cost_usd: model.price.map_or(0.0, |p| p.cost(&usage)),
+    });
     let input = CheckInput {
         output: &output,
         tool_calls: &tool_calls,
@@ -207,6 +219,7 @@ async fn graded(
         judge,
         // The checks' calls; the graded call's own is added by the caller.
         rate_limited: caller.rate_limited(),
+        batch,
     }
 }
 
@@ -241,5 +254,6 @@ pub(super) fn errored(
         attempts,
         judge: JudgeUsage::default(),
         rate_limited: RateLimited::default(),
+        batch: None,
     }
 }

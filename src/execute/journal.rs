@@ -47,6 +47,20 @@ impl JournalHealth {
         }
     }
 
+    /// Records that another of the run's records could not be written (the batch registry,
+    /// whose ids keep a batch from being submitted twice): from then on, as for the journal, no
+    /// new call starts.
+    pub fn failed(&self, err: StoreError) {
+        let message = err.source.to_string();
+        let path = err.path.display().to_string();
+        if self.failure.set(err).is_ok() {
+            tracing::warn!(
+                path = %path,
+                "cannot write the run's records: {message}; no new model call will be started"
+            );
+        }
+    }
+
     /// Why a new call may not start: `Some` once the journal has failed.
     pub fn refusal(&self) -> Option<String> {
         self.failure.get().map(|err| {

@@ -14,10 +14,14 @@
 //! graded call's concurrency permit is released before grading, so a judge that is also a graded
 //! model can never wait on a permit its own callers hold.
 //!
+//! A model in batch mode (`batch = true`, `run --batch`) first settles its graded calls through
+//! its provider's batch API (see [`batch`]); they are then graded like any other.
+//!
 //! The run reports its progress as [`ExecEvent`]s; showing them is the caller's business.
 //!
 //! [`Caller`]: crate::check::Caller
 
+mod batch;
 mod call;
 mod caller;
 mod events;
@@ -47,7 +51,12 @@ use ticket::Ticket;
 
 use crate::support::signals;
 pub use crate::support::signals::Signal;
-pub use events::{CallOutcome, ExecEvent};
+pub use batch::{
+    BatchOptions, BatchesPending, DEFAULT_WAIT as BATCH_DEFAULT_WAIT,
+    POLL_FIRST as BATCH_POLL_FIRST, POLL_MAX as BATCH_POLL_MAX, REGISTRY_FILE as BATCH_REGISTRY,
+    Registry as BatchRegistry,
+};
+pub use events::{BatchEvent, CallOutcome, ExecEvent};
 pub use journal::JournalWriteError;
 pub use keys::{journal_path, request_key};
 pub use spend::SpendCapReached;
@@ -209,6 +218,9 @@ pub struct ExecOptions {
     pub ci: CiContext,
     /// No new call starts once this run has spent this many US dollars (see [`spend`]).
     pub max_cost_usd: Option<f64>,
+    /// How models in batch mode use their batches; `None` when no model is in batch mode (or
+    /// nothing is called).
+    pub batch: Option<BatchOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +237,9 @@ pub struct Execution {
     pub journal_failure: Option<JournalWriteError>,
     /// Set when the spend cap stopped calls: those not started are errored.
     pub spend_cap: Option<SpendCapReached>,
+    /// Set when batches had not ended when the run stopped waiting: their calls are errored as
+    /// not answered yet.
+    pub batch_pending: Option<BatchesPending>,
 }
 
 struct Shared {
@@ -236,6 +251,7 @@ struct Shared {
     store_warned: std::sync::atomic::AtomicBool,
     journal: journal::JournalHealth,
     spend: spend::SpendMeter,
+    batch: Option<batch::BatchState>,
 }
 
 /// One planned call.
@@ -265,6 +281,13 @@ pub async fn execute(
     on_event(ExecEvent::Started {
         calls: total as u64,
     });
+    let mut opts = opts;
+    // Batch progress comes from the drivers; it reaches `on_event` through the collecting loop.
+    let (batch_events, mut batch_rx) = mpsc::unbounded_channel::<ExecEvent>();
+    let batch = opts
+        .batch
+        .take()
+        .map(|options| batch::BatchState::new(options, suite.models.len(), batch_events));
     let shared = Arc::new(Shared {
         suite,
         plan,
@@ -273,6 +296,7 @@ pub async fn execute(
         opts,
         store_warned: Default::default(),
         journal: Default::default(),
+        batch,
     });
     let (tx, mut rx) = mpsc::channel::<(usize, CallResult)>(1024);
 
@@ -314,6 +338,8 @@ pub async fn execute(
         let tx = tx.clone();
         let in_flight = Arc::clone(&in_flight);
         drivers.spawn(async move {
+            // A model in batch mode has its calls answered (or not) by its batches first.
+            batch::settle(&shared, model, &items).await;
             let semaphore = shared.endpoints[model]
                 .as_ref()
                 .map(|e| Arc::clone(&e.semaphore));
@@ -360,12 +386,22 @@ pub async fn execute(
     drop(tx);
 
     let collect = async {
-        while let Some((index, result)) = rx.recv().await {
-            on_event(ExecEvent::CallDone {
-                outcome: CallOutcome::of(&result),
-                cached: result.cached,
-            });
-            on_result(index, result);
+        loop {
+            tokio::select! {
+                biased;
+                Some(event) = batch_rx.recv() => on_event(event),
+                received = rx.recv() => {
+                    let Some((index, result)) = received else { break };
+                    on_event(ExecEvent::CallDone {
+                        outcome: CallOutcome::of(&result),
+                        cached: result.cached,
+                    });
+                    on_result(index, result);
+                }
+            }
+        }
+        while let Ok(event) = batch_rx.try_recv() {
+            on_event(event);
         }
     };
     tokio::select! {
@@ -380,6 +416,7 @@ pub async fn execute(
     Ok(Execution {
         journal_failure: shared.journal.error(),
         spend_cap: shared.spend.reached(),
+        batch_pending: shared.batch.as_ref().and_then(batch::BatchState::finish),
     })
 }
 

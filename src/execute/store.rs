@@ -23,6 +23,9 @@ pub struct Entry {
     pub completion: Completion,
     pub latency_ms: u64,
     pub attempts: u32,
+    /// The provider batch that answered it (see `execute::batch`): priced at the batch rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 #[derive(Debug)]
@@ -265,6 +268,7 @@ mod tests {
             },
             latency_ms: 12,
             attempts: 1,
+            batch: None,
         }
     }
 

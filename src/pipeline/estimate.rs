@@ -42,6 +42,11 @@ pub struct CellEstimate {
     pub price: Option<crate::config::Price>,
     /// The prompt puts variable text before static text (see [`crate::plan::variable_prefix`]).
     pub variable_prefix: bool,
+    /// The cell is in batch mode: its calls to pay are estimated at the batch price.
+    pub batch: bool,
+    /// Of `cached`, calls in a batch an earlier attempt submitted and nobody collected yet: paid
+    /// for, and waited for rather than submitted again.
+    pub in_batch: u64,
 }
 
 /// How many output tokens one call is expected to take.
@@ -70,11 +75,14 @@ impl CellEstimate {
     pub fn cost_usd(&self) -> Option<f64> {
         let price = self.price?;
         let output = self.output_tokens().unwrap_or(0);
-        Some(
-            (self.input_tokens as f64 * price.input_per_mtok
-                + output as f64 * price.output_per_mtok)
-                / 1_000_000.0,
-        )
+        let list = (self.input_tokens as f64 * price.input_per_mtok
+            + output as f64 * price.output_per_mtok)
+            / 1_000_000.0;
+        Some(if self.batch {
+            list * (1.0 - price.batch_discount)
+        } else {
+            list
+        })
     }
 }
 
@@ -129,13 +137,30 @@ pub fn estimate(mut suite: Suite, options: &RunOptions) -> Result<PlanEstimate, 
         )?),
         CacheMode::Refresh | CacheMode::Off => None,
     };
+    // Calls in batches an earlier attempt submitted are paid for: a run waits for them.
+    let in_batches: std::collections::HashSet<String> = if options.mode != CacheMode::Offline
+        && plan.cells.iter().any(|c| suite.models[c.model].batch)
+    {
+        execute::BatchRegistry::open(&suite.state_dir.join(execute::BATCH_REGISTRY))?
+            .pending_keys()
+            .into_iter()
+            .flat_map(|(_, keys)| keys)
+            .collect()
+    } else {
+        Default::default()
+    };
+    let stores = Lookups {
+        journal: &journal,
+        cache: cache.as_ref(),
+        in_batches: &in_batches,
+    };
     let cells = plan
         .cells
         .iter()
         .zip(variable_prefix)
         .map(|(cell, variable_prefix)| CellEstimate {
             variable_prefix,
-            ..estimate_cell(&suite, &plan, cell, options.mode, &journal, cache.as_ref())
+            ..estimate_cell(&suite, &plan, cell, options.mode, &stores)
         })
         .collect();
     let graders = suite
@@ -154,14 +179,26 @@ pub fn estimate(mut suite: Suite, options: &RunOptions) -> Result<PlanEstimate, 
     })
 }
 
+/// Where a run would find calls already paid for.
+struct Lookups<'a> {
+    journal: &'a Store,
+    cache: Option<&'a Store>,
+    /// Keys of requests in batches not collected yet.
+    in_batches: &'a std::collections::HashSet<String>,
+}
+
 fn estimate_cell(
     suite: &Suite,
     plan: &Plan,
     cell: &crate::plan::Cell,
     mode: CacheMode,
-    journal: &Store,
-    cache: Option<&Store>,
+    stores: &Lookups<'_>,
 ) -> CellEstimate {
+    let Lookups {
+        journal,
+        cache,
+        in_batches,
+    } = *stores;
     let model = &suite.models[cell.model];
     let mut estimate = CellEstimate {
         id: cell.id.clone(),
@@ -174,6 +211,8 @@ fn estimate_cell(
         output: OutputEstimate::Unbounded,
         price: model.price,
         variable_prefix: false,
+        batch: model.batch && mode != CacheMode::Offline,
+        in_batch: 0,
     };
     let (mut cached_output, mut cached_answers) = (0u64, 0u64);
     for &(di, ci) in &cell.cases {
@@ -198,6 +237,11 @@ fn estimate_cell(
             }
             if mode == CacheMode::Offline {
                 estimate.missing += 1;
+                continue;
+            }
+            if estimate.batch && in_batches.contains(&key) {
+                estimate.cached += 1;
+                estimate.in_batch += 1;
                 continue;
             }
             estimate.to_pay += 1;

@@ -16,7 +16,8 @@ use std::time::Instant;
 use crate::config::Suite;
 use crate::execute::store::{Store, StoreError};
 use crate::execute::{
-    self, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal, SpendCapReached,
+    self, BatchesPending, CacheMode, ExecEvent, ExecOptions, JournalWriteError, Signal,
+    SpendCapReached,
 };
 use crate::plan::{Plan, Shard};
 use crate::privacy::audit::{self, AuditLog};
@@ -68,6 +69,12 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// The spend cap in US dollars (`--max-cost`); replaces `[gate.cost] max_run_usd`.
     pub max_cost_usd: Option<f64>,
+    /// Batch mode for every model whose provider has a batch API (`--batch`), on top of the
+    /// models that set `batch = true`.
+    pub batch: bool,
+    /// How long to wait for batches (`--batch-wait`) before ending resumable; 24 hours unless
+    /// given.
+    pub batch_wait: Option<std::time::Duration>,
 }
 
 impl RunOptions {
@@ -82,6 +89,8 @@ impl RunOptions {
             audit_path: None,
             shard: None,
             max_cost_usd: None,
+            batch: false,
+            batch_wait: None,
         }
     }
 }
@@ -106,6 +115,10 @@ pub struct Executed {
     /// journal must be kept for the re-run. Turn it into [`RunError::SpendCap`] once whatever
     /// can be written is written.
     pub spend_cap: Option<SpendCapReached>,
+    /// Set when batches had not ended when the run stopped waiting (`--batch-wait`): the
+    /// results hold their calls as errored, and the journal must be kept. Turn it into
+    /// [`RunError::BatchPending`] once whatever can be written is written.
+    pub batch_pending: Option<BatchesPending>,
 }
 
 /// Why a run could not finish. The results of every call answered before an interruption are
@@ -152,6 +165,11 @@ pub enum RunError {
     },
     #[error(transparent)]
     Baseline(ResultsFileError),
+    #[error("{pending}")]
+    BatchPending {
+        pending: BatchesPending,
+        journal: PathBuf,
+    },
 }
 
 fn stopped_by(signal: Signal) -> &'static str {
@@ -209,6 +227,11 @@ impl RunError {
             ),
             RunError::SpoolLost { journal, .. } => Some(format!(
                 "every response received is saved in {}; free space in that folder (or move the run's files with --state-dir DIR), then run the same command again to resume without paying for them",
+                journal.display()
+            )),
+            RunError::BatchPending { pending, journal } => Some(format!(
+                "their ids are kept in {}: run the same command again to resume waiting for them (they are never submitted twice; --batch-wait sets how long a run waits); every answer received so far is saved in {} (and in the response cache, unless it is off)",
+                pending.registry.display(),
                 journal.display()
             )),
             RunError::HttpClient(_) | RunError::Runtime(_) | RunError::Baseline(_) => None,
@@ -329,6 +352,7 @@ pub fn run_suite(
     )?;
     let stores = open_stores(&suite, &plan, options)?;
     let journal_path = stores.journal_path.clone();
+    let batch = batch_options(&suite, &plan, options)?;
 
     let suite = Arc::new(suite);
     let plan = Arc::new(plan);
@@ -343,11 +367,13 @@ pub fn run_suite(
         audit: Some(stores.audit),
         ci,
         max_cost_usd: options.max_cost_usd.or(suite.gate.cost.max_run_usd),
+        batch,
     };
     let mut sink = Sink::new(&suite, &plan, &reused, reuse, repeats)?;
     let execute::Execution {
         journal_failure,
         spend_cap,
+        batch_pending,
     } = runtime
         .block_on(execute::execute(
             Arc::clone(&suite),
@@ -396,11 +422,57 @@ pub fn run_suite(
         suite_calls,
         journal_failure,
         spend_cap,
+        batch_pending,
     })
+}
+
+/// How the run's batch models use their batches, when any cell to run is in batch mode and
+/// models are called: the state folder's batch registry, the wait and the pace of the checks.
+fn batch_options(
+    suite: &Suite,
+    plan: &Plan,
+    options: &RunOptions,
+) -> Result<Option<execute::BatchOptions>, RunError> {
+    let batched = plan
+        .cells
+        .iter()
+        .any(|c| suite.models[c.model].batch && !c.cases.is_empty());
+    if !batched || options.mode == CacheMode::Offline {
+        if options.batch_wait.is_some() && options.mode != CacheMode::Offline {
+            tracing::warn!(
+                "--batch-wait: no cell of this run is in batch mode (`--batch`, or `batch = true` on a model), so nothing waits"
+            );
+        }
+        return Ok(None);
+    }
+    let registry = execute::BatchRegistry::open(&suite.state_dir.join(execute::BATCH_REGISTRY))?;
+    // Tests (and impatient people) can check batches more often than every 5 to 60 seconds.
+    let poll = std::env::var("EVALGATE_BATCH_POLL_MS")
+        .ok()
+        .and_then(|ms| ms.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
+    Ok(Some(execute::BatchOptions {
+        registry,
+        wait: options.batch_wait.unwrap_or(execute::BATCH_DEFAULT_WAIT),
+        poll_first: poll.unwrap_or(execute::BATCH_POLL_FIRST),
+        poll_max: poll.unwrap_or(execute::BATCH_POLL_MAX),
+    }))
 }
 
 /// The flags that replace suite settings for this run.
 fn apply_overrides(suite: &mut Suite, options: &RunOptions) {
+    if options.batch {
+        let mut any = false;
+        for model in suite.models.iter_mut().filter(|m| m.kind.has_batch_api()) {
+            model.batch = true;
+            any = true;
+        }
+        if !any {
+            tracing::warn!(
+                "--batch: no model's provider has a batch API (only openai, openai-compatible and anthropic do), so every call is made directly"
+            );
+        }
+    }
     if let Some(n) = options.concurrency {
         for model in &mut suite.models {
             model.concurrency = n as usize;
@@ -625,6 +697,7 @@ pub fn assemble_results(
                 summary: by_cell.get(&c.id).cloned().unwrap_or_default(),
                 reused: *reused,
                 variable_prefix: false,
+                batch: model.batch,
             }
         })
         .collect();

@@ -135,8 +135,12 @@ pub struct AuditRecord {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cached_input_tokens: u64,
-    /// At the configured price; 0 without one.
+    /// At the configured price (the batch price for a call answered through a batch); 0
+    /// without one.
     pub cost_usd: f64,
+    /// The provider batch that answered the call; absent for a direct call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
     pub latency_ms: u64,
     /// `ok` or `error`.
     pub status: String,
@@ -265,6 +269,7 @@ mod tests {
             output_tokens: 2,
             cached_input_tokens: 0,
             cost_usd: 0.0,
+            batch: None,
             latency_ms: 3,
             status: "ok".into(),
             error: None,

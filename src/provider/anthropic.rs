@@ -22,9 +22,10 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 #[derive(Debug)]
 pub struct Anthropic {
-    client: reqwest::Client,
-    url: String,
-    headers: HeaderMap,
+    pub(super) client: reqwest::Client,
+    /// `…/v1/messages` with the model's query parameters; batch mode's endpoints are below it.
+    pub(super) url: String,
+    pub(super) headers: HeaderMap,
     model: String,
     /// Sent as `metadata.user_id` (`[audit] send_identity`).
     end_user: Option<String>,
@@ -62,7 +63,8 @@ impl Anthropic {
         })
     }
 
-    fn body(&self, req: &ChatRequest) -> Value {
+    /// The request body of a call: what a direct call posts and a batch request's `params`.
+    pub(super) fn body(&self, req: &ChatRequest) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model));
         let system: Vec<&str> = req
@@ -195,47 +197,59 @@ impl Provider for Anthropic {
                     .json(&self.body(req)),
             )
             .await?;
-            let content = body
-                .get("content")
-                .and_then(Value::as_array)
-                .ok_or_else(|| decode_error("no `content` array in the response", &bytes))?;
-            let output: String = content
-                .iter()
-                .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|block| block.get("text").and_then(Value::as_str))
-                .collect();
-            let tool_calls = content
-                .iter()
-                .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
-                .filter_map(|block| {
-                    Some(ToolCall {
-                        id: block.get("id").and_then(Value::as_str).map(str::to_owned),
-                        name: block.get("name").and_then(Value::as_str)?.to_owned(),
-                        arguments: block.get("input").cloned().unwrap_or(json!({})),
-                        raw_arguments: None,
-                    })
-                })
-                .collect();
-            let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-            let cache_read = tokens("/usage/cache_read_input_tokens");
-            Ok(Completion {
-                output,
-                tool_calls,
-                usage: Usage {
-                    input_tokens: tokens("/usage/input_tokens")
-                        + tokens("/usage/cache_creation_input_tokens")
-                        + cache_read,
-                    output_tokens: tokens("/usage/output_tokens"),
-                    cached_input_tokens: cache_read,
-                },
-                finish_reason: body
-                    .get("stop_reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                limits: ServerLimits::from_headers(&headers),
-            })
+            let mut completion = parse_message(&body, &bytes)?;
+            completion.limits = ServerLimits::from_headers(&headers);
+            Ok(completion)
         })
     }
+
+    fn batch(&self) -> Option<&dyn super::batch::BatchApi> {
+        Some(self)
+    }
+}
+
+/// Reads a Message (`body`, whose raw bytes are `bytes`, for error excerpts): a direct call's
+/// response, or the `result.message` of a batch's succeeded result.
+pub(super) fn parse_message(body: &Value, bytes: &[u8]) -> Result<Completion, ProviderError> {
+    let content = body
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| decode_error("no `content` array in the response", bytes))?;
+    let output: String = content
+        .iter()
+        .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|block| block.get("text").and_then(Value::as_str))
+        .collect();
+    let tool_calls = content
+        .iter()
+        .filter(|block| block.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .filter_map(|block| {
+            Some(ToolCall {
+                id: block.get("id").and_then(Value::as_str).map(str::to_owned),
+                name: block.get("name").and_then(Value::as_str)?.to_owned(),
+                arguments: block.get("input").cloned().unwrap_or(json!({})),
+                raw_arguments: None,
+            })
+        })
+        .collect();
+    let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let cache_read = tokens("/usage/cache_read_input_tokens");
+    Ok(Completion {
+        output,
+        tool_calls,
+        usage: Usage {
+            input_tokens: tokens("/usage/input_tokens")
+                + tokens("/usage/cache_creation_input_tokens")
+                + cache_read,
+            output_tokens: tokens("/usage/output_tokens"),
+            cached_input_tokens: cache_read,
+        },
+        finish_reason: body
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        limits: ServerLimits::default(),
+    })
 }
 
 #[cfg(test)]

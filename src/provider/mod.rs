@@ -4,6 +4,7 @@
 //! rate limiting live in [`retry`] and [`ratelimit`] so every protocol behaves the same way.
 
 pub mod anthropic;
+pub mod batch;
 pub mod command;
 pub mod embeddings;
 pub mod http;
@@ -310,6 +311,23 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         &'a self,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+
+    /// The protocol's batch API, when it has one (OpenAI's Batch API, Anthropic's Message
+    /// Batches): see [`batch`].
+    fn batch(&self) -> Option<&dyn batch::BatchApi> {
+        None
+    }
+}
+
+impl ProviderKind {
+    /// Whether the kind has a batch API evalgate can use (`batch = true`, `run --batch`). An
+    /// `openai-compatible` server may not implement it: its first batch then fails, saying so.
+    pub fn has_batch_api(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic
+        )
+    }
 }
 
 /// Which protocol a model speaks.

@@ -15,32 +15,39 @@ use super::*;
 
 #[derive(Debug)]
 pub struct OpenAi {
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
     url: String,
-    headers: HeaderMap,
+    pub(super) headers: HeaderMap,
     model: String,
     /// `max_completion_tokens` (OpenAI's current name) rather than `max_tokens` (what
     /// OpenAI-compatible servers read).
     completion_tokens_field: bool,
     /// Sent as `user` (`[audit] send_identity`).
     end_user: Option<String>,
+    /// The API root (`base_url`) and the model's query parameters, for the Files and Batch
+    /// endpoints of batch mode.
+    pub(super) root: String,
+    pub(super) query: BTreeMap<String, String>,
 }
 
 impl OpenAi {
     pub fn new(config: &ProviderConfig, client: reqwest::Client) -> Result<Self, BuildError> {
-        let (url, headers) =
-            bearer_endpoint(config, &format!("{}/chat/completions", base_url(config)?))?;
+        let root = base_url(config)?;
+        let (url, headers) = bearer_endpoint(config, &format!("{root}/chat/completions"))?;
         Ok(OpenAi {
             client,
             url,
             headers,
+            root,
+            query: config.query.clone(),
             model: config.model.clone(),
             completion_tokens_field: config.kind == ProviderKind::Openai,
             end_user: config.end_user.clone(),
         })
     }
 
-    fn body(&self, req: &ChatRequest) -> Value {
+    /// The request body of a call: what a direct call posts and what a batch line carries.
+    pub(super) fn body(&self, req: &ChatRequest) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model));
         body.insert(
@@ -194,48 +201,57 @@ impl Provider for OpenAi {
                     .json(&self.body(req)),
             )
             .await?;
-            let choice = body
-                .pointer("/choices/0")
-                .ok_or_else(|| decode_error("no `choices[0]` in the response", &bytes))?;
-            let output = match choice.pointer("/message/content") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            let tool_calls = tool_calls(choice.get("message"));
-            let finish = choice.get("finish_reason").and_then(Value::as_str);
-            // No answer at all because the model ran out of tokens (a reasoning model spending
-            // `max_tokens` on thinking) or was filtered is a setup problem, not a bad answer.
-            if output.is_empty()
-                && tool_calls.is_empty()
-                && let Some(why @ ("length" | "content_filter")) = finish
-            {
-                let hint = if why == "length" {
-                    "raise `max_tokens`: the model used them all before answering"
-                } else {
-                    "the provider's content filter removed the answer"
-                };
-                return Err(ProviderError::Decode(format!(
-                    "empty answer with finish_reason `{why}`: {hint}"
-                )));
-            }
-            let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-            Ok(Completion {
-                output,
-                tool_calls,
-                usage: Usage {
-                    input_tokens: tokens("/usage/prompt_tokens"),
-                    output_tokens: tokens("/usage/completion_tokens"),
-                    cached_input_tokens: tokens("/usage/prompt_tokens_details/cached_tokens"),
-                },
-                finish_reason: choice
-                    .get("finish_reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                limits: ServerLimits::from_headers(&headers),
-            })
+            let mut completion = parse_completion(&body, &bytes)?;
+            completion.limits = ServerLimits::from_headers(&headers);
+            Ok(completion)
         })
     }
+
+    fn batch(&self) -> Option<&dyn super::batch::BatchApi> {
+        Some(self)
+    }
+}
+
+/// Reads a chat completion (`body`, whose raw bytes are `bytes`, for error excerpts): a direct
+/// call's response, or the `response.body` of a batch's output line.
+pub(super) fn parse_completion(body: &Value, bytes: &[u8]) -> Result<Completion, ProviderError> {
+    let choice = body
+        .pointer("/choices/0")
+        .ok_or_else(|| decode_error("no `choices[0]` in the response", bytes))?;
+    let output = match choice.pointer("/message/content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let tool_calls = tool_calls(choice.get("message"));
+    let finish = choice.get("finish_reason").and_then(Value::as_str);
+    // No answer at all because the model ran out of tokens (a reasoning model spending
+    // `max_tokens` on thinking) or was filtered is a setup problem, not a bad answer.
+    if output.is_empty()
+        && tool_calls.is_empty()
+        && let Some(why @ ("length" | "content_filter")) = finish
+    {
+        let hint = if why == "length" {
+            "raise `max_tokens`: the model used them all before answering"
+        } else {
+            "the provider's content filter removed the answer"
+        };
+        return Err(ProviderError::Decode(format!(
+            "empty answer with finish_reason `{why}`: {hint}"
+        )));
+    }
+    let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    Ok(Completion {
+        output,
+        tool_calls,
+        usage: Usage {
+            input_tokens: tokens("/usage/prompt_tokens"),
+            output_tokens: tokens("/usage/completion_tokens"),
+            cached_input_tokens: tokens("/usage/prompt_tokens_details/cached_tokens"),
+        },
+        finish_reason: finish.map(str::to_owned),
+        limits: ServerLimits::default(),
+    })
 }
 
 /// The API root of an OpenAI-protocol model: its `base_url`, or OpenAI's for `openai`.

@@ -221,6 +221,10 @@ pub struct CellSummary {
     /// cannot serve it (see `plan::variable_prefix`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub variable_prefix: bool,
+    /// The cell's calls were sent through the provider's batch API (`batch = true`, `run
+    /// --batch`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,6 +333,19 @@ pub struct CallResult {
     /// How much rate limits held this call back (the graded call and its checks' calls).
     #[serde(default, skip_serializing_if = "RateLimited::is_empty")]
     pub rate_limited: RateLimited,
+    /// The answer was bought through a provider's batch API (`cost_usd` is then the batch
+    /// price); absent for a direct call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchUse>,
+}
+
+/// How a call answered through a provider's batch API was bought.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchUse {
+    /// The provider's batch id (`batch_…` for OpenAI, `msgbatch_…` for Anthropic).
+    pub id: String,
+    /// What the answer would have cost at the model's list price, without the batch discount.
+    pub list_cost_usd: f64,
 }
 
 impl CallResult {

@@ -103,9 +103,103 @@ pub fn p_clause(p: f64) -> String {
     }
 }
 
+/// A duration as a person writes it, largest units first: `1h30m`, `45s`, `250ms`, `0s`.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let total = d.as_secs();
+    if total == 0 {
+        return match d.subsec_millis() {
+            0 => "0s".to_owned(),
+            ms => format!("{ms}ms"),
+        };
+    }
+    let parts = [
+        ("d", total / 86_400),
+        ("h", total % 86_400 / 3_600),
+        ("m", total % 3_600 / 60),
+        ("s", total % 60),
+    ];
+    parts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(unit, n)| format!("{n}{unit}"))
+        .collect()
+}
+
+/// Reads a duration written as a person writes it: numbers with units `ms`, `s`, `m`, `h`, `d`,
+/// one after the other (`30m`, `2h`, `1h30m`, `90s`, `1.5h`), or a bare `0`. At most 30 days.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || {
+        format!("expected a duration such as 30m, 2h or 1h30m (units ms, s, m, h, d), not `{text}`")
+    };
+    let trimmed = text.trim();
+    if trimmed == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut rest = trimmed;
+    let mut seconds = 0.0f64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match rest[..unit_len].trim() {
+            "ms" => 0.001,
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3_600.0,
+            "d" => 86_400.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        seconds += number * unit;
+    }
+    const MAX: f64 = 30.0 * 86_400.0;
+    if !seconds.is_finite() || seconds > MAX {
+        return Err(format!("`{text}` is more than 30 days"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_read_and_written_as_people_write_them() {
+        use std::time::Duration;
+        for (text, secs) in [
+            ("30m", 1800.0),
+            ("2h", 7200.0),
+            ("1h30m", 5400.0),
+            ("90s", 90.0),
+            ("1.5h", 5400.0),
+            ("250ms", 0.25),
+            ("0", 0.0),
+            ("0s", 0.0),
+            ("1d", 86_400.0),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs_f64(secs)),
+                "{text}"
+            );
+        }
+        for bad in ["", "30", "m", "3x", "-1h", "1h-", "31d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(86_400 + 61)), "1d1m1s");
+        assert_eq!(format_duration(Duration::from_secs(0)), "0s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(1800)), "30m");
+    }
 
     #[test]
     fn found_numbers_are_short() {

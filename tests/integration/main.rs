@@ -2,6 +2,7 @@
 //! providers on this machine (wiremock). No test reaches beyond localhost.
 
 mod action;
+mod batch;
 mod ci;
 mod cli_errors;
 mod compare;

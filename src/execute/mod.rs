@@ -263,6 +263,30 @@ struct Item {
     repeat: u32,
 }
 
+/// The planned calls of model `model`, in plan order; `first_index[c]` is the index of cell
+/// `c`'s first call.
+fn model_items<'a>(
+    plan: &'a Plan,
+    first_index: &'a [usize],
+    model: usize,
+) -> impl Iterator<Item = Item> + 'a {
+    let repeats = plan.repeats;
+    plan.cells
+        .iter()
+        .enumerate()
+        .filter(move |(_, cell)| cell.model == model)
+        .flat_map(move |(ci, cell)| {
+            cell.cases.iter().enumerate().flat_map(move |(k, &case)| {
+                (0..repeats).map(move |repeat| Item {
+                    index: first_index[ci] + k * repeats as usize + repeat as usize,
+                    cell: ci,
+                    case,
+                    repeat,
+                })
+            })
+        })
+}
+
 /// Runs the plan. `endpoints[m]` is the callable model `m` (None in offline mode).
 ///
 /// `on_result` gets each planned call's result as it comes, in the order they finish, with the
@@ -300,23 +324,19 @@ pub async fn execute(
     });
     let (tx, mut rx) = mpsc::channel::<(usize, CallResult)>(1024);
 
-    // One driver per model, so a slow model never holds back a fast one.
-    let mut items_by_model: Vec<Vec<Item>> =
-        (0..shared.suite.models.len()).map(|_| Vec::new()).collect();
-    let mut index = 0;
-    for (ci, cell) in shared.plan.cells.iter().enumerate() {
-        for &case in &cell.cases {
-            for repeat in 0..shared.plan.repeats {
-                items_by_model[cell.model].push(Item {
-                    index,
-                    cell: ci,
-                    case,
-                    repeat,
-                });
-                index += 1;
-            }
-        }
-    }
+    // One driver per model, so a slow model never holds back a fast one. Each walks its own
+    // calls of the plan as it starts them, so no list of every call is held.
+    let first_index: Vec<usize> = shared
+        .plan
+        .cells
+        .iter()
+        .scan(0, |next, cell| {
+            let first = *next;
+            *next += cell.cases.len() * shared.plan.repeats as usize;
+            Some(first)
+        })
+        .collect();
+    let first_index = Arc::new(first_index);
     // Calls in flight across all models, grading included. A graded call gives its model's permit
     // back before grading, and replayed calls need no permit at all, so without this bound a warm
     // cache would start every case's grading (and every `command` grader's process) at once.
@@ -330,21 +350,30 @@ pub async fn execute(
         .max(32);
     let in_flight = Arc::new(Semaphore::new(in_flight_limit));
     let mut drivers = tokio::task::JoinSet::new();
-    for (model, items) in items_by_model.into_iter().enumerate() {
-        if items.is_empty() {
+    for model in 0..shared.suite.models.len() {
+        if !shared
+            .plan
+            .cells
+            .iter()
+            .any(|c| c.model == model && !c.cases.is_empty())
+        {
             continue;
         }
         let shared = Arc::clone(&shared);
         let tx = tx.clone();
         let in_flight = Arc::clone(&in_flight);
+        let first_index = Arc::clone(&first_index);
         drivers.spawn(async move {
+            let items = || model_items(&shared.plan, &first_index, model);
             // A model in batch mode has its calls answered (or not) by its batches first.
-            batch::settle(&shared, model, &items).await;
+            if shared.suite.models[model].batch {
+                batch::settle(&shared, model, &items().collect::<Vec<_>>()).await;
+            }
             let semaphore = shared.endpoints[model]
                 .as_ref()
                 .map(|e| Arc::clone(&e.semaphore));
             let mut tasks = tokio::task::JoinSet::new();
-            for item in items {
+            for item in items() {
                 // The run-wide slot first, then the model's permit: a task waiting for a judge's
                 // permit holds only a slot, never another model's permit.
                 let slot = Arc::clone(&in_flight).acquire_owned().await.ok();

@@ -609,7 +609,11 @@ impl<'a> Sink<'a> {
         let mut sink = Sink {
             suite,
             tally: aggregate::Tally::new(aggregate::CaseEnd::Repeats(repeats)),
-            spool: Spool::create(&suite.state_dir, plan.calls()).map_err(spool_error)?,
+            // Beside the run's other files; in the system's temporary folder when that folder
+            // cannot be written (an offline replay of a committed cache in a read-only checkout).
+            spool: Spool::create(&suite.state_dir, plan.calls())
+                .or_else(|_| Spool::create(&std::env::temp_dir(), plan.calls()))
+                .map_err(spool_error)?,
             starts: Vec::new(),
             failed: None,
         };

@@ -4,12 +4,16 @@
 #
 #   bench/scale.sh [SIZE...]      sizes from: 1k 10k 100k 1m (default: all four)
 #
-# Each size is CASES x MODELS x REPEATS calls (two models, so two cells), run with --cache off;
-# the concurrency is the run's in all, half of it per model:
-#   1k   =    500 cases x 2 x 1,  20 ms latency, concurrency 100
-#   10k  =  5,000 cases x 2 x 1,  20 ms latency, concurrency 100
-#   100k = 50,000 cases x 2 x 1,  20 ms latency, concurrency 200
-#   1m   = 50,000 cases x 2 x 10,  0 ms latency, concurrency 256
+# Each size is CASES x MODELS x REPEATS calls, four models (so four cells), run with
+# --cache off; the concurrency is the run's in all, a quarter of it per model. 100k is the
+# nightly run of issue 10 (5,000 cases x 4 models x 5 repeats); 1m is the same suite with 50
+# repeats:
+#   1k   =   250 cases x 4 x 1,   20 ms latency, concurrency 100
+#   10k  = 2,500 cases x 4 x 1,   20 ms latency, concurrency 100
+#   100k = 5,000 cases x 4 x 5,   20 ms latency, concurrency 200
+#   1m   = 5,000 cases x 4 x 50,   0 ms latency, concurrency 256
+# What memory holds grows with the suite's cases (about 2.5 KB each: the dataset is loaded),
+# not with the calls they make: 100k and 1m have the same 5,000 cases.
 # Then: `compare` of the results file with itself, `report --junit --markdown` of it, and `merge`
 # of the same suite run as two shards (`run --shard 1/2`, `--shard 2/2`). One row per command and
 # size: wall, the bound (calls x latency / concurrency, for `run`), CPU per call, peak RSS.
@@ -52,27 +56,27 @@ echo "| command | calls | wall | to the bound | CPU per call | peak RSS |"
 echo "|---|---:|---:|---:|---:|---:|"
 for size in "${sizes[@]}"; do
   case $size in
-    1k) cases=500; repeats=1; latency=20; conc=100 ;;
-    10k) cases=5000; repeats=1; latency=20; conc=100 ;;
-    100k) cases=50000; repeats=1; latency=20; conc=200 ;;
-    1m) cases=50000; repeats=10; latency=0; conc=256 ;;
+    1k) cases=250; repeats=1; latency=20; conc=100 ;;
+    10k) cases=2500; repeats=1; latency=20; conc=100 ;;
+    100k) cases=5000; repeats=5; latency=20; conc=200 ;;
+    1m) cases=5000; repeats=50; latency=0; conc=256 ;;
     *) echo "unknown size $size (1k, 10k, 100k, 1m)"; exit 2 ;;
   esac
-  calls=$((cases * 2 * repeats))
+  calls=$((cases * 4 * repeats))
   dir="$work/$size"
   mkdir -p "$dir"
   stop_server
   start_server "$work" "$latency"
-  BENCH_MODELS=2 BENCH_REPEATS=$repeats write_suite "$dir" "$cases" "$port"
+  BENCH_MODELS=4 BENCH_REPEATS=$repeats write_suite "$dir" "$cases" "$port"
   bound=$(python3 -c "print($calls * $latency / 1000 / $conc)")
   measure "run ($size)" "$calls" "$bound" "$EVALGATE_BIN" run -c "$dir/evalgate.toml" \
-    --cache off --concurrency $((conc / 2)) --no-progress --results "$dir/results.json"
+    --cache off --concurrency $((conc / 4)) --no-progress --results "$dir/results.json"
   ls -l "$dir/results.json" | awk '{printf "results file: %.1f MB\n", $5 / 1048576}' >&2
   measure "compare ($size)" "$calls" 0 "$EVALGATE_BIN" compare "$dir/results.json" "$dir/results.json"
   measure "report ($size)" "$calls" 0 "$EVALGATE_BIN" report "$dir/results.json" \
     --junit "$dir/junit.xml" --markdown "$dir/report.md"
   for i in 1 2; do
-    "$EVALGATE_BIN" run -c "$dir/evalgate.toml" --cache off --concurrency $((conc / 2)) --no-progress \
+    "$EVALGATE_BIN" run -c "$dir/evalgate.toml" --cache off --concurrency $((conc / 4)) --no-progress \
       --shard "$i/2" --results "$dir/shard-$i.json" >/dev/null 2>&1 || [ $? -eq 1 ]
   done
   measure "merge ($size)" "$calls" 0 "$EVALGATE_BIN" merge "$dir/shard-1.json" "$dir/shard-2.json" \

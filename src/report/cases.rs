@@ -147,20 +147,22 @@ pub fn each_case<'a, E: From<ResultsFileError>>(
     Ok(())
 }
 
-/// How big the run was, said the same way in every report: distinct case ids, the cells they
-/// ran in and the repeats, then the calls they made: `30 cases × 2 cells = 60 calls`,
-/// `8 cases × 3 repeats = 24 calls`, or `8 cases` when each case is one call. "Cases" never
-/// counts a case twice because two prompts ran it.
+/// [`Scale`] of all the calls of `results` at once.
+#[cfg(test)]
 pub fn scale(results: &Results) -> Result<String, ResultsFileError> {
     let mut scale = Scale::default();
-    each_case(results, |case| {
-        scale.add(&case);
-        Ok::<_, ResultsFileError>(())
-    })?;
+    for call in results.results.iter() {
+        let call = call?;
+        scale.add(&call.cell, &call.case_id);
+    }
     Ok(scale.describe(results))
 }
 
-/// The distinct case ids and cells of a run, gathered case by case for [`scale`].
+/// How big the run was, said the same way in every report: distinct case ids, the cells they
+/// ran in and the repeats, then the calls they made: `30 cases × 2 cells = 60 calls`,
+/// `8 cases × 3 repeats = 24 calls`, or `8 cases` when each case is one call. "Cases" never
+/// counts a case twice because two prompts ran it. Gathered a call at a time, in the pass a
+/// report makes over the calls anyway.
 #[derive(Debug, Default)]
 pub struct Scale {
     ids: HashSet<String>,
@@ -168,16 +170,17 @@ pub struct Scale {
 }
 
 impl Scale {
-    pub fn add(&mut self, case: &CaseView<'_>) {
-        if !self.ids.contains(&case.case_id) {
-            self.ids.insert(case.case_id.clone());
+    /// Counts a call (or a case) of `cell` with id `case_id`.
+    pub fn add(&mut self, cell: &str, case_id: &str) {
+        if !self.ids.contains(case_id) {
+            self.ids.insert(case_id.to_owned());
         }
-        if !self.cells.contains(&case.cell) {
-            self.cells.insert(case.cell.clone());
+        if !self.cells.contains(cell) {
+            self.cells.insert(cell.to_owned());
         }
     }
 
-    /// See [`scale`].
+    /// What [`Scale`] says of the calls added, with the counts of `results`' summary.
     pub fn describe(&self, results: &Results) -> String {
         let (ids, cells) = (self.ids.len() as u64, self.cells.len() as u64);
         let summary = &results.summary;

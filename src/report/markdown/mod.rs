@@ -122,7 +122,7 @@ pub(super) type ErrorGroup = (String, usize, Vec<(String, String)>);
 /// errored cases (all of them counted), and the cases the comparison details. Memory holds what
 /// the page can show, whatever the size of the run.
 pub(super) struct Picked<'a> {
-    /// How big the run was ([`crate::report::cases::scale`]), worked out in the same pass.
+    /// How big the run was ([`crate::report::cases::Scale`]), worked out in the same pass.
     pub scale: String,
     /// Failed cases (every graded repeat failed, or most did): the first [`MAX_LISTED`].
     pub failed: Vec<CaseView<'a>>,
@@ -165,7 +165,7 @@ impl<'a> Picked<'a> {
         let mut kinds: HashMap<String, usize> = HashMap::new();
         let mut scale = crate::report::cases::Scale::default();
         crate::report::cases::each_case(results, |view: CaseView<'a>| {
-            scale.add(&view);
+            scale.add(&view.cell, &view.case_id);
             if wanted.contains(&(view.cell.as_str(), view.case_id.as_str())) {
                 picked
                     .detailed

@@ -51,20 +51,21 @@ pub fn write_summary(
     let summary = &results.summary;
     let mut w = Writer { out, opts };
 
+    // One pass over the calls for everything the summary shows of them.
+    let shown = Shown::gather(results, w.opts.max_listed);
     w.label("Summary", None)?;
     writeln!(
         w.out,
         "{} in {}: {}: {}",
         one_line(&results.run.suite),
         format_duration(results.run.duration_ms),
-        crate::report::cases::scale(results).unwrap_or_else(|_| "cases".to_owned()),
+        shown.scale,
         counts(summary)
     )?;
 
     write_cells(&mut w, results)?;
     write_metrics(&mut w, results)?;
     write_usage(&mut w, summary)?;
-    let shown = Shown::gather(results, w.opts.max_listed);
     write_slowest(&mut w, &shown.slowest)?;
     write_failed(&mut w, &shown)?;
     write_errored(&mut w, &shown.errored)?;
@@ -292,6 +293,8 @@ const MAX_ERROR_KINDS: usize = 1_000;
 /// What the summary shows of the calls, gathered in one pass over them with bounded memory: the
 /// slowest calls, the first failed ones and the errors by kind.
 struct Shown {
+    /// How big the run was ([`crate::report::cases::Scale`]).
+    scale: String,
     /// (latency, plan position, name), slowest first.
     slowest: Vec<(u64, usize, String)>,
     /// The first failed calls not listed as regressed, and how many there are.
@@ -319,7 +322,9 @@ impl Shown {
             .filter(|c| c.change == crate::results::CaseChange::Regressed)
             .map(|c| (c.cell.as_str(), c.case_id.as_str()))
             .collect();
+        let mut scale = crate::report::cases::Scale::default();
         let mut shown = Shown {
+            scale: String::new(),
             slowest: Vec::new(),
             failed: Vec::new(),
             failed_total: 0,
@@ -336,6 +341,7 @@ impl Shown {
                     break;
                 }
             };
+            scale.add(&call.cell, &call.case_id);
             if let Some(error) = &call.error {
                 let kind = match kinds.get(error.as_str()) {
                     Some(&i) => i,
@@ -391,6 +397,7 @@ impl Shown {
         shown
             .errored
             .sort_by_key(|kind| std::cmp::Reverse(kind.calls));
+        shown.scale = scale.describe(results);
         shown
     }
 }

@@ -63,6 +63,19 @@ mod tests {
         );
     }
 
+    /// Fingerprints and cache keys on disk were computed from exactly these bytes.
+    #[test]
+    fn the_hash_of_a_value_stays_what_it_was() {
+        let value = json!({
+            "z": [1.5, -0.0, 1e300, 18446744073709551615u64, -9223372036854775808i64, null],
+            "a": {"é": "\u{1}\"\\\n\u{7f}\u{2028}✓", "": true, "B": {}, "b": []},
+        });
+        assert_eq!(
+            hash_json(&value),
+            "dd7cdd9fb7bcd44fffe899fc7cc203c4483bb4daf4370cda35da18c73b1ea241"
+        );
+    }
+
     #[test]
     fn canonical_form_is_compact_sorted_json() {
         let mut out = String::new();

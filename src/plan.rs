@@ -326,6 +326,81 @@ pub fn case_positions(suite: &Suite, plan: &Plan) -> Vec<u64> {
 mod tests {
     use super::*;
 
+    /// Fingerprints let `ci` reuse a baseline's cells: a change to how they are computed must
+    /// not change them. Every optional part is here: tools, graders, files, a threshold, a
+    /// case's conversation, dataset checks and case checks.
+    #[test]
+    fn fingerprints_stay_what_they_were() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        };
+        write(
+            "evalgate.toml",
+            r#"[suite]
+name = "fingerprints"
+
+[defaults]
+threshold = 0.5
+
+[models.m]
+provider = "openai-compatible"
+base_url = "http://localhost:8080/v1"
+model = "gemma"
+temperature = 0.2
+
+[models.judge]
+provider = "openai-compatible"
+base_url = "http://localhost:8080/v1"
+model = "judge"
+grader_only = true
+
+[prompts.p]
+system = "Use the tools."
+user = "{{ q }}"
+tool_choice = "auto"
+
+[[prompts.p.tools]]
+name = "get_weather"
+description = "Weather"
+parameters = { type = "object", properties = { city = { type = "string" } } }
+
+[datasets.d]
+file = "cases.jsonl"
+checks = [{ type = "icontains", value = "{{ expected }}", metric = "accuracy" }]
+
+[[checks]]
+type = "json-schema"
+schema_file = "schema.json"
+
+[[checks]]
+type = "llm-judge"
+judge = "judge"
+rubric = "Polite."
+"#,
+        );
+        write(
+            "cases.jsonl",
+            r#"{"id": "a", "vars": {"q": "Weather?", "n": 1.5}, "expected": "sun", "tags": ["x"], "threshold": 0.8, "checks": [{"type": "length", "max": 9}]}
+{"id": "b", "vars": {"q": "Umbrella?"}, "expected": "yes", "messages": [{"role": "user", "content": "Paris?"}, {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C"}]}
+"#,
+        );
+        write("schema.json", r#"{"type": "object"}"#);
+        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        let plan = plan(&suite, 3, &[]);
+        let mut fingerprints: Vec<&str> =
+            plan.cells.iter().map(|c| c.fingerprint.as_str()).collect();
+        fingerprints.push(&plan.config_fingerprint);
+        assert_eq!(
+            fingerprints,
+            [
+                "53dfc5a28399d3813597b5f855cc1287460718fca25e0deb4fb0642fb887946b",
+                "16663ce26a3c66cacae62ea086be796b7af6ec9468352578ff4d8ee0c20a1e23",
+            ]
+        );
+        assert_eq!(shard_of("d", "a", 7), 4);
+    }
+
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("case-{i}")).collect()
     }

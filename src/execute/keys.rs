@@ -3,18 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Model;
 use crate::plan::Plan;
-use crate::provider::{ChatRequest, ProviderKind};
-use crate::support::fingerprint::hash_json;
+use crate::provider::{CallParams, ChatRequest, HttpSpec, Message, ProviderKind};
+use crate::support::fingerprint::{hash_canonical, hash_json};
 
 /// The cache key: everything that determines the response, and nothing secret.
 pub fn request_key(model: &Model, request: &ChatRequest, repeat: u32) -> String {
-    let mut key = request_fields(model, request);
-    key["repeat"] = json!(repeat);
-    hash_json(&key)
+    hash_canonical(&KeyFields {
+        repeat: Some(repeat),
+        ..KeyFields::new(model, request)
+    })
 }
 
 /// The cache key of a check's call: like [`request_key`], with the purpose (so a judge prompt
@@ -25,42 +27,70 @@ pub(super) fn check_call_key(
     request: &ChatRequest,
     sample: u32,
 ) -> String {
-    let mut key = request_fields(model, request);
-    key["purpose"] = json!(purpose);
-    key["sample"] = json!(sample);
-    hash_json(&key)
+    hash_canonical(&KeyFields {
+        purpose: Some(purpose),
+        sample: Some(sample),
+        ..KeyFields::new(model, request)
+    })
 }
 
 /// What every cache key holds: the endpoint and the request, never a secret. Graded calls add
-/// their repeat, check calls their purpose and sample.
-fn request_fields(model: &Model, request: &ChatRequest) -> serde_json::Value {
-    let mut key = json!({
-        "v": 1,
-        "provider": model.kind.as_str(),
-        "endpoint": model.base_url,
-        "http": model.http,
-        "command": model.command,
-        "model": model.model,
-        "messages": request.messages,
-        "params": request.params,
-    });
-    // `http` bodies and `command` programs see the case's variables and id, not only the
-    // rendered messages, so those determine their answers too. (Left out for chat APIs, whose
-    // keys must not change when a variable no prompt uses is added.)
-    if matches!(model.kind, ProviderKind::Http | ProviderKind::Command) {
-        key["vars"] = request.vars.clone();
-        key["case_id"] = json!(request.case_id);
+/// their repeat, check calls their purpose and sample. Hashed as canonical JSON (keys sorted), so
+/// the order of the fields here does not matter; a field left out (`None`) is absent, not `null`.
+#[derive(Serialize)]
+struct KeyFields<'a> {
+    v: u32,
+    provider: &'a str,
+    endpoint: &'a Option<String>,
+    http: &'a Option<HttpSpec>,
+    command: &'a Option<Vec<String>>,
+    model: &'a str,
+    messages: &'a [Message],
+    params: &'a CallParams,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vars: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a [(String, String)]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<&'a [(String, String)]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<u32>,
+}
+
+impl<'a> KeyFields<'a> {
+    fn new(model: &'a Model, request: &'a ChatRequest) -> Self {
+        // `http` bodies and `command` programs see the case's variables and id, not only the
+        // rendered messages, so those determine their answers too. (Left out for chat APIs,
+        // whose keys must not change when a variable no prompt uses is added.)
+        let templated = matches!(model.kind, ProviderKind::Http | ProviderKind::Command);
+        KeyFields {
+            v: 1,
+            provider: model.kind.as_str(),
+            endpoint: &model.base_url,
+            http: &model.http,
+            command: &model.command,
+            model: &model.model,
+            messages: &request.messages,
+            params: &request.params,
+            vars: templated.then_some(&request.vars),
+            case_id: templated.then_some(request.case_id.as_str()),
+            // Query parameters (Azure's `api-version`) and headers select what answers; headers
+            // are keyed as written, `${ENV}` references unexpanded, so no secret enters the key.
+            // Both are left out when empty so that keys of suites without them stay what they
+            // were.
+            query: (!model.query.is_empty()).then_some(model.query.as_slice()),
+            headers: (!model.headers.is_empty()).then_some(model.headers.as_slice()),
+            repeat: None,
+            purpose: None,
+            sample: None,
+        }
     }
-    // Query parameters (Azure's `api-version`) and headers select what answers; headers are
-    // keyed as written, `${ENV}` references unexpanded, so no secret enters the key. Both are
-    // left out when empty so that keys of suites without them stay what they were.
-    if !model.query.is_empty() {
-        key["query"] = json!(model.query);
-    }
-    if !model.headers.is_empty() {
-        key["headers"] = json!(model.headers);
-    }
-    key
 }
 
 /// Where a run keeps its journal: one file per (suite, plan), removed once the results file is

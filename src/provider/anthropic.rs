@@ -23,7 +23,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 #[derive(Debug)]
 pub struct Anthropic {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once, not for every call.
+    url: reqwest::Url,
     headers: HeaderMap,
     model: String,
     /// Sent as `metadata.user_id` (`[audit] send_identity`).
@@ -55,7 +56,7 @@ impl Anthropic {
         }
         Ok(Anthropic {
             client,
-            url: url.to_string(),
+            url,
             headers,
             model: config.model.clone(),
             end_user: config.end_user.clone(),
@@ -190,7 +191,7 @@ impl Provider for Anthropic {
                 headers,
             } = send_json(
                 self.client
-                    .post(&self.url)
+                    .post(self.url.clone())
                     .headers(self.headers.clone())
                     .json(&self.body(req)),
             )

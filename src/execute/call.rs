@@ -112,6 +112,10 @@ pub(super) async fn call(
             }
         },
     };
+    // A check's request can be sent again by this run (the repeats of a deterministic model
+    // send the same judge request), so its answer is indexed as it is stored; a graded call's
+    // key, which holds its repeat, is looked up once, before the call.
+    let asked_again = matches!(permit, Permit::Acquire);
     let mut own;
     let ticket: &mut Ticket = match permit {
         Permit::Acquire => {
@@ -185,14 +189,16 @@ pub(super) async fn call(
                 attempts: attempted.attempts,
             };
             // Persist before grading: grading can be redone, a paid response cannot.
-            shared.journal.save(&shared.opts.journal, &entry);
+            shared
+                .journal
+                .save(&shared.opts.journal, &entry, asked_again);
             shared
                 .spend
                 .add(model.price.map_or(0.0, |p| p.cost(&entry.completion.usage)));
             if shared.opts.cache.writes()
                 && let Some(cache) = &shared.opts.cache_store
             {
-                save_to_cache(shared, cache, &entry);
+                save_to_cache(shared, cache, &entry, asked_again);
             }
             Outcome::Answered {
                 entry: Box::new(entry),
@@ -244,8 +250,13 @@ impl Parking for Guarded<'_> {
     }
 }
 
-fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry) {
-    if let Err(err) = cache.put(entry)
+fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry, asked_again: bool) {
+    let saved = if asked_again {
+        cache.put(entry)
+    } else {
+        cache.append(entry)
+    };
+    if let Err(err) = saved
         && !shared
             .store_warned
             .swap(true, std::sync::atomic::Ordering::Relaxed)

@@ -24,8 +24,9 @@ pub(super) enum Api {
 /// Who holds the model's concurrency permit while a call is made.
 #[derive(Debug)]
 pub(super) enum Permit<'a> {
-    /// The driver took it (and a run-wide slot) before starting the graded call; the call gives
-    /// them back while it waits to retry, and the graded call gives the permit back before
+    /// The driver took it (and a run-wide slot) before starting the graded call, unless the
+    /// answer was to be replayed (then the call takes it if it must call after all); the call
+    /// gives them back while it waits to retry, and the graded call gives the permit back before
     /// grading.
     HeldByDriver(&'a mut Ticket),
     /// The call takes it for its own duration: a check's call, so a judge is held to its own
@@ -122,7 +123,10 @@ pub(super) async fn call(
             own = Ticket::permit_of(&endpoint.semaphore).await;
             &mut own
         }
-        Permit::HeldByDriver(ticket) => ticket,
+        Permit::HeldByDriver(ticket) => {
+            ticket.take_permit().await;
+            ticket
+        }
     };
     if let Some(reason) = endpoint.fatal.get() {
         return Outcome::NotCalled(format!(

@@ -194,6 +194,16 @@ impl Store {
         (entry.key == key).then_some(entry)
     }
 
+    /// Whether the index has a line for `key`, without reading it: [`Store::get`] may still
+    /// find it torn, or another key's.
+    pub fn contains(&self, key: &str) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slot(key))
+            .is_some()
+    }
+
     /// Appends an entry with one write and indexes it, for an answer this process may ask for
     /// again.
     pub fn put(&self, entry: &Entry) -> Result<(), StoreError> {

@@ -6,7 +6,8 @@
 #
 # BASE_REV is built in a git work tree under target/ab/ (its own target folder, kept between
 # runs so a second A/B does not rebuild it). Prints every run and, per side, the median and the
-# range of wall time, CPU per case and peak RSS.
+# range of wall time, CPU per case and peak RSS. BENCH_CACHED=1 compares fully cached re-runs
+# (see bench/run.sh).
 set -euo pipefail
 base_rev=${1:?usage: bench/ab.sh BASE_REV [RUNS] [N] [LATENCY_MS] [CONCURRENCY]}
 runs=${2:-5}; n=${3:-10000}; latency=${4:-20}; concurrency=${5:-100}

@@ -1,10 +1,14 @@
 //! The plan: which calls a run makes (cells × cases × repeats), in a fixed order, and the
 //! fingerprints that say whether a cell's inputs changed.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::check::CheckSpec;
 use crate::config::Suite;
-use crate::support::fingerprint::{hash_json, hash_json_streaming};
+use crate::support::fingerprint::{hash_canonical, hash_json};
 
 /// One (prompt × model) pair and the cases it evaluates.
 #[derive(Debug, Clone)]
@@ -90,81 +94,20 @@ fn cell_fingerprint(
 ) -> String {
     let prompt = &suite.prompts[pi];
     let model = &suite.models[mi];
-    let cases_of_cell = cases;
-    // One case at a time: a cell's cases as JSON values all at once would take several times
-    // the dataset's size in memory.
-    let case_values = cases.iter().map(|&(di, ci)| {
-        let c = &suite.datasets[di].cases[ci];
-        let mut case = json!({
-            "id": c.id,
-            "vars": c.vars,
-            "expected": c.expected,
-            "tags": c.tags,
-            "threshold": c.threshold,
-            "checks": c.check_specs,
-            "dataset_checks": suite.datasets[di].check_specs,
-        });
-        // Only when there is one, so cases without a conversation keep their fingerprints.
-        if !c.messages.is_empty() {
-            case["messages"] = json!(c.messages);
-        }
-        case
-    });
-    let mut fingerprint = json!({
-        "prompt": prompt.sources.iter().map(|(r, s)| json!([r.as_str(), s])).collect::<Vec<_>>(),
-        "model": {
-            "provider": model.kind.as_str(),
-            "model": model.model,
-            "base_url": model.base_url,
-            "params": model.params,
-            "http": model.http,
-            "command": model.command,
-        },
-        "checks": suite.check_specs,
-        // Hashed from `case_values`, streamed.
-        "cases": Value::Null,
-        "repeats": repeats,
-        "threshold": suite.defaults.threshold,
-    });
-    // Added only when there are some, so suites without tools keep their fingerprints.
-    if !prompt.tools.is_empty()
-        && let Value::Object(map) = &mut fingerprint
-    {
-        map.insert(
-            "tools".into(),
-            json!({"tools": prompt.tools, "tool_choice": prompt.tool_choice}),
-        );
-    }
-    // Judge and embedding models grade this cell: changing one changes its results. Added only
-    // when there are some, so suites without model-graded checks keep their fingerprints.
-    let graders: Vec<Value> = suite
+    // Judge and embedding models grade this cell: changing one changes its results.
+    let graders: Vec<ModelFields> = suite
         .models_called_by_checks()
         .iter()
         .zip(&suite.models)
         .filter(|(called, _)| **called)
-        .map(|(_, m)| {
-            json!({
-                "id": m.id,
-                "provider": m.kind.as_str(),
-                "model": m.model,
-                "base_url": m.base_url,
-                "params": m.params,
-                "http": m.http,
-                "command": m.command,
-            })
-        })
+        .map(|(_, m)| ModelFields::of(m, Some(&m.id)))
         .collect();
-    if !graders.is_empty()
-        && let Value::Object(map) = &mut fingerprint
-    {
-        map.insert("graders".into(), Value::Array(graders));
-    }
     // Files the suite names by path (a `schema_file`, a grading program, the script a command
     // model runs) determine results through their contents, not their names: an edited schema
-    // must not let `ci` reuse the old results. Added only when there are some.
+    // must not let `ci` reuse the old results.
     let mut paths: Vec<&str> = Vec::new();
     spec_paths(&suite.check_specs, &mut paths);
-    for &(di, ci) in cases_of_cell {
+    for &(di, ci) in cases {
         spec_paths(&suite.datasets[di].check_specs, &mut paths);
         spec_paths(&suite.datasets[di].cases[ci].check_specs, &mut paths);
     }
@@ -172,12 +115,112 @@ fn cell_fingerprint(
     paths.dedup();
     paths.extend(model.command.iter().flatten().map(String::as_str));
     let files = file_digests(suite, paths);
-    if !files.is_empty()
-        && let Value::Object(map) = &mut fingerprint
-    {
-        map.insert("files".into(), json!(files));
+    hash_canonical(&CellFields {
+        prompt: prompt
+            .sources
+            .iter()
+            .map(|(r, s)| (r.as_str(), s))
+            .collect(),
+        model: ModelFields::of(model, None),
+        checks: &suite.check_specs,
+        cases: Cases(suite, cases),
+        repeats,
+        threshold: suite.defaults.threshold,
+        tools: (!prompt.tools.is_empty()).then_some(ToolFields {
+            tools: &prompt.tools,
+            tool_choice: &prompt.tool_choice,
+        }),
+        graders,
+        files,
+    })
+}
+
+/// What a cell's fingerprint hashes, as canonical JSON. The optional parts are left out when
+/// empty, so suites without them keep their fingerprints.
+#[derive(Serialize)]
+struct CellFields<'a> {
+    prompt: Vec<(&'a str, &'a String)>,
+    model: ModelFields<'a>,
+    checks: &'a [CheckSpec],
+    cases: Cases<'a>,
+    repeats: u32,
+    threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<ToolFields<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    graders: Vec<ModelFields<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    files: BTreeMap<&'a str, String>,
+}
+
+/// A model's settings that change its answers (not its rate limits or concurrency, which
+/// change speed only); a grader also has its id.
+#[derive(Serialize)]
+struct ModelFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    provider: &'a str,
+    model: &'a str,
+    base_url: &'a Option<String>,
+    params: &'a crate::provider::CallParams,
+    http: &'a Option<crate::provider::HttpSpec>,
+    command: &'a Option<Vec<String>>,
+}
+
+impl<'a> ModelFields<'a> {
+    fn of(model: &'a crate::config::Model, id: Option<&'a str>) -> Self {
+        ModelFields {
+            id,
+            provider: model.kind.as_str(),
+            model: &model.model,
+            base_url: &model.base_url,
+            params: &model.params,
+            http: &model.http,
+            command: &model.command,
+        }
     }
-    hash_json_streaming(&fingerprint, "cases", case_values)
+}
+
+#[derive(Serialize)]
+struct ToolFields<'a> {
+    tools: &'a [crate::provider::ToolDef],
+    tool_choice: &'a Option<crate::provider::ToolChoice>,
+}
+
+/// The cell's cases, written one after the other without a list of them in memory.
+struct Cases<'a>(&'a Suite, &'a [(usize, usize)]);
+
+impl Serialize for Cases<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Cases(suite, cases) = *self;
+        serializer.collect_seq(cases.iter().map(|&(di, ci)| {
+            let c = &suite.datasets[di].cases[ci];
+            CaseFields {
+                id: &c.id,
+                vars: &c.vars,
+                expected: &c.expected,
+                tags: &c.tags,
+                threshold: c.threshold,
+                checks: &c.check_specs,
+                dataset_checks: &suite.datasets[di].check_specs,
+                messages: &c.messages,
+            }
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct CaseFields<'a> {
+    id: &'a str,
+    vars: &'a serde_json::Map<String, Value>,
+    expected: &'a Option<Value>,
+    tags: &'a [String],
+    threshold: Option<f64>,
+    checks: &'a [CheckSpec],
+    dataset_checks: &'a [CheckSpec],
+    /// Only when there is one, so cases without a conversation keep their fingerprints.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    messages: &'a [crate::provider::Message],
 }
 
 /// The paths a check names: its schema file and its grading program's arguments.
@@ -193,7 +236,7 @@ fn spec_paths<'a>(specs: &'a [crate::check::CheckSpec], out: &mut Vec<&'a str>) 
 fn file_digests<'a>(
     suite: &Suite,
     paths: impl IntoIterator<Item = &'a str>,
-) -> std::collections::BTreeMap<&'a str, String> {
+) -> BTreeMap<&'a str, String> {
     use sha2::Digest;
     paths
         .into_iter()
@@ -325,6 +368,81 @@ pub fn case_positions(suite: &Suite, plan: &Plan) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fingerprints let `ci` reuse a baseline's cells: a change to how they are computed must
+    /// not change them. Every optional part is here: tools, graders, files, a threshold, a
+    /// case's conversation, dataset checks and case checks.
+    #[test]
+    fn fingerprints_stay_what_they_were() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        };
+        write(
+            "evalgate.toml",
+            r#"[suite]
+name = "fingerprints"
+
+[defaults]
+threshold = 0.5
+
+[models.m]
+provider = "openai-compatible"
+base_url = "http://localhost:8080/v1"
+model = "gemma"
+temperature = 0.2
+
+[models.judge]
+provider = "openai-compatible"
+base_url = "http://localhost:8080/v1"
+model = "judge"
+grader_only = true
+
+[prompts.p]
+system = "Use the tools."
+user = "{{ q }}"
+tool_choice = "auto"
+
+[[prompts.p.tools]]
+name = "get_weather"
+description = "Weather"
+parameters = { type = "object", properties = { city = { type = "string" } } }
+
+[datasets.d]
+file = "cases.jsonl"
+checks = [{ type = "icontains", value = "{{ expected }}", metric = "accuracy" }]
+
+[[checks]]
+type = "json-schema"
+schema_file = "schema.json"
+
+[[checks]]
+type = "llm-judge"
+judge = "judge"
+rubric = "Polite."
+"#,
+        );
+        write(
+            "cases.jsonl",
+            r#"{"id": "a", "vars": {"q": "Weather?", "n": 1.5}, "expected": "sun", "tags": ["x"], "threshold": 0.8, "checks": [{"type": "length", "max": 9}]}
+{"id": "b", "vars": {"q": "Umbrella?"}, "expected": "yes", "messages": [{"role": "user", "content": "Paris?"}, {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C"}]}
+"#,
+        );
+        write("schema.json", r#"{"type": "object"}"#);
+        let suite = crate::config::load(&dir.path().join("evalgate.toml")).expect("suite");
+        let plan = plan(&suite, 3, &[]);
+        let mut fingerprints: Vec<&str> =
+            plan.cells.iter().map(|c| c.fingerprint.as_str()).collect();
+        fingerprints.push(&plan.config_fingerprint);
+        assert_eq!(
+            fingerprints,
+            [
+                "53dfc5a28399d3813597b5f855cc1287460718fca25e0deb4fb0642fb887946b",
+                "16663ce26a3c66cacae62ea086be796b7af6ec9468352578ff4d8ee0c20a1e23",
+            ]
+        );
+        assert_eq!(shard_of("d", "a", 7), 4);
+    }
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("case-{i}")).collect()

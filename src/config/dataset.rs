@@ -493,9 +493,7 @@ pub fn case_context(
 /// A stable id from the vars: the first 12 hex digits of the SHA-256 of their canonical JSON.
 pub fn hash_id(vars: &Map<String, Value>) -> String {
     use sha2::Digest;
-    let mut canonical = String::new();
-    crate::support::fingerprint::write_canonical(&Value::Object(vars.clone()), &mut canonical);
-    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    let digest = sha2::Sha256::digest(crate::support::fingerprint::canonical_json(vars));
     hex::encode(&digest[..6])
 }
 

@@ -302,8 +302,12 @@ async fn settle_model(
         if seen.contains(&key) || answered_already(shared, &key) {
             continue;
         }
+        // A request that cannot be written goes the direct way, which says why it fails.
+        let Ok(line) = api.request_line(&key, &request) else {
+            continue;
+        };
         seen.insert(key.clone());
-        lines.push(api.request_line(&key, &request));
+        lines.push(line);
         keys.push(key);
     }
     if keys.is_empty() {
@@ -614,11 +618,12 @@ async fn collect(
                 attempts: 1,
                 batch: Some(id.clone()),
             };
-            shared.journal.save(&shared.opts.journal, &entry);
+            // Indexed as stored: the graded calls find their answers by key after the batch.
+            shared.journal.save(&shared.opts.journal, &entry, true);
             if shared.opts.cache.writes()
                 && let Some(cache) = &shared.opts.cache_store
             {
-                save_to_cache(shared, cache, &entry);
+                save_to_cache(shared, cache, &entry, true);
             }
             saved.insert(custom_id.clone());
             // Answers of calls this run does not make (the suite changed since the batch was

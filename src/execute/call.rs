@@ -24,8 +24,9 @@ pub(super) enum Api {
 /// Who holds the model's concurrency permit while a call is made.
 #[derive(Debug)]
 pub(super) enum Permit<'a> {
-    /// The driver took it (and a run-wide slot) before starting the graded call; the call gives
-    /// them back while it waits to retry, and the graded call gives the permit back before
+    /// The driver took it (and a run-wide slot) before starting the graded call, unless the
+    /// answer was to be replayed (then the call takes it if it must call after all); the call
+    /// gives them back while it waits to retry, and the graded call gives the permit back before
     /// grading.
     HeldByDriver(&'a mut Ticket),
     /// The call takes it for its own duration: a check's call, so a judge is held to its own
@@ -112,13 +113,20 @@ pub(super) async fn call(
             }
         },
     };
+    // A check's request can be sent again by this run (the repeats of a deterministic model
+    // send the same judge request), so its answer is indexed as it is stored; a graded call's
+    // key, which holds its repeat, is looked up once, before the call.
+    let asked_again = matches!(permit, Permit::Acquire);
     let mut own;
     let ticket: &mut Ticket = match permit {
         Permit::Acquire => {
             own = Ticket::permit_of(&endpoint.semaphore).await;
             &mut own
         }
-        Permit::HeldByDriver(ticket) => ticket,
+        Permit::HeldByDriver(ticket) => {
+            ticket.take_permit().await;
+            ticket
+        }
     };
     if let Some(reason) = endpoint.fatal.get() {
         return Outcome::NotCalled(format!(
@@ -170,14 +178,16 @@ pub(super) async fn call(
                 batch: None,
             };
             // Persist before grading: grading can be redone, a paid response cannot.
-            shared.journal.save(&shared.opts.journal, &entry);
+            shared
+                .journal
+                .save(&shared.opts.journal, &entry, asked_again);
             shared
                 .spend
                 .add(model.price.map_or(0.0, |p| p.cost(&entry.completion.usage)));
             if shared.opts.cache.writes()
                 && let Some(cache) = &shared.opts.cache_store
             {
-                save_to_cache(shared, cache, &entry);
+                save_to_cache(shared, cache, &entry, asked_again);
             }
             Outcome::Answered {
                 entry: Box::new(entry),
@@ -248,9 +258,14 @@ pub(super) fn mask_secrets(completion: &mut crate::provider::Completion) {
 }
 
 /// A cache that cannot be written costs the next run, not this one (the journal keeps the run
-/// resumable): a warning, once.
-pub(super) fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry) {
-    if let Err(err) = cache.put(entry)
+/// resumable): a warning, once. `asked_again` as for [`super::journal::JournalHealth::save`].
+pub(super) fn save_to_cache(shared: &Shared, cache: &Store, entry: &Entry, asked_again: bool) {
+    let saved = if asked_again {
+        cache.put(entry)
+    } else {
+        cache.append(entry)
+    };
+    if let Err(err) = saved
         && !shared
             .store_warned
             .swap(true, std::sync::atomic::Ordering::Relaxed)

@@ -13,23 +13,69 @@ use crate::privacy::audit::{Purpose, Source};
 use crate::provider::{ChatRequest, Completion, Message, Role};
 use crate::results::{BatchUse, CallResult, JudgeUsage, RateLimited, Tokens};
 
-/// `ticket` holds the run-wide slot and the model's concurrency permit that the driver took
-/// before it started this task.
-pub(super) async fn run_item(shared: &Shared, item: Item, ticket: &mut Ticket) -> CallResult {
+/// A planned call's request and cache key, prepared by its model's driver before the call starts:
+/// whether the answer is already in the journal or the cache decides whether the call needs one
+/// of the model's concurrency permits.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    /// The request and its key, or the messages rendered before a template failed to render
+    /// and the error.
+    call: Result<(ChatRequest, String), (Vec<Message>, String)>,
+}
+
+/// Renders the prompt of `item` and computes its cache key.
+pub(super) fn prepare(shared: &Shared, item: Item) -> Prepared {
     let suite = &shared.suite;
     let cell = &shared.plan.cells[item.cell];
     let model = &suite.models[cell.model];
-    let prompt = &suite.prompts[cell.prompt];
+    let case = &suite.datasets[item.case.0].cases[item.case.1];
+    Prepared {
+        call: chat_request(suite, &suite.prompts[cell.prompt], model, case).map(|request| {
+            let key = request_key(model, &request, item.repeat);
+            (request, key)
+        }),
+    }
+}
+
+impl Prepared {
+    /// Whether the call will be sent to the model: neither an error before any call nor an
+    /// answer this run replays (its journal, or the cache when it is read).
+    pub fn needs_model(&self, shared: &Shared) -> bool {
+        let Ok((_, key)) = &self.call else {
+            return false;
+        };
+        let cached = || {
+            shared.opts.cache.reads()
+                && shared
+                    .opts
+                    .cache_store
+                    .as_ref()
+                    .is_some_and(|c| c.contains(key))
+        };
+        !(shared.opts.journal.contains(key) || cached())
+    }
+}
+
+/// `ticket` holds the run-wide slot that the driver took before it started this task, and the
+/// model's concurrency permit when the call [needs the model](Prepared::needs_model).
+pub(super) async fn run_item(
+    shared: &Shared,
+    item: Item,
+    prepared: Prepared,
+    ticket: &mut Ticket,
+) -> CallResult {
+    let suite = &shared.suite;
+    let cell = &shared.plan.cells[item.cell];
+    let model = &suite.models[cell.model];
     let dataset = &suite.datasets[item.case.0];
     let case = &dataset.cases[item.case.1];
 
-    let request = match chat_request(suite, prompt, model, case) {
-        Ok(request) => request,
+    let (request, key) = match prepared.call {
+        Ok(call) => call,
         Err((messages, error)) => {
             return errored(&cell.id, case, item.repeat, messages, error, 0);
         }
     };
-    let key = request_key(model, &request, item.repeat);
     let ctx = CallCtx {
         shared,
         cell: &cell.id,

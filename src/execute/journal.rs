@@ -32,9 +32,15 @@ pub(super) struct JournalHealth {
 }
 
 impl JournalHealth {
-    /// Appends `entry` to `journal`. The first failure stops new calls (see [`Self::refusal`]).
-    pub fn save(&self, journal: &Store, entry: &Entry) {
-        let Err(err) = journal.put(entry) else {
+    /// Appends `entry` to `journal`, indexed when this run may ask for it again (see
+    /// [`Store::put`]). The first failure stops new calls (see [`Self::refusal`]).
+    pub fn save(&self, journal: &Store, entry: &Entry, asked_again: bool) {
+        let saved = if asked_again {
+            journal.put(entry)
+        } else {
+            journal.append(entry)
+        };
+        let Err(err) = saved else {
             return;
         };
         self.unsaved.fetch_add(1, Ordering::Relaxed);

@@ -377,9 +377,16 @@ pub async fn execute(
                 // The run-wide slot first, then the model's permit: a task waiting for a judge's
                 // permit holds only a slot, never another model's permit.
                 let slot = Arc::clone(&in_flight).acquire_owned().await.ok();
+                // Rendered and keyed here, so that an answer the run replays (journal, cache)
+                // takes no permit: it neither waits for the model's calls in flight nor for the
+                // slow start, and counts against neither. A panic is the task's to report.
+                let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    item::prepare(&shared, item)
+                }));
+                let needs_model = prepared.as_ref().is_ok_and(|p| p.needs_model(&shared));
                 let permit = match &semaphore {
-                    Some(s) => Arc::clone(s).acquire_owned().await.ok(),
-                    None => None,
+                    Some(s) if needs_model => Arc::clone(s).acquire_owned().await.ok(),
+                    _ => None,
                 };
                 let mut ticket = Ticket::held(&in_flight, slot, semaphore.as_ref(), permit);
                 let shared = Arc::clone(&shared);
@@ -387,21 +394,31 @@ pub async fn execute(
                 tasks.spawn(async move {
                     // A bug that panics while one call is handled must not drop that case from
                     // the results (a missing case could let a gate pass): it becomes an error.
-                    let result = std::panic::AssertUnwindSafe(run_item(&shared, item, &mut ticket))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|_| {
-                            let cell = &shared.plan.cells[item.cell];
-                            let case = &shared.suite.datasets[item.case.0].cases[item.case.1];
-                            errored(
-                                &cell.id,
-                                case,
-                                item.repeat,
-                                Vec::new(),
-                                "internal error while handling this call (a bug in evalgate: please report it)".to_owned(),
-                                0,
-                            )
-                        });
+                    let handled = match prepared {
+                        Ok(prepared) => {
+                            std::panic::AssertUnwindSafe(run_item(
+                                &shared,
+                                item,
+                                prepared,
+                                &mut ticket,
+                            ))
+                            .catch_unwind()
+                            .await
+                        }
+                        Err(panic) => Err(panic),
+                    };
+                    let result = handled.unwrap_or_else(|_| {
+                        let cell = &shared.plan.cells[item.cell];
+                        let case = &shared.suite.datasets[item.case.0].cases[item.case.1];
+                        errored(
+                            &cell.id,
+                            case,
+                            item.repeat,
+                            Vec::new(),
+                            "internal error while handling this call (a bug in evalgate: please report it)".to_owned(),
+                            0,
+                        )
+                    });
                     let _ = tx.send((item.index, result)).await;
                     // The run-wide slot is held through grading and given back here.
                     drop(ticket);
@@ -538,5 +555,70 @@ mod tests {
         endpoint.answered(tokio::time::Instant::now());
         endpoint.answered(tokio::time::Instant::now());
         assert_eq!(endpoint.semaphore.available_permits(), 2);
+    }
+
+    /// An answer the run replays takes none of the model's permits: a fully cached re-run is
+    /// not held to the calls in flight (nor to their slow start).
+    #[tokio::test]
+    async fn a_replayed_answer_needs_no_permit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let suite = command_suite(dir.path());
+        let plan = crate::plan::plan(&suite, 1, &[]);
+        let request =
+            planned_request(&suite, &plan.cells[0], &suite.datasets[0].cases[0]).expect("request");
+        let journal = Store::open(&dir.path().join("journal.jsonl")).expect("journal");
+        journal
+            .append(&store::Entry {
+                key: request_key(&suite.models[0], &request, 0),
+                completion: crate::provider::Completion {
+                    output: "x marks the spot".into(),
+                    tool_calls: Vec::new(),
+                    usage: Default::default(),
+                    finish_reason: None,
+                    limits: Default::default(),
+                },
+                latency_ms: 5,
+                attempts: 1,
+                batch: None,
+            })
+            .expect("append");
+        let journal = Store::open(&dir.path().join("journal.jsonl")).expect("reopen");
+        let endpoint = Endpoint::new(
+            Box::new(Never),
+            &suite.models[0],
+            1,
+            Arc::new(RateLimiter::new(None, None)),
+        );
+        let mut ignore = |_| {};
+        let mut calls = Vec::new();
+        let mut collect = |index, call| calls.push((index, call));
+        // Every permit is taken: a call that needed one would wait for ever.
+        let _taken = Arc::clone(&endpoint.semaphore)
+            .try_acquire_owned()
+            .expect("permit");
+        let run = execute(
+            Arc::new(suite),
+            Arc::new(plan),
+            vec![Some(endpoint)],
+            ExecOptions {
+                cache: CacheMode::ReadWrite,
+                cache_store: None,
+                journal,
+                audit: None,
+                ci: Default::default(),
+                max_cost_usd: None,
+                batch: None,
+            },
+            &mut ignore,
+            &mut collect,
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .expect("replayed without a permit")
+            .expect("not interrupted");
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].0, 0);
+        assert_eq!(calls[0].1.output.as_deref(), Some("x marks the spot"));
+        assert!(calls[0].1.passed, "{:?}", calls[0].1);
     }
 }

@@ -3,14 +3,22 @@
 //! Both are JSON-lines files of [`Entry`] keyed by the request hash. An entry is appended with a
 //! single `write` the moment a response arrives, before it is graded, so a run killed at any point
 //! (Ctrl-C, `kill -9`, a runner timeout) loses no paid response: the next run reads them back.
-//! Opening a store scans it once and keeps only an index of offsets in memory, so a large cache
-//! costs a few bytes per entry, not the responses themselves. A torn last line (a crash mid-write)
-//! is skipped with a warning.
+//! Opening a store scans it once and keeps only an index in memory, 16 bytes per entry (64 bits of
+//! its key and where its line starts), not the responses nor even their keys: a read checks that
+//! the line it finds holds the key asked for. A torn last line (a crash mid-write) is skipped with
+//! a warning.
+//!
+//! An entry appended by this process is indexed too when it may be asked for again
+//! ([`Store::put`]: a check's call, whose request the repeats of a deterministic model send
+//! again), and not when it is asked for once, before it is made ([`Store::append`]: a graded
+//! call, whose key holds its repeat), so that a run of a million calls does not grow its index by
+//! a million entries.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -36,13 +44,56 @@ pub struct Store {
     append: Option<File>,
     /// `None` when a read-only store's file does not exist: it holds nothing.
     read: Option<File>,
-    /// Where each key's line is: filled at open and by every `put`, so an answer stored earlier
-    /// in the same run is found too (repeats that send the same judge request pay once and grade
-    /// alike on the first run and on a replay).
-    index: std::sync::RwLock<HashMap<String, (u64, usize)>>,
+    index: std::sync::RwLock<Index>,
     /// Serialises this process's appends so each knows where its line starts; holds whether the
     /// last append failed, when part of its line may have been written.
     appending: std::sync::Mutex<bool>,
+}
+
+/// Where each key's line starts, by the key's [`slot`]. Two keys of one slot (one chance in
+/// 2^64 for a pair) only cost a miss: a read checks the key of the line it finds.
+#[derive(Debug, Default)]
+struct Index {
+    /// The lines found when the store was opened, sorted by slot, the last line of a slot only.
+    opened: Vec<(u64, u64)>,
+    /// Entries [`Store::put`] since, whose slot was not among those.
+    added: HashMap<u64, u64>,
+}
+
+impl Index {
+    fn get(&self, slot: u64) -> Option<u64> {
+        match self.opened.binary_search_by_key(&slot, |&(s, _)| s) {
+            Ok(i) => Some(self.opened[i].1),
+            Err(_) => self.added.get(&slot).copied(),
+        }
+    }
+
+    fn insert(&mut self, slot: u64, offset: u64) {
+        match self.opened.binary_search_by_key(&slot, |&(s, _)| s) {
+            Ok(i) => self.opened[i].1 = offset,
+            Err(_) => {
+                self.added.insert(slot, offset);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.opened.len() + self.added.len()
+    }
+}
+
+/// 64 bits of a key: keys are hex SHA-256 digests, whose first 16 digits are as good as any hash
+/// (any other string is hashed).
+fn slot(key: &str) -> u64 {
+    key.get(..16)
+        .filter(|head| head.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|head| u64::from_str_radix(head, 16).ok())
+        .unwrap_or_else(|| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            key.hash(&mut hasher);
+            hasher.finish()
+        })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +159,7 @@ impl Store {
         };
         let index = match &read {
             Some(file) => index(path, file, None)?,
-            None => HashMap::new(),
+            None => Index::default(),
         };
         Ok(Store {
             path: path.to_owned(),
@@ -123,39 +174,52 @@ impl Store {
         &self.path
     }
 
+    /// Entries indexed: those found at open and those [`Store::put`] since.
     pub fn len(&self) -> usize {
         self.index.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        self.len() == 0
     }
 
-    /// The entry stored under `key`, by this run or an earlier one.
+    /// The entry stored under `key`, by an earlier run or (with [`Store::put`]) by this one.
     pub fn get(&self, key: &str) -> Option<Entry> {
-        let (offset, len) = *self
+        let offset = self
             .index
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(key)?;
-        let mut buf = vec![0u8; len];
-        self.read.as_ref()?.read_exact_at(&mut buf, offset).ok()?;
-        // Another process appending at the same moment could shift where a line landed: an entry
-        // is only trusted when it is the one asked for.
-        let entry: Entry = serde_json::from_slice(&buf).ok()?;
+            .get(slot(key))?;
+        let line = read_line_at(self.read.as_ref()?, offset)?;
+        // Another process appending at the same moment could shift where a line landed, and
+        // another key can share the slot: an entry is only trusted when it is the one asked for.
+        let entry: Entry = serde_json::from_slice(&line).ok()?;
         (entry.key == key).then_some(entry)
     }
 
-    /// Appends an entry with one write.
+    /// Whether the index has a line for `key`, without reading it: [`Store::get`] may still
+    /// find it torn, or another key's.
+    pub fn contains(&self, key: &str) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slot(key))
+            .is_some()
+    }
+
+    /// Appends an entry with one write and indexes it, for an answer this process may ask for
+    /// again.
     pub fn put(&self, entry: &Entry) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(entry).map_err(|e| StoreError {
-            path: self.path.clone(),
-            source: e.into(),
-        })?;
-        line.push(b'\n');
+        self.write(entry, true)
+    }
+
+    /// Appends an entry with one write, without indexing it: for an answer this process will
+    /// not ask for again (a later process finds it when it opens the store).
+    pub fn append(&self, entry: &Entry) -> Result<(), StoreError> {
+        self.write(entry, false)
+    }
+
+    fn write(&self, entry: &Entry, indexed: bool) -> Result<(), StoreError> {
         let err = |source| StoreError {
             path: self.path.clone(),
             source,
@@ -165,20 +229,55 @@ impl Store {
                 "opened read-only: replaying (--offline) stores nothing",
             )));
         };
+        // A separator first, used only after a failed write (see below), then the line.
+        let mut line = Vec::with_capacity(512);
+        line.push(b'\n');
+        serde_json::to_writer(&mut line, entry).map_err(|e| err(e.into()))?;
+        line.push(b'\n');
         let mut failed_before = self.appending.lock().unwrap_or_else(|e| e.into_inner());
         // A failed write (a full disk) may have left part of a line: start on a line of its own.
-        let separator: &[u8] = if *failed_before { b"\n" } else { b"" };
-        let written = append.metadata().and_then(|m| {
-            (&*append).write_all(&[separator, &line].concat())?;
-            Ok(m.len() + separator.len() as u64)
-        });
+        let text = if *failed_before {
+            &line[..]
+        } else {
+            &line[1..]
+        };
+        let written = (&*append).write_all(text);
         *failed_before = written.is_err();
-        let offset = written.map_err(err)?;
-        self.index
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(entry.key.clone(), (offset, line.len()));
+        written.map_err(err)?;
+        if indexed {
+            // After an `O_APPEND` write, the file position is the end of what it wrote, wherever
+            // other writers' lines landed: no `stat` needed to know where this line starts.
+            let end = (&*append).stream_position().map_err(err)?;
+            let start = end.saturating_sub((line.len() - 1) as u64);
+            self.index
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(slot(&entry.key), start);
+        }
         Ok(())
+    }
+}
+
+/// The line of `file` that starts at `offset`, without its newline; `None` when it has none (a
+/// torn last line) or cannot be read.
+fn read_line_at(file: &File, offset: u64) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 2048];
+    let mut filled = 0;
+    loop {
+        let n = match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        if let Some(end) = buf[filled..filled + n].iter().position(|&b| b == b'\n') {
+            buf.truncate(filled + end);
+            return Some(buf);
+        }
+        filled += n;
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
     }
 }
 
@@ -187,37 +286,31 @@ impl Store {
 ///
 /// Only a regular file is read: anything else (a symlink to `/dev/full` or `/dev/null`, a pipe)
 /// holds no entries, and reading some devices never ends.
-fn index(
-    path: &Path,
-    read: &File,
-    append: Option<&mut File>,
-) -> Result<HashMap<String, (u64, usize)>, StoreError> {
+fn index(path: &Path, read: &File, append: Option<&mut File>) -> Result<Index, StoreError> {
     let err = |source| StoreError {
         path: path.to_owned(),
         source,
     };
-    let mut index = HashMap::new();
+    let mut opened = Vec::new();
     if !read.metadata().map_err(err)?.is_file() {
-        return Ok(index);
+        return Ok(Index::default());
     }
     let mut offset = 0u64;
-    let mut reader = BufReader::new(read);
-    let mut line = String::new();
+    let mut reader = BufReader::with_capacity(1 << 16, read);
+    let mut line = Vec::new();
     let mut torn = 0usize;
     let mut ends_torn = false;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(err)?;
+        let n = reader.read_until(b'\n', &mut line).map_err(err)?;
         if n == 0 {
             break;
         }
-        if line == "\n" {
+        if line == b"\n" {
             // Left by a write that failed half way: the next entry starts after it.
-        } else if line.ends_with('\n') {
+        } else if line.ends_with(b"\n") {
             match key_of(&line) {
-                Some(key) => {
-                    index.insert(key, (offset, n));
-                }
+                Some(key) => opened.push((slot(&key), offset)),
                 None => torn += 1,
             }
         } else {
@@ -226,6 +319,10 @@ fn index(
         }
         offset += n as u64;
     }
+    // By slot, and of the lines of one slot the last, as a later line replaces an earlier one.
+    opened.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    opened.dedup_by_key(|&mut (slot, _)| slot);
+    opened.shrink_to_fit();
     if ends_torn && let Some(append) = append {
         // The last write was cut short; start the next entry on a line of its own.
         append.write_all(b"\n").map_err(err)?;
@@ -233,18 +330,22 @@ fn index(
     if torn > 0 {
         tracing::warn!(path = %path.display(), lines = torn, "skipped unreadable lines in response store");
     }
-    Ok(index)
+    Ok(Index {
+        opened,
+        added: HashMap::new(),
+    })
 }
 
-/// The key of a stored line, without parsing the whole entry.
-fn key_of(line: &str) -> Option<String> {
+/// The key of a stored line, without parsing the whole entry into memory.
+fn key_of(line: &[u8]) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
-    struct KeyOnly {
-        key: String,
+    struct KeyOnly<'a> {
+        #[serde(borrow)]
+        key: Cow<'a, str>,
     }
-    // Entries are written with `key` first; a full parse would also validate the rest, but
-    // reading it back on `get` does that.
-    serde_json::from_str::<KeyOnly>(line).ok().map(|k| k.key)
+    // Entries are written with `key` first; this still reads the rest of the line, so a line that
+    // is not whole JSON is not indexed (reading it back on `get` checks the rest).
+    serde_json::from_slice::<KeyOnly>(line).ok().map(|k| k.key)
 }
 
 #[cfg(test)]
@@ -290,6 +391,52 @@ mod tests {
             Some("first".into())
         );
         assert_eq!(store.get("c"), None);
+    }
+
+    /// A graded call's answer is appended without growing the index (it is not asked for
+    /// again in this process), a check's is indexed; both are found once the store is opened
+    /// again, and of two lines of one key, the later one.
+    #[test]
+    fn appended_entries_are_found_after_reopening_and_the_last_line_of_a_key_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let store = Store::open(&path).expect("open");
+        store.append(&entry("graded", "first")).expect("append");
+        assert_eq!(store.get("graded"), None, "not indexed");
+        assert!(store.is_empty());
+        store.put(&entry("judge", "yes")).expect("put");
+        assert_eq!(store.get("judge"), Some(entry("judge", "yes")));
+        store.append(&entry("graded", "second")).expect("append");
+        drop(store);
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("graded"), Some(entry("graded", "second")));
+        assert_eq!(store.get("judge"), Some(entry("judge", "yes")));
+        // A put of a key found at open replaces it in place.
+        store.put(&entry("judge", "no")).expect("put");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("judge"), Some(entry("judge", "no")));
+    }
+
+    /// Keys as a run writes them (hex SHA-256), many of them, and answers longer than one read.
+    #[test]
+    fn many_hex_keys_and_long_lines_are_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cache.jsonl");
+        let key = |i: u32| crate::support::fingerprint::hash_canonical(&i);
+        let store = Store::open(&path).expect("open");
+        for i in 0..500 {
+            let output = "x".repeat((i as usize % 7) * 1500);
+            store.append(&entry(&key(i), &output)).expect("append");
+        }
+        drop(store);
+        let store = Store::open_read_only(&path).expect("reopen");
+        assert_eq!(store.len(), 500);
+        for i in 0..500 {
+            let found = store.get(&key(i)).expect("found");
+            assert_eq!(found.completion.output.len(), (i as usize % 7) * 1500);
+        }
+        assert_eq!(store.get(&key(500)), None);
     }
 
     /// A cached or journaled answer replays its tool calls, so a re-run grades them the same.

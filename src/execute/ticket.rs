@@ -19,7 +19,8 @@ pub(super) struct Ticket {
 }
 
 impl Ticket {
-    /// A graded call's ticket: the slot and permit its driver took before starting it.
+    /// A graded call's ticket: the slot and the permit (if the call needs the model) its driver
+    /// took before starting it.
     pub fn held(
         slots: &Arc<Semaphore>,
         slot: Option<OwnedSemaphorePermit>,
@@ -41,6 +42,14 @@ impl Ticket {
             permit: Arc::clone(permits).acquire_owned().await.ok(),
             permits: Some(Arc::clone(permits)),
             ..Ticket::default()
+        }
+    }
+
+    /// Takes the model's permit, unless the ticket holds it: a graded call whose driver
+    /// expected a replay (and took none) finds it must call the model after all.
+    pub async fn take_permit(&mut self) {
+        if let (None, Some(permits)) = (&self.permit, &self.permits) {
+            self.permit = Arc::clone(permits).acquire_owned().await.ok();
         }
     }
 

@@ -356,7 +356,11 @@ pub fn run_suite(
 
     let suite = Arc::new(suite);
     let plan = Arc::new(plan);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: a call's own work (render, hash, parse, journal, grade) is a fraction of a
+    // millisecond against a model's latency of many, so a second worker thread gains nothing
+    // but costs every answer a cross-thread wake-up (futex, reschedule IPI): a third of the
+    // CPU per call on the bench (bench/README.md, "CPU per case").
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;

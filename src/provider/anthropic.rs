@@ -23,8 +23,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 #[derive(Debug)]
 pub struct Anthropic {
     pub(super) client: reqwest::Client,
-    /// `…/v1/messages` with the model's query parameters; batch mode's endpoints are below it.
-    pub(super) url: String,
+    /// Parsed once, not for every call.
+    pub(super) url: reqwest::Url,
     pub(super) headers: HeaderMap,
     model: String,
     /// Sent as `metadata.user_id` (`[audit] send_identity`).
@@ -56,7 +56,7 @@ impl Anthropic {
         }
         Ok(Anthropic {
             client,
-            url: url.to_string(),
+            url,
             headers,
             model: config.model.clone(),
             end_user: config.end_user.clone(),
@@ -192,7 +192,7 @@ impl Provider for Anthropic {
                 headers,
             } = send_json(
                 self.client
-                    .post(&self.url)
+                    .post(self.url.clone())
                     .headers(self.headers.clone())
                     .json(&self.body(req)),
             )

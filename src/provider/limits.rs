@@ -44,6 +44,15 @@ pub struct ServerLimits {
 impl ServerLimits {
     /// Reads whichever vendor's headers the response has; none gives an empty value.
     pub fn from_headers(headers: &HeaderMap) -> ServerLimits {
+        // Read on every response: one pass over the names (lowercase in a `HeaderMap`) tells
+        // a response without any, such as every answer of a server that sets no limit.
+        let any = headers.keys().any(|name| {
+            let name = name.as_str();
+            name.starts_with("x-ratelimit-") || name.starts_with("anthropic-ratelimit-")
+        });
+        if !any {
+            return ServerLimits::default();
+        }
         let openai = ServerLimits {
             requests: openai_budget(headers, "requests"),
             tokens: openai_budget(headers, "tokens"),

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value, json};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::limits::ServerLimits;
 use super::*;
@@ -16,8 +17,13 @@ use super::*;
 #[derive(Debug)]
 pub struct OpenAi {
     pub(super) client: reqwest::Client,
-    url: String,
+    /// Parsed once: parsing it for every call cost as much CPU as the rest of the request.
+    url: reqwest::Url,
+    /// The configured headers and the key, as every request to the API sends them.
     pub(super) headers: HeaderMap,
+    /// `headers` with `content-type: application/json`, for the chat completions this module
+    /// serializes itself.
+    json_headers: HeaderMap,
     model: String,
     /// `max_completion_tokens` (OpenAI's current name) rather than `max_tokens` (what
     /// OpenAI-compatible servers read).
@@ -34,10 +40,18 @@ impl OpenAi {
     pub fn new(config: &ProviderConfig, client: reqwest::Client) -> Result<Self, BuildError> {
         let root = base_url(config)?;
         let (url, headers) = bearer_endpoint(config, &format!("{root}/chat/completions"))?;
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| build_error(config, &format!("invalid URL `{url}`: {e}")))?;
+        // As `RequestBuilder::json` would: unless the suite's headers set their own.
+        let mut json_headers = headers.clone();
+        if !json_headers.contains_key(CONTENT_TYPE) {
+            json_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         Ok(OpenAi {
             client,
             url,
             headers,
+            json_headers,
             root,
             query: config.query.clone(),
             model: config.model.clone(),
@@ -46,119 +60,176 @@ impl OpenAi {
         })
     }
 
-    /// The request body of a call: what a direct call posts and what a batch line carries.
-    pub(super) fn body(&self, req: &ChatRequest) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.model));
-        body.insert(
-            "messages".into(),
-            Value::Array(req.messages.iter().map(wire_message).collect()),
-        );
+    /// The request body, as sent: written straight from the request, unless `extra_body` is set,
+    /// whose fields are merged last, over any field set here, so a shared one is sent once.
+    pub(super) fn body(&self, req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
         let p = &req.params;
-        if let Some(t) = p.temperature {
-            body.insert("temperature".into(), json!(t));
+        let max_tokens = |wanted: bool| p.max_tokens.filter(|_| wanted);
+        let wire = WireRequest {
+            model: &self.model,
+            messages: WireMessages(&req.messages),
+            temperature: p.temperature,
+            top_p: p.top_p,
+            max_completion_tokens: max_tokens(self.completion_tokens_field),
+            max_tokens: max_tokens(!self.completion_tokens_field),
+            stop: &p.stop,
+            seed: p.seed,
+            tools: p.tools.iter().map(WireTool::of).collect(),
+            tool_choice: p.tool_choice.as_ref().map(WireToolChoice),
+            // Chat completions' end-user id (OpenAI, Azure and most compatible servers read
+            // it). Before `extra_body`, so a suite that sets `user` itself keeps its value.
+            user: self.end_user.as_deref(),
+        };
+        let unserializable =
+            |e: serde_json::Error| ProviderError::Decode(format!("cannot write the request: {e}"));
+        if p.extra.is_empty() {
+            return serde_json::to_vec(&wire).map_err(unserializable);
         }
-        if let Some(t) = p.top_p {
-            body.insert("top_p".into(), json!(t));
+        let mut body = serde_json::to_value(&wire).map_err(unserializable)?;
+        if let Value::Object(fields) = &mut body {
+            for (k, v) in &p.extra {
+                fields.insert(k.clone(), v.clone());
+            }
         }
-        if let Some(n) = p.max_tokens {
-            let field = if self.completion_tokens_field {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            };
-            body.insert(field.into(), json!(n));
-        }
-        if !p.stop.is_empty() {
-            body.insert("stop".into(), json!(p.stop));
-        }
-        if let Some(seed) = p.seed {
-            body.insert("seed".into(), json!(seed));
-        }
-        if !p.tools.is_empty() {
-            body.insert(
-                "tools".into(),
-                Value::Array(
-                    p.tools
-                        .iter()
-                        .map(|t| {
-                            let mut function = Map::new();
-                            function.insert("name".into(), json!(t.name));
-                            if let Some(d) = &t.description {
-                                function.insert("description".into(), json!(d));
-                            }
-                            function.insert("parameters".into(), t.parameters.clone());
-                            json!({"type": "function", "function": function})
-                        })
-                        .collect(),
-                ),
-            );
-        }
-        if let Some(choice) = &p.tool_choice {
-            let choice = match choice {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Function(name) => {
-                    json!({"type": "function", "function": {"name": name}})
-                }
-            };
-            body.insert("tool_choice".into(), choice);
-        }
-        // Chat completions' end-user id (OpenAI, Azure and most compatible servers read it).
-        // Before `extra_body`, so a suite that sets `user` itself keeps its value.
-        if let Some(user) = &self.end_user {
-            body.insert("user".into(), json!(user));
-        }
-        for (k, v) in &p.extra {
-            body.insert(k.clone(), v.clone());
-        }
-        Value::Object(body)
+        serde_json::to_vec(&body).map_err(unserializable)
     }
 }
 
-/// A message in the chat-completions shape: a `tool` message carries the `tool_call_id` it
+/// A chat-completions request; `None` and empty fields are not sent.
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: WireMessages<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<WireToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+}
+
+/// A tool as `{"type": "function", "function": {name, description, parameters}}`.
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+impl<'a> WireTool<'a> {
+    fn of(tool: &'a ToolDef) -> Self {
+        WireTool {
+            kind: "function",
+            function: WireFunction {
+                name: &tool.name,
+                description: tool.description.as_deref(),
+                parameters: &tool.parameters,
+            },
+        }
+    }
+}
+
+/// `"auto"`, `"none"`, `"required"`, or `{"type": "function", "function": {"name": NAME}}`.
+struct WireToolChoice<'a>(&'a ToolChoice);
+
+impl Serialize for WireToolChoice<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Named<'a> {
+            name: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Function<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            function: Named<'a>,
+        }
+        match self.0 {
+            ToolChoice::Auto => serializer.serialize_str("auto"),
+            ToolChoice::None => serializer.serialize_str("none"),
+            ToolChoice::Required => serializer.serialize_str("required"),
+            ToolChoice::Function(name) => Function {
+                kind: "function",
+                function: Named { name },
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// The messages in the chat-completions shape: a `tool` message carries the `tool_call_id` it
 /// answers; an assistant message that called functions carries them as `tool_calls` (arguments as
 /// a JSON string) and a `null` content when it said nothing.
-fn wire_message(m: &Message) -> Value {
-    let mut out = Map::new();
-    out.insert("role".into(), json!(m.role.as_str()));
-    if m.tool_calls.is_empty() || !m.content.is_empty() {
-        out.insert("content".into(), json!(m.content));
-    } else {
-        out.insert("content".into(), Value::Null);
+struct WireMessages<'a>(&'a [Message]);
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(WireMessage))
     }
-    if let Some(id) = &m.tool_call_id {
-        out.insert("tool_call_id".into(), json!(id));
-    }
-    if !m.tool_calls.is_empty() {
-        out.insert(
-            "tool_calls".into(),
-            Value::Array(
-                m.tool_calls
-                    .iter()
-                    .map(|c| {
-                        let arguments = match &c.raw_arguments {
-                            Some(raw) => raw.clone(),
-                            None => c.arguments.to_string(),
-                        };
-                        json!({
-                            "id": c.id,
-                            "type": "function",
-                            "function": {"name": c.name, "arguments": arguments}
-                        })
+}
+
+struct WireMessage<'a>(&'a Message);
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let m = self.0;
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("role", m.role.as_str())?;
+        if m.tool_calls.is_empty() || !m.content.is_empty() {
+            out.serialize_entry("content", &m.content)?;
+        } else {
+            out.serialize_entry("content", &())?;
+        }
+        if let Some(id) = &m.tool_call_id {
+            out.serialize_entry("tool_call_id", id)?;
+        }
+        if !m.tool_calls.is_empty() {
+            let calls: Vec<Value> = m
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    let arguments = match &c.raw_arguments {
+                        Some(raw) => raw.clone(),
+                        None => c.arguments.to_string(),
+                    };
+                    json!({
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": arguments}
                     })
-                    .collect(),
-            ),
-        );
+                })
+                .collect();
+            out.serialize_entry("tool_calls", &calls)?;
+        }
+        out.end()
     }
-    Value::Object(out)
 }
 
 /// `message.tool_calls`: function calls whose `arguments` is a JSON string. Other call types
 /// (`custom`) carry no `function` and are kept by name with their input as raw text.
-fn tool_calls(message: Option<&Value>) -> Vec<ToolCall> {
-    let Some(Value::Array(calls)) = message.and_then(|m| m.get("tool_calls")) else {
+fn tool_calls(calls: Option<&Value>) -> Vec<ToolCall> {
+    let Some(Value::Array(calls)) = calls else {
         return Vec::new();
     };
     calls
@@ -190,20 +261,41 @@ impl Provider for OpenAi {
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
-            let JsonAnswer {
-                body,
-                bytes,
-                headers,
-            } = send_json(
+            let (bytes, limits) = send(
                 self.client
-                    .post(&self.url)
-                    .headers(self.headers.clone())
-                    .json(&self.body(req)),
+                    .post(self.url.clone())
+                    .headers(self.json_headers.clone())
+                    .body(self.body(req)?),
             )
             .await?;
-            let mut completion = parse_completion(&body, &bytes)?;
-            completion.limits = ServerLimits::from_headers(&headers);
-            Ok(completion)
+            let Answer {
+                output,
+                tool_calls,
+                finish_reason,
+                usage,
+            } = answer(&bytes)?;
+            // No answer at all because the model ran out of tokens (a reasoning model spending
+            // `max_tokens` on thinking) or was filtered is a setup problem, not a bad answer.
+            if output.is_empty()
+                && tool_calls.is_empty()
+                && let Some(why @ ("length" | "content_filter")) = finish_reason.as_deref()
+            {
+                let hint = if why == "length" {
+                    "raise `max_tokens`: the model used them all before answering"
+                } else {
+                    "the provider's content filter removed the answer"
+                };
+                return Err(ProviderError::Decode(format!(
+                    "empty answer with finish_reason `{why}`: {hint}"
+                )));
+            }
+            Ok(Completion {
+                output,
+                tool_calls,
+                usage,
+                finish_reason,
+                limits,
+            })
         })
     }
 
@@ -251,6 +343,115 @@ pub(super) fn parse_completion(body: &Value, bytes: &[u8]) -> Result<Completion,
         },
         finish_reason: finish.map(str::to_owned),
         limits: ServerLimits::default(),
+    })
+}
+
+/// What a chat completion answered: `choices[0]`'s message (`content` as text: a string as is,
+/// `null` or none as empty, anything else as its JSON) and finish reason, and the usage counts
+/// (0 when absent or not a whole number).
+#[derive(Debug, PartialEq)]
+struct Answer {
+    output: String,
+    tool_calls: Vec<ToolCall>,
+    finish_reason: Option<String>,
+    usage: Usage,
+}
+
+/// Reads a success body: into the fields it needs when it has the documented shape (the rest is
+/// skipped, not parsed into a tree), else through a `Value`, which reads any shape the same way.
+fn answer(bytes: &[u8]) -> Result<Answer, ProviderError> {
+    #[derive(Deserialize)]
+    struct Body {
+        choices: Vec<Choice>,
+        #[serde(default)]
+        usage: Option<WireUsage>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        #[serde(default)]
+        message: Option<AnswerMessage>,
+        #[serde(default)]
+        finish_reason: Option<Value>,
+    }
+    #[derive(Deserialize)]
+    struct AnswerMessage {
+        #[serde(default)]
+        content: Option<Value>,
+        #[serde(default)]
+        tool_calls: Option<Value>,
+    }
+    #[derive(Deserialize)]
+    struct WireUsage {
+        #[serde(default)]
+        prompt_tokens: Option<u64>,
+        #[serde(default)]
+        completion_tokens: Option<u64>,
+        #[serde(default)]
+        prompt_tokens_details: Option<Details>,
+    }
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default)]
+        cached_tokens: Option<u64>,
+    }
+    let Ok(Body { choices, usage }) = serde_json::from_slice::<Body>(bytes) else {
+        return answer_from_value(bytes);
+    };
+    let Some(choice) = choices.into_iter().next() else {
+        return Err(decode_error("no `choices[0]` in the response", bytes));
+    };
+    let (content, calls) = match choice.message {
+        Some(m) => (m.content, m.tool_calls),
+        None => (None, None),
+    };
+    let usage = usage.as_ref();
+    Ok(Answer {
+        output: match content {
+            Some(Value::String(s)) => s,
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        },
+        tool_calls: tool_calls(calls.as_ref()),
+        finish_reason: match choice.finish_reason {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        },
+        usage: Usage {
+            input_tokens: usage.and_then(|u| u.prompt_tokens).unwrap_or(0),
+            output_tokens: usage.and_then(|u| u.completion_tokens).unwrap_or(0),
+            cached_input_tokens: usage
+                .and_then(|u| u.prompt_tokens_details.as_ref())
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+        },
+    })
+}
+
+/// [`answer`] through a `Value`, for any shape.
+fn answer_from_value(bytes: &[u8]) -> Result<Answer, ProviderError> {
+    let text = |content: Option<&Value>| match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let body: Value =
+        serde_json::from_slice(bytes).map_err(|e| decode_error(&e.to_string(), bytes))?;
+    let choice = body
+        .pointer("/choices/0")
+        .ok_or_else(|| decode_error("no `choices[0]` in the response", bytes))?;
+    let tokens = |p: &str| body.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    Ok(Answer {
+        output: text(choice.pointer("/message/content")),
+        tool_calls: tool_calls(choice.pointer("/message/tool_calls")),
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        usage: Usage {
+            input_tokens: tokens("/usage/prompt_tokens"),
+            output_tokens: tokens("/usage/completion_tokens"),
+            cached_input_tokens: tokens("/usage/prompt_tokens_details/cached_tokens"),
+        },
     })
 }
 
@@ -338,12 +539,10 @@ pub(super) struct JsonAnswer {
 pub(super) async fn send_json(
     request: reqwest::RequestBuilder,
 ) -> Result<JsonAnswer, ProviderError> {
-    let connect =
-        |e: reqwest::Error| ProviderError::Connect(crate::privacy::secrets::error_chain(&e));
-    let response = request.send().await.map_err(connect)?;
+    let response = request.send().await.map_err(connect_error)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.bytes().await.map_err(connect)?;
+    let bytes = response.bytes().await.map_err(connect_error)?;
     if !status.is_success() {
         return Err(status_error(status.as_u16(), &headers, &bytes));
     }
@@ -353,6 +552,27 @@ pub(super) async fn send_json(
         bytes,
         headers,
     })
+}
+
+/// Like [`send_json`], but leaves the body unparsed and keeps only what the headers say about the
+/// server's limits (a success's headers are not copied).
+async fn send(
+    request: reqwest::RequestBuilder,
+) -> Result<(bytes::Bytes, ServerLimits), ProviderError> {
+    let response = request.send().await.map_err(connect_error)?;
+    let status = response.status();
+    if !status.is_success() {
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(connect_error)?;
+        return Err(status_error(status.as_u16(), &headers, &bytes));
+    }
+    let limits = ServerLimits::from_headers(response.headers());
+    let bytes = response.bytes().await.map_err(connect_error)?;
+    Ok((bytes, limits))
+}
+
+fn connect_error(e: reqwest::Error) -> ProviderError {
+    ProviderError::Connect(crate::privacy::secrets::error_chain(&e))
 }
 
 pub(super) fn decode_error(what: &str, body: &[u8]) -> ProviderError {
@@ -435,6 +655,118 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+
+    /// The fast reading of a success body gives what reading it through a `Value` gives, for
+    /// the documented shape and for every odd one a compatible server may send.
+    #[test]
+    fn a_success_body_reads_the_same_typed_or_through_a_value() {
+        let bodies = [
+            r#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"ok \"42\""},"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":4}}}"#,
+            r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[{"message":{"content":["parts"]},"finish_reason":7}],"usage":null}"#,
+            r#"{"choices":[{"message":{"content":{"text":"t"}}}],"usage":{"prompt_tokens":12.0,"completion_tokens":-1}}"#,
+            r#"{"choices":[{"message":"not an object"}],"usage":{"prompt_tokens":"3"}}"#,
+            r#"{"choices":[{}],"usage":{"prompt_tokens_details":null}}"#,
+            r#"{"choices":[{"finish_reason":"length","message":{"content":""}}]}"#,
+            r#"{"choices":{"0":{"message":{"content":"an object, not a list"}}}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1}}"#,
+            r#"{"choices":null}"#,
+            r#"{"usage":{"prompt_tokens":1}}"#,
+            r#"{"choices":[{"message":{"content":"first"}}],"choices":[{"message":{"content":"second"}}]}"#,
+            r#"[1, 2]"#,
+            "<html>proxy login</html>",
+        ];
+        for body in bodies {
+            assert_eq!(
+                format!("{:?}", answer(body.as_bytes())),
+                format!("{:?}", answer_from_value(body.as_bytes())),
+                "{body}"
+            );
+        }
+        let typed = answer(bodies[0].as_bytes()).expect("answer");
+        assert_eq!(
+            typed,
+            Answer {
+                output: "ok \"42\"".into(),
+                tool_calls: Vec::new(),
+                finish_reason: Some("stop".into()),
+                usage: Usage {
+                    input_tokens: 20,
+                    output_tokens: 6,
+                    cached_input_tokens: 4,
+                },
+            }
+        );
+    }
+
+    /// `extra_body` is merged last: a field it shares with one evalgate sets is sent once, with
+    /// its value; without it, the body is written straight from the request.
+    #[test]
+    fn extra_body_fields_replace_the_ones_evalgate_sets() {
+        let config = ProviderConfig {
+            model_id: "local".into(),
+            kind: ProviderKind::OpenaiCompatible,
+            model: "m".into(),
+            base_url: Some("http://localhost:1/v1".into()),
+            api_key: None,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
+            http: None,
+            command: None,
+            end_user: Some("octocat".into()),
+        };
+        let provider = OpenAi::new(&config, http_client().expect("client")).expect("build");
+        let mut request = ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: "hi".into(),
+                ..Default::default()
+            }],
+            params: CallParams {
+                temperature: Some(0.5),
+                top_p: Some(0.9),
+                max_tokens: Some(30),
+                stop: vec!["END".into()],
+                seed: Some(7),
+                ..CallParams::default()
+            },
+            vars: json!({}),
+            case_id: "c".into(),
+        };
+        let body = |request: &ChatRequest| {
+            String::from_utf8(provider.body(request).expect("body")).expect("utf-8")
+        };
+        let plain: Value = serde_json::from_str(&body(&request)).expect("json");
+        assert_eq!(
+            plain,
+            json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "temperature": 0.5,
+                "top_p": 0.9,
+                "max_tokens": 30,
+                "stop": ["END"],
+                "seed": 7,
+                "user": "octocat"
+            })
+        );
+        request.params.extra = json!({"temperature": 1, "user": "team", "n": 2})
+            .as_object()
+            .cloned()
+            .expect("object");
+        let merged = body(&request);
+        assert_eq!(merged.matches("\"temperature\"").count(), 1, "{merged}");
+        let merged: Value = serde_json::from_str(&merged).expect("json");
+        assert_eq!(
+            (
+                &merged["temperature"],
+                &merged["user"],
+                &merged["n"],
+                &merged["seed"]
+            ),
+            (&json!(1), &json!("team"), &json!(2), &json!(7))
+        );
+    }
 
     #[test]
     fn error_bodies_of_both_vendors_are_classified() {
@@ -533,6 +865,11 @@ pub(super) mod tests {
                 command: None,
                 end_user: None,
             }
+        }
+
+        /// The body `provider` sends for `request`, parsed.
+        fn sent(provider: &OpenAi, request: &ChatRequest) -> Value {
+            serde_json::from_slice(&provider.body(request).expect("body")).expect("json")
         }
 
         fn completion_body(content: &str) -> Value {
@@ -912,7 +1249,7 @@ pub(super) mod tests {
                     vars: json!({}),
                     case_id: "c".into(),
                 };
-                assert_eq!(provider.body(&request)["tool_choice"], wire);
+                assert_eq!(sent(&provider, &request)["tool_choice"], wire);
             }
             // No tools: neither field is sent, so requests of tool-less suites are unchanged.
             let plain = ChatRequest {
@@ -921,7 +1258,7 @@ pub(super) mod tests {
                 vars: json!({}),
                 case_id: "c".into(),
             };
-            let body = provider.body(&plain);
+            let body = sent(&provider, &plain);
             assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
         }
 
@@ -990,7 +1327,7 @@ pub(super) mod tests {
                 case_id: "c".into(),
             };
             assert_eq!(
-                provider.body(&request)["messages"],
+                sent(&provider, &request)["messages"],
                 json!([
                     {"role": "system", "content": "Use the tools."},
                     {"role": "user", "content": "Weather in Paris?"},

@@ -22,8 +22,7 @@ use crate::provider::{BoxFuture, ChatRequest, ProviderError};
 impl Anthropic {
     /// `{base_url}/v1/messages/batches/SEGMENTS...`, with the model's query parameters.
     fn batches_url(&self, segments: &[&str]) -> Result<reqwest::Url, ProviderError> {
-        let mut url = reqwest::Url::parse(&self.url)
-            .map_err(|e| ProviderError::Decode(format!("invalid base_url: {e}")))?;
+        let mut url = self.url.clone();
         url.path_segments_mut()
             .map_err(|()| ProviderError::Decode("base_url cannot have a path".into()))?
             .pop_if_empty()
@@ -54,8 +53,8 @@ impl BatchApi for Anthropic {
         }
     }
 
-    fn request_line(&self, custom_id: &str, req: &ChatRequest) -> String {
-        json!({"custom_id": custom_id, "params": self.body(req)}).to_string()
+    fn request_line(&self, custom_id: &str, req: &ChatRequest) -> Result<String, ProviderError> {
+        Ok(json!({"custom_id": custom_id, "params": self.body(req)}).to_string())
     }
 
     fn submit<'a>(

@@ -75,7 +75,7 @@ pub trait BatchApi: Send + Sync + std::fmt::Debug {
 
     /// One request of a batch, serialized: `req`'s body, exactly as a direct call sends it,
     /// under `custom_id`.
-    fn request_line(&self, custom_id: &str, req: &ChatRequest) -> String;
+    fn request_line(&self, custom_id: &str, req: &ChatRequest) -> Result<String, ProviderError>;
 
     /// Submits `lines` (from [`Self::request_line`]) as one batch. `timeout` bounds each HTTP
     /// request (uploads get longer).

@@ -48,14 +48,12 @@ impl BatchApi for OpenAi {
         }
     }
 
-    fn request_line(&self, custom_id: &str, req: &ChatRequest) -> String {
-        json!({
-            "custom_id": custom_id,
-            "method": "POST",
-            "url": ENDPOINT,
-            "body": self.body(req),
-        })
-        .to_string()
+    fn request_line(&self, custom_id: &str, req: &ChatRequest) -> Result<String, ProviderError> {
+        // The body exactly as a direct call writes it, inside the line's JSON object.
+        let body = String::from_utf8(self.body(req)?)
+            .map_err(|e| ProviderError::Decode(format!("cannot write the request: {e}")))?;
+        let head = json!({"custom_id": custom_id, "method": "POST", "url": ENDPOINT}).to_string();
+        Ok(format!("{},\"body\":{body}}}", &head[..head.len() - 1]))
     }
 
     fn submit<'a>(

@@ -20,6 +20,7 @@
 //! document (pretty-printed by an older evalgate, or rewritten by `jq`) is read whole instead.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -49,10 +50,10 @@ enum Source {
         start: u64,
         len: usize,
     },
-    /// A run's spool, and where each call's line is, in plan order.
+    /// A run's spool, and where each call's line is, by plan position.
     Spool {
         spool: Arc<SpoolFile>,
-        order: Arc<Vec<Place>>,
+        places: Arc<Places>,
     },
     /// The `len` calls of one cell of other calls, under another cell id.
     Cell {
@@ -86,8 +87,8 @@ impl std::fmt::Debug for Calls {
                 "Calls({len} calls in {} from byte {start})",
                 path.display()
             ),
-            Source::Spool { order, .. } => {
-                write!(f, "Calls({} calls in the run's spool)", order.len())
+            Source::Spool { places, .. } => {
+                write!(f, "Calls({} calls in the run's spool)", places.count)
             }
             Source::Cell { of, cell, len, .. } => {
                 write!(f, "Calls({len} calls of {cell} in {of:?})")
@@ -141,7 +142,7 @@ impl Calls {
         match &self.source {
             Source::Memory(calls) => calls.len(),
             Source::File { len, .. } => *len,
-            Source::Spool { order, .. } => order.len(),
+            Source::Spool { places, .. } => places.count,
             Source::Cell { len, .. } => *len,
         }
     }
@@ -192,10 +193,9 @@ impl Calls {
                     source,
                 })),
             },
-            Source::Spool { spool, order } => Inner::Spool {
-                spool,
-                order: order.iter(),
-                buf: Vec::new(),
+            Source::Spool { spool, places } => Inner::Spool {
+                reader: SpoolReader::new(spool),
+                offsets: Box::new(places.offsets()),
             },
             Source::Cell {
                 of, cell, renamed, ..
@@ -253,13 +253,13 @@ impl Calls {
                     each(&buf).map_err(write_error)?;
                 }
             }
-            Source::Spool { spool, order } => {
-                let mut buf = Vec::new();
-                for place in order.iter() {
-                    spool
-                        .read(*place, &mut buf)
+            Source::Spool { spool, places } => {
+                let mut reader = SpoolReader::new(spool);
+                for offset in places.offsets() {
+                    let line = reader
+                        .line(offset)
                         .map_err(|e| read_error(&spool.path, e))?;
-                    each(trim_call_line(&buf)).map_err(write_error)?;
+                    each(trim_call_line(line)).map_err(write_error)?;
                 }
             }
         }
@@ -334,9 +334,8 @@ enum Inner<'a> {
         buf: String,
     },
     Spool {
-        spool: &'a SpoolFile,
-        order: std::slice::Iter<'a, Place>,
-        buf: Vec<u8>,
+        reader: SpoolReader<'a>,
+        offsets: Box<dyn Iterator<Item = u64> + 'a>,
     },
     Cell {
         of: Box<Iter<'a>>,
@@ -381,24 +380,16 @@ impl<'a> Iterator for Iter<'a> {
                 }
                 Some(result)
             }
-            Inner::Spool { spool, order, buf } => {
-                let place = *order.next()?;
-                let result = spool
-                    .read(place, buf)
-                    .map_err(|source| ResultsFileError::Read {
-                        path: spool.path.display().to_string(),
-                        source,
-                    })
-                    .and_then(|()| {
-                        serde_json::from_slice(trim_call_line(buf)).map_err(|source| {
-                            ResultsFileError::Invalid {
-                                path: spool.path.display().to_string(),
-                                source,
-                            }
-                        })
-                    });
+            Inner::Spool { reader, offsets } => {
+                let offset = offsets.next()?;
+                let path = reader.spool.path.display().to_string();
+                let result = match reader.line(offset) {
+                    Ok(line) => serde_json::from_slice(trim_call_line(line))
+                        .map_err(|source| ResultsFileError::Invalid { path, source }),
+                    Err(source) => Err(ResultsFileError::Read { path, source }),
+                };
                 if result.is_err() {
-                    *order = [].iter();
+                    *offsets = Box::new(std::iter::empty());
                 }
                 Some(result.map(Cow::Owned))
             }
@@ -431,30 +422,68 @@ pub(crate) fn parse_call_line(
     })
 }
 
-/// Where a call's line is in the spool: its offset (40 bits) and length (24 bits). A line too
-/// long for 24 bits is read up to its newline instead.
-#[derive(Debug, Clone, Copy)]
-struct Place(u64);
+/// Where each call's line is in the spool, by plan position, in about 4 bytes a call: calls
+/// finish close to plan order, so the offsets of each block of [`BLOCK`] positions are kept as
+/// 32-bit deltas from the first of them written; the rare one that does not fit is kept apart.
+#[derive(Debug, Default)]
+struct Places {
+    /// Per block: the offset the deltas are relative to; [`NO_BASE`] before the first.
+    bases: Vec<u64>,
+    /// Per position: the delta, [`FAR`] when kept apart, [`NONE`] when nothing was written.
+    deltas: Vec<i32>,
+    far: HashMap<usize, u64>,
+    /// Positions written.
+    count: usize,
+}
 
-const LENGTH_BITS: u32 = 24;
-const LONG_LINE: u64 = (1 << LENGTH_BITS) - 1;
+const BLOCK: usize = 64;
+const NO_BASE: u64 = u64::MAX;
+const NONE: i32 = i32::MIN;
+const FAR: i32 = i32::MIN + 1;
 
-impl Place {
-    /// No call: an offset no spool reaches.
-    const NONE: Place = Place(u64::MAX);
-
-    fn new(offset: u64, len: usize) -> Self {
-        let len = (len as u64).min(LONG_LINE);
-        Place((offset << LENGTH_BITS) | len)
+impl Places {
+    fn new(positions: usize) -> Self {
+        Places {
+            bases: vec![NO_BASE; positions.div_ceil(BLOCK)],
+            deltas: vec![NONE; positions],
+            far: HashMap::new(),
+            count: 0,
+        }
     }
 
-    fn offset(self) -> u64 {
-        self.0 >> LENGTH_BITS
+    fn set(&mut self, index: usize, offset: u64) {
+        if index >= self.deltas.len() {
+            self.deltas.resize(index + 1, NONE);
+            self.bases.resize((index + 1).div_ceil(BLOCK), NO_BASE);
+        }
+        if self.deltas[index] == NONE {
+            self.count += 1;
+        }
+        let base = &mut self.bases[index / BLOCK];
+        if *base == NO_BASE {
+            *base = offset;
+        }
+        let delta = i64::try_from(offset).unwrap_or(i64::MAX) - i64::try_from(*base).unwrap_or(0);
+        match i32::try_from(delta) {
+            Ok(d) if d > FAR => self.deltas[index] = d,
+            _ => {
+                self.deltas[index] = FAR;
+                self.far.insert(index, offset);
+            }
+        }
     }
 
-    fn len(self) -> Option<usize> {
-        let len = self.0 & LONG_LINE;
-        (len != LONG_LINE).then_some(len as usize)
+    fn get(&self, index: usize) -> Option<u64> {
+        match *self.deltas.get(index)? {
+            NONE => None,
+            FAR => self.far.get(&index).copied(),
+            d => Some(self.bases[index / BLOCK].wrapping_add_signed(i64::from(d))),
+        }
+    }
+
+    /// The offsets written, in plan order.
+    fn offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.deltas.len()).filter_map(|i| self.get(i))
     }
 }
 
@@ -466,8 +495,8 @@ pub struct Spool {
     file: SpoolFile,
     writer: io::BufWriter<File>,
     end: u64,
-    /// Where each call is, by its index in the run's plan; [`Place::NONE`] for none yet.
-    places: Vec<Place>,
+    /// Where each call is, by its index in the run's plan.
+    places: Places,
     buf: Vec<u8>,
 }
 
@@ -478,19 +507,60 @@ struct SpoolFile {
     path: PathBuf,
 }
 
-impl SpoolFile {
-    /// Reads the line at `place` into `buf`.
-    fn read(&self, place: Place, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        match place.len() {
-            Some(len) => {
-                buf.resize(len, 0);
-                self.file.read_exact_at(buf, place.offset())
+/// Reads a spool's lines by offset, through a window of the file: the lines of calls that
+/// finished one after the other are read with one `pread`.
+struct SpoolReader<'a> {
+    spool: &'a SpoolFile,
+    window: Vec<u8>,
+    /// The offset of `window[0]`.
+    start: u64,
+}
+
+impl<'a> SpoolReader<'a> {
+    const WINDOW: usize = 256 * 1024;
+
+    fn new(spool: &'a SpoolFile) -> Self {
+        SpoolReader {
+            spool,
+            window: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// The line at `offset`, with its newline.
+    fn line(&mut self, offset: u64) -> io::Result<&[u8]> {
+        let in_window = |r: &Self| {
+            let from = usize::try_from(offset.checked_sub(r.start)?).ok()?;
+            let rest = r.window.get(from..)?;
+            let end = rest.iter().position(|&b| b == b'\n')?;
+            Some((from, from + end + 1))
+        };
+        if let Some((from, to)) = in_window(self) {
+            return Ok(&self.window[from..to]);
+        }
+        // Refill from `offset`, growing the window until it holds the whole line.
+        self.start = offset;
+        self.window.clear();
+        let mut filled = 0;
+        loop {
+            let want = (filled + Self::WINDOW).max(self.window.len());
+            self.window.resize(want, 0);
+            let read = self
+                .spool
+                .file
+                .read_at(&mut self.window[filled..], offset + filled as u64)?;
+            filled += read;
+            if let Some(end) = self.window[filled - read..filled]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
+                self.window.truncate(filled);
+                let to = filled - read + end + 1;
+                return Ok(&self.window[..to]);
             }
-            None => {
-                let mut reader = BufReader::new(&self.file);
-                reader.seek(SeekFrom::Start(place.offset()))?;
-                reader.read_until(b'\n', buf).map(|_| ())
+            if read == 0 {
+                self.window.truncate(filled);
+                return Ok(&self.window[..]);
             }
         }
     }
@@ -516,7 +586,7 @@ impl Spool {
             file: SpoolFile { file, path },
             writer,
             end: 0,
-            places: vec![Place::NONE; calls],
+            places: Places::new(calls),
             buf: Vec::new(),
         })
     }
@@ -527,10 +597,7 @@ impl Spool {
         serde_json::to_writer(&mut self.buf, call)?;
         self.buf.push(b'\n');
         self.writer.write_all(&self.buf)?;
-        if index >= self.places.len() {
-            self.places.resize(index + 1, Place::NONE);
-        }
-        self.places[index] = Place::new(self.end, self.buf.len());
+        self.places.set(index, self.end);
         self.end += self.buf.len() as u64;
         Ok(())
     }
@@ -538,12 +605,10 @@ impl Spool {
     /// The calls written, in plan order; indexes never written are left out.
     pub fn finish(mut self) -> io::Result<Calls> {
         self.writer.flush()?;
-        let mut order = self.places;
-        order.retain(|place| place.0 != Place::NONE.0);
         Ok(Calls {
             source: Source::Spool {
                 spool: Arc::new(self.file),
-                order: Arc::new(order),
+                places: Arc::new(self.places),
             },
         })
     }
@@ -602,12 +667,12 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
 
-    /// A call whose line is longer than a place can say (16 MiB) is read up to its newline.
+    /// A call whose line is longer than the read window (256 KiB) is read whole.
     #[test]
-    fn a_call_longer_than_a_place_can_say_reads_whole() {
+    fn a_call_longer_than_the_read_window_reads_whole() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut long = call("a/m", "long", 0, true);
-        long.output = Some("x".repeat(LONG_LINE as usize + 10));
+        long.output = Some("x".repeat(3 * SpoolReader::WINDOW + 10));
         let planned = vec![call("a/m", "short", 0, true), long];
         let mut spool = Spool::create(dir.path(), 2).expect("spool");
         spool.push(1, &planned[1]).expect("push");
@@ -619,6 +684,33 @@ mod tests {
             .map(|c| c.expect("read").into_owned())
             .collect();
         assert_eq!(back, planned);
+    }
+
+    /// Offsets are kept by position whatever order they come in, however far apart (beyond
+    /// what a 32-bit delta from their block's first offset can say), and past the planned count.
+    #[test]
+    fn places_keep_any_offset_at_its_position() {
+        let mut places = Places::new(130);
+        let written = [
+            (5, 10),
+            (0, 5_000_000_000),
+            (129, 3),
+            (64, 1 << 40),
+            (65, (1 << 40) - 7),
+            (200, 42),
+        ];
+        for (index, offset) in written {
+            places.set(index, offset);
+        }
+        for (index, offset) in written {
+            assert_eq!(places.get(index), Some(offset), "position {index}");
+        }
+        assert_eq!((places.get(1), places.get(130)), (None, None));
+        assert_eq!(places.count, written.len());
+        assert_eq!(
+            places.offsets().collect::<Vec<_>>(),
+            [5_000_000_000, 10, 1 << 40, (1 << 40) - 7, 3, 42]
+        );
     }
 
     /// One cell of other calls, under another id: what `compare --cells` pairs.

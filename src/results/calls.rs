@@ -22,7 +22,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,8 +44,11 @@ pub struct Calls {
 #[derive(Clone)]
 enum Source {
     Memory(Vec<CallResult>),
-    /// The `len` call lines of a results file in the line layout, from byte `start`.
+    /// The `len` call lines of a results file in the line layout, from byte `start`. The file
+    /// stays open: a results file written over it later (`compare --results` onto its head
+    /// file) is another file, and these calls are still read from the one that was checked.
     File {
+        file: Arc<File>,
         path: Arc<PathBuf>,
         start: u64,
         len: usize,
@@ -82,7 +85,9 @@ impl std::fmt::Debug for Calls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.source {
             Source::Memory(calls) => f.debug_list().entries(calls).finish(),
-            Source::File { path, start, len } => write!(
+            Source::File {
+                path, start, len, ..
+            } => write!(
                 f,
                 "Calls({len} calls in {} from byte {start})",
                 path.display()
@@ -126,11 +131,12 @@ impl<'de> serde::Deserialize<'de> for Calls {
 }
 
 impl Calls {
-    /// The call lines of `path` from byte `start`: `len` calls, already checked by
-    /// [`super::file::read`].
-    pub(crate) fn in_file(path: &Path, start: u64, len: usize) -> Self {
+    /// The call lines of `file` (opened from `path`) from byte `start`: `len` calls, already
+    /// checked by [`super::file::read`].
+    pub(crate) fn in_file(file: File, path: &Path, start: u64, len: usize) -> Self {
         Calls {
             source: Source::File {
+                file: Arc::new(file),
                 path: Arc::new(path.to_owned()),
                 start,
                 len,
@@ -175,23 +181,22 @@ impl Calls {
         }
     }
 
-    /// Every call, in order, read as it is reached. A file that can no longer be read (removed,
-    /// changed since it was checked) ends the walk with its error.
+    /// Every call, in order, read as it is reached. A file that can no longer be read ends the
+    /// walk with its error.
     pub fn iter(&self) -> Iter<'_> {
         let inner = match &self.source {
             Source::Memory(calls) => Inner::Memory(calls.iter()),
-            Source::File { path, start, len } => match open_at(path, *start) {
-                Ok(reader) => Inner::File {
-                    reader,
-                    path,
-                    line: 1,
-                    left: *len,
-                    buf: String::new(),
-                },
-                Err(source) => Inner::Failed(Some(ResultsFileError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })),
+            Source::File {
+                file,
+                path,
+                start,
+                len,
+            } => Inner::File {
+                reader: reader_at(file, *start),
+                path,
+                line: 1,
+                left: *len,
+                buf: String::new(),
             },
             Source::Spool { spool, places } => Inner::Spool {
                 reader: SpoolReader::new(spool),
@@ -233,8 +238,13 @@ impl Calls {
                     each(&buf).map_err(write_error)?;
                 }
             }
-            Source::File { path, start, len } => {
-                let mut reader = open_at(path, *start).map_err(|e| read_error(path, e))?;
+            Source::File {
+                file,
+                path,
+                start,
+                len,
+            } => {
+                let mut reader = reader_at(file, *start);
                 let mut line = Vec::new();
                 for _ in 0..*len {
                     line.clear();
@@ -300,10 +310,30 @@ impl Calls {
     }
 }
 
-fn open_at(path: &Path, start: u64) -> io::Result<BufReader<File>> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(start))?;
-    Ok(BufReader::with_capacity(64 * 1024, file))
+/// A buffered reader of `file` from byte `start`, with a position of its own: readers of one
+/// file never move each other's.
+fn reader_at(file: &Arc<File>, start: u64) -> BufReader<FileAt> {
+    BufReader::with_capacity(
+        64 * 1024,
+        FileAt {
+            file: Arc::clone(file),
+            at: start,
+        },
+    )
+}
+
+/// `Read` over a shared file with `pread`, from a position of its own.
+struct FileAt {
+    file: Arc<File>,
+    at: u64,
+}
+
+impl io::Read for FileAt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.file.read_at(buf, self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
 }
 
 /// A call line without its line end and trailing comma.
@@ -326,7 +356,7 @@ pub struct Iter<'a> {
 enum Inner<'a> {
     Memory(std::slice::Iter<'a, CallResult>),
     File {
-        reader: BufReader<File>,
+        reader: BufReader<FileAt>,
         path: &'a Path,
         /// The line of the file the next call is on (the header is line 1).
         line: u64,
@@ -342,7 +372,6 @@ enum Inner<'a> {
         cell: &'a str,
         renamed: &'a str,
     },
-    Failed(Option<ResultsFileError>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -404,7 +433,6 @@ impl<'a> Iterator for Iter<'a> {
                     Err(e) => return Some(Err(e)),
                 }
             },
-            Inner::Failed(error) => error.take().map(Err),
         }
     }
 }

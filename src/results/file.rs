@@ -102,8 +102,9 @@ pub fn read(path: &Path) -> Result<Results, ResultsFileError> {
     let header = first.trim_end_matches(['\n', '\r']);
     if header.starts_with('{') && header.ends_with(CALLS_OPEN) {
         let mut results = parse(&format!("{header}{CALLS_CLOSE}"), &shown)?;
+        let file = reader.get_ref().try_clone().map_err(read_error)?;
         let len = check_lines(&results, reader, path)?;
-        results.results = Calls::in_file(path, first.len() as u64, len);
+        results.results = Calls::in_file(file, path, first.len() as u64, len);
         return Ok(results);
     }
     drop(reader);
@@ -499,6 +500,25 @@ mod tests {
         let again = dir.path().join("again.json");
         write(&again, &back).expect("write again");
         assert_eq!(std::fs::read_to_string(&again).expect("read"), text);
+    }
+
+    /// Calls read from a file stay those of the file that was read, even once another results
+    /// file is written over it (`compare --results` onto its head file, whose header grows).
+    #[test]
+    fn calls_survive_a_results_file_written_over_theirs() {
+        let results = crate::test_helpers::flaky();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("results.json");
+        write(&path, &results).expect("write");
+        let mut read_back = read(&path).expect("read");
+        read_back.comparison = crate::test_helpers::pass().comparison;
+        read_back
+            .verdict
+            .reasons
+            .push("a much longer header line than before".repeat(20));
+        write(&path, &read_back).expect("write over");
+        assert_eq!(read_back.results.to_vec(), results.results.to_vec());
+        assert_eq!(read(&path).expect("read again"), read_back);
     }
 
     /// Files in any other layout of the same document (an older evalgate's pretty print, `jq`)

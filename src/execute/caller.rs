@@ -184,7 +184,7 @@ impl Caller for ItemCaller<'_> {
             let request = ChatRequest {
                 messages,
                 params: m.params.clone(),
-                vars: serde_json::Value::Object(self.ctx.case.vars.clone()),
+                vars: super::item::case_vars(m, self.ctx.case),
                 case_id: self.ctx.case.id.clone(),
             };
             let key = check_call_key("judge", m, &request, sample);

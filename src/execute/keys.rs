@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::config::Model;
 use crate::plan::Plan;
-use crate::provider::{CallParams, ChatRequest, HttpSpec, Message, ProviderKind};
+use crate::provider::{CallParams, ChatRequest, HttpSpec, Message};
 use crate::support::fingerprint::{hash_canonical, hash_json};
 
 /// The cache key: everything that determines the response, and nothing secret.
@@ -69,7 +69,7 @@ impl<'a> KeyFields<'a> {
         // `http` bodies and `command` programs see the case's variables and id, not only the
         // rendered messages, so those determine their answers too. (Left out for chat APIs,
         // whose keys must not change when a variable no prompt uses is added.)
-        let templated = matches!(model.kind, ProviderKind::Http | ProviderKind::Command);
+        let templated = model.kind.sees_case_vars();
         KeyFields {
             v: 1,
             provider: model.kind.as_str(),

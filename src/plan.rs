@@ -135,36 +135,37 @@ fn cell_fingerprint(
     })
 }
 
-/// What a cell's fingerprint hashes, as canonical JSON. The optional parts are left out when
-/// empty, so suites without them keep their fingerprints.
+/// What a cell's fingerprint hashes, as canonical JSON (keys sorted: the fields of these structs
+/// are declared in that order, which spares reordering them). The optional parts are left out
+/// when empty, so suites without them keep their fingerprints.
 #[derive(Serialize)]
 struct CellFields<'a> {
-    prompt: Vec<(&'a str, &'a String)>,
-    model: ModelFields<'a>,
-    checks: &'a [CheckSpec],
     cases: Cases<'a>,
+    checks: &'a [CheckSpec],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    files: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    graders: Vec<ModelFields<'a>>,
+    model: ModelFields<'a>,
+    prompt: Vec<(&'a str, &'a String)>,
     repeats: u32,
     threshold: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tools: Option<ToolFields<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    graders: Vec<ModelFields<'a>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    files: BTreeMap<&'a str, String>,
 }
 
 /// A model's settings that change its answers (not its rate limits or concurrency, which
 /// change speed only); a grader also has its id.
 #[derive(Serialize)]
 struct ModelFields<'a> {
+    base_url: &'a Option<String>,
+    command: &'a Option<Vec<String>>,
+    http: &'a Option<crate::provider::HttpSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
-    provider: &'a str,
     model: &'a str,
-    base_url: &'a Option<String>,
     params: &'a crate::provider::CallParams,
-    http: &'a Option<crate::provider::HttpSpec>,
-    command: &'a Option<Vec<String>>,
+    provider: &'a str,
 }
 
 impl<'a> ModelFields<'a> {
@@ -183,8 +184,8 @@ impl<'a> ModelFields<'a> {
 
 #[derive(Serialize)]
 struct ToolFields<'a> {
-    tools: &'a [crate::provider::ToolDef],
     tool_choice: &'a Option<crate::provider::ToolChoice>,
+    tools: &'a [crate::provider::ToolDef],
 }
 
 /// The cell's cases, written one after the other without a list of them in memory.
@@ -211,16 +212,16 @@ impl Serialize for Cases<'_> {
 
 #[derive(Serialize)]
 struct CaseFields<'a> {
-    id: &'a str,
-    vars: &'a serde_json::Map<String, Value>,
-    expected: &'a Option<Value>,
-    tags: &'a [String],
-    threshold: Option<f64>,
     checks: &'a [CheckSpec],
     dataset_checks: &'a [CheckSpec],
+    expected: &'a Option<Value>,
+    id: &'a str,
     /// Only when there is one, so cases without a conversation keep their fingerprints.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     messages: &'a [crate::provider::Message],
+    tags: &'a [String],
+    threshold: Option<f64>,
+    vars: &'a serde_json::Map<String, Value>,
 }
 
 /// The paths a check names: its schema file and its grading program's arguments.

@@ -5,6 +5,7 @@
 //! gets a stable id from a hash of its vars, so reordering a dataset never re-pairs cases.
 
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::ConfigError;
@@ -475,19 +476,28 @@ pub(super) fn case_from_row(
     })
 }
 
-/// The template context of a case.
+/// The template context of a case: its variables, and `vars` (all of them), `id` and `expected`,
+/// which take the place of variables of those names.
 pub fn case_context(
     id: &str,
     vars: &Map<String, Value>,
     expected: Option<&Value>,
 ) -> minijinja::Value {
-    let mut ctx = vars.clone();
-    ctx.insert("vars".into(), Value::Object(vars.clone()));
-    ctx.insert("id".into(), Value::String(id.to_owned()));
+    use minijinja::value::{Serde, Value as Jinja};
+    // Each variable is converted once and shared (the engine's values are reference-counted)
+    // between the top level and `vars`: the same maps as converting the two apart, at half the
+    // cost of the case's share of loading a suite.
+    let converted: BTreeMap<Jinja, Jinja> = vars
+        .iter()
+        .map(|(k, v)| (Jinja::from(k.as_str()), Jinja::from(Serde(v))))
+        .collect();
+    let mut ctx = converted.clone();
+    ctx.insert(Jinja::from("vars"), Jinja::from(converted));
+    ctx.insert(Jinja::from("id"), Jinja::from(id));
     if let Some(expected) = expected {
-        ctx.insert("expected".into(), expected.clone());
+        ctx.insert(Jinja::from("expected"), Jinja::from(Serde(expected)));
     }
-    minijinja::Value::from(minijinja::value::Serde(ctx))
+    Jinja::from(ctx)
 }
 
 /// A stable id from the vars: the first 12 hex digits of the SHA-256 of their canonical JSON.
@@ -521,6 +531,48 @@ pub(super) fn json_kind(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The context is the map the case's variables, `vars`, `id` and `expected` make, converted
+    /// as a whole: equal, and rendered alike.
+    #[test]
+    fn a_case_context_is_its_variables_with_vars_id_and_expected() {
+        let reference = |id: &str, vars: &Map<String, Value>, expected: Option<&Value>| {
+            let mut ctx = vars.clone();
+            ctx.insert("vars".into(), Value::Object(vars.clone()));
+            ctx.insert("id".into(), Value::String(id.to_owned()));
+            if let Some(expected) = expected {
+                ctx.insert("expected".into(), expected.clone());
+            }
+            minijinja::Value::from(minijinja::value::Serde(ctx))
+        };
+        let vars = json!({
+            "q": "Ünï \"quoted\"", "n": 1.5, "i": -3, "big": 18446744073709551615u64,
+            "list": [1, "a", null, {"x": true}], "nested": {"b": [], "a": {}},
+            "id": "shadowed", "vars": "shadowed too", "expected": "kept without one",
+        });
+        let vars = vars.as_object().expect("object");
+        let mut env = minijinja::Environment::new();
+        env.add_template(
+            "t",
+            "{{ q }}|{{ n }}|{{ big }}|{{ list }}|{{ nested }}|{{ id }}|{{ vars.q }}|{{ vars.id }}|\
+             {{ expected }}|{% for k, v in vars|items %}{{ k }}={{ v }};{% endfor %}|{{ vars|length }}|\
+             {{ nested.a is mapping }}|{{ list[3].x }}",
+        )
+        .expect("template");
+        for expected in [None, Some(&json!({"answer": 42}))] {
+            let ctx = case_context("case-1", vars, expected);
+            let want = reference("case-1", vars, expected);
+            assert_eq!(ctx, want);
+            assert_eq!(format!("{ctx:?}"), format!("{want:?}"));
+            let render = |ctx: &minijinja::Value| {
+                env.get_template("t")
+                    .expect("t")
+                    .render(ctx)
+                    .expect("render")
+            };
+            assert_eq!(render(&ctx), render(&want));
+        }
+    }
 
     fn case(row: Value) -> Result<Case, ConfigError> {
         let origin = RowOrigin {

@@ -11,7 +11,7 @@ use super::call::{Api, Outcome, Permit, call};
 use super::keys::check_call_key;
 use crate::check::{Answer, Caller};
 use crate::config::{Case, Model};
-use crate::privacy::audit::{AuditRecord, Purpose, Source};
+use crate::privacy::audit::{AuditLine, Purpose, Source};
 use crate::privacy::secrets::scrub;
 use crate::provider::{BoxFuture, ChatRequest, Message, Role};
 use crate::results::{JudgeUsage, RateLimited};
@@ -65,33 +65,37 @@ impl CallCtx<'_> {
                 Some(suite.redactor.redact(&scrub(error)).into_owned()),
             ),
         };
-        log.record(&AuditRecord {
-            time: crate::privacy::audit::now(),
-            suite: suite.name.clone(),
-            cell: self.cell.to_owned(),
-            case: self.case.id.clone(),
+        let ci = &self.shared.opts.ci;
+        log.record(&AuditLine {
+            time: &crate::privacy::audit::now(),
+            suite: &suite.name,
+            cell: self.cell,
+            case: &self.case.id,
             repeat: self.repeat,
             purpose,
             sample,
-            model: model.id.clone(),
-            provider: model.kind.as_str().to_owned(),
-            model_name: model.model.clone(),
-            request_hash: key.to_owned(),
+            model: &model.id,
+            provider: model.kind.as_str(),
+            model_name: &model.model,
+            request_hash: key,
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
             cached_input_tokens: usage.cached_input_tokens,
             cost_usd: model
                 .price
                 .map_or(0.0, |p| p.cost_of(&usage, batch.is_some())),
-            batch,
+            batch: batch.as_deref(),
             latency_ms,
-            status: if error.is_some() { "error" } else { "ok" }.to_owned(),
-            error,
+            status: if error.is_some() { "error" } else { "ok" },
+            error: error.as_deref(),
             attempts,
             cache_hit: source == Source::Cache,
             source,
-            ci: self.shared.opts.ci.clone(),
-            cost_center: suite.audit.cost_center.clone(),
+            actor: ci.actor.as_deref(),
+            run_id: ci.run_id.as_deref(),
+            workflow: ci.workflow.as_deref(),
+            git_ref: ci.git_ref.as_deref(),
+            cost_center: suite.audit.cost_center.as_deref(),
         });
     }
 }
@@ -187,7 +191,7 @@ impl Caller for ItemCaller<'_> {
             let request = ChatRequest {
                 messages,
                 params: m.params.clone(),
-                vars: serde_json::Value::Object(self.ctx.case.vars.clone()),
+                vars: super::item::case_vars(m, self.ctx.case),
                 case_id: self.ctx.case.id.clone(),
             };
             let key = check_call_key("judge", m, &request, sample);

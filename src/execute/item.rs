@@ -180,9 +180,18 @@ pub(crate) fn chat_request(
     Ok(ChatRequest {
         messages,
         params,
-        vars: serde_json::Value::Object(case.vars.clone()),
+        vars: case_vars(model, case),
         case_id: case.id.clone(),
     })
+}
+
+/// The case's variables for a request to `model`, when its kind reads them.
+pub(super) fn case_vars(model: &Model, case: &Case) -> serde_json::Value {
+    if model.kind.sees_case_vars() {
+        serde_json::Value::Object(case.vars.clone())
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 /// Grades an answer with the suite's, the dataset's and the case's checks.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::config::Model;
 use crate::plan::Plan;
-use crate::provider::{CallParams, ChatRequest, HttpSpec, Message, ProviderKind};
+use crate::provider::{CallParams, ChatRequest, HttpSpec, Message};
 use crate::support::fingerprint::{hash_canonical, hash_json};
 
 /// The cache key: everything that determines the response, and nothing secret.
@@ -35,32 +35,33 @@ pub(super) fn check_call_key(
 }
 
 /// What every cache key holds: the endpoint and the request, never a secret. Graded calls add
-/// their repeat, check calls their purpose and sample. Hashed as canonical JSON (keys sorted), so
-/// the order of the fields here does not matter; a field left out (`None`) is absent, not `null`.
+/// their repeat, check calls their purpose and sample. Hashed as canonical JSON (keys sorted):
+/// the fields are declared in that order, which spares reordering them; a field left out
+/// (`None`) is absent, not `null`.
 #[derive(Serialize)]
 struct KeyFields<'a> {
-    v: u32,
-    provider: &'a str,
-    endpoint: &'a Option<String>,
-    http: &'a Option<HttpSpec>,
-    command: &'a Option<Vec<String>>,
-    model: &'a str,
-    messages: &'a [Message],
-    params: &'a CallParams,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vars: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     case_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    query: Option<&'a [(String, String)]>,
+    command: &'a Option<Vec<String>>,
+    endpoint: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<&'a [(String, String)]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    repeat: Option<u32>,
+    http: &'a Option<HttpSpec>,
+    messages: &'a [Message],
+    model: &'a str,
+    params: &'a CallParams,
+    provider: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     purpose: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a [(String, String)]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sample: Option<u32>,
+    v: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vars: Option<&'a serde_json::Value>,
 }
 
 impl<'a> KeyFields<'a> {
@@ -68,7 +69,7 @@ impl<'a> KeyFields<'a> {
         // `http` bodies and `command` programs see the case's variables and id, not only the
         // rendered messages, so those determine their answers too. (Left out for chat APIs,
         // whose keys must not change when a variable no prompt uses is added.)
-        let templated = matches!(model.kind, ProviderKind::Http | ProviderKind::Command);
+        let templated = model.kind.sees_case_vars();
         KeyFields {
             v: 1,
             provider: model.kind.as_str(),

@@ -112,26 +112,26 @@ pub enum Source {
     Journal,
 }
 
-/// One line of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
+/// One line of the audit log, borrowing what the run holds (a line is written for every call).
+#[derive(Debug, Serialize)]
+pub struct AuditLine<'a> {
     /// RFC 3339, UTC, when the call finished.
-    pub time: String,
-    pub suite: String,
+    pub time: &'a str,
+    pub suite: &'a str,
     /// `PROMPT/MODEL` of the graded call (also for the judge calls made to grade it).
-    pub cell: String,
-    pub case: String,
+    pub cell: &'a str,
+    pub case: &'a str,
     pub repeat: u32,
     pub purpose: Purpose,
     /// For judge calls, the sample index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<u32>,
     /// The model's id in the suite, the provider kind and the model name sent to the API.
-    pub model: String,
-    pub provider: String,
-    pub model_name: String,
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub model_name: &'a str,
     /// The cache key: a hash of the canonical request, never its content.
-    pub request_hash: String,
+    pub request_hash: &'a str,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cached_input_tokens: u64,
@@ -140,20 +140,27 @@ pub struct AuditRecord {
     pub cost_usd: f64,
     /// The provider batch that answered the call; absent for a direct call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<String>,
+    pub batch: Option<&'a str>,
     pub latency_ms: u64,
     /// `ok` or `error`.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
     /// HTTP attempts made now (0 for a replay).
     pub attempts: u32,
     pub cache_hit: bool,
     pub source: Source,
-    #[serde(flatten)]
-    pub ci: CiContext,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_center: Option<String>,
+    /// The run's [`CiContext`], each field when known, under its names there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<&'a str>,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<&'a str>,
 }
 
 /// An open audit log.
@@ -185,10 +192,11 @@ impl AuditLog {
 
     /// Appends one line. A failed write is logged once and does not stop the run: the results
     /// file still records every call.
-    pub fn record(&self, record: &AuditRecord) {
-        let line = serde_json::to_vec(record).map(|mut v| {
-            v.push(b'\n');
-            v
+    pub fn record(&self, record: &AuditLine<'_>) {
+        let mut line = Vec::with_capacity(512);
+        let line = serde_json::to_writer(&mut line, record).map(|()| {
+            line.push(b'\n');
+            line
         });
         let written = match line {
             Ok(line) => (&self.file).write_all(&line),
@@ -249,47 +257,120 @@ mod tests {
         assert_eq!(ci.git_ref.as_deref(), Some("refs/pull/7/merge"));
     }
 
+    /// A line read back: what a governance owner's tooling sees.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Record {
+        time: String,
+        suite: String,
+        cell: String,
+        case: String,
+        repeat: u32,
+        purpose: Purpose,
+        sample: Option<u32>,
+        model: String,
+        provider: String,
+        model_name: String,
+        request_hash: String,
+        input_tokens: u64,
+        output_tokens: u64,
+        cached_input_tokens: u64,
+        cost_usd: f64,
+        latency_ms: u64,
+        status: String,
+        error: Option<String>,
+        attempts: u32,
+        cache_hit: bool,
+        source: Source,
+        #[serde(flatten)]
+        ci: CiContext,
+        cost_center: Option<String>,
+    }
+
     #[test]
-    fn lines_are_appended_across_opens() {
+    fn lines_are_appended_across_opens_and_read_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sub/audit.jsonl");
-        let record = AuditRecord {
-            time: "2026-01-01T00:00:00Z".into(),
-            suite: "s".into(),
-            cell: "p/m".into(),
-            case: "c".into(),
-            repeat: 0,
-            purpose: Purpose::Eval,
-            sample: None,
-            model: "m".into(),
-            provider: "openai".into(),
-            model_name: "gpt".into(),
-            request_hash: "abc".into(),
+        let line = AuditLine {
+            time: "2026-01-01T00:00:00Z",
+            suite: "s",
+            cell: "p/m",
+            case: "c\"1",
+            repeat: 2,
+            purpose: Purpose::Judge,
+            sample: Some(1),
+            model: "m",
+            provider: "openai",
+            model_name: "gpt",
+            request_hash: "abc",
             input_tokens: 1,
             output_tokens: 2,
             cached_input_tokens: 0,
-            cost_usd: 0.0,
+            cost_usd: 0.25,
             batch: None,
             latency_ms: 3,
-            status: "ok".into(),
-            error: None,
-            attempts: 1,
+            status: "error",
+            error: Some("HTTP 500"),
+            attempts: 4,
             cache_hit: false,
             source: Source::Provider,
-            ci: CiContext {
-                git_ref: Some("refs/heads/main".into()),
-                ..CiContext::default()
-            },
-            cost_center: Some("ml-platform".into()),
+            actor: None,
+            run_id: Some("7"),
+            workflow: None,
+            git_ref: Some("refs/heads/main"),
+            cost_center: Some("ml-platform"),
         };
-        AuditLog::open(&path).expect("open").record(&record);
-        AuditLog::open(&path).expect("reopen").record(&record);
+        AuditLog::open(&path).expect("open").record(&line);
+        let plain = AuditLine {
+            sample: None,
+            error: None,
+            run_id: None,
+            git_ref: None,
+            cost_center: None,
+            ..line
+        };
+        AuditLog::open(&path).expect("reopen").record(&plain);
         let text = std::fs::read_to_string(&path).expect("read");
-        let lines: Vec<AuditRecord> = text
+        let records: Vec<Record> = text
             .lines()
             .map(|l| serde_json::from_str(l).expect("a record per line"))
             .collect();
-        assert_eq!(lines, [record.clone(), record]);
+        let expected = |l: &AuditLine| Record {
+            time: l.time.into(),
+            suite: l.suite.into(),
+            cell: l.cell.into(),
+            case: l.case.into(),
+            repeat: l.repeat,
+            purpose: l.purpose,
+            sample: l.sample,
+            model: l.model.into(),
+            provider: l.provider.into(),
+            model_name: l.model_name.into(),
+            request_hash: l.request_hash.into(),
+            input_tokens: l.input_tokens,
+            output_tokens: l.output_tokens,
+            cached_input_tokens: l.cached_input_tokens,
+            cost_usd: l.cost_usd,
+            latency_ms: l.latency_ms,
+            status: l.status.into(),
+            error: l.error.map(str::to_owned),
+            attempts: l.attempts,
+            cache_hit: l.cache_hit,
+            source: l.source,
+            ci: CiContext {
+                actor: l.actor.map(str::to_owned),
+                run_id: l.run_id.map(str::to_owned),
+                workflow: l.workflow.map(str::to_owned),
+                git_ref: l.git_ref.map(str::to_owned),
+            },
+            cost_center: l.cost_center.map(str::to_owned),
+        };
+        assert_eq!(records, [expected(&line), expected(&plain)]);
         assert!(text.contains(r#""ref":"refs/heads/main""#), "{text}");
+        // Optional fields are left out, not written as null.
+        let second = text.lines().nth(1).expect("second line");
+        for absent in ["sample", "error", "run_id", "ref", "cost_center"] {
+            assert!(!second.contains(&format!("\"{absent}\":")), "{second}");
+        }
+        assert!(!second.contains("null"), "{second}");
     }
 }

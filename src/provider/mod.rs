@@ -177,7 +177,8 @@ pub fn display_answer(text: &str, calls: &[ToolCall]) -> String {
 pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub params: CallParams,
-    /// The case's variables, for providers whose request is a template (`http`, `command`).
+    /// The case's variables, for providers whose request is a template (`http`, `command`, see
+    /// [`ProviderKind::sees_case_vars`]); `null` for the others, which never read them.
     pub vars: serde_json::Value,
     pub case_id: String,
 }
@@ -342,6 +343,13 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// Whether a request of this kind is built from the case's variables and id too (the `http`
+    /// body is a template over them, a `command` program reads them), not only from the rendered
+    /// messages: only these requests carry them ([`ChatRequest::vars`]).
+    pub fn sees_case_vars(self) -> bool {
+        matches!(self, ProviderKind::Http | ProviderKind::Command)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Openai => "openai",

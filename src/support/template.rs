@@ -46,6 +46,10 @@ pub struct Templates {
     env: Environment<'static>,
     /// The templates that are only text and variables, by name.
     substitutions: HashMap<String, Vec<Piece>>,
+    /// Every registered name, in order: the templates under a prefix are a range of it. (The
+    /// engine can only list all of them, which made checking a suite whose cases carry their
+    /// own checks quadratic in its cases.)
+    names: BTreeSet<String>,
 }
 
 /// Part of a template that only puts variables into text.
@@ -69,6 +73,7 @@ impl Templates {
         Templates {
             env,
             substitutions: HashMap::new(),
+            names: BTreeSet::new(),
         }
     }
 
@@ -79,6 +84,7 @@ impl Templates {
         }
         self.env
             .add_template_owned(name.to_owned(), source.to_owned())?;
+        self.names.insert(name.to_owned());
         if let Some(pieces) = substitution(source)
             && minijinja::default_auto_escape_callback(name) == AutoEscape::None
         {
@@ -123,10 +129,11 @@ impl Templates {
     /// `value`, `values`, `rubric`...).
     pub fn variables_under(&self, prefix: &str) -> BTreeSet<String> {
         let prefix = format!("{prefix}.");
-        self.env
-            .templates()
-            .filter(|(name, _)| name.starts_with(&prefix))
-            .flat_map(|(_, t)| t.undeclared_variables(false))
+        self.names
+            .range(prefix.clone()..)
+            .take_while(|name| name.starts_with(&prefix))
+            .filter_map(|name| self.env.get_template(name).ok())
+            .flat_map(|t| t.undeclared_variables(false))
             .collect()
     }
 }
@@ -245,6 +252,25 @@ mod tests {
             let engine = templates.render_with_engine(&name, &ctx);
             prop_assert_eq!(fast.map_err(|e| e.detail), engine.map_err(|e| e.detail));
         }
+    }
+
+    #[test]
+    fn the_variables_under_a_prefix_are_those_of_its_templates_only() {
+        let mut templates = Templates::new();
+        for (name, source) in [
+            ("checks[1].value", "{{ a }}"),
+            ("checks[1].values[0]", "{{ b }} {{ c.d }}"),
+            ("checks[1]x.value", "{{ not_under }}"),
+            ("checks[10].value", "{{ other }}"),
+            ("checks[1].rubric", "plain text"),
+        ] {
+            templates.add(name, source).expect("add");
+        }
+        assert_eq!(
+            templates.variables_under("checks[1]"),
+            BTreeSet::from(["a".to_owned(), "b".to_owned(), "c".to_owned()])
+        );
+        assert!(templates.variables_under("checks[2]").is_empty());
     }
 
     /// A template whose name asks the engine to escape HTML is left to it.

@@ -102,32 +102,15 @@ pub fn write(results: &Results, out: &mut dyn std::io::Write) -> Result<(), Repo
     let mut cells: Vec<String> = Vec::new();
     let mut counts: Vec<Counts> = Vec::new();
     each_case(results, |case| {
-        let i = match cells.iter().rposition(|c| *c == case.cell) {
-            Some(i) => i,
-            None => {
-                cells.push(case.cell.clone());
-                counts.push(Counts::default());
-                cells.len() - 1
-            }
-        };
+        let i = cell_slot(&mut cells, &mut counts, &case.cell);
         counts[i].add(&case);
         Ok::<_, ReportError>(())
     })?;
     for cell in &results.cells {
-        if !cells.contains(&cell.id) {
-            cells.push(cell.id.clone());
-            counts.push(Counts::default());
-        }
+        cell_slot(&mut cells, &mut counts, &cell.id);
     }
     for gone in &removed {
-        let i = match cells.iter().position(|c| *c == gone.cell) {
-            Some(i) => i,
-            None => {
-                cells.push(gone.cell.clone());
-                counts.push(Counts::default());
-                cells.len() - 1
-            }
-        };
+        let i = cell_slot(&mut cells, &mut counts, &gone.cell);
         counts[i].tests += 1;
         counts[i].skipped += 1;
     }
@@ -165,6 +148,18 @@ pub fn write(results: &Results, out: &mut dyn std::io::Write) -> Result<(), Repo
     w.close_through(cells.len())?;
     w.put("</testsuites>\n")?;
     Ok(())
+}
+
+/// The place of `cell` among the suites, added last (with no counts yet) when it is new.
+fn cell_slot(cells: &mut Vec<String>, counts: &mut Vec<Counts>, cell: &str) -> usize {
+    match cells.iter().rposition(|c| c == cell) {
+        Some(i) => i,
+        None => {
+            cells.push(cell.to_owned());
+            counts.push(Counts::default());
+            cells.len() - 1
+        }
+    }
 }
 
 /// A cell suite's counts, taken in a first pass over the cases.

@@ -343,29 +343,23 @@ impl Shown {
             };
             scale.add(&call.cell, &call.case_id);
             if let Some(error) = &call.error {
-                let kind = match kinds.get(error.as_str()) {
+                // Past the kinds told apart, every new error counts as "other errors".
+                let name = if kinds.contains_key(error.as_str()) || kinds.len() < MAX_ERROR_KINDS {
+                    error.as_str()
+                } else {
+                    other
+                };
+                let kind = match kinds.get(name) {
                     Some(&i) => i,
-                    None if kinds.len() < MAX_ERROR_KINDS => {
-                        kinds.insert(error.clone(), shown.errored.len());
+                    None => {
+                        kinds.insert(name.to_owned(), shown.errored.len());
                         shown.errored.push(ErrorKind {
-                            error: error.clone(),
+                            error: name.to_owned(),
                             calls: 0,
                             names: Vec::new(),
                         });
                         shown.errored.len() - 1
                     }
-                    None => match kinds.get(other) {
-                        Some(&i) => i,
-                        None => {
-                            kinds.insert(other.to_owned(), shown.errored.len());
-                            shown.errored.push(ErrorKind {
-                                error: other.to_owned(),
-                                calls: 0,
-                                names: Vec::new(),
-                            });
-                            shown.errored.len() - 1
-                        }
-                    },
                 };
                 let kind = &mut shown.errored[kind];
                 kind.calls += 1;

@@ -860,6 +860,7 @@ impl Loader<'_> {
             }
             let mut seen: HashMap<&str, &str> = HashMap::new();
             for dataset in datasets.iter().filter(|d| d.prompts.contains(&pi)) {
+                let dataset_check_vars = check_vars(&dataset.checks);
                 for case in &dataset.cases {
                     if checks_empty && dataset.check_specs.is_empty() && case.check_specs.is_empty()
                     {
@@ -918,11 +919,11 @@ impl Loader<'_> {
                         "expected" => case.expected.is_some(),
                         name => case.vars.contains_key(name),
                     };
+                    let own_check_vars = check_vars(&case.checks);
                     let case_checks = suite_check_vars
                         .iter()
-                        .cloned()
-                        .chain(check_vars(&dataset.checks))
-                        .chain(check_vars(&case.checks));
+                        .chain(&dataset_check_vars)
+                        .chain(&own_check_vars);
                     for (kind, vars) in case_checks {
                         for var in vars.iter().filter(|v| !provided(v)) {
                             let what = if var == "expected" {

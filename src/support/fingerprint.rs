@@ -26,6 +26,8 @@ type Error = serde_json::Error;
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut canonical = Canonical {
         out: Vec::with_capacity(512),
+        members: Vec::new(),
+        scratch: Vec::new(),
     };
     if let Err(e) = value.serialize(&mut canonical) {
         panic!("a fingerprinted value is not JSON: {e}");
@@ -47,6 +49,11 @@ pub fn hash_json(value: &Value) -> String {
 #[derive(Debug)]
 struct Canonical {
     out: Vec<u8>,
+    /// The members of the objects being written, innermost last: objects nest, so each one's
+    /// members are the top of this stack, popped when it closes.
+    members: Vec<Member>,
+    /// Where an object's members are copied while they are put in order.
+    scratch: Vec<u8>,
 }
 
 impl Canonical {
@@ -299,7 +306,8 @@ struct Object<'a> {
     ser: &'a mut Canonical,
     /// Where the first member starts, just after `{`.
     start: usize,
-    members: Vec<Member>,
+    /// Where this object's members start in [`Canonical::members`].
+    base: usize,
     sorted: bool,
     /// The key of a map entry whose value comes next.
     key: Option<String>,
@@ -320,8 +328,8 @@ impl<'a> Object<'a> {
         ser.out.push(b'{');
         Object {
             start: ser.out.len(),
+            base: ser.members.len(),
             ser,
-            members: Vec::new(),
             sorted: true,
             key: None,
             variant,
@@ -333,17 +341,19 @@ impl<'a> Object<'a> {
         key: Cow<'static, str>,
         value: &T,
     ) -> Result<(), Error> {
-        if !self.members.is_empty() {
+        let first = self.ser.members.len() == self.base;
+        if !first {
             self.ser.out.push(b',');
         }
         let from = self.ser.out.len();
         self.ser.string(&key)?;
         self.ser.out.push(b':');
+        // Nested objects push their members above ours and pop them as they close.
         value.serialize(&mut *self.ser)?;
-        if self.members.last().is_some_and(|last| last.key >= key) {
+        if !first && self.ser.members.last().is_some_and(|last| last.key >= key) {
             self.sorted = false;
         }
-        self.members.push(Member {
+        self.ser.members.push(Member {
             key,
             from,
             to: self.ser.out.len(),
@@ -351,31 +361,34 @@ impl<'a> Object<'a> {
         Ok(())
     }
 
-    fn close(mut self) -> Result<(), Error> {
+    fn close(self) -> Result<(), Error> {
+        let Canonical {
+            out,
+            members,
+            scratch,
+        } = &mut *self.ser;
+        let mine = &mut members[self.base..];
         if !self.sorted {
-            let written = self.ser.out.split_off(self.start);
+            scratch.clear();
+            scratch.extend_from_slice(&out[self.start..]);
+            out.truncate(self.start);
             // Stable: of equal keys, the last one written wins, as in a map.
-            self.members.sort_by(|a, b| a.key.cmp(&b.key));
+            mine.sort_by(|a, b| a.key.cmp(&b.key));
             let mut first = true;
-            for (i, member) in self.members.iter().enumerate() {
-                if self
-                    .members
-                    .get(i + 1)
-                    .is_some_and(|next| next.key == member.key)
-                {
+            for (i, member) in mine.iter().enumerate() {
+                if mine.get(i + 1).is_some_and(|next| next.key == member.key) {
                     continue;
                 }
                 if !std::mem::take(&mut first) {
-                    self.ser.out.push(b',');
+                    out.push(b',');
                 }
-                self.ser
-                    .out
-                    .extend_from_slice(&written[member.from - self.start..member.to - self.start]);
+                out.extend_from_slice(&scratch[member.from - self.start..member.to - self.start]);
             }
         }
-        self.ser.out.push(b'}');
+        members.truncate(self.base);
+        out.push(b'}');
         if self.variant {
-            self.ser.out.push(b'}');
+            out.push(b'}');
         }
         Ok(())
     }
